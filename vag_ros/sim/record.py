@@ -10,7 +10,7 @@ from tqdm import tqdm
 from vag_ros.episodes.bag_writer import write_episode
 from vag_ros.errors import EpisodeError, SimError
 from vag_ros.sim.config import load_sim_config
-from vag_ros.sim.world import TASK_FAMILIES, World, make_task
+from vag_ros.sim.world import TASK_FAMILIES, World
 
 
 @dataclasses.dataclass
@@ -71,12 +71,18 @@ def record_expert_dataset(out_dir, episodes: int, task: str = 'all', seed: int =
     """Run the scripted expert for ``episodes`` seeds and write one MCAP bag per episode."""
     schedule = task_schedule(task, episodes, seed)
     out = prepare_output(out_dir)
+    names = [f'{family}_seed{episode_seed:06d}' for family, episode_seed in schedule]
+    existing = [name for name in names if (out / name).exists()]
+    if existing:
+        raise EpisodeError(f'{out} already holds {len(existing)} of these bags '
+                           f'(first: {existing[0]}); refusing to overwrite: choose another '
+                           f'--out or --seed')
     world = World(load_sim_config(config_path))
     paths, successes = [], {}
     start = time.perf_counter()
-    for family, episode_seed in tqdm(schedule, desc='sim-record', unit='episode',
-                                     disable=not progress):
-        episode = world.run_expert(make_task(family, episode_seed))
-        paths.append(write_episode(episode, out, name=f'{family}_seed{episode_seed:06d}'))
+    for (family, episode_seed), name in tqdm(list(zip(schedule, names)), desc='sim-record',
+                                             unit='episode', disable=not progress):
+        episode = world.run_expert(world.make_task(family, episode_seed))
+        paths.append(write_episode(episode, out, name=name))
         successes.setdefault(family, []).append(bool(episode.metadata.success))
     return RecordSummary(paths, successes, time.perf_counter() - start, episodes)

@@ -1,0 +1,70 @@
+"""The ``vag-ros`` command end to end: sim-record writes bags both readers agree on."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vag_ros.cli import main
+from vag_ros.episodes.bag_reader import list_episode_bags, read_episode, read_episode_mcap
+
+
+def test_sim_record_writes_bags_that_two_readers_read_back(tmp_path, capsys):
+    out = tmp_path / 'episodes'
+    assert main(['sim-record', '--episodes', '3', '--out', str(out), '--seed', '5',
+                 '--quiet']) == 0
+    assert 'wrote 3/3 episode bags' in capsys.readouterr().out
+    bags = list_episode_bags(out)
+    assert [b.name for b in bags] == [
+        'pick_seed000007', 'push_seed000006', 'touch_seed000005']
+    for bag in bags:
+        episode, second = read_episode(bag), read_episode_mcap(bag)
+        meta = episode.metadata
+        assert meta.source == 'expert' and meta.frame_rate == 10.0
+        assert meta.task == bag.name.split('_')[0] and meta.seed == int(bag.name[-6:])
+        assert meta.success is True and meta.robot and len(meta.joint_names) == 7
+        assert meta.instruction and meta == second.metadata
+        t = episode.num_steps
+        assert episode.frames.shape == (t, 128, 128, 3) and episode.frames.dtype == np.uint8
+        assert episode.joints.shape == episode.actions.shape == (t, 7)
+        np.testing.assert_array_equal(episode.frames, second.frames)
+        np.testing.assert_array_equal(episode.actions, second.actions)
+        assert episode.frames.std() > 0
+
+
+def test_sim_record_refuses_existing_bags_before_simulating(tmp_path, capsys):
+    out = tmp_path / 'episodes'
+    (out / 'touch_seed000000').mkdir(parents=True)
+    assert main(['sim-record', '--episodes', '2', '--out', str(out), '--quiet']) == 2
+    assert 'refusing to overwrite' in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ['touch_seed000000']
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--task', 'fly'], "unknown task 'fly'"),
+    (['--out', '/dev/null/sub'], 'cannot create output folder'),
+    (['--config', '/nonexistent.yaml'], 'config file not found'),
+])
+def test_sim_record_bad_input_exits_2_with_a_message(tmp_path, capsys, args, message):
+    argv = ['sim-record', '--episodes', '1', '--out', str(tmp_path / 'o'), '--quiet'] + args
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / 'o').exists() or not any((tmp_path / 'o').iterdir())
+
+
+def test_wrong_image_size_in_config_is_refused(tmp_path, capsys):
+    config = tmp_path / 'sim.yaml'
+    config.write_text('width: -64\n')
+    assert main(['sim-record', '--episodes', '1', '--out', str(tmp_path / 'o'),
+                 '--config', str(config), '--quiet']) == 2
+    assert 'width' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('args', [['--episodes', '0'], ['--seed', '-1'], ['--seed', 'x']])
+def test_argument_errors_exit_non_zero(tmp_path, args):
+    argv = [sys.executable, '-m', 'vag_ros.cli', 'sim-record', '--out', str(tmp_path)]
+    if '--episodes' not in args:
+        argv += ['--episodes', '1']
+    result = subprocess.run(argv + args, capture_output=True, text=True)
+    assert result.returncode == 2 and 'error' in result.stderr
