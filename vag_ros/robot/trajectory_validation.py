@@ -1,0 +1,283 @@
+"""Trajectory validation: the one gate every trajectory passes before the arm moves.
+
+``validate_trajectory`` is a pure function of its inputs. It checks names, shapes,
+finiteness, timing, position limits, the current joint state (known, fresh, close to the
+first point), velocity and acceleration by finite differences, and the duration. With
+``on_violation='slow_down'`` velocity and acceleration violations (only those) are fixed by
+stretching time uniformly by the smallest sufficient factor s: velocities scale by 1/s,
+accelerations by 1/s^2.
+"""
+
+import dataclasses
+import math
+import typing
+
+import numpy as np
+
+from vag_ros.errors import TrajectoryError
+from vag_ros.robot.description import RobotDescription
+from vag_ros.robot.safety_config import JointLimits, SafetyConfig
+
+
+# Relative slack on the ratio checks, so a trajectory stretched by exactly the computed
+# factor passes despite rounding; far below any physical significance.
+RATIO_TOLERANCE = 1e-9
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidatedTrajectory:
+    """A trajectory that passed every check, in the robot's joint order."""
+
+    joint_names: typing.Tuple[str, ...]  # the robot's actuated joints, its order
+    positions: np.ndarray        # (T, D) rad or m, read-only
+    times: np.ndarray            # (T,) s from start of motion, after any slow-down
+    time_scale: float            # s >= 1 applied to the input times (1.0: unchanged)
+    start_positions: np.ndarray  # (D,) the current joint state the checks used
+    max_velocity_ratio: float    # max |v| / limit over joints and segments, <= 1
+    max_acceleration_ratio: float  # max |a| / limit, <= 1
+    warnings: typing.Tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        """Time of the last point [s]."""
+        return float(self.times[-1])
+
+    def with_start(self) -> typing.Tuple[np.ndarray, np.ndarray]:
+        """(times (T',), positions (T', D)) with the start state prepended at t=0 if t0 > 0."""
+        if self.times[0] > 0:
+            return (np.concatenate([[0.0], self.times]),
+                    np.concatenate([self.start_positions[None], self.positions]))
+        return self.times.copy(), self.positions.copy()
+
+
+def _fail(check: str, detail: str):
+    raise TrajectoryError(f'trajectory rejected [{check}]: {detail}')
+
+
+def _as_array(value, what: str) -> np.ndarray:
+    try:
+        return np.array(value, dtype=float)  # a copy: the caller's arrays stay untouched
+    except (TypeError, ValueError) as exc:
+        _fail('shape', f'{what} is not a numeric array: {exc}')
+
+
+def _name_list(names) -> typing.List[str]:
+    """``names`` as a list of strings, or TrajectoryError."""
+    if isinstance(names, np.ndarray) and names.ndim == 1:
+        names = names.tolist()
+    if isinstance(names, (str, bytes)) or not isinstance(names, typing.Sequence):
+        _fail('names', f'joint names must be a sequence of strings, got {names!r}')
+    names = list(names)
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        _fail('names', f'joint names must be strings, got {bad!r}')
+    return names
+
+
+def _check_names(names: typing.List[str], description: RobotDescription) -> typing.List[int]:
+    """Column of the input for each robot joint, in robot order."""
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        _fail('names', f'duplicate joint name(s) {duplicates}')
+    robot = description.joint_names
+    unknown = [n for n in names if n not in robot]
+    if unknown:
+        _fail('names', f'unknown joint name(s) {unknown}; {description.name} has '
+              f'{list(robot)}')
+    missing = [n for n in robot if n not in names]
+    if missing:
+        _fail('names', f'missing joint(s) {missing}; every joint of {list(robot)} is required')
+    return [names.index(n) for n in robot]
+
+
+def _current_state(current, age_s, description: RobotDescription,
+                   config: SafetyConfig) -> np.ndarray:
+    """The current joint positions (D,) in robot order, known, finite and fresh."""
+    robot = description.joint_names
+    if current is None:
+        _fail('start state', 'current joint positions unknown (no joint state received); '
+              'refusing to move')
+    if isinstance(current, typing.Mapping):
+        missing = [n for n in robot if n not in current]
+        if missing:
+            _fail('start state', f'current joint state lacks joint(s) {missing}')
+        current = [current[n] for n in robot]
+    state = _as_array(current, 'current joint positions')
+    if state.shape != (len(robot),):
+        _fail('start state', f'current joint positions: expected shape ({len(robot)},) in '
+              f'the order {list(robot)}, got {state.shape}')
+    bad = np.flatnonzero(~np.isfinite(state))
+    if bad.size:
+        _fail('start state', f'current position of joint {robot[bad[0]]!r} is '
+              f'{state[bad[0]]}')
+    if age_s is not None:
+        try:
+            age = float(age_s)
+        except (TypeError, ValueError):
+            age = math.nan
+        if not math.isfinite(age) or age < 0:
+            _fail('start state', f'joint state age {age_s!r} s is not a finite age >= 0')
+        if age > config.max_state_age_s:
+            _fail('start state', f'joint state is {age:.3f} s old > max_state_age_s '
+                  f'{config.max_state_age_s} s (stale)')
+    return state
+
+
+def _segment_label(k: int, lead_in: bool, times: np.ndarray) -> str:
+    """Text for extended segment ``k`` (from point k to k+1)."""
+    if lead_in:
+        if k == 0:
+            return f'from the current state (t=0) to step 0 (t={times[0]:.4g} s)'
+        k -= 1
+    return f'from step {k} (t={times[k]:.4g} s) to step {k + 1} (t={times[k + 1]:.4g} s)'
+
+
+def _point_label(k: int, lead_in: bool, n_points: int, times: np.ndarray) -> str:
+    """Text for extended point ``k``."""
+    if lead_in:
+        if k == 0:
+            return 'at the current state (start of motion)'
+        k -= 1
+    label = f'at step {k} (t={times[k]:.4g} s)'
+    if k == n_points - 1 - int(lead_in):
+        label += ' (stopping at the end)'
+    return label
+
+
+def _dynamics(points: np.ndarray, point_times: np.ndarray, rest_at_ends: bool):
+    """(velocities (S, D) per segment, accelerations (N, D) per point, NaN where unchecked)."""
+    dt = np.diff(point_times)                            # (S,)
+    v = np.diff(points, axis=0) / dt[:, None]            # (S, D)
+    n, d = points.shape
+    a = np.full((n, d), np.nan)                          # (N, D)
+    if rest_at_ends:
+        vp = np.concatenate([np.zeros((1, d)), v, np.zeros((1, d))])  # (S + 2, D)
+        dtp = np.concatenate([[0.0], dt, [0.0]])
+        a[:] = np.diff(vp, axis=0) / (0.5 * (dtp[:-1] + dtp[1:]))[:, None]
+    elif n >= 3:
+        a[1:-1] = np.diff(v, axis=0) / (0.5 * (dt[:-1] + dt[1:]))[:, None]
+    return v, a
+
+
+def validate_trajectory(names: typing.Sequence[str], positions, times,
+                        description: RobotDescription, config: SafetyConfig,
+                        current_positions=None,
+                        current_age_s: typing.Optional[float] = None) -> ValidatedTrajectory:
+    """Check a trajectory against ``config`` and the robot; TrajectoryError says why not.
+
+    ``positions`` (T, D) follow ``names`` (any order); ``times`` (T,) are seconds from the
+    start of motion, strictly increasing from >= 0. ``current_positions`` is the robot's
+    joint state, (D,) in robot order or {name: position}; None refuses. ``current_age_s``
+    (s since that state was measured) is checked against ``config.max_state_age_s`` when
+    given. Returns the trajectory reordered to ``description.joint_names``.
+    """
+    limits: JointLimits = config.resolve(description)
+    robot = description.joint_names
+    names = _name_list(names)
+    positions = _as_array(positions, 'positions')   # (T, D)
+    times = _as_array(times, 'times')                # (T,)
+    if positions.size == 0 or times.size == 0:
+        _fail('empty', f'no points (positions shape {positions.shape}, times shape '
+              f'{times.shape})')
+    n_names = len(names)
+    if positions.ndim != 2 or positions.shape[1] != n_names:
+        _fail('shape', f'positions: expected shape (T, {n_names}) for {n_names} joint '
+              f'names, got {positions.shape}')
+    t_count = positions.shape[0]
+    if times.shape != (t_count,):
+        _fail('shape', f'times: expected shape ({t_count},) to match positions, got '
+              f'{times.shape}')
+    order = _check_names(names, description)
+    positions = positions[:, order]                  # (T, D) robot order
+
+    bad = np.argwhere(~np.isfinite(positions))
+    if bad.size:
+        step, j = bad[0]
+        _fail('finite', f'position of joint {robot[j]!r} at step {step} is '
+              f'{positions[step, j]} ({len(bad)} non-finite value(s))')
+    bad = np.flatnonzero(~np.isfinite(times))
+    if bad.size:
+        _fail('finite', f'time at step {bad[0]} is {times[bad[0]]}')
+    if times[0] < 0:
+        _fail('times', f'time at step 0 is {times[0]} s; times count from the start of '
+              'motion and must be >= 0')
+    bad = np.flatnonzero(np.diff(times) <= 0)
+    if bad.size:
+        k = bad[0]
+        _fail('times', f'times must strictly increase: step {k + 1} t={times[k + 1]} s '
+              f'<= step {k} t={times[k]} s')
+
+    low = positions < limits.lower
+    high = positions > limits.upper
+    bad = np.argwhere(low | high)
+    if bad.size:
+        step, j = bad[0]
+        side, bound = ('below lower', limits.lower[j]) if low[step, j] else \
+            ('above upper', limits.upper[j])
+        _fail('position limit', f'joint {robot[j]!r} at step {step} (t={times[step]:.4g} s): '
+              f'{positions[step, j]:.6g} {limits.units[j]} is {side} limit {bound:.6g} '
+              f'{limits.units[j]} (URDF [{description.lower[j]:.6g}, '
+              f'{description.upper[j]:.6g}] shrunk by the position margin); '
+              f'{len(bad)} violation(s) in all')
+
+    current = _current_state(current_positions, current_age_s, description, config)
+    offset = np.abs(positions[0] - current)          # (D,)
+    excess = offset - limits.start_tolerance
+    if np.any(excess > 0):
+        j = int(np.argmax(excess / limits.start_tolerance.clip(1e-12)))
+        _fail('start state', f'joint {robot[j]!r}: first point {positions[0, j]:.6g} is '
+              f'{offset[j]:.4g} {limits.units[j]} from the current position '
+              f'{current[j]:.6g} > start_tolerance {limits.start_tolerance[j]:.4g} '
+              f'{limits.units[j]}')
+
+    lead_in = times[0] > 0  # the move from the current state to step 0 is checked too
+    points = np.concatenate([current[None], positions]) if lead_in else positions
+    point_times = np.concatenate([[0.0], times]) if lead_in else times
+    warnings = []
+    scale, v_ratio, a_ratio = 1.0, 0.0, 0.0
+    if points.shape[0] >= 2:
+        v, a = _dynamics(points, point_times, config.rest_at_ends)
+        v_ratios = np.abs(v) / limits.velocity                  # (S, D)
+        a_ratios = np.nan_to_num(np.abs(a) / limits.acceleration, nan=0.0)  # (N, D)
+        v_ratio, a_ratio = float(v_ratios.max()), float(a_ratios.max())
+        needed = max(1.0, v_ratio, math.sqrt(a_ratio))
+        if needed > 1.0 + RATIO_TOLERANCE:
+            problems = []
+            if v_ratio > 1.0 + RATIO_TOLERANCE:
+                k, j = np.unravel_index(np.argmax(v_ratios), v_ratios.shape)
+                problems.append(
+                    f'velocity limit: joint {robot[j]!r} {_segment_label(k, lead_in, times)}:'
+                    f' |v| = {abs(v[k, j]):.4g} {limits.units[j]}/s > '
+                    f'{limits.velocity[j]:.4g} {limits.units[j]}/s (velocity_scale '
+                    f'{config.velocity_scale} x URDF {description.velocity[j]:.4g})')
+            if a_ratio > 1.0 + RATIO_TOLERANCE:
+                k, j = np.unravel_index(np.argmax(a_ratios), a_ratios.shape)
+                where = _point_label(k, lead_in, points.shape[0], times)
+                problems.append(
+                    f'acceleration limit: joint {robot[j]!r} {where}: |a| = '
+                    f'{abs(a[k, j]):.4g} {limits.units[j]}/s^2 > {limits.acceleration[j]:.4g}'
+                    f' {limits.units[j]}/s^2')
+            if config.on_violation == 'reject':
+                _fail('dynamics', '; '.join(problems)
+                      + f' (on_violation=reject; a slow-down by {needed:.4g}x would fix it)')
+            if needed > config.max_slowdown:
+                _fail('dynamics', '; '.join(problems)
+                      + f'; fixing it needs a slow-down by {needed:.4g}x > max_slowdown '
+                      f'{config.max_slowdown}')
+            scale = needed
+            times = times * scale
+            v_ratio, a_ratio = v_ratio / scale, a_ratio / scale ** 2
+            warnings.append(f'slowed down by {scale:.4g}x: ' + '; '.join(problems))
+
+    if times[-1] > config.max_duration_s:
+        stretched = f' after slowing down by {scale:.4g}x' if scale > 1 else ''
+        _fail('duration', f'{times[-1]:.4g} s{stretched} > max_duration_s '
+              f'{config.max_duration_s} s')
+
+    positions.setflags(write=False)
+    times.setflags(write=False)
+    current.setflags(write=False)
+    return ValidatedTrajectory(
+        joint_names=tuple(robot), positions=positions, times=times, time_scale=float(scale),
+        start_positions=current, max_velocity_ratio=v_ratio, max_acceleration_ratio=a_ratio,
+        warnings=tuple(warnings))
