@@ -9,7 +9,7 @@ bootstrap:
 
 ## Main job: record expert episodes in the embedded world as rosbag2 (MCAP) bags.
 run: bootstrap
-	$(VENV)/bin/vag-ros sim-record --episodes $${EPISODES:-6} --out $${OUT:-runs/episodes}
+	$(VENV)/bin/vag-ros sim-record --episodes $${EPISODES:-6} --out $${OUT:-runs/episodes-$$(date +%Y%m%d-%H%M%S)}
 
 ## Tests: unit, bag round trips, the world's experts, lint and the colcon packaging check.
 test: bootstrap

@@ -1,0 +1,93 @@
+"""Checkpoints: safetensors + config.yaml round trip; bad checkpoints are rejected clearly."""
+
+import dataclasses
+
+import pytest
+import torch
+import yaml
+
+from vag_ros.errors import CheckpointError
+from vag_ros.model.checkpoint import load_checkpoint, save_checkpoint
+from vag_ros.model.normalization import ActionNormalizer
+
+
+@pytest.fixture
+def saved(tmp_path, model, config):
+    norm = ActionNormalizer.fit(torch.randn(20, config.action.dim))
+    save_checkpoint(tmp_path / 'ckpt', model, config, norm, {'step': 12, 'note': 'x'})
+    return tmp_path / 'ckpt', norm
+
+
+def test_round_trip_gives_the_same_model(saved, model, config, make_batch):
+    path, norm = saved
+    assert {p.name for p in path.iterdir()} == {'model.safetensors', 'config.yaml'}
+    ck = load_checkpoint(path)
+    assert ck.config == config and ck.extra == {'step': 12, 'note': 'x'}
+    assert torch.equal(ck.normalizer.a, norm.a) and ck.normalizer.kind == norm.kind
+    lat, emb, mask, _ = make_batch(config, b=1)
+    model.eval()
+    g = torch.Generator
+    x1, a1 = model.sample(lat[:, :, :1], emb, mask, 2, generator=g().manual_seed(0))
+    x2, a2 = ck.model.sample(lat[:, :, :1], emb, mask, 2, generator=g().manual_seed(0))
+    assert torch.equal(x1, x2)
+    assert torch.allclose(a1, a2, atol=1e-5), (a1 - a2).abs().max()
+    sd = model.state_dict()
+    assert all(torch.equal(v, sd[k]) for k, v in ck.model.state_dict().items())
+    assert all(not p.is_meta for p in ck.model.parameters())
+
+
+def test_missing_folder_and_files(saved, tmp_path):
+    path, _ = saved
+    with pytest.raises(CheckpointError, match='not found'):
+        load_checkpoint(tmp_path / 'nope')
+    (path / 'config.yaml').rename(path / 'c.yaml')
+    with pytest.raises(CheckpointError, match='config.yaml'):
+        load_checkpoint(path)
+    (path / 'c.yaml').rename(path / 'config.yaml')
+    (path / 'model.safetensors').unlink()
+    with pytest.raises(CheckpointError, match='model.safetensors'):
+        load_checkpoint(path)
+
+
+def test_truncated_weights_are_rejected(saved):
+    path, _ = saved
+    weights = path / 'model.safetensors'
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match='corrupt or truncated'):
+        load_checkpoint(path)
+    weights.write_bytes(b'\x00' * 3)
+    with pytest.raises(CheckpointError, match='corrupt or truncated'):
+        load_checkpoint(path)
+
+
+def test_config_mismatch_names_the_tensor(saved, config):
+    path, _ = saved
+    data = config.to_dict()
+    data['action']['down_dims'] = [16, 48]
+    (path / 'config.yaml').write_text(yaml.safe_dump(data))
+    with pytest.raises(CheckpointError, match=r"tensor 'action\.[^']+' has shape"):
+        load_checkpoint(path)
+    data = config.to_dict()
+    data['video']['num_layers'] = 2
+    (path / 'config.yaml').write_text(yaml.safe_dump(data))
+    with pytest.raises(CheckpointError, match='missing tensors'):
+        load_checkpoint(path)
+    data['video']['num_heads'] = 'many'
+    (path / 'config.yaml').write_text(yaml.safe_dump(data))
+    with pytest.raises(CheckpointError, match='video.num_heads'):
+        load_checkpoint(path)
+
+
+def test_stats_dim_must_match(tmp_path, model, config):
+    save_checkpoint(tmp_path, model, config, ActionNormalizer.identity(3))
+    with pytest.raises(CheckpointError, match='action.dim'):
+        load_checkpoint(tmp_path)
+
+
+def test_video_only_checkpoint(tmp_path, micro_config):
+    from vag_ros.model.vag import VagModel
+    cfg = micro_config('video_only')
+    save_checkpoint(tmp_path, VagModel(cfg), cfg, ActionNormalizer.identity(7))
+    ck = load_checkpoint(tmp_path, config=dataclasses.replace(cfg))
+    assert ck.model.action is None

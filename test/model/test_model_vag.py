@@ -1,0 +1,112 @@
+"""VagModel: shared-t loss, bridge gradient isolation, ablation modes, seeded sampling."""
+
+import pytest
+import torch
+
+from vag_ros.model.vag import VagModel
+
+
+def test_training_loss_terms_and_backward(model, config, make_batch):
+    lat, emb, mask, act = make_batch(config)
+    out = model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(0))
+    assert set(out) == {'loss', 'video_loss', 'action_loss', 't'}
+    assert out['t'].shape == (2,)
+    for key in ('loss', 'video_loss', 'action_loss'):
+        assert out[key].ndim == 0 and torch.isfinite(out[key])
+    assert torch.allclose(out['loss'], out['video_loss'] + out['action_loss'])
+    out['loss'].backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_action_loss_does_not_train_the_video_branch(model, config, make_batch):
+    lat, emb, mask, act = make_batch(config)
+    out = model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(1))
+    out['action_loss'].backward()
+    for name, p in model.video.named_parameters():
+        assert p.grad is None or p.grad.abs().max() == 0, name
+    grads = [p.grad for p in model.action.parameters()]
+    assert all(g is not None for g in grads)
+    assert sum(g.abs().sum() for g in grads) > 0
+
+
+def test_same_seed_same_loss(model, config, make_batch):
+    lat, emb, mask, act = make_batch(config)
+    a = model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(5))
+    b = model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(5))
+    assert torch.equal(a['loss'], b['loss'])
+
+
+def test_video_only_and_no_bridge_modes(micro_config, make_batch):
+    cfg = micro_config('video_only')
+    torch.manual_seed(0)
+    m = VagModel(cfg)
+    assert m.action is None
+    lat, emb, mask, act = make_batch(cfg)
+    out = m.training_loss(lat, emb, mask, None)
+    assert out['action_loss'] == 0 and torch.equal(out['loss'], out['video_loss'])
+    lat1, actions = m.sample(lat[:, :, :1], emb, mask, num_steps=2,
+                             generator=torch.Generator().manual_seed(0))
+    assert actions is None and lat1.shape == lat.shape
+
+    cfg = micro_config('action_no_bridge')
+    m = VagModel(cfg)
+    assert m.action.cond_dim == cfg.action.observation_dim + cfg.text.embed_dim
+    out = m.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(0))
+    out['action_loss'].backward()
+    assert all(p.grad is None or p.grad.abs().max() == 0 for p in m.video.parameters())
+    assert any(p.grad is not None and p.grad.abs().max() > 0
+               for p in m.observation.parameters())
+    with pytest.raises(ValueError, match='actions_norm'):
+        m.training_loss(lat, emb, mask, None)
+
+
+def test_sample_is_seeded_keeps_the_first_frame_and_syncs_steps(model, config, make_batch):
+    lat, emb, mask, _ = make_batch(config, b=1)
+    first = lat[:, :, :1]
+    steps = []
+
+    def run(seed, guidance=1.0):
+        return model.sample(first, emb, mask, num_steps=3, guidance=guidance,
+                            generator=torch.Generator().manual_seed(seed),
+                            callback=lambda i, n: steps.append((i, n)))
+
+    x1, a1 = run(0)
+    x2, a2 = run(0)
+    x3, a3 = run(1)
+    assert torch.equal(x1, x2) and torch.equal(a1, a2)
+    assert not torch.allclose(x1, x3) and not torch.allclose(a1, a3)
+    assert x1.shape == lat.shape and a1.shape == (1, config.action.horizon, config.action.dim)
+    assert torch.equal(x1[:, :, :1], first)
+    assert steps[:3] == [(1, 3), (2, 3), (3, 3)]
+    xg, ag = run(0, guidance=4.0)
+    assert not torch.allclose(xg, x1) and torch.isfinite(ag).all()
+
+
+def test_sampled_actions_depend_on_the_video_through_the_bridge(model, config, make_batch):
+    lat, emb, mask, _ = make_batch(config, b=1)
+    g = torch.Generator
+    _, a1 = model.sample(lat[:, :, :1], emb, mask, num_steps=2, generator=g().manual_seed(0))
+    _, a2 = model.sample(lat[:, :, :1] + 3.0, emb, mask, num_steps=2,
+                         generator=g().manual_seed(0))
+    assert not torch.allclose(a1, a2)
+
+
+def test_tiny_preset_parameter_count():
+    from vag_ros.model.config import load_model_config
+    with torch.device('meta'):
+        m = VagModel(load_model_config('tiny'))
+    counts = m.parameter_counts()
+    assert 1e6 < counts['total'] < 5e6, counts
+
+
+def test_joint_condition_is_bridge_plus_observation(model, config, make_batch):
+    lat, emb, mask, _ = make_batch(config)
+    z0 = torch.randn_like(lat)
+    cond = model.action_condition(z0, lat[:, :, :1], emb, mask)
+    c2 = config.bridge.expanded_dim
+    assert cond.shape == (lat.shape[0], config.action_cond_dim)
+    assert config.action_cond_dim == c2 + config.action.observation_dim + config.text.embed_dim
+    # the bridge part follows z0, the observation part does not
+    other = model.action_condition(z0 + 1.0, lat[:, :, :1], emb, mask)
+    assert not torch.allclose(cond[:, :c2], other[:, :c2])
+    assert torch.equal(cond[:, c2:], other[:, c2:])

@@ -1,0 +1,140 @@
+"""Checkpoints: ``model.safetensors`` (weights + action stats) beside ``config.yaml``.
+
+Never pickle: weights are safetensors, the config YAML, extra metadata JSON inside the
+safetensors header.
+"""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+import typing
+
+import torch
+import yaml
+
+from vag_ros.errors import CheckpointError, ConfigError
+from vag_ros.model.config import config_from_dict, VagConfig
+from vag_ros.model.normalization import ActionNormalizer
+from vag_ros.model.vag import VagModel
+
+
+WEIGHTS = 'model.safetensors'
+CONFIG = 'config.yaml'
+NORM_PREFIX = 'action_norm.'
+FORMAT = 'vag_ros.v1'
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """What ``load_checkpoint`` returns."""
+
+    model: VagModel
+    config: VagConfig
+    normalizer: ActionNormalizer
+    extra: dict
+
+
+def save_checkpoint(directory: typing.Union[str, Path], model: VagModel, config: VagConfig,
+                    normalizer: ActionNormalizer, extra: typing.Optional[dict] = None) -> Path:
+    """Write weights, stats and config into ``directory`` (created); returns it."""
+    from safetensors.torch import save_file
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to('cpu').contiguous().clone() if _shares(v) else
+               v.detach().to('cpu').contiguous() for k, v in model.state_dict().items()}
+    for key, value in normalizer.to_tensors(NORM_PREFIX).items():
+        if key in tensors:
+            raise CheckpointError(f'model tensor name {key!r} collides with the action stats')
+        tensors[key] = value.contiguous()
+    metadata = {'format': FORMAT, 'extra': json.dumps(extra or {}, sort_keys=True)}
+    tmp = directory / (WEIGHTS + '.tmp')
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, directory / WEIGHTS)  # never leave a half-written weights file
+    (directory / CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return directory
+
+
+def _shares(t: torch.Tensor) -> bool:
+    """Tell views that safetensors would refuse (storage larger than the tensor)."""
+    return t.untyped_storage().nbytes() != t.numel() * t.element_size()
+
+
+def read_config(directory: typing.Union[str, Path]) -> VagConfig:
+    """Read the VagConfig stored in a checkpoint folder."""
+    path = Path(directory) / CONFIG
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint config missing: {path}')
+    try:
+        data = yaml.safe_load(path.read_text())
+        return config_from_dict(data or {})
+    except yaml.YAMLError as exc:
+        raise CheckpointError(f'checkpoint config {path} is not valid YAML: {exc}') from None
+    except ConfigError as exc:
+        raise CheckpointError(f'checkpoint config {path}: {exc}') from None
+
+
+def read_weights(directory: typing.Union[str, Path]
+                 ) -> typing.Tuple[typing.Dict[str, torch.Tensor], typing.Dict[str, str]]:
+    """(tensors, metadata) from ``model.safetensors``; CheckpointError if missing/corrupt."""
+    from safetensors import safe_open
+    path = Path(directory) / WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint weights missing: {path}')
+    try:
+        with safe_open(str(path), framework='pt', device='cpu') as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises its own SafetensorError and OSError
+        raise CheckpointError(f'checkpoint weights {path} are corrupt or truncated: {exc}') \
+            from None
+    if metadata.get('format') != FORMAT:
+        raise CheckpointError(
+            f'{path}: format {metadata.get("format")!r} is not a {FORMAT} checkpoint')
+    return tensors, metadata
+
+
+def load_checkpoint(directory: typing.Union[str, Path],
+                    device: typing.Union[str, torch.device] = 'cpu',
+                    config: typing.Optional[VagConfig] = None) -> Checkpoint:
+    """Rebuild the model from ``config.yaml`` (or ``config``) and load its weights strictly."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f'checkpoint folder not found: {directory}')
+    config = config or read_config(directory)
+    tensors, metadata = read_weights(directory)
+    stats = {k: tensors.pop(k) for k in list(tensors) if k.startswith(NORM_PREFIX)}
+    normalizer = ActionNormalizer.from_tensors(stats, NORM_PREFIX)
+    if config.mode != 'video_only' and normalizer.dim != config.action.dim:
+        raise CheckpointError(f'{directory}: action stats have {normalizer.dim} dims, '
+                              f'config action.dim={config.action.dim}')
+    with torch.device('meta'):
+        model = VagModel(config)
+    check_state_dict(model, tensors, str(directory / WEIGHTS))
+    model.load_state_dict(tensors, strict=True, assign=True)
+    model.to(device).eval()
+    try:
+        extra = json.loads(metadata.get('extra', '{}'))
+    except json.JSONDecodeError:
+        raise CheckpointError(f'{directory / WEIGHTS}: extra metadata is not JSON') from None
+    return Checkpoint(model, config, normalizer, extra)
+
+
+def check_state_dict(model: torch.nn.Module, tensors: typing.Mapping[str, torch.Tensor],
+                     where: str) -> None:
+    """Raise CheckpointError naming missing, unexpected or mis-shaped tensors."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f'missing tensors {missing[:5]}{" ..." if len(missing) > 5 else ""}')
+    if unexpected:
+        problems.append(
+            f'unexpected tensors {unexpected[:5]}{" ..." if len(unexpected) > 5 else ""}')
+    for key in sorted(set(expected) & set(tensors)):
+        if tuple(expected[key].shape) != tuple(tensors[key].shape):
+            problems.append(f'tensor {key!r} has shape {tuple(tensors[key].shape)} in the file '
+                            f'but {tuple(expected[key].shape)} in the model')
+    if problems:
+        raise CheckpointError(f'{where} does not match its config: ' + '; '.join(problems[:6]))

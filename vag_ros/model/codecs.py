@@ -1,0 +1,181 @@
+"""Pixel <-> latent codecs: an exact patch codec and the Wan 2.1 VAE."""  # noqa: A005
+
+# Tiny models use the patch codec, the paper preset the Wan 2.1 VAE. Both follow Wan's frame
+# convention: the first frame is encoded on its own, the rest in groups of
+# ``temporal_factor``, so T' = 1 + (T - 1) / f_t (T' = T when f_t = 1).
+
+from pathlib import Path
+import typing
+
+import torch
+from torch import nn
+
+from vag_ros.errors import CheckpointError, ConfigError
+
+
+class LatentCodec(nn.Module):
+    """Interface: video (B, 3, T, H, W) in [-1, 1] <-> latents (B, C, T', H/f, W/f)."""
+
+    latent_channels: int
+    temporal_factor: int
+    spatial_factor: int
+
+    def latent_frames(self, frames: int) -> int:
+        """T' for T input frames."""
+        tf = self.temporal_factor
+        if tf == 1:
+            return frames
+        if (frames - 1) % tf:
+            raise ConfigError(f'frames={frames}: must be 1 + {tf}*k for this codec')
+        return 1 + (frames - 1) // tf
+
+    def pixel_frames(self, latent_frames: int) -> int:
+        """T for T' latent frames."""
+        tf = self.temporal_factor
+        return latent_frames if tf == 1 else 1 + (latent_frames - 1) * tf
+
+    def check_video(self, video: torch.Tensor) -> None:
+        """Raise ConfigError unless video is (B, 3, T, H, W) with H, W divisible by f."""
+        f = self.spatial_factor
+        if video.ndim != 5 or video.shape[1] != 3:
+            raise ConfigError(f'video shape {tuple(video.shape)}: expected (B, 3, T, H, W)')
+        if video.shape[3] % f or video.shape[4] % f:
+            raise ConfigError(
+                f'video size {tuple(video.shape[3:])}: height and width must divide by {f}')
+        self.latent_frames(video.shape[2])
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> (B, C, T', H/f, W/f)."""
+        raise NotImplementedError
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, C, T', h, w) -> (B, 3, T, h*f, w*f) in [-1, 1]."""
+        raise NotImplementedError
+
+
+class PatchCodec(LatentCodec):
+    """Space-to-depth (and time-to-depth) with an optional fixed orthogonal channel mix.
+
+    Exactly invertible: C = 3 * f * f * f_t. With f_t > 1 the first frame is repeated f_t
+    times to form its own group; decoding keeps the last frame of that group.
+    """
+
+    def __init__(self, spatial_factor: int = 8, temporal_factor: int = 1,
+                 orthogonal: bool = False, seed: int = 0):
+        super().__init__()
+        self.spatial_factor = spatial_factor
+        self.temporal_factor = temporal_factor
+        self.latent_channels = 3 * spatial_factor * spatial_factor * temporal_factor
+        self.orthogonal = orthogonal
+        if orthogonal:
+            gen = torch.Generator().manual_seed(seed)
+            a = torch.randn(self.latent_channels, self.latent_channels, generator=gen,
+                            dtype=torch.float64)
+            q, r = torch.linalg.qr(a)
+            q = q * torch.sign(torch.diagonal(r))[None, :]  # unique Q
+            self.register_buffer('mix', q.float(), persistent=False)  # (C, C)
+        else:
+            self.mix = None
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) -> (B, 3*f*f*f_t, T', H/f, W/f)."""
+        self.check_video(video)
+        f, tf = self.spatial_factor, self.temporal_factor
+        if tf > 1:
+            video = torch.cat([video[:, :, :1].expand(-1, -1, tf - 1, -1, -1), video], dim=2)
+        b, c, t, h, w = video.shape
+        x = video.reshape(b, c, t // tf, tf, h // f, f, w // f, f)
+        x = x.permute(0, 1, 3, 5, 7, 2, 4, 6)  # (B, 3, tf, f, f, T', h, w)
+        x = x.reshape(b, c * tf * f * f, t // tf, h // f, w // f)
+        if self.mix is not None:
+            x = torch.einsum('dc,bcthw->bdthw', self.mix.to(x.dtype), x)
+        return x
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, 3*f*f*f_t, T', h, w) -> (B, 3, T, h*f, w*f)."""
+        f, tf = self.spatial_factor, self.temporal_factor
+        if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
+            raise ConfigError(f'latents shape {tuple(latents.shape)}: expected '
+                              f"(B, {self.latent_channels}, T', h, w)")
+        x = latents
+        if self.mix is not None:
+            x = torch.einsum('dc,bdthw->bcthw', self.mix.to(x.dtype), x)
+        b, _, t, h, w = x.shape
+        x = x.reshape(b, 3, tf, f, f, t, h, w)
+        x = x.permute(0, 1, 5, 2, 6, 3, 7, 4)  # (B, 3, T', tf, h, f, w, f)
+        x = x.reshape(b, 3, t * tf, h * f, w * f)
+        return x[:, :, tf - 1:] if tf > 1 else x
+
+
+class WanCodec(LatentCodec):
+    """diffusers' AutoencoderKLWan with Wan's per-channel latent normalization."""
+
+    def __init__(self, vae: nn.Module, sample: bool = False):
+        super().__init__()
+        self.vae = vae
+        cfg = vae.config
+        self.latent_channels = cfg.z_dim
+        self.temporal_factor = 2 ** sum(cfg.temperal_downsample)
+        self.spatial_factor = 2 ** len(cfg.temperal_downsample)
+        if getattr(cfg, 'patch_size', None):
+            self.spatial_factor *= cfg.patch_size
+        self.sample_posterior = sample
+        shape = (1, cfg.z_dim, 1, 1, 1)
+        self.register_buffer('latents_mean', torch.tensor(cfg.latents_mean).view(shape),
+                             persistent=False)
+        self.register_buffer('latents_std', torch.tensor(cfg.latents_std).view(shape),
+                             persistent=False)
+
+    @classmethod
+    def from_config(cls, **config) -> 'WanCodec':
+        """Build a randomly initialised VAE from AutoencoderKLWan kwargs (tests)."""
+        from diffusers import AutoencoderKLWan
+        return cls(AutoencoderKLWan(**config))
+
+    @classmethod
+    def from_pretrained(cls, path: typing.Union[str, Path],
+                        dtype: torch.dtype = torch.float32) -> 'WanCodec':
+        """Load from a local diffusers folder: a pipeline dir with ``vae/`` or the vae dir."""
+        from diffusers import AutoencoderKLWan
+        path = Path(path)
+        if not path.is_dir():
+            raise CheckpointError(f'Wan VAE folder not found: {path}')
+        sub = 'vae' if (path / 'vae' / 'config.json').is_file() else None
+        if sub is None and not (path / 'config.json').is_file():
+            raise CheckpointError(f'{path}: no config.json and no vae/config.json')
+        try:
+            vae = AutoencoderKLWan.from_pretrained(path, subfolder=sub, torch_dtype=dtype)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f'cannot load the Wan VAE from {path}: {exc}') from None
+        return cls(vae.eval())
+
+    def encode(self, video: torch.Tensor,
+               generator: typing.Optional[torch.Generator] = None) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> normalized (B, 16, 1 + (T-1)/4, H/8, W/8)."""
+        self.check_video(video)
+        dist = self.vae.encode(video.to(self.vae.dtype)).latent_dist
+        z = dist.sample(generator) if self.sample_posterior else dist.mode()
+        return (z.float() - self.latents_mean) / self.latents_std
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Decode normalized (B, 16, T', h, w) -> (B, 3, 1 + 4 (T'-1), 8h, 8w) in [-1, 1]."""
+        z = latents.float() * self.latents_std + self.latents_mean
+        video = self.vae.decode(z.to(self.vae.dtype)).sample
+        return video.float().clamp(-1.0, 1.0)
+
+
+def build_codec(codec_config, latent_channels: typing.Optional[int] = None) -> LatentCodec:
+    """Codec from a ``CodecConfig``; Wan needs ``codec_config.path``."""
+    if codec_config.kind == 'patch':
+        codec = PatchCodec(codec_config.spatial_factor, codec_config.temporal_factor,
+                           codec_config.orthogonal, codec_config.orthogonal_seed)
+    elif codec_config.kind == 'wan':
+        if not codec_config.path:
+            raise ConfigError('video.codec.path=None: the Wan codec needs a local folder')
+        codec = WanCodec.from_pretrained(codec_config.path)
+    else:
+        raise ConfigError(f'video.codec.kind={codec_config.kind!r}: unknown codec')
+    if latent_channels is not None and codec.latent_channels != latent_channels:
+        raise ConfigError(f'video.latent_channels={latent_channels}: the codec gives '
+                          f'{codec.latent_channels}')
+    return codec

@@ -1,0 +1,144 @@
+"""Generation: first frame (H, W, 3) uint8 + instruction -> video and joint trajectory."""
+
+import dataclasses
+from pathlib import Path
+import time
+import typing
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vag_ros.errors import VagError
+from vag_ros.model.codecs import build_codec, LatentCodec
+from vag_ros.model.normalization import ActionNormalizer
+from vag_ros.model.text import build_text_encoder, TextEncoder
+from vag_ros.model.vag import VagModel
+
+
+class GenerationError(VagError, ValueError):
+    """A generation request is malformed (image shape/dtype, empty instruction...)."""
+
+
+@dataclasses.dataclass
+class GenerationResult:
+    """One generated episode."""
+
+    video: np.ndarray                    # (T, H, W, 3) uint8
+    actions: typing.Optional[np.ndarray]  # (T, D) float32 in joint units; None if video-only
+    timings: typing.Dict[str, float]     # seconds per stage: text, encode, denoise, decode
+    seed: int
+    instruction: str
+    fps: float
+
+
+def frame_to_tensor(frame: np.ndarray, height: int, width: int, resize: bool) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, 3, 1, height, width) float in [-1, 1]."""
+    if not isinstance(frame, np.ndarray):
+        raise GenerationError(f'first frame: expected a numpy array, got {type(frame).__name__}')
+    if frame.dtype != np.uint8:
+        raise GenerationError(f'first frame: expected dtype uint8, got {frame.dtype}')
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise GenerationError(f'first frame: expected shape (H, W, 3), got {frame.shape}')
+    if frame.shape[0] < 1 or frame.shape[1] < 1:
+        raise GenerationError(f'first frame: empty image of shape {frame.shape}')
+    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
+    x = x / 127.5 - 1.0  # (1, 3, H, W)
+    if tuple(x.shape[2:]) != (height, width):
+        if not resize:
+            raise GenerationError(f'first frame: size {frame.shape[:2]} differs from the '
+                                  f'model resolution {(height, width)} and resize is off')
+        x = F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False,
+                          antialias=True).clamp(-1.0, 1.0)
+    return x[:, :, None]  # (1, 3, 1, H, W)
+
+
+def video_to_uint8(video: torch.Tensor) -> np.ndarray:
+    """(3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
+    x = ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).cpu().numpy()
+
+
+class VagPipeline:
+    """Text encoder + codec + VagModel + action de-normalization, one call."""
+
+    def __init__(self, model: VagModel, codec: LatentCodec, text_encoder: TextEncoder,
+                 normalizer: ActionNormalizer, device: typing.Union[str, torch.device] = 'cpu',
+                 resize: bool = True):
+        self.model = model.eval().to(device)
+        self.codec = codec.eval().to(device)
+        self.text_encoder = text_encoder
+        self.normalizer = normalizer
+        self.device = torch.device(device)
+        self.resize = resize
+        self.config = model.config
+        if codec.latent_channels != self.config.video.latent_channels:
+            raise GenerationError(f'codec gives {codec.latent_channels} latent channels, '
+                                  f'video.latent_channels={self.config.video.latent_channels}')
+
+    @classmethod
+    def from_config(cls, model: VagModel, normalizer: ActionNormalizer,
+                    device: typing.Union[str, torch.device] = 'cpu',
+                    resize: bool = True) -> 'VagPipeline':
+        """Build the codec and text encoder that ``model.config`` names."""
+        cfg = model.config
+        return cls(model, build_codec(cfg.video.codec, cfg.video.latent_channels),
+                   build_text_encoder(cfg.text), normalizer, device, resize)
+
+    @classmethod
+    def from_checkpoint(cls, directory: typing.Union[str, Path],
+                        device: typing.Union[str, torch.device] = 'cpu',
+                        text_encoder: typing.Optional[TextEncoder] = None,
+                        codec: typing.Optional[LatentCodec] = None,
+                        resize: bool = True) -> 'VagPipeline':
+        """Load a checkpoint and build its codec and text encoder from its config."""
+        from vag_ros.model.checkpoint import load_checkpoint
+        ckpt = load_checkpoint(directory, device)
+        cfg = ckpt.config
+        if codec is None and text_encoder is None:
+            return cls.from_config(ckpt.model, ckpt.normalizer, device, resize)
+        codec = codec or build_codec(cfg.video.codec, cfg.video.latent_channels)
+        text_encoder = text_encoder or build_text_encoder(cfg.text)
+        return cls(ckpt.model, codec, text_encoder, ckpt.normalizer, device, resize)
+
+    @torch.no_grad()
+    def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,
+                 num_steps: typing.Optional[int] = None,
+                 guidance: typing.Optional[float] = None,
+                 callback: typing.Optional[typing.Callable[[int, int], None]] = None
+                 ) -> GenerationResult:
+        """Generate; same inputs and seed give the same outputs (seeded CPU noise)."""
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise GenerationError(f'instruction: expected a non-empty str, got {instruction!r}')
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise GenerationError(f'seed: expected an integer, got {seed!r}')
+        vc = self.config.video
+        timings = {}
+        start = time.perf_counter()
+        frame = frame_to_tensor(first_frame, vc.height, vc.width, self.resize).to(self.device)
+
+        t0 = time.perf_counter()
+        text_emb, text_mask = self.text_encoder.encode([instruction])  # (1, L, E), (1, L)
+        text_emb, text_mask = text_emb.to(self.device), text_mask.to(self.device)
+        timings['text'] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        first_latent = self.codec.encode(frame)  # (1, C, 1, h, w)
+        timings['encode'] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        generator = torch.Generator().manual_seed(int(seed))
+        latents, actions = self.model.sample(first_latent, text_emb, text_mask, num_steps,
+                                             guidance, generator, callback=callback)
+        timings['denoise'] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        video = self.codec.decode(latents)[0]  # (3, T, H, W)
+        timings['decode'] = time.perf_counter() - t0
+
+        joints = None
+        if actions is not None:
+            joints = self.normalizer.denormalize(actions[0].float().cpu()).numpy()  # (T, D)
+        timings['total'] = time.perf_counter() - start
+        return GenerationResult(video_to_uint8(video), joints, timings, int(seed), instruction,
+                                vc.fps)
