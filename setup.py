@@ -18,7 +18,16 @@ def tree(folder: str):
     return sorted(groups.items())
 
 
-NODES = []  # (console script, module:function); one entry per node of the ROS graph
+# (console script, module:function), one per node; the same list as vag_ros.ros.graph's
+NODES = [
+    ('vag_capture', 'vag_ros.ros.capture_node:main'),
+    ('vag_generator', 'vag_ros.ros.generator_node:main'),
+    ('vag_replay', 'vag_ros.ros.replay_node:main'),
+    ('vag_mock_arm', 'vag_ros.ros.mock_arm_node:main'),
+    ('vag_sim_camera', 'vag_ros.ros.sim_camera_node:main'),
+    ('vag_preview', 'vag_ros.ros.preview_node:main'),
+    ('vag_recorder', 'vag_ros.ros.recorder_node:main'),
+]
 
 setup(
     name=PACKAGE,

@@ -1,0 +1,109 @@
+"""Conversions and parameter mapping (rclpy messages; one node for parameters)."""
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+
+from sensor_msgs.msg import Image  # noqa: I100
+
+from vag_ros.errors import ConfigError
+from vag_ros.ros import conversions as cv
+from vag_ros.ros.configs import GeneratorNodeConfig, ReplayNodeConfig
+from vag_ros.ros.parameters import config_to_parameters, declare_config
+
+pytestmark = pytest.mark.ros
+
+
+def _frame(h=5, w=7):
+    return np.random.default_rng(1).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_image_round_trip_rgb_and_bgr():
+    frame = _frame()
+    msg = cv.numpy_to_image(frame, 'rgb8', stamp_ns=3_000_000_007, frame_id='cam')
+    assert (msg.height, msg.width, msg.step, msg.encoding) == (5, 7, 21, 'rgb8')
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (3, 7)
+    out = cv.image_to_numpy(msg)
+    assert out.dtype == np.uint8 and np.array_equal(out, frame) and out.flags.writeable
+    assert np.array_equal(cv.image_to_numpy(msg, 'bgr8'), frame[:, :, ::-1])
+    bgr = cv.numpy_to_image(frame[:, :, ::-1].copy(), 'bgr8')
+    assert np.array_equal(cv.image_to_numpy(bgr, 'rgb8'), frame)
+
+
+def test_image_with_padded_rows():
+    frame = _frame()
+    padded = np.zeros((5, 24), np.uint8)
+    padded[:, :21] = frame.reshape(5, 21)
+    msg = Image(height=5, width=7, encoding='rgb8', step=24, data=padded.tobytes())
+    assert np.array_equal(cv.image_to_numpy(msg), frame)
+
+
+@pytest.mark.parametrize('change, match', [
+    ({'encoding': 'mono16'}, "encoding 'mono16'"),
+    ({'step': 20}, 'step 20 < 3 \\* width = 21'),
+    ({'height': 6}, 'expected step \\* height'),
+    ({'width': 0}, 'empty size'),
+])
+def test_image_errors_name_the_problem(change, match):
+    msg = cv.numpy_to_image(_frame())
+    for key, value in change.items():
+        setattr(msg, key, value)
+    with pytest.raises(cv.ConversionError, match=match):
+        cv.image_to_numpy(msg)
+
+
+def test_numpy_to_image_rejects_wrong_arrays():
+    with pytest.raises(cv.ConversionError, match='uint8'):
+        cv.numpy_to_image(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(cv.ConversionError, match='uint8'):
+        cv.numpy_to_image(np.zeros((4, 4), np.uint8))
+
+
+def test_trajectory_round_trip():
+    names = ['a', 'b']
+    times = np.array([0.0, 0.1, 1.25])
+    positions = np.arange(6.0).reshape(3, 2) / 7
+    msg = cv.arrays_to_trajectory(names, times, positions, stamp_ns=10)
+    assert msg.points[2].time_from_start.sec == 1
+    assert msg.points[2].time_from_start.nanosec == 250_000_000
+    n, t, p = cv.trajectory_to_arrays(msg)
+    assert n == ('a', 'b') and np.allclose(t, times) and np.array_equal(p, positions)
+    msg.points[1].positions = [1.0]
+    with pytest.raises(cv.ConversionError, match='point 1: 1 positions for 2'):
+        cv.trajectory_to_arrays(msg)
+
+
+def test_joint_state_and_time_helpers():
+    msg = cv.make_joint_state(['a', 'b'], [0.5, -1.0], stamp_ns=2_500_000_000)
+    assert cv.joint_state_to_dict(msg) == {'a': 0.5, 'b': -1.0}
+    assert cv.time_to_ns(msg.header.stamp) == 2_500_000_000
+    assert cv.duration_to_seconds(cv.seconds_to_duration(1.5)) == 1.5
+    with pytest.raises(cv.ConversionError):
+        cv.seconds_to_duration(float('nan'))
+    with pytest.raises(cv.ConversionError, match='2 names'):
+        cv.make_joint_state(['a', 'b'], [1.0])
+
+
+def test_parameters_map_onto_config_dataclasses(ros_context):
+    import rclpy
+    node = rclpy.create_node('param_test', context=ros_context, parameter_overrides=[
+        Parameter('safety.velocity_scale', value=1),  # int for a float field: accepted
+        Parameter('safety.max_acceleration', value=[2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 0.5]),
+        Parameter('controller_mode', value='joint_trajectory')])
+    try:
+        cfg = declare_config(node, ReplayNodeConfig)
+        assert cfg.controller_mode == 'joint_trajectory' and cfg.dry_run is True
+        assert cfg.safety.velocity_scale == 1.0
+        assert cfg.safety.max_acceleration == (2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 0.5)
+        assert node.get_parameter('safety.on_violation').value == 'reject'
+        params = config_to_parameters(ReplayNodeConfig())
+        assert params['safety.max_state_age_s'] == 0.5 and params['dry_run'] is True
+    finally:
+        node.destroy_node()
+    node = rclpy.create_node('param_test_bad', context=ros_context, parameter_overrides=[
+        Parameter('queue_size', value='two')])
+    try:
+        with pytest.raises(ConfigError, match='queue_size'):
+            declare_config(node, GeneratorNodeConfig)
+    finally:
+        node.destroy_node()

@@ -1,0 +1,163 @@
+"""Generator node: micro random-weight checkpoint, real rclpy."""
+
+import threading
+
+import numpy as np
+import pytest
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: I100
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from ros_helpers import spin_until  # noqa: I100
+from vag_ros.ros.conversions import numpy_to_image
+from vag_ros.ros.generator_node import GeneratorNode
+from vag_ros.ros.status import status_values
+
+pytestmark = pytest.mark.ros
+
+
+class Harness:
+    """Generator + a test node that feeds frames/instructions and records outputs."""
+
+    def __init__(self, context, **params):
+        overrides = [Parameter(k, value=v) for k, v in params.items()]
+        self.node = GeneratorNode(context=context, parameter_overrides=overrides)
+        self.peer = rclpy_node(context)
+        self.frames, self.trajectories, self.statuses = [], [], []
+        self.peer.create_subscription(Image, '/vag/predicted_video', self.frames.append, 100)
+        self.peer.create_subscription(JointTrajectory, '/vag/predicted_trajectory',
+                                      self.trajectories.append, 10)
+        self.peer.create_subscription(DiagnosticArray, '/vag/status', self._status, 100)
+        self.frame_pub = self.peer.create_publisher(Image, '/vag/frame', 1)
+        self.instruction_pub = self.peer.create_publisher(String, '/vag/instruction', 10)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.peer)
+
+    def _status(self, msg):
+        for status in msg.status:
+            if status.name.endswith('vag_generator'):
+                self.statuses.append(status_values(status))
+
+    def rejections(self):
+        return [s['last_error'] for s in self.statuses if s['state'] == 'rejected']
+
+    def send_frame(self):
+        frame = np.random.default_rng(0).integers(0, 255, (24, 40, 3), dtype=np.uint8)
+        self.frame_pub.publish(numpy_to_image(frame))
+        assert spin_until(self.executor, lambda: self.node._frame is not None, 10.0)
+
+    def instruct(self, text):
+        self.instruction_pub.publish(String(data=text))
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.peer.destroy_node()
+
+
+def rclpy_node(context):
+    import rclpy
+    return rclpy.create_node('generator_test_peer', context=context)
+
+
+@pytest.fixture
+def harness(ros_context, micro_checkpoint):
+    h = Harness(ros_context, checkpoint=str(micro_checkpoint), max_frame_age_s=5.0)
+    assert h.node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert h.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    yield h
+    h.close()
+
+
+def test_instruction_and_fresh_frame_give_video_and_trajectory(harness):
+    h = harness
+    h.send_frame()
+    # publishers need matched subscribers before the instruction goes out
+    spin_until(h.executor, lambda: h.instruction_pub.get_subscription_count() > 0, 5.0)
+    h.instruct('touch the red block')
+    assert spin_until(h.executor, lambda: h.trajectories and len(h.frames) >= 5, 60.0), \
+        h.statuses[-3:]
+    assert len(h.frames) == 5
+    stamps = [f.header.stamp.sec * 10**9 + f.header.stamp.nanosec for f in h.frames]
+    assert np.allclose(np.diff(stamps), 1e8)  # 10 Hz
+    assert {f.header.frame_id for f in h.frames} == {'camera'}
+    assert (h.frames[0].height, h.frames[0].width, h.frames[0].encoding) == (32, 32, 'rgb8')
+    traj = h.trajectories[0]
+    assert list(traj.joint_names) == list(h.node.joint_names) and len(traj.joint_names) == 7
+    assert len(traj.points) == 5
+    assert traj.points[1].time_from_start.nanosec == 100_000_000
+    assert traj.header.stamp == h.frames[0].header.stamp  # one episode identity
+    done = [s for s in h.statuses if s['state'] == 'idle' and 'timing.total_s' in s]
+    assert done and done[-1]['episode_id'].startswith('vag_generator-')
+    assert any(s['state'] == 'generating' and s.get('progress') for s in h.statuses)
+
+
+def test_empty_and_oversized_instructions_rejected(harness):
+    h = harness
+    h.send_frame()
+    assert h.node.submit('   ') is None
+    assert h.node.submit('x' * 513) is None
+    spin_until(h.executor, lambda: len(h.rejections()) >= 2, 5.0)
+    reasons = h.rejections()
+    assert any('empty instruction' in r for r in reasons)
+    assert any('513 characters > max_instruction_length 512' in r for r in reasons)
+
+
+def test_stale_or_missing_frame_rejected(harness):
+    h = harness
+    assert h.node.submit('touch the red block') is None
+    h.send_frame()
+    frame, received, stamp = h.node._frame
+    h.node._frame = (frame, received - 10.0, stamp)  # as if the camera went silent 10 s ago
+    assert h.node.submit('touch the red block') is None
+    spin_until(h.executor, lambda: len(h.rejections()) >= 2, 5.0)
+    reasons = h.rejections()
+    assert 'no camera frame received on /vag/frame' in reasons[0]
+    assert 'stale' in reasons[1]
+
+
+def test_queue_full_rejected(harness):
+    h = harness
+    release = threading.Event()
+    real = h.node.pipeline.generate
+
+    def held(*args, **kwargs):
+        release.wait(30.0)
+        return real(*args, **kwargs)
+
+    h.node.pipeline.generate = held
+    h.send_frame()
+    accepted = [h.node.submit(f'touch block {i}') for i in range(3)]
+    release.set()
+    assert accepted[0] and accepted[1] and accepted[2] is None  # 1 running + queue_size 1
+    spin_until(h.executor, lambda: h.rejections(), 5.0)
+    assert 'queue full' in h.rejections()[0]
+    assert spin_until(h.executor, lambda: len(h.trajectories) >= 2, 60.0)
+
+
+def test_missing_checkpoint_fails_configure_cleanly(ros_context, tmp_path):
+    h = Harness(ros_context, checkpoint=str(tmp_path / 'nope'))
+    try:
+        assert h.node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        spin_until(h.executor, lambda: any(s['last_error'] for s in h.statuses), 5.0)
+        errors = [s['last_error'] for s in h.statuses if s['last_error']]
+        assert errors and 'configure failed' in errors[-1] and 'nope' in errors[-1]
+        assert h.node.pipeline is None
+    finally:
+        h.close()
+
+
+def test_backend_not_available_yet(ros_context, micro_checkpoint):
+    h = Harness(ros_context, checkpoint=str(micro_checkpoint), backend='onnxruntime')
+    try:
+        assert h.node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        spin_until(h.executor, lambda: any(s['last_error'] for s in h.statuses), 5.0)
+        assert 'not available yet' in [s['last_error'] for s in h.statuses][-1]
+    finally:
+        h.close()

@@ -1,0 +1,153 @@
+"""Config dataclasses of the ROS nodes (no rclpy here): one per node, validated on build.
+
+``vag_ros.ros.parameters`` maps each field onto a ROS parameter of the same name; nested
+dataclasses become dotted names (``safety.velocity_scale``), as in a YAML parameter file.
+"""
+
+import dataclasses
+
+from vag_ros.config import require
+from vag_ros.episodes import topics as tp
+from vag_ros.robot.safety_config import SafetyConfig
+from vag_ros.sim.config import SimConfig
+
+
+BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+CONTROLLER_MODES = ('joint_trajectory', 'forward_position', 'follow_joint_trajectory')
+FRAME_TOPIC = '/vag/frame'  # capture -> generator: the newest camera frame, rgb8
+
+
+def _topic(value, field):
+    require(isinstance(value, str) and value.startswith('/') and len(value) > 1, field,
+            value, 'expected an absolute topic name')
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureNodeConfig:
+    """Camera Image (rgb8/bgr8) -> rgb8 frames for the generator, throttled."""
+
+    output_topic: str = FRAME_TOPIC
+    max_rate_hz: float = 5.0        # republish at most this often [Hz]; 0 = every frame
+
+    def __post_init__(self):
+        _topic(self.output_topic, 'output_topic')
+        require(self.max_rate_hz >= 0, 'max_rate_hz', self.max_rate_hz, 'must be >= 0')
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorNodeConfig:
+    """The generator: checkpoint, backend and request admission."""
+
+    checkpoint: str = ''             # folder with model.safetensors + config.yaml
+    backend: str = 'torch'           # torch | onnxruntime | tensorrt
+    device: str = 'cpu'              # torch device
+    urdf: str = ''                   # robot whose joint names label the trajectory
+    frame_topic: str = FRAME_TOPIC
+    frame_id: str = 'camera'         # header.frame_id of every predicted frame
+    max_frame_age_s: float = 2.0     # refuse requests when the newest frame is older [s]
+    max_instruction_length: int = 512  # characters
+    queue_size: int = 1              # requests waiting behind the running one
+    seed: int = 0                    # first request's seed; each request adds 1
+    num_steps: int = 0               # denoising steps; 0 = the checkpoint's sampler
+
+    def __post_init__(self):
+        require(self.backend in BACKENDS, 'backend', self.backend, f'expected one of {BACKENDS}')
+        _topic(self.frame_topic, 'frame_topic')
+        require(self.max_frame_age_s > 0, 'max_frame_age_s', self.max_frame_age_s, 'must be > 0')
+        require(self.max_instruction_length >= 1, 'max_instruction_length',
+                self.max_instruction_length, 'must be >= 1')
+        require(0 <= self.queue_size <= 100, 'queue_size', self.queue_size,
+                'must be in [0, 100]')
+        require(self.num_steps >= 0, 'num_steps', self.num_steps, 'must be >= 0')
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayNodeConfig:
+    """Replay: which controller, how to stream, and the safety gate."""
+
+    urdf: str = ''                         # '' = the package's vag_arm.urdf
+    controller: str = 'arm_controller'     # /<controller>/joint_trajectory, /commands...
+    controller_mode: str = 'forward_position'
+    dry_run: bool = True                   # validate and report, never command
+    stream_rate_hz: float = 50.0           # forward_position command rate [Hz]
+    joint_state_timeout_s: float = 0.25    # stop if /joint_states is older during motion [s]
+    trajectory_topic: str = tp.PREDICTED_TRAJECTORY_TOPIC
+    joint_states_topic: str = tp.JOINT_STATES_TOPIC
+    safety: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
+
+    def __post_init__(self):
+        require(self.controller_mode in CONTROLLER_MODES, 'controller_mode',
+                self.controller_mode, f'expected one of {CONTROLLER_MODES}')
+        require(bool(self.controller) and '/' not in self.controller.strip('/'),
+                'controller', self.controller, 'expected a controller name')
+        require(0 < self.stream_rate_hz <= 1000, 'stream_rate_hz', self.stream_rate_hz,
+                'must be in (0, 1000]')
+        require(self.joint_state_timeout_s > 0, 'joint_state_timeout_s',
+                self.joint_state_timeout_s, 'must be > 0')
+        _topic(self.trajectory_topic, 'trajectory_topic')
+        _topic(self.joint_states_topic, 'joint_states_topic')
+
+
+def _fast_sim() -> SimConfig:
+    return SimConfig(frame_rate=50.0)  # 20 ms physics ticks: smooth enough for a controller
+
+
+@dataclasses.dataclass(frozen=True)
+class MockArmConfig:
+    """The embedded world's arm behind ros2_control-like topics."""
+
+    controller: str = 'arm_controller'
+    task: str = 'touch'                    # the world's layout: task family and seed
+    seed: int = 0
+    sim: SimConfig = dataclasses.field(default_factory=_fast_sim)  # sim.frame_rate = tick
+
+    def __post_init__(self):
+        require(bool(self.controller), 'controller', self.controller, 'must not be empty')
+
+
+@dataclasses.dataclass(frozen=True)
+class SimCameraConfig:
+    """The embedded world's camera as a sensor_msgs/Image stream."""
+
+    topic: str = tp.CAMERA_TOPIC
+    frame_id: str = tp.CAMERA_FRAME_ID
+    rate_hz: float = 10.0
+    task: str = 'touch'
+    seed: int = 0
+    sim: SimConfig = dataclasses.field(default_factory=_fast_sim)
+
+    def __post_init__(self):
+        _topic(self.topic, 'topic')
+        require(0 < self.rate_hz <= 100, 'rate_hz', self.rate_hz, 'must be in (0, 100]')
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviewNodeConfig:
+    """Preview: ghost joint states and the end-effector path of a predicted trajectory."""
+
+    urdf: str = ''
+    tip_link: str = ''                     # '' = tool0 (or the last arm link)
+    frame_id: str = ''                     # marker frame; '' = the URDF root link
+    ghost_topic: str = '/vag/preview/joint_states'
+    markers_topic: str = '/vag/preview/markers'
+    rate_hz: float = 20.0                  # ghost playback publish rate [Hz]
+    loop: bool = True                      # replay the ghost from the start when done
+
+    def __post_init__(self):
+        _topic(self.ghost_topic, 'ghost_topic')
+        _topic(self.markers_topic, 'markers_topic')
+        require(0 < self.rate_hz <= 200, 'rate_hz', self.rate_hz, 'must be in (0, 200]')
+
+
+@dataclasses.dataclass(frozen=True)
+class RecorderNodeConfig:
+    """Recorder: one rosbag2 (MCAP) bag per generated episode."""
+
+    out_dir: str = 'vag_episodes'
+    urdf: str = ''
+    max_buffered_frames: int = 2000        # predicted frames kept while waiting [frames]
+
+    def __post_init__(self):
+        require(bool(self.out_dir), 'out_dir', self.out_dir, 'must not be empty')
+        require(self.max_buffered_frames >= 1, 'max_buffered_frames',
+                self.max_buffered_frames, 'must be >= 1')

@@ -1,0 +1,259 @@
+"""Generator: instruction + newest frame -> predicted video and joint trajectory (lifecycle).
+
+The checkpoint loads in ``on_configure`` (FAILURE, logged and on /vag/status, if it cannot).
+Generation runs on one worker thread, one request at a time, behind a bounded queue.
+"""
+
+import itertools
+import queue
+import threading
+import time
+import typing
+
+import rclpy
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+
+from vag_ros.episodes import topics as tp
+from vag_ros.errors import ConfigError, VagError
+from vag_ros.ros.configs import GeneratorNodeConfig
+from vag_ros.ros.conversions import arrays_to_trajectory, image_to_numpy, numpy_to_image
+from vag_ros.ros.parameters import declare_parameters, read_config
+from vag_ros.ros.status import StatusPublisher
+
+NODE_NAME = 'vag_generator'
+
+
+class _Request(typing.NamedTuple):
+    instruction: str
+    frame: typing.Any   # (H, W, 3) uint8
+    seed: int
+    stamp_ns: int       # episode start: stamp of predicted frame 0 and of the trajectory
+    episode_id: str
+
+
+class GeneratorNode(LifecycleNode):
+    """Lifecycle node around ``VagPipeline``; parameters: ``GeneratorNodeConfig``."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+        super().__init__(node_name, **kwargs)
+        declare_parameters(self, GeneratorNodeConfig)
+        self.status = StatusPublisher(self)
+        self.config: typing.Optional[GeneratorNodeConfig] = None
+        self.pipeline = None
+        self.joint_names: typing.Tuple[str, ...] = ()
+        self._active = False
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._queue: typing.Optional[queue.Queue] = None
+        self._worker: typing.Optional[threading.Thread] = None
+        self._frame = None  # (array (H, W, 3), receive time monotonic s, stamp ns)
+        self._seeds = itertools.count()
+        self._subs = []
+        self.status.publish('unconfigured')
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        """Read parameters, load the robot and checkpoint; FAILURE with a reason if not."""
+        try:
+            self._load()
+        except (VagError, OSError, RuntimeError, ValueError) as exc:
+            self.pipeline = None
+            self.status.error('unconfigured', f'configure failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        cfg = self.config
+        self.video_pub = self.create_lifecycle_publisher(Image, tp.PREDICTED_VIDEO_TOPIC, 100)
+        self.trajectory_pub = self.create_lifecycle_publisher(
+            JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC, 10)
+        self._subs = [
+            self.create_subscription(Image, cfg.frame_topic, self._on_frame, 1),
+            self.create_subscription(String, tp.INSTRUCTION_TOPIC, self._on_instruction, 10)]
+        self._queue = queue.Queue(maxsize=cfg.queue_size + 1)
+        self._worker = threading.Thread(target=self._work, name='vag_generator', daemon=True)
+        self._worker.start()
+        self.status.publish('inactive', f'loaded {cfg.checkpoint} ({cfg.backend}, '
+                            f'{cfg.device})')
+        return TransitionCallbackReturn.SUCCESS
+
+    def _load(self) -> None:
+        from vag_ros.robot.description import load_robot_description
+        cfg = read_config(self, GeneratorNodeConfig)
+        if cfg.backend != 'torch':
+            raise ConfigError(f'backend={cfg.backend!r}: not available yet in vag_ros; '
+                              f"use backend:='torch'")
+        if not cfg.checkpoint:
+            raise ConfigError("checkpoint='': set the checkpoint parameter to a folder with "
+                              'model.safetensors and config.yaml')
+        robot = load_robot_description(cfg.urdf or None)
+        from vag_ros.model.pipeline import VagPipeline
+        pipeline = VagPipeline.from_checkpoint(cfg.checkpoint, device=cfg.device)
+        action = pipeline.config.action
+        if pipeline.config.mode != 'video' and action.dim != robot.dof:
+            raise ConfigError(f'checkpoint {cfg.checkpoint}: actions have {action.dim} '
+                              f'dimensions, robot {robot.name} has {robot.dof} joints '
+                              f'{list(robot.joint_names)}')
+        self.config, self.pipeline, self.joint_names = cfg, pipeline, robot.joint_names
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        """Accept requests."""
+        self._active = True
+        self.status.publish('idle', 'ready for instructions')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        """Stop accepting requests (a running one finishes, unpublished)."""
+        self._active = False
+        self.status.publish('inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        """Stop the worker and drop the model."""
+        self._teardown()
+        self.status.publish('unconfigured')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        """Stop the worker."""
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self):
+        """Stop the worker thread, then destroy the node."""
+        self._teardown()
+        return super().destroy_node()
+
+    def _teardown(self) -> None:
+        self._active = False
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join(timeout=60.0)
+            self._worker = None
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        for name in ('video_pub', 'trajectory_pub'):
+            if hasattr(self, name):
+                self.destroy_lifecycle_publisher(getattr(self, name))
+                delattr(self, name)
+        self.pipeline = None
+
+    # --- requests ---------------------------------------------------------------------
+
+    def _on_frame(self, msg: Image) -> None:
+        try:
+            frame = image_to_numpy(msg, 'rgb8')  # (H, W, 3)
+        except VagError as exc:
+            self.status.warn('frame rejected', f'camera frame rejected: {exc}')
+            return
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self._frame = (frame, time.monotonic(), stamp_ns)
+
+    def _reject(self, reason: str, instruction: str = '') -> None:
+        self.status.warn('rejected', f'request rejected: {reason}',
+                         instruction=instruction[:80])
+
+    def _on_instruction(self, msg: String) -> None:
+        self.submit(msg.data)
+
+    def submit(self, instruction: str) -> typing.Optional[str]:
+        """Admit one request; its episode id, or None (the reason is on /vag/status)."""
+        cfg = self.config
+        if not self._active or cfg is None:
+            self._reject('generator is not active', instruction)
+            return None
+        if not isinstance(instruction, str) or not instruction.strip():
+            self._reject('empty instruction', str(instruction))
+            return None
+        if len(instruction) > cfg.max_instruction_length:
+            self._reject(f'instruction has {len(instruction)} characters > '
+                         f'max_instruction_length {cfg.max_instruction_length}', instruction)
+            return None
+        latest = self._frame
+        if latest is None:
+            self._reject(f'no camera frame received on {cfg.frame_topic}', instruction)
+            return None
+        age = time.monotonic() - latest[1]
+        if age > cfg.max_frame_age_s:
+            self._reject(f'newest frame is {age:.2f} s old > max_frame_age_s '
+                         f'{cfg.max_frame_age_s} s (stale)', instruction)
+            return None
+        with self._lock:
+            if self._pending > cfg.queue_size:
+                self._reject(f'queue full ({self._pending} requests, queue_size '
+                             f'{cfg.queue_size} + 1 running)', instruction)
+                return None
+            self._pending += 1
+        stamp_ns = self.get_clock().now().nanoseconds
+        episode_id = f'{self.get_name()}-{stamp_ns}'
+        self._queue.put(_Request(instruction.strip(), latest[0], cfg.seed + next(self._seeds),
+                                 stamp_ns, episode_id))
+        self.status.publish('queued', f'queued {episode_id}', episode_id=episode_id,
+                            pending=self._pending)
+        return episode_id
+
+    # --- worker -----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            request = self._queue.get()
+            if request is None:
+                return
+            try:
+                self._generate(request)
+            except Exception as exc:  # the node keeps serving; the reason goes out
+                self.status.error('failed', f'generation of {request.episode_id} failed: '
+                                  f'{type(exc).__name__}: {exc}', episode_id=request.episode_id)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+
+    def _generate(self, request: _Request) -> None:
+        episode = request.episode_id
+
+        def progress(i, n):
+            self.status.publish('generating', f'{episode}: step {i}/{n}', progress=i / n,
+                                episode_id=episode)
+
+        self.status.publish('generating', f'{episode}: started', progress=0.0,
+                            episode_id=episode)
+        num_steps = self.config.num_steps or None
+        result = self.pipeline.generate(request.frame, request.instruction, request.seed,
+                                        num_steps=num_steps, callback=progress)
+        if not self._active:
+            self.status.warn('inactive', f'{episode}: finished while inactive; not published')
+            return
+        period_ns = 1e9 / result.fps
+        for k, frame in enumerate(result.video):  # (H, W, 3) each
+            stamp = request.stamp_ns + int(round(k * period_ns))
+            self.video_pub.publish(numpy_to_image(frame, 'rgb8', stamp, self.config.frame_id))
+        if result.actions is not None:  # (T, D)
+            times = [k / result.fps for k in range(len(result.actions))]
+            self.trajectory_pub.publish(arrays_to_trajectory(
+                self.joint_names, times, result.actions, request.stamp_ns))
+        self.status.publish('idle', f'{episode}: published {len(result.video)} frames',
+                            progress=1.0, timings=result.timings, episode_id=episode,
+                            frames=len(result.video), seed=request.seed)
+
+
+def main(args=None) -> None:
+    """Run the generator; configure and activate it at start when autostart is true."""
+    rclpy.init(args=args)
+    node = GeneratorNode()
+    try:
+        node.declare_parameter('autostart', True)
+        if node.get_parameter('autostart').value and \
+                node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            node.trigger_activate()
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,130 @@
+"""The node graph, described once: launch files and the in-process demo both read it.
+
+No rclpy at import time: ``NodeSpec`` is plain data; ``create_nodes`` imports the classes.
+"""
+
+import dataclasses
+import importlib
+import typing
+
+PACKAGE = 'vag_ros'
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeSpec:
+    """One node: its console script, its class and how it is wired."""
+
+    name: str                        # node name
+    executable: str                  # console script (setup.py entry point)
+    target: str                      # 'module:Class'
+    parameters: typing.Tuple[typing.Tuple[str, typing.Any], ...] = ()
+    remappings: typing.Tuple[typing.Tuple[str, str], ...] = ()
+    lifecycle: bool = False          # configure + activate after start
+
+    @property
+    def module(self) -> str:
+        """Module holding the node class and its ``main``."""
+        return self.target.split(':')[0]
+
+    def parameter_dict(self) -> typing.Dict[str, typing.Any]:
+        """Parameters as a dict (launch_ros ``parameters=[...]``)."""
+        return dict(self.parameters)
+
+
+# (console script, module:function): what setup.py's NODES should list.
+CONSOLE_SCRIPTS = (
+    ('vag_capture', 'vag_ros.ros.capture_node:main'),
+    ('vag_generator', 'vag_ros.ros.generator_node:main'),
+    ('vag_replay', 'vag_ros.ros.replay_node:main'),
+    ('vag_mock_arm', 'vag_ros.ros.mock_arm_node:main'),
+    ('vag_sim_camera', 'vag_ros.ros.sim_camera_node:main'),
+    ('vag_preview', 'vag_ros.ros.preview_node:main'),
+    ('vag_recorder', 'vag_ros.ros.recorder_node:main'),
+)
+
+
+def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image_raw',
+                        sim: bool = True, dry_run: bool = True,
+                        controller: str = 'arm_controller',
+                        controller_mode: str = 'forward_position', preview: bool = True,
+                        record_dir: str = '') -> typing.List[NodeSpec]:
+    """camera -> capture -> generator -> replay -> arm, + preview and (``record_dir``) recorder.
+
+    ``sim`` adds the embedded world (mock arm + sim camera) in place of robot and camera.
+    """
+    remap = (('/camera/image_raw', camera_topic),) if camera_topic != '/camera/image_raw' \
+        else ()
+    specs = [
+        NodeSpec('vag_capture', 'vag_capture', 'vag_ros.ros.capture_node:CaptureNode',
+                 remappings=remap),
+        NodeSpec('vag_generator', 'vag_generator', 'vag_ros.ros.generator_node:GeneratorNode',
+                 parameters=(('checkpoint', checkpoint),), lifecycle=True),
+        NodeSpec('vag_replay', 'vag_replay', 'vag_ros.ros.replay_node:ReplayNode',
+                 parameters=(('dry_run', dry_run), ('controller', controller),
+                             ('controller_mode', controller_mode))),
+    ]
+    if preview:
+        specs.append(NodeSpec('vag_preview', 'vag_preview',
+                              'vag_ros.ros.preview_node:PreviewNode'))
+    if record_dir:
+        specs.append(NodeSpec('vag_recorder', 'vag_recorder',
+                              'vag_ros.ros.recorder_node:RecorderNode',
+                              parameters=(('out_dir', record_dir),)))
+    if sim:
+        specs += [
+            NodeSpec('vag_mock_arm', 'vag_mock_arm', 'vag_ros.ros.mock_arm_node:MockArmNode',
+                     parameters=(('controller', controller),)),
+            NodeSpec('vag_sim_camera', 'vag_sim_camera',
+                     'vag_ros.ros.sim_camera_node:SimCameraNode', remappings=remap),
+        ]
+    return specs
+
+
+def node_class(spec: NodeSpec):
+    """The class ``spec.target`` names."""
+    module, cls = spec.target.split(':')
+    return getattr(importlib.import_module(module), cls)
+
+
+def create_nodes(specs: typing.Sequence[NodeSpec], context=None) -> list:
+    """Instantiate every spec in this process (one World shared by the sim nodes).
+
+    Lifecycle nodes are configured and activated; one that fails to configure stays
+    unconfigured with its reason on /vag/status.
+    """
+    from rclpy.parameter import Parameter
+    nodes = []
+    for spec in specs:
+        args = []
+        for src, dst in spec.remappings:
+            args += ['-r', f'{src}:={dst}']
+        node = node_class(spec)(
+            spec.name, context=context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in spec.parameters],
+            cli_args=['--ros-args'] + args if args else None)
+        if spec.lifecycle:
+            from rclpy.lifecycle import TransitionCallbackReturn
+            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
+        nodes.append(node)
+    return nodes
+
+
+def run_in_process(specs: typing.Sequence[NodeSpec], args=None) -> None:
+    """Spin every spec in one process until Ctrl-C (the ``vag-ros demo`` path)."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    rclpy.init(args=args)
+    nodes = []
+    try:
+        nodes = create_nodes(specs)
+        executor = MultiThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for node in reversed(nodes):
+            node.destroy_node()
+        rclpy.try_shutdown()
