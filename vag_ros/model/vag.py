@@ -72,9 +72,12 @@ class VagModel(nn.Module):
             keep = (~drop).to(text_emb.dtype)[:, None, None]
             text_emb = text_emb * keep
             text_mask = text_mask & ~drop[:, None]
+        first = latents[:, :, :1]  # (B, C, 1, H, W) clean conditioning frame
+        if self.mode == 'action_no_bridge':
+            return self._action_only_loss(first, text_emb, text_mask, actions_norm, t,
+                                          generator)
         noise = torch.randn(latents.shape, generator=generator).to(latents)
         x_t = flow.interpolate(latents, noise, t)  # (B, C, T', H, W)
-        first = latents[:, :, :1]  # (B, C, 1, H, W) clean conditioning frame
         x_t = torch.cat([first, x_t[:, :, 1:]], dim=2)
         v = self.video(x_t, t, first, text_emb)
         frame_mask = torch.ones(1, 1, latents.shape[2], 1, 1, device=dev)
@@ -95,7 +98,48 @@ class VagModel(nn.Module):
         out['loss'] = lc.video_weight * video_loss + lc.action_weight * action_loss
         return out
 
+    def _action_only_loss(self, first: torch.Tensor, text_emb: torch.Tensor,
+                          text_mask: torch.Tensor, actions_norm: typing.Optional[torch.Tensor],
+                          t: torch.Tensor, generator: typing.Optional[torch.Generator]
+                          ) -> typing.Dict[str, torch.Tensor]:
+        """``action_no_bridge`` fast path: no DiT forward, video_loss = 0."""
+        if actions_norm is None:
+            raise ValueError(f'mode {self.mode!r} needs actions_norm (B, T, D)')
+        lc = self.config.loss
+        cond = self.action_condition(None, first, text_emb, text_mask)  # (B, cond_dim)
+        a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
+        a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
+        action_loss = flow.flow_loss(self.action(a_t, t, cond), actions_norm, a_noise)
+        video_loss = torch.zeros((), device=first.device)
+        return {'video_loss': video_loss, 't': t, 'action_loss': action_loss,
+                'loss': lc.video_weight * video_loss + lc.action_weight * action_loss}
+
     # -- sampling -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample_actions(self, first_latent: torch.Tensor, text_emb: torch.Tensor,
+                       text_mask: torch.Tensor, num_steps: typing.Optional[int] = None,
+                       generator: typing.Optional[torch.Generator] = None) -> torch.Tensor:
+        """Euler on the action branch alone (mode ``action_no_bridge``, no video).
+
+        first_latent (B, C, 1, H, W), text (B, L, E) -> normalized actions (B, T, D); the
+        noise is drawn as in ``sample`` so both give the same actions for one generator.
+        """
+        if self.mode != 'action_no_bridge' or self.action is None:
+            raise ValueError(f'sample_actions needs mode action_no_bridge, not {self.mode!r}')
+        sc, ac = self.config.sampler, self.config.action
+        num_steps = sc.num_steps if num_steps is None else num_steps
+        b, c, _, h, w = first_latent.shape
+        dev, dtype = first_latent.device, first_latent.dtype
+        # same draws as sample(): the video noise first (unused here), then the actions
+        torch.randn((b, c, self.config.video.latent_frames, h, w), generator=generator)
+        a = torch.randn((b, ac.horizon, ac.dim), generator=generator).to(dev, dtype)
+        cond = self.action_condition(None, first_latent, text_emb, text_mask)  # (B, cond)
+        ts = flow.euler_timesteps(num_steps, sc.timestep_shift).tolist()
+        for i in range(num_steps):
+            t = torch.full((b,), ts[i], device=dev, dtype=dtype)
+            a = flow.euler_step(a, self.action(a, t, cond), ts[i], ts[i + 1])
+        return a
 
     def step(self, x_t: torch.Tensor, a_t: typing.Optional[torch.Tensor], t: torch.Tensor,
              first_latent: torch.Tensor, text_emb: torch.Tensor, text_mask: torch.Tensor,

@@ -1,0 +1,78 @@
+"""EpisodeDataset: resize, frame-count check, normalization, precomputed latents, errors."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from train_helpers import micro_config, write_bags
+from vag_ros.errors import EpisodeError, VagError
+from vag_ros.model.codecs import build_codec
+from vag_ros.train.dataset import EpisodeDataset, resize_frames
+
+
+def test_resize_frames_shapes_dtype_and_constant_images():
+    frames = np.full((2, 48, 64, 3), 200, np.uint8)
+    small = resize_frames(frames, 32, 32)
+    assert small.shape == (2, 32, 32, 3) and small.dtype == np.uint8
+    assert np.all(small == 200)
+    assert resize_frames(frames, 96, 80).shape == (2, 96, 80, 3)
+    assert resize_frames(frames, 48, 64) is frames
+    with pytest.raises(EpisodeError, match='uint8'):
+        resize_frames(frames.astype(np.float32), 32, 32)
+
+
+def test_area_resize_averages_blocks():
+    frames = np.zeros((1, 4, 4, 3), np.uint8)
+    frames[0, :2, :2] = 100  # top-left 2x2 block
+    out = resize_frames(frames, 2, 2)
+    assert out[0, 0, 0, 0] == 100 and out[0, 1, 1, 0] == 0
+
+
+def test_dataset_items_normalization_and_latents(bag_dir):
+    cfg = micro_config()
+    ds = EpisodeDataset(cfg, bag_dir)
+    assert len(ds) == 3
+    lat, emb, mask, act = ds[0]
+    assert tuple(lat.shape) == cfg.video.latent_shape
+    assert emb.shape == (cfg.text.max_length, cfg.text.embed_dim) and mask.shape == (4,)
+    assert act.shape == (cfg.video.frames, cfg.action.dim)
+    assert ds.actions.min() >= -1 - 1e-5 and ds.actions.max() <= 1 + 1e-5  # minmax fit
+    assert ds.actions.amin((0, 1)).allclose(torch.full((7,), -1.0), atol=1e-5)
+    # the latents decode back to the resized frames (the patch codec is exact)
+    codec = build_codec(cfg.video.codec, cfg.video.latent_channels)
+    video = codec.decode(lat[None])[0]  # (3, T, H, W)
+    from vag_ros.episodes.bag_reader import read_episode
+    frames = resize_frames(read_episode(ds.bags[0]).frames, 32, 32)
+    want = torch.from_numpy(frames).float().permute(3, 0, 1, 2) / 127.5 - 1
+    assert torch.allclose(video, want, atol=1e-4)
+    b = ds.batch(torch.tensor([2, 0]))
+    assert b[0].shape[0] == 2 and torch.equal(b[3][1], ds.actions[0])
+
+
+def test_dataset_rejects_wrong_frame_count(bag_dir):
+    with pytest.raises(EpisodeError, match=r'ep_000.*6 frames|video.frames=6'):
+        EpisodeDataset(micro_config(frames=6), bag_dir)
+
+
+def test_dataset_errors_name_the_path(tmp_path, bag_dir):
+    with pytest.raises(EpisodeError, match='does not exist'):
+        EpisodeDataset(micro_config(), tmp_path / 'missing')
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(EpisodeError, match='no episode bags'):
+        EpisodeDataset(micro_config(), tmp_path / 'empty')
+    bad = tmp_path / 'bad'
+    shutil.copytree(bag_dir, bad)
+    mcap = next((bad / 'ep_001').glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[:200])  # truncated
+    with pytest.raises(VagError, match='ep_001'):
+        EpisodeDataset(micro_config(), bad)
+
+
+def test_dataset_reuses_a_given_normalizer(tmp_path):
+    from vag_ros.model.normalization import ActionNormalizer
+    folder = write_bags(tmp_path / 'b', count=2)
+    norm = ActionNormalizer.identity(7)
+    ds = EpisodeDataset(micro_config(), folder, normalizer=norm)
+    assert ds.normalizer is norm

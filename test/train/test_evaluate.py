@@ -1,0 +1,143 @@
+"""Evaluation end to end on tiny random-weight checkpoints and a short, small world."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+import yaml
+
+from vag_ros.cli import main
+from vag_ros.errors import CheckpointError, ConfigError
+from vag_ros.model.checkpoint import save_checkpoint
+from vag_ros.model.config import load_model_config
+from vag_ros.model.normalization import ActionNormalizer
+from vag_ros.model.vag import VagModel
+from vag_ros.sim.config import SimConfig
+from vag_ros.train.evaluate import evaluate, METHODS, METRICS
+from vag_ros.train.inverse_dynamics import InverseDynamicsConfig, InverseDynamicsModel
+
+STEPS = 4  # frames per episode, model and world alike
+SIM = {'width': 48, 'height': 48, 'episode_steps': STEPS}  # resized to the model's 32x32
+
+
+def micro_config(mode, frames=STEPS):
+    """32x32, 1 layer, text 'none', 2 sampling steps."""
+    cfg = load_model_config('tiny')
+    return dataclasses.replace(
+        cfg, mode=mode,
+        video=dataclasses.replace(cfg.video, frames=frames, height=32, width=32, num_layers=1,
+                                  num_heads=2, head_dim=16, adaln_lora_dim=8),
+        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
+        action=dataclasses.replace(cfg.action, horizon=frames, down_dims=(16, 32), n_groups=4,
+                                   timestep_embed_dim=16, observation_dim=16),
+        bridge=dataclasses.replace(cfg.bridge, expanded_dim=200),
+        sampler=dataclasses.replace(cfg.sampler, num_steps=2)).validate()
+
+
+def make_checkpoints(root, frames=STEPS):
+    """Joint checkpoint at root, baselines in root/baselines/; random weights."""
+    norm = ActionNormalizer('minmax', torch.tensor([-1.0] * 6 + [0.0]),
+                            torch.tensor([1.0] * 6 + [0.04]))
+    torch.manual_seed(0)
+    for mode, sub in (('joint', '.'), ('action_no_bridge', 'baselines/no_bridge')):
+        cfg = micro_config(mode, frames)
+        save_checkpoint(root / sub, VagModel(cfg), cfg, norm)
+    InverseDynamicsModel(InverseDynamicsConfig(height=32, width=32, channels=(8, 16), groups=4),
+                         norm).save(root / 'baselines' / 'inverse_dynamics')
+    return root
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return make_checkpoints(tmp_path_factory.mktemp('ckpt'))
+
+
+@pytest.fixture(scope='module')
+def sim_yaml(tmp_path_factory):
+    path = tmp_path_factory.mktemp('sim') / 'sim.yaml'
+    path.write_text(yaml.safe_dump(SIM))
+    return path
+
+
+@pytest.fixture(scope='module')
+def cli_results(checkpoint, sim_yaml, tmp_path_factory):
+    out = tmp_path_factory.mktemp('eval')
+    code = main(['eval', '--checkpoint', str(checkpoint), '--episodes', '2', '--json',
+                 str(out / 'results.json'), '--sim-config', str(sim_yaml), '--plots', '1',
+                 '--quiet'])
+    assert code == 0
+    return out, json.loads((out / 'results.json').read_text())
+
+
+def test_eval_cli_writes_json_report_and_plots(cli_results):
+    out, results = cli_results
+    assert set(results) >= {'methods', 'per_task', 'episodes', 'seeds', 'definitions',
+                            'timings'}
+    assert results['episodes'] == 2 and results['seeds'] == [100000, 100001]
+    assert set(results['per_task']) == {'touch', 'push'}
+    assert set(results['methods']) == set(METHODS)
+    for name, values in results['methods'].items():
+        assert set(values) == set(METRICS)
+        assert values['action_ed'] >= 0.0
+        for key in ('action_sr', 'replay_success'):
+            assert 0.0 <= values[key] <= 1.0
+        if name == 'no_bridge':
+            assert values['consistency_psnr'] is None and values['video_psnr'] is None
+            assert values['video_ssim'] is None
+        else:
+            assert 0.0 < values['video_psnr'] <= 100.0
+            assert 0.0 < values['consistency_psnr'] <= 100.0
+            assert -1.0 <= values['video_ssim'] <= 1.0
+    # two_stage reads the joint checkpoint's own video
+    assert results['methods']['two_stage']['video_psnr'] == \
+        results['methods']['vag']['video_psnr']
+    assert results['timings']['per_episode_s'] > 0
+    report = (out / 'report.md').read_text()
+    assert '| VAG (joint) |' in report and 'detached' in report
+    assert results['plots'] == ['plots/actions_000_touch_seed100000.png']
+    assert (out / results['plots'][0]).stat().st_size > 1000
+    assert json.loads((out / 'eval.json').read_text())['seeds'] == results['seeds']
+
+
+def test_evaluate_is_deterministic(cli_results, checkpoint):
+    _, results = cli_results
+    again = evaluate(checkpoint, 1, tasks='touch', sim_config=SimConfig(**SIM),
+                     progress=False)
+    assert again['seeds'] == [100000]
+    first = results['per_episode'][0]['methods']
+    for name in METHODS:
+        for key, value in again['per_episode'][0]['methods'][name].items():
+            assert value == first[name][key], (name, key)
+
+
+def test_missing_baselines_and_mismatched_lengths_fail_clearly(checkpoint, tmp_path, capsys):
+    code = main(['eval', '--checkpoint', str(checkpoint), '--episodes', '1', '--json',
+                 str(tmp_path / 'r.json'), '--no-bridge', str(tmp_path / 'nb'), '--quiet'])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert 'no-bridge baseline not found' in err and '--no-bridge DIR' in err
+    lone = tmp_path / 'lone'
+    save_checkpoint(lone, VagModel(micro_config('joint')), micro_config('joint'),
+                    ActionNormalizer.identity(7))
+    with pytest.raises(CheckpointError, match='baselines/inverse_dynamics'):
+        evaluate(lone, 1, no_bridge_dir=checkpoint / 'baselines' / 'no_bridge',
+                 progress=False)
+    with pytest.raises(ConfigError, match='episode_steps=5'):
+        evaluate(checkpoint, 1, sim_config=SimConfig(**dict(SIM, episode_steps=5)),
+                 progress=False)
+
+
+def test_two_stage_can_use_a_separate_video_only_checkpoint(checkpoint, tmp_path):
+    cfg = micro_config('video_only')
+    torch.manual_seed(1)
+    save_checkpoint(tmp_path / 'vo', VagModel(cfg), cfg, ActionNormalizer.identity(7))
+    results = evaluate(checkpoint, 1, tasks='pick', video_only_dir=tmp_path / 'vo',
+                       sim_config=SimConfig(**SIM), progress=False)
+    assert results['config']['video_only'] == str(tmp_path / 'vo')
+    assert 'video-only checkpoint' in results['config']['two_stage_video']
+    methods = results['methods']
+    assert methods['two_stage']['video_psnr'] != methods['vag']['video_psnr']
+    with pytest.raises(CheckpointError, match="mode 'action_no_bridge'"):
+        evaluate(checkpoint, 1, video_only_dir=checkpoint / 'baselines' / 'no_bridge',
+                 sim_config=SimConfig(**SIM), progress=False)

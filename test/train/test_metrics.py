@@ -1,0 +1,64 @@
+"""Metrics on cases with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+
+from vag_ros.train import metrics
+
+
+def _video(seed=0, shape=(3, 24, 20, 3)):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def test_action_ed_and_success_on_known_cases():
+    gt = np.random.default_rng(0).normal(size=(6, 7))
+    assert metrics.action_ed(gt, gt) == 0.0 and metrics.action_success(gt, gt)
+    shifted = gt + 0.1  # every dim off by 0.1: ||.|| = 0.1 sqrt(7) at each step
+    assert metrics.action_ed(shifted, gt) == pytest.approx(0.1 * math.sqrt(7))
+    assert metrics.action_success(shifted, gt)
+    assert not metrics.action_success(gt + 0.25, gt)
+    one = gt.copy()
+    one[3, 2] += 0.21  # a single dim at a single step beyond the tolerance fails it
+    assert not metrics.action_success(one, gt)
+    assert metrics.action_success(one, gt, tol=0.3)
+    steps = np.zeros((2, 2))
+    assert metrics.action_ed(np.array([[3.0, 4.0], [0.0, 0.0]]), steps) == pytest.approx(2.5)
+    nan = gt.copy()
+    nan[0, 0] = np.nan
+    assert not metrics.action_success(nan, gt)
+
+
+def test_action_metrics_refuse_mismatched_shapes():
+    with pytest.raises(metrics.MetricError, match='one shape'):
+        metrics.action_ed(np.zeros((5, 7)), np.zeros((6, 7)))
+    with pytest.raises(metrics.MetricError, match='one shape'):
+        metrics.action_success(np.zeros(7), np.zeros(7))
+
+
+def test_psnr_identical_is_capped_and_constant_shift_is_exact():
+    a = _video()
+    assert metrics.psnr(a, a) == metrics.PSNR_CAP
+    assert metrics.psnr(a, a, cap=None) == math.inf
+    base = np.full((2, 8, 8, 3), 100, np.uint8)
+    shifted = base + np.uint8(5)  # MSE = 25
+    assert metrics.psnr(base, shifted) == pytest.approx(10 * math.log10(255 ** 2 / 25))
+    assert metrics.psnr(a, _video(1)) < 10.0
+    with pytest.raises(metrics.MetricError, match='uint8'):
+        metrics.psnr(a.astype(np.float32), a)
+    with pytest.raises(metrics.MetricError, match='one shape'):
+        metrics.psnr(a, a[:2])
+
+
+def test_ssim_identical_shifted_and_unrelated():
+    a = _video(shape=(2, 32, 32, 3))
+    assert metrics.ssim(a, a) == pytest.approx(1.0)
+    # a constant brightness shift keeps structure: high but below 1
+    shifted = np.clip(a.astype(int) + 10, 0, 255).astype(np.uint8)
+    assert 0.9 < metrics.ssim(a, shifted) < 1.0
+    assert abs(metrics.ssim(a, _video(1, (2, 32, 32, 3)))) < 0.1
+    small = _video(shape=(1, 6, 5, 3))  # window shrinks to fit
+    assert metrics.ssim(small, small) == pytest.approx(1.0)
+    assert set(metrics.DEFINITIONS) >= {'action_ed', 'action_sr', 'replay_success',
+                                        'consistency_psnr', 'video_psnr', 'video_ssim'}

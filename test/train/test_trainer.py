@@ -1,0 +1,180 @@
+"""Trainer: checkpoints, loss log, exact resume, out-dir refusal, modes and the CLI."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from train_helpers import micro_config
+import yaml
+
+from vag_ros import cli
+from vag_ros.errors import CheckpointError
+from vag_ros.model.checkpoint import load_checkpoint, read_weights
+from vag_ros.model.vag import VagModel
+from vag_ros.train import trainer
+from vag_ros.train.dataset import EpisodeDataset
+from vag_ros.train.train_config import load_train_config, TrainConfig
+from vag_ros.train.training_state import read_training_state
+
+
+@pytest.fixture(scope='module')
+def dataset(bag_dir):
+    return EpisodeDataset(micro_config(), bag_dir)
+
+
+def test_train_writes_a_loadable_ema_checkpoint_and_loss_log(tmp_path, bag_dir, dataset,
+                                                             train_config):
+    out = tmp_path / 'run'
+    result = trainer.train(micro_config(), train_config, bag_dir, out, progress=False,
+                           dataset=dataset)
+    assert result.step == 3 and result.seconds_per_step > 0
+    log = [json.loads(line) for line in (out / 'loss_log.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in log] == [1, 2, 3]
+    assert set(log[0]) >= {'step', 'loss', 'video_loss', 'action_loss', 'lr', 'seconds'}
+    assert all(r['video_loss'] > 0 and r['action_loss'] > 0 for r in log)
+    ckpt = load_checkpoint(out)
+    assert ckpt.extra['step'] == 3 and ckpt.config == micro_config()
+    assert ckpt.normalizer.to_dict() == dataset.normalizer.to_dict()
+    # the checkpoint holds the EMA weights, the training state the raw ones
+    tensors, meta = read_training_state(out)
+    assert meta['step'] == 3
+    key = next(k for k in ckpt.model.state_dict() if k.endswith('weight'))
+    assert torch.equal(ckpt.model.state_dict()[key], tensors['ema.' + key])
+    assert any(not torch.equal(tensors['ema.' + k], tensors['model.' + k])
+               for k in ckpt.model.state_dict())
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_resume_continues_exactly(tmp_path, bag_dir, dataset, monkeypatch):
+    cfg = TrainConfig(steps=4, batch_size=2, lr=1e-3, warmup_steps=1, ema_decay=0.9,
+                      log_every=1, save_every=2, seed=3)
+    full = tmp_path / 'full'
+    trainer.train(micro_config(), cfg, bag_dir, full, progress=False, dataset=dataset)
+
+    part = tmp_path / 'part'
+    save = trainer._save
+
+    def crash_after_first_save(*args):
+        save(*args)
+        with open(part / 'loss_log.jsonl', 'a') as log:  # logged, then lost by the crash
+            log.write('{"step": 3, "loss": 1.0}\n{"step": 4, "lo')
+        raise _Crash
+
+    monkeypatch.setattr(trainer, '_save', crash_after_first_save)
+    with pytest.raises(_Crash):
+        trainer.train(micro_config(), cfg, bag_dir, part, progress=False, dataset=dataset)
+    monkeypatch.setattr(trainer, '_save', save)
+    assert read_training_state(part)[1]['step'] == 2
+    result = trainer.train(micro_config(), cfg, bag_dir, part, resume=True, progress=False,
+                           dataset=dataset)
+    assert result.step == 4
+    a, _ = read_weights(full)
+    b, _ = read_weights(part)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    sa, sb = read_training_state(full)[0], read_training_state(part)[0]
+    for k in sa:
+        if k.startswith(('model.', 'optim.')):
+            torch.testing.assert_close(sa[k], sb[k], rtol=1e-5, atol=1e-6, msg=k)
+    steps = [json.loads(x)['step'] for x in (part / 'loss_log.jsonl').read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_refuses_non_empty_out_dir_and_bad_resume(tmp_path, bag_dir, dataset, train_config):
+    out = tmp_path / 'busy'
+    out.mkdir()
+    (out / 'notes.txt').write_text('mine')
+    with pytest.raises(trainer.TrainError, match='not empty'):
+        trainer.train(micro_config(), train_config, bag_dir, out, progress=False,
+                      dataset=dataset)
+    with pytest.raises(trainer.TrainError, match='nothing|no training_state'):
+        trainer.train(micro_config(), train_config, bag_dir, out, resume=True,
+                      progress=False, dataset=dataset)
+    assert sorted(p.name for p in out.iterdir()) == ['notes.txt']
+    # a finished run: plain rerun is refused; resume with another mode is refused
+    done = tmp_path / 'done'
+    one = dataclasses.replace(train_config, steps=1)
+    trainer.train(micro_config(), one, bag_dir, done, progress=False, dataset=dataset)
+    with pytest.raises(trainer.TrainError, match='--resume'):
+        trainer.train(micro_config(), one, bag_dir, done, progress=False, dataset=dataset)
+    with pytest.raises(CheckpointError, match='mode'):
+        trainer.train(micro_config(), one, bag_dir, done, mode='video_only', resume=True,
+                      progress=False, dataset=dataset)
+
+
+@pytest.mark.parametrize('mode', ['video_only', 'action_no_bridge'])
+def test_modes_train_and_load(tmp_path, bag_dir, dataset, train_config, mode):
+    one = dataclasses.replace(train_config, steps=1)
+    out = tmp_path / mode
+    trainer.train(micro_config(), one, bag_dir, out, mode=mode, progress=False,
+                  dataset=dataset)
+    ckpt = load_checkpoint(out)
+    assert ckpt.config.mode == mode
+    log = json.loads((out / 'loss_log.jsonl').read_text())
+    if mode == 'video_only':
+        assert log['action_loss'] == 0 and log['video_loss'] > 0
+    else:
+        assert log['video_loss'] == 0 and log['action_loss'] > 0
+
+
+def test_action_no_bridge_fast_path_and_sample_actions():
+    cfg = micro_config('action_no_bridge')
+    torch.manual_seed(0)
+    model = VagModel(cfg).eval()
+    c, t, h, w = cfg.video.latent_shape
+    lat = torch.randn(2, c, t, h, w)
+    emb, mask = torch.randn(2, 4, 16), torch.ones(2, 4, dtype=torch.bool)
+    calls = []
+    model.video.register_forward_hook(lambda *a: calls.append(1))
+    out = model.training_loss(lat, emb, mask, torch.rand(2, t, 7) * 2 - 1,
+                              torch.Generator().manual_seed(0))
+    assert not calls and out['video_loss'] == 0 and out['action_loss'] > 0
+    a = model.sample_actions(lat[:, :, :1], emb, mask, num_steps=3,
+                             generator=torch.Generator().manual_seed(5))
+    calls.clear()
+    _, ref = model.sample(lat[:, :, :1], emb, mask, num_steps=3,
+                          generator=torch.Generator().manual_seed(5))
+    assert calls  # the full sampler runs the video branch, sample_actions does not
+    torch.testing.assert_close(a, ref)
+    with pytest.raises(ValueError, match='action_no_bridge'):
+        VagModel(micro_config()).sample_actions(lat[:, :, :1], emb, mask, 2)
+
+
+def test_learning_rate_schedule_and_batches():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
+    assert trainer.learning_rate(0, cfg) == pytest.approx(0.1)
+    assert trainer.learning_rate(9, cfg) == pytest.approx(1.0)
+    assert trainer.learning_rate(100, cfg) == pytest.approx(0.1)
+    # one epoch visits every episode once
+    idx = torch.cat([trainer.batch_indices(s, 6, 2, 0) for s in range(3)])
+    assert sorted(idx.tolist()) == list(range(6))
+
+
+def test_default_train_config_loads():
+    cfg = load_train_config()
+    assert cfg.steps >= 1 and cfg.batch_size == 8
+
+
+def test_cli_train_and_refusal(tmp_path, bag_dir, capsys):
+    model_yaml = tmp_path / 'micro.yaml'
+    model_yaml.write_text(yaml.safe_dump(micro_config().to_dict()))
+    train_yaml = tmp_path / 'train.yaml'
+    train_yaml.write_text(yaml.safe_dump({'steps': 5, 'batch_size': 2, 'warmup_steps': 0,
+                                          'log_every': 1, 'save_every': 1}))
+    out = tmp_path / 'out'
+    args = ['train', '--config', str(model_yaml), '--data', str(bag_dir), '--out', str(out),
+            '--train-config', str(train_yaml), '--steps', '1', '--quiet']
+    assert cli.main(args) == 0
+    assert load_checkpoint(out).extra['step'] == 1
+    assert 'trained to step 1' in capsys.readouterr().out
+    assert cli.main(args) == 2
+    assert 'not empty' in capsys.readouterr().err
+    assert cli.main(args[:-3] + ['--steps', '2', '--resume', '--quiet']) == 0
+    assert load_checkpoint(out).extra['step'] == 2
+    assert cli.main(['train', '--data', str(tmp_path / 'none'), '--out',
+                     str(tmp_path / 'o2'), '--quiet']) == 2

@@ -1,0 +1,45 @@
+"""Micro model configs and tiny synthetic episode bags for the training tests."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from vag_ros.episodes.bag_writer import write_episode
+from vag_ros.episodes.episode import Episode, EpisodeMetadata
+from vag_ros.model.config import load_model_config
+
+JOINTS = tuple(f'joint_{i}' for i in range(7))
+
+
+def micro_config(mode: str = 'joint', frames: int = 5):
+    """The tiny preset shrunk to 5 frames of 32x32, one DiT layer, text 'none' (E = 16)."""
+    cfg = load_model_config('tiny')
+    return dataclasses.replace(
+        cfg, mode=mode,
+        video=dataclasses.replace(cfg.video, frames=frames, height=32, width=32, num_layers=1,
+                                  num_heads=2, head_dim=16, adaln_lora_dim=8),
+        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
+        action=dataclasses.replace(cfg.action, horizon=frames, down_dims=(16, 32), n_groups=4,
+                                   timestep_embed_dim=16, observation_dim=16),
+        bridge=dataclasses.replace(cfg.bridge, expanded_dim=200),
+        sampler=dataclasses.replace(cfg.sampler, num_steps=3)).validate()
+
+
+def make_episode(seed: int, frames: int = 5, size: int = 48, instruction: str = 'touch red'):
+    """A random episode of ``frames`` (size x size) images and 7-dof actions."""
+    rng = np.random.default_rng(seed)
+    meta = EpisodeMetadata(task='touch', seed=seed, success=True, robot='vag_arm',
+                           joint_names=JOINTS, frame_rate=10.0, source='expert',
+                           instruction=instruction)
+    return Episode(frames=rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8),
+                   joints=rng.normal(size=(frames, 7)), actions=rng.normal(size=(frames, 7)),
+                   metadata=meta)
+
+
+def write_bags(folder: Path, count: int = 3, frames: int = 5) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(count):
+        write_episode(make_episode(k, frames, instruction=('touch red', 'push blue')[k % 2]),
+                      folder, name=f'ep_{k:03d}')
+    return folder

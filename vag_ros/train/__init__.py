@@ -1,0 +1,1 @@
+"""Training: episode bags -> in-memory dataset -> AdamW/EMA loop -> checkpoint."""

@@ -1,0 +1,132 @@
+"""Training data: episode bags -> latents, text embeddings and normalized actions in memory."""
+
+from pathlib import Path
+import typing
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vag_ros.episodes.bag_reader import list_episode_bags, read_episode
+from vag_ros.errors import EpisodeError
+from vag_ros.model.codecs import build_codec, LatentCodec
+from vag_ros.model.normalization import ActionNormalizer
+from vag_ros.model.text import build_text_encoder, TextEncoder
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, height, width, 3) uint8; area when shrinking, else bilinear."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise EpisodeError(
+            f'frames: expected (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}')
+    if frames.shape[1:3] == (height, width):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # (T,3,H,W)
+    if frames.shape[1] >= height and frames.shape[2] >= width:
+        x = F.interpolate(x, size=(height, width), mode='area')
+    else:
+        x = F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False,
+                          antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def frames_to_video(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    return x.permute(3, 0, 1, 2)
+
+
+class EpisodeDataset(torch.utils.data.Dataset):
+    """Episodes of a bag folder, encoded once and kept in memory.
+
+    Item k: latent (C, T', H', W'), text_emb (L, E), text_mask (L,), actions_norm (T, D).
+    Everything stays on the CPU (``device`` only runs the codec); latents are float32.
+    """
+
+    def __init__(self, model_config, data_dir: typing.Union[str, Path],
+                 codec: typing.Optional[LatentCodec] = None,
+                 text_encoder: typing.Optional[TextEncoder] = None,
+                 normalizer: typing.Optional[ActionNormalizer] = None,
+                 encode_batch: int = 8, progress: bool = False,
+                 device: typing.Union[str, torch.device] = 'cpu'):
+        self.config = model_config
+        self.data_dir = Path(data_dir)
+        self.bags = self._list_bags(self.data_dir)
+        video = model_config.video
+        frames, actions, instructions = [], [], []
+        for path in _maybe_tqdm(self.bags, progress, 'reading bags'):
+            try:
+                episode = read_episode(path)
+            except EpisodeError:
+                raise
+            except Exception as exc:  # noqa: B902 - anything else still means a bad bag
+                raise EpisodeError(f'{path}: unreadable episode: {exc}') from exc
+            self._check(path, episode)
+            frames.append(resize_frames(episode.frames, video.height, video.width))
+            actions.append(torch.as_tensor(episode.actions, dtype=torch.float32))  # (T, D)
+            instructions.append(episode.metadata.instruction)
+        actions_all = torch.stack(actions)  # (N, T, D)
+        self.normalizer = normalizer or ActionNormalizer.fit(
+            actions_all, model_config.action.normalization)
+        self.actions = self.normalizer.normalize(actions_all)  # (N, T, D)
+        self.instructions = instructions
+        # text: once per unique instruction
+        text_encoder = text_encoder or build_text_encoder(model_config.text)
+        unique = sorted(set(instructions))
+        emb, mask = text_encoder.encode(unique)  # (U, L, E), (U, L)
+        index = torch.tensor([unique.index(s) for s in instructions])
+        self.text_emb, self.text_mask = emb[index].contiguous(), mask[index].contiguous()
+        # latents: once, in small batches
+        codec = (codec or build_codec(video.codec, video.latent_channels)).to(device)
+        latents = []
+        with torch.no_grad():
+            for i in _maybe_tqdm(range(0, len(frames), encode_batch), progress, 'encoding'):
+                chunk = torch.stack([frames_to_video(f) for f in frames[i:i + encode_batch]])
+                chunk = chunk.to(device)  # (b, 3, T, H, W) in [-1, 1]
+                latents.append(codec.encode(chunk).float().cpu())  # (b, C, T', H', W')
+        self.latents = torch.cat(latents)  # (N, C, T', H', W')
+        if tuple(self.latents.shape[1:]) != tuple(video.latent_shape):
+            raise EpisodeError(f'{self.data_dir}: codec gives latents of shape '
+                               f'{tuple(self.latents.shape[1:])}, the model expects '
+                               f'{tuple(video.latent_shape)}')
+
+    @staticmethod
+    def _list_bags(data_dir: Path) -> typing.List[Path]:
+        if not data_dir.exists():
+            raise EpisodeError(f'{data_dir}: data folder does not exist')
+        bags = list_episode_bags(data_dir)
+        if not bags:
+            raise EpisodeError(f'{data_dir}: no episode bags (folders with metadata.yaml)')
+        return bags
+
+    def _check(self, path: Path, episode) -> None:
+        video, action = self.config.video, self.config.action
+        t = episode.num_steps
+        if t != video.frames:
+            raise EpisodeError(f'{path}: episode has {t} frames, the model config needs '
+                               f'video.frames={video.frames}')
+        if t != action.horizon:
+            raise EpisodeError(f'{path}: episode has {t} actions, the model config needs '
+                               f'action.horizon={action.horizon}')
+        if self.config.mode != 'video_only' and episode.actions.shape[1] != action.dim:
+            raise EpisodeError(f'{path}: actions have {episode.actions.shape[1]} dims, the '
+                               f'model config needs action.dim={action.dim}')
+
+    def __len__(self) -> int:
+        return self.latents.shape[0]
+
+    def __getitem__(self, k: int):
+        return self.latents[k], self.text_emb[k], self.text_mask[k], self.actions[k]
+
+    def batch(self, index: torch.Tensor, device: typing.Union[str, torch.device] = 'cpu'):
+        """Gather items ``index`` (B,) -> latents, text_emb, text_mask, actions_norm."""
+        return tuple(x[index].to(device) for x in
+                     (self.latents, self.text_emb, self.text_mask, self.actions))
+
+
+def _maybe_tqdm(items, progress: bool, desc: str):
+    if not progress:
+        return items
+    from tqdm import tqdm
+    return tqdm(items, desc=desc, leave=False)

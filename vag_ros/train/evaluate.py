@@ -1,0 +1,317 @@
+"""Evaluate VAG against the two-stage and no-bridge baselines on held-out seeds of the world.
+
+For each episode: make the seeded task, run the scripted expert (ground truth: frames resized
+to the model's resolution, and its actions), give every method the first frame and the
+instruction, then score each method's joints (action ED / success against the expert's
+actions, and replay success in the world) and its video (PSNR / SSIM against the expert's
+frames, and consistency with the frames rendered while replaying its own joints).
+
+Methods:
+
+- ``vag``: the joint checkpoint's video and actions, sampled together.
+- ``two_stage``: a video, then the inverse-dynamics CNN reads the joints off each frame.
+  The video is the joint checkpoint's own: its bridge is detached, so the video branch gets
+  exactly the gradients a video-only model would (proved in test/model); a separate
+  ``video_only_dir`` replaces it when given.
+- ``no_bridge``: the action-only checkpoint (mode ``action_no_bridge``), no video.
+"""
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+import time
+import typing
+
+import numpy as np
+
+from vag_ros.errors import CheckpointError, ConfigError
+from vag_ros.train import metrics
+
+DEFAULT_SEED_START = 100000  # training data uses seeds below this
+METHODS = ('vag', 'two_stage', 'no_bridge')
+METRICS = ('action_ed', 'action_sr', 'replay_success', 'consistency_psnr', 'video_psnr',
+           'video_ssim')
+NO_BRIDGE_SUBDIR = Path('baselines') / 'no_bridge'
+INVERSE_DYNAMICS_SUBDIR = Path('baselines') / 'inverse_dynamics'
+
+PathLike = typing.Union[str, Path]
+
+
+def baseline_dirs(checkpoint_dir: PathLike, no_bridge_dir: typing.Optional[PathLike] = None,
+                  inverse_dynamics_dir: typing.Optional[PathLike] = None
+                  ) -> typing.Tuple[Path, Path]:
+    """The baselines' folders: given, or ``<checkpoint>/baselines/...``; error if missing."""
+    checkpoint_dir = Path(checkpoint_dir)
+    found = []
+    for given, sub, what, flag, how in (
+            (no_bridge_dir, NO_BRIDGE_SUBDIR, 'no-bridge baseline', '--no-bridge',
+             'train a VAG checkpoint with mode action_no_bridge'),
+            (inverse_dynamics_dir, INVERSE_DYNAMICS_SUBDIR, 'inverse-dynamics baseline',
+             '--inverse-dynamics', 'run vag-ros train-inverse-dynamics')):
+        path = Path(given) if given is not None else checkpoint_dir / sub
+        if not path.is_dir():
+            where = 'given' if given is not None else 'default'
+            raise CheckpointError(f'{what} not found at {path} ({where} location): {how} '
+                                  f'into it, or pass {flag} DIR')
+        found.append(path)
+    return found[0], found[1]
+
+
+def _load_pipeline(directory: Path, modes: typing.Sequence[str], what: str, device,
+                   share=None):
+    """VagPipeline of ``directory``; reuse ``share``'s text encoder/codec when identical."""
+    from vag_ros.model.checkpoint import read_config
+    from vag_ros.model.pipeline import VagPipeline
+    config = read_config(directory)
+    if config.mode not in modes:
+        raise CheckpointError(f'{what} {directory}: mode {config.mode!r}, expected '
+                              f'{" or ".join(repr(m) for m in modes)}')
+    text = codec = None
+    if share is not None:
+        if config.text == share.config.text:
+            text = share.text_encoder
+        if config.video.codec == share.config.video.codec and \
+                config.video.latent_channels == share.config.video.latent_channels:
+            codec = share.codec
+    return VagPipeline.from_checkpoint(directory, device, text_encoder=text, codec=codec)
+
+
+def _check_lengths(pipe, what: str, steps: int, dof: int, actions: bool = True) -> None:
+    cfg = pipe.config
+    if cfg.video.frames != steps:
+        raise ConfigError(f'{what}: the model generates {cfg.video.frames} frames but the '
+                          f"world's episodes have episode_steps={steps}; evaluate with a sim "
+                          f'config whose episode_steps matches')
+    if actions and (cfg.action.horizon != steps or cfg.action.dim != dof):
+        raise ConfigError(f'{what}: action (horizon, dim)=({cfg.action.horizon}, '
+                          f'{cfg.action.dim}) but the world needs ({steps}, {dof})')
+
+
+def sample_no_bridge(pipe, first_frame: np.ndarray, instruction: str, seed: int,
+                     num_steps: typing.Optional[int] = None) -> np.ndarray:
+    """Actions (T, D) of an action-only checkpoint, without running its video branch."""
+    import torch
+    from vag_ros.model.pipeline import frame_to_tensor
+    model = pipe.model
+    if not hasattr(model, 'sample_actions'):
+        return pipe.generate(first_frame, instruction, seed, num_steps).actions
+    vc = pipe.config.video
+    with torch.no_grad():
+        frame = frame_to_tensor(first_frame, vc.height, vc.width, True).to(pipe.device)
+        emb, mask = pipe.text_encoder.encode([instruction])  # (1, L, E), (1, L)
+        first_latent = pipe.codec.encode(frame)  # (1, C, 1, h, w)
+        generator = torch.Generator().manual_seed(int(seed))
+        a = model.sample_actions(first_latent, emb.to(pipe.device), mask.to(pipe.device),
+                                 num_steps, generator)  # (1, T, D) normalized
+        return pipe.normalizer.denormalize(a[0].float().cpu()).numpy()
+
+
+def _finite(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _mean(values) -> typing.Optional[float]:
+    values = [float(v) for v in values if v is not None]
+    return _finite(np.mean(values)) if values else None
+
+
+def aggregate(records: typing.Sequence[dict]) -> typing.Dict[str, dict]:
+    """Means of each method's metrics over episode records; success rates in [0, 1]."""
+    out = {}
+    for method in METHODS:
+        rows = [r['methods'][method] for r in records if method in r['methods']]
+        means = {'action_ed': _mean(r['action_ed'] for r in rows),
+                 'action_sr': _mean(float(r['action_success']) for r in rows),
+                 'replay_success': _mean(float(r['replay_success']) for r in rows)}
+        for key in ('consistency_psnr', 'video_psnr', 'video_ssim'):
+            means[key] = _mean(r[key] for r in rows)
+        out[method] = means
+    return out
+
+
+@dataclasses.dataclass
+class _Method:
+    """One method's output on one episode."""
+
+    actions: np.ndarray                  # (T, D) joint units
+    video: typing.Optional[np.ndarray]   # (T, H, W, 3) uint8 at the model resolution
+    seconds: float
+
+
+def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndarray,
+           height: int, width: int) -> typing.Tuple[dict, float]:
+    """Metrics of one method on one episode, and the replay time."""
+    from vag_ros.errors import SimError
+    from vag_ros.train.dataset import resize_frames
+    row = {'action_ed': _finite(metrics.action_ed(out.actions, gt_actions)),
+           'action_success': metrics.action_success(out.actions, gt_actions),
+           'replay_success': False, 'consistency_psnr': None, 'video_psnr': None,
+           'video_ssim': None}
+    t0 = time.perf_counter()
+    try:
+        replay = world.replay(task, out.actions, render=out.video is not None)
+        row['replay_success'] = bool(replay.success)
+        if out.video is not None:
+            rendered = resize_frames(replay.frames, height, width)  # (T, H, W, 3)
+            row['consistency_psnr'] = metrics.psnr(out.video, rendered)
+    except SimError as exc:  # NaN joints and the like: a failed replay, noted
+        row['replay_error'] = str(exc)
+    replay_s = time.perf_counter() - t0
+    if out.video is not None:
+        row['video_psnr'] = metrics.psnr(out.video, gt_frames)
+        row['video_ssim'] = _finite(metrics.ssim(out.video, gt_frames))
+    return row, replay_s
+
+
+def evaluate(checkpoint_dir: PathLike, episodes: int,
+             seed_start: int = DEFAULT_SEED_START, out_dir: typing.Optional[PathLike] = None,
+             no_bridge_dir: typing.Optional[PathLike] = None,
+             inverse_dynamics_dir: typing.Optional[PathLike] = None, tasks: str = 'all',
+             video_only_dir: typing.Optional[PathLike] = None, sim_config=None,
+             num_steps: typing.Optional[int] = None, plot_episodes: int = 3,
+             progress: bool = True, device='cpu') -> dict:
+    """Score vag, two_stage and no_bridge on ``episodes`` held-out seeds; the results dict.
+
+    ``sim_config``: a SimConfig, a YAML path or None (config/sim.yaml); its episode_steps
+    must equal the models' frames. With ``out_dir``: writes eval.json, report.md and
+    plots/ there. Seeds are fixed (generation seed = task seed), so reruns agree.
+    """
+    from tqdm import tqdm
+    from vag_ros.sim.config import load_sim_config, SimConfig
+    from vag_ros.sim.record import task_schedule
+    from vag_ros.sim.world import World
+    from vag_ros.train.dataset import resize_frames
+    from vag_ros.train.inverse_dynamics import InverseDynamicsModel
+    from vag_ros.train.report import plot_episode, write_report
+
+    if episodes < 1:
+        raise ConfigError(f'episodes={episodes}: must be >= 1')
+    if seed_start < DEFAULT_SEED_START:
+        print(f'warning: seed_start={seed_start} < {DEFAULT_SEED_START}: these seeds may '
+              f'overlap the training data')
+    schedule = task_schedule(tasks, episodes, seed_start)
+    checkpoint_dir = Path(checkpoint_dir)
+    nb_dir, id_dir = baseline_dirs(checkpoint_dir, no_bridge_dir, inverse_dynamics_dir)
+    if not isinstance(sim_config, SimConfig):
+        sim_config = load_sim_config(sim_config)
+
+    t_load = time.perf_counter()
+    vag = _load_pipeline(checkpoint_dir, ('joint',), 'VAG checkpoint', device)
+    no_bridge = _load_pipeline(nb_dir, ('action_no_bridge',), 'no-bridge baseline', device,
+                               vag)
+    video_only = None
+    if video_only_dir is not None:
+        video_only = _load_pipeline(Path(video_only_dir), ('video_only', 'joint'),
+                                    'video-only checkpoint', device, vag)
+    inverse = InverseDynamicsModel.load(id_dir, device)
+    world = World(sim_config)
+    steps, dof = sim_config.episode_steps, world.dof
+    _check_lengths(vag, 'VAG checkpoint', steps, dof)
+    _check_lengths(no_bridge, 'no-bridge baseline', steps, dof)
+    if video_only is not None:
+        _check_lengths(video_only, 'video-only checkpoint', steps, dof, actions=False)
+    names = tuple(inverse.config.joint_names)
+    if inverse.config.dim != dof or (names and names != tuple(world.robot.joint_names)):
+        raise ConfigError(f'inverse-dynamics model predicts {inverse.config.dim} joints '
+                          f'{names}, the world has {world.robot.joint_names}')
+    height, width = vag.config.video.height, vag.config.video.width
+    load_s = time.perf_counter() - t_load
+
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        (out / 'plots').mkdir(parents=True, exist_ok=True)
+    records, plots = [], []
+    totals = {k: 0.0 for k in ('expert', 'vag', 'two_stage', 'no_bridge', 'replay', 'metrics')}
+    start = time.perf_counter()
+    try:
+        for k, (family, seed) in enumerate(tqdm(schedule, desc='eval', unit='episode',
+                                                disable=not progress)):
+            t0 = time.perf_counter()
+            task = world.make_task(family, seed)
+            expert = world.run_expert(task)
+            gt_frames = resize_frames(expert.frames, height, width)  # (T, H, W, 3)
+            gt_actions = expert.actions  # (T, D)
+            first = gt_frames[0]  # (H, W, 3), what the models were trained on
+            totals['expert'] += time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            gen = vag.generate(first, task.instruction, seed, num_steps)
+            outputs = {'vag': _Method(gen.actions, gen.video, time.perf_counter() - t0)}
+            t0 = time.perf_counter()
+            video = gen.video if video_only is None else \
+                video_only.generate(first, task.instruction, seed, num_steps).video
+            outputs['two_stage'] = _Method(inverse.predict(video), video,
+                                           time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            actions = sample_no_bridge(no_bridge, first, task.instruction, seed, num_steps)
+            outputs['no_bridge'] = _Method(actions, None, time.perf_counter() - t0)
+
+            record = {'task': family, 'seed': seed, 'instruction': task.instruction,
+                      'expert_success': bool(expert.metadata.success), 'methods': {}}
+            for name, result in outputs.items():
+                totals[name] += result.seconds
+                t0 = time.perf_counter()
+                row, replay_s = _score(world, task, result, gt_frames, gt_actions, height,
+                                       width)
+                totals['replay'] += replay_s
+                totals['metrics'] += time.perf_counter() - t0 - replay_s
+                record['methods'][name] = row
+            records.append(record)
+            if out is not None and k < plot_episodes:
+                rel = Path('plots') / f'actions_{k:03d}_{family}_seed{seed}.png'
+                plot_episode(out / rel, gt_actions,
+                             {n: r.actions for n, r in outputs.items()},
+                             sim_config.frame_rate, world.robot.joint_names,
+                             f'{family} seed {seed}: "{task.instruction}"')
+                plots.append(str(rel))
+    finally:
+        world.close()
+    wall = time.perf_counter() - start
+
+    per_task = {}
+    for family in dict.fromkeys(r['task'] for r in records):
+        rows = [r for r in records if r['task'] == family]
+        per_task[family] = {'episodes': len(rows), 'methods': aggregate(rows)}
+    n = len(records)
+    timings = {'load_s': load_s, 'total_s': wall, 'per_episode_s': wall / n}
+    timings.update({f'{k}_s_per_episode': v / n for k, v in totals.items()})
+    two_stage_video = (
+        f'generated by the separate video-only checkpoint {video_only_dir}'
+        if video_only is not None else
+        "the joint VAG checkpoint's own generated video: the bridge is detached, so its "
+        'video branch gets exactly the gradients a video-only model would (a test in '
+        'test/model proves it)')
+    results = {
+        'methods': aggregate(records),
+        'per_task': per_task,
+        'episodes': n,
+        'seeds': [r['seed'] for r in records],
+        'expert_success': _mean(float(r['expert_success']) for r in records),
+        'definitions': dict(metrics.DEFINITIONS),
+        'timings': timings,
+        'config': {'checkpoint': str(checkpoint_dir), 'no_bridge': str(nb_dir),
+                   'inverse_dynamics': str(id_dir),
+                   'video_only': None if video_only_dir is None else str(video_only_dir),
+                   'two_stage_video': two_stage_video, 'tasks': tasks,
+                   'seed_start': seed_start, 'num_steps': num_steps,
+                   'resolution': [height, width], 'episode_steps': steps,
+                   'success_tolerance': metrics.SUCCESS_TOLERANCE},
+        'plots': plots,
+        'per_episode': records,
+    }
+    if out is not None:
+        write_json(results, out / 'eval.json')
+        write_report(results, out / 'report.md')
+    return results
+
+
+def write_json(results: dict, path: PathLike) -> Path:
+    """Strict JSON (no NaN/inf), indented."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, allow_nan=False) + '\n', encoding='utf-8')
+    return path

@@ -1,0 +1,316 @@
+"""Two-stage baseline, second stage: a small ResNet-style CNN from one frame to the joints.
+
+Like the paper's "VAG-Video + ResNet" (AnyPos-style) baseline: stage one generates a video,
+this model reads the joint positions off every frame. It is trained on real episode frames
+and their *measured* joints, resized to the VAG model's resolution, with the joints
+normalized by the same ``ActionNormalizer`` form as the VAG model.
+
+A checkpoint is a folder with ``inverse_dynamics.safetensors`` (weights + normalizer stats,
+never pickle) and ``inverse_dynamics.json`` (the config).
+"""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+import time
+import typing
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from vag_ros.errors import CheckpointError, ConfigError, EpisodeError
+from vag_ros.model.normalization import ActionNormalizer
+from vag_ros.train.dataset import resize_frames
+
+WEIGHTS = 'inverse_dynamics.safetensors'
+CONFIG = 'inverse_dynamics.json'
+FORMAT = 'vag_ros.inverse_dynamics.v1'
+NORM_PREFIX = 'joint_norm.'
+
+PathLike = typing.Union[str, Path]
+
+
+@dataclasses.dataclass(frozen=True)
+class InverseDynamicsConfig:
+    """Input resolution, output joints and CNN widths."""
+
+    height: int = 64
+    width: int = 64
+    dim: int = 7
+    joint_names: typing.Tuple[str, ...] = ()
+    channels: typing.Tuple[int, ...] = (32, 64, 128, 256)  # one strided residual stage each
+    groups: int = 8
+    normalization: str = 'minmax'
+
+    def validate(self) -> 'InverseDynamicsConfig':
+        for name in ('height', 'width', 'dim', 'groups'):
+            if getattr(self, name) < 1:
+                raise ConfigError(f'inverse_dynamics.{name}={getattr(self, name)}: must be >= 1')
+        if not self.channels or any(c % self.groups for c in self.channels):
+            raise ConfigError(f'inverse_dynamics.channels={self.channels}: must be non-empty '
+                              f'multiples of groups={self.groups}')
+        if self.joint_names and len(self.joint_names) != self.dim:
+            raise ConfigError(f'inverse_dynamics.joint_names has {len(self.joint_names)} '
+                              f'names for dim={self.dim}')
+        if self.normalization not in ActionNormalizer.KINDS:
+            raise ConfigError(f'inverse_dynamics.normalization={self.normalization!r}: '
+                              f'must be one of {ActionNormalizer.KINDS}')
+        return self
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data.update(joint_names=list(self.joint_names), channels=list(self.channels))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: typing.Mapping) -> 'InverseDynamicsConfig':
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f'inverse_dynamics config: unknown fields {unknown}')
+        data = dict(data)
+        for key in ('joint_names', 'channels'):
+            if key in data:
+                data[key] = tuple(data[key])
+        try:
+            return cls(**data).validate()
+        except TypeError as exc:
+            raise ConfigError(f'inverse_dynamics config: {exc}') from None
+
+
+class _Block(nn.Module):
+    """Pre-activation residual block; stride 2 halves the resolution."""
+
+    def __init__(self, c_in: int, c_out: int, groups: int, stride: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(min(groups, c_in), c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1)
+        self.norm2 = nn.GroupNorm(groups, c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1)
+        self.skip = nn.Conv2d(c_in, c_out, 1, stride) if (stride != 1 or c_in != c_out) \
+            else nn.Identity()
+
+    def forward(self, x):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return h + self.skip(x)
+
+
+class InverseDynamicsNet(nn.Module):
+    """(B, 3, H, W) in [-1, 1] -> (B, D) normalized joints."""
+
+    def __init__(self, config: InverseDynamicsConfig):
+        super().__init__()
+        c = config.channels
+        self.stem = nn.Conv2d(3, c[0], 3, 1, 1)
+        blocks, c_in = [], c[0]
+        for c_out in c:
+            blocks.append(_Block(c_in, c_out, config.groups, 2))
+            c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.norm = nn.GroupNorm(config.groups, c_in)
+        self.head = nn.Linear(c_in, config.dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.stem(x))              # (B, C, h, w)
+        h = F.silu(self.norm(h)).mean(dim=(2, 3))  # (B, C) global average pool
+        return self.head(h)                        # (B, D)
+
+
+def frames_to_input(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, H, W) float in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+class InverseDynamicsModel:
+    """The CNN, its joint normalizer and config; ``predict`` maps frames to joints."""
+
+    def __init__(self, config: InverseDynamicsConfig, normalizer: ActionNormalizer,
+                 net: typing.Optional[InverseDynamicsNet] = None, device='cpu'):
+        self.config = config.validate()
+        if normalizer.dim != config.dim:
+            raise ConfigError(f'inverse dynamics: normalizer has {normalizer.dim} dims, '
+                              f'config dim={config.dim}')
+        self.normalizer = normalizer
+        self.device = torch.device(device)
+        self.net = (net or InverseDynamicsNet(config)).to(self.device)
+
+    @torch.no_grad()
+    def predict(self, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """(T, H, W, 3) uint8 (any size; resized to the model's) -> (T, D) joint units."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ConfigError(f'inverse dynamics: frames must be (T, H, W, 3) uint8, got '
+                              f'{frames.shape} {frames.dtype}')
+        frames = resize_frames(frames, self.config.height, self.config.width)
+        self.net.eval()
+        out = []
+        for start in range(0, len(frames), batch_size):
+            x = frames_to_input(frames[start:start + batch_size]).to(self.device)
+            out.append(self.normalizer.denormalize(self.net(x)).cpu())
+        return torch.cat(out).double().numpy()  # (T, D)
+
+    def save(self, directory: PathLike, extra: typing.Optional[dict] = None) -> Path:
+        """Write weights + stats (safetensors) and config (JSON) into ``directory``."""
+        from safetensors.torch import save_file
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        tensors.update({k: v.contiguous() for k, v in
+                        self.normalizer.to_tensors(NORM_PREFIX).items()})
+        metadata = {'format': FORMAT, 'extra': json.dumps(extra or {}, sort_keys=True)}
+        tmp = directory / (WEIGHTS + '.tmp')
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, directory / WEIGHTS)
+        (directory / CONFIG).write_text(json.dumps(self.config.to_dict(), indent=2) + '\n')
+        return directory
+
+    @classmethod
+    def load(cls, directory: PathLike, device='cpu') -> 'InverseDynamicsModel':
+        """Inverse of ``save``; CheckpointError when missing, corrupt or mismatched."""
+        from safetensors import safe_open
+        from vag_ros.model.checkpoint import check_state_dict
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise CheckpointError(f'inverse-dynamics checkpoint folder not found: {directory}')
+        cfg_path, weights = directory / CONFIG, directory / WEIGHTS
+        if not cfg_path.is_file():
+            raise CheckpointError(f'inverse-dynamics config missing: {cfg_path}')
+        try:
+            config = InverseDynamicsConfig.from_dict(json.loads(cfg_path.read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f'{cfg_path} is not valid JSON: {exc}') from None
+        except ConfigError as exc:
+            raise CheckpointError(f'{cfg_path}: {exc}') from None
+        if not weights.is_file():
+            raise CheckpointError(f'inverse-dynamics weights missing: {weights}')
+        try:
+            with safe_open(str(weights), framework='pt', device='cpu') as f:
+                metadata = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as exc:  # noqa: B902 - SafetensorError, OSError...
+            raise CheckpointError(f'inverse-dynamics weights {weights} are corrupt or '
+                                  f'truncated: {exc}') from None
+        if metadata.get('format') != FORMAT:
+            raise CheckpointError(f'{weights}: format {metadata.get("format")!r} is not a '
+                                  f'{FORMAT} checkpoint')
+        stats = {k: tensors.pop(k) for k in list(tensors) if k.startswith(NORM_PREFIX)}
+        normalizer = ActionNormalizer.from_tensors(stats, NORM_PREFIX)
+        if normalizer.dim != config.dim:
+            raise CheckpointError(f'{weights}: joint stats have {normalizer.dim} dims, '
+                                  f'config dim={config.dim}')
+        net = InverseDynamicsNet(config)
+        check_state_dict(net, tensors, str(weights))
+        net.load_state_dict(tensors, strict=True)
+        return cls(config, normalizer, net, device)
+
+
+# -- data and training ---------------------------------------------------------------------
+
+@dataclasses.dataclass
+class FrameDataset:
+    """Frames with their measured joints, pooled over episodes."""
+
+    frames: np.ndarray   # (N, H, W, 3) uint8 at the model resolution
+    joints: np.ndarray   # (N, D) float32, measured joint positions
+    joint_names: typing.Tuple[str, ...]
+    episodes: int
+
+
+def load_frame_dataset(data_dir: PathLike, height: int, width: int) -> FrameDataset:
+    """Read every episode bag in ``data_dir``; frames resized to (height, width)."""
+    from vag_ros.episodes.bag_reader import list_episode_bags, read_episode
+    bags = list_episode_bags(data_dir)
+    if not bags:
+        raise EpisodeError(f'{data_dir}: no episode bags (record some with vag-ros sim-record)')
+    frames, joints, names = [], [], None
+    for bag in bags:
+        episode = read_episode(bag)
+        if names is None:
+            names = tuple(episode.metadata.joint_names)
+        elif tuple(episode.metadata.joint_names) != names:
+            raise EpisodeError(f'{bag}: joint names {episode.metadata.joint_names} differ '
+                               f'from the first bag\'s {names}')
+        frames.append(resize_frames(episode.frames, height, width))
+        joints.append(episode.joints.astype(np.float32))
+    return FrameDataset(np.concatenate(frames), np.concatenate(joints), names, len(bags))
+
+
+@dataclasses.dataclass
+class TrainSummary:
+    """What ``train_inverse_dynamics`` did."""
+
+    path: Path
+    steps: int
+    frames: int
+    episodes: int
+    final_loss: float
+    mean_abs_error: float  # joint units, on (up to 1024 of) the training frames
+    seconds: float
+
+    def describe(self) -> str:
+        return (f'inverse dynamics: {self.steps} steps on {self.frames} frames of '
+                f'{self.episodes} episodes in {self.seconds:.1f} s; final loss '
+                f'{self.final_loss:.4f}, mean |error| {self.mean_abs_error:.4f} '
+                f'(training frames); saved to {self.path}')
+
+
+def _shift(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Random translation by up to ``pad`` px (DrQ-style), (B, 3, H, W)."""
+    b, _, h, w = x.shape
+    x = F.pad(x, (pad, pad, pad, pad), mode='replicate')
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).tolist()
+    return torch.stack([x[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
+
+
+def train_inverse_dynamics(data_dir: PathLike, out_dir: PathLike, steps: int = 2000,
+                           height: int = 64, width: int = 64, batch_size: int = 64,
+                           lr: float = 1e-3, seed: int = 0, augment: bool = True,
+                           config: typing.Optional[InverseDynamicsConfig] = None,
+                           progress: bool = True, device='cpu') -> TrainSummary:
+    """Fit the CNN to (frame, measured joints) pairs of the bags in ``data_dir``; save it."""
+    from tqdm import tqdm
+    if steps < 1 or batch_size < 1 or not lr > 0:
+        raise ConfigError(f'steps={steps}, batch_size={batch_size}, lr={lr}: steps and '
+                          f'batch_size must be >= 1, lr > 0')
+    start = time.perf_counter()
+    data = load_frame_dataset(data_dir, height, width)
+    base = config or InverseDynamicsConfig()
+    config = dataclasses.replace(base, height=height, width=width, dim=data.joints.shape[1],
+                                 joint_names=data.joint_names).validate()
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    normalizer = ActionNormalizer.fit(torch.from_numpy(data.joints), config.normalization)
+    model = InverseDynamicsModel(config, normalizer, device=device)
+    net = model.net.train()
+    optim = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps, eta_min=lr * 0.05)
+    targets = normalizer.normalize(torch.from_numpy(data.joints))  # (N, D)
+    n = len(data.frames)
+    loss_value = float('nan')
+    bar = tqdm(range(steps), desc='inverse dynamics', unit='step', disable=not progress)
+    for _ in bar:
+        idx = torch.randint(0, n, (min(batch_size, n),), generator=generator)
+        x = frames_to_input(data.frames[idx.numpy()])  # (B, 3, H, W)
+        if augment:
+            x = _shift(x, max(1, height // 16), generator)
+        x = x.to(model.device)
+        loss = F.mse_loss(net(x), targets[idx].to(model.device))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        sched.step()
+        loss_value = float(loss.detach())
+        bar.set_postfix(loss=f'{loss_value:.4f}', refresh=False)
+    check = np.random.default_rng(seed).permutation(n)[:1024]
+    pred = model.predict(data.frames[check])  # (n', D)
+    mae = float(np.abs(pred - data.joints[check]).mean())
+    path = model.save(out_dir, extra={'steps': steps, 'frames': n, 'episodes': data.episodes,
+                                      'data': str(data_dir), 'seed': seed})
+    return TrainSummary(path, steps, n, data.episodes, loss_value, mae,
+                        time.perf_counter() - start)

@@ -1,0 +1,120 @@
+"""Evaluation metrics: joint-space action error/success and video PSNR/SSIM (numpy + torch).
+
+Definitions (``DEFINITIONS`` holds the same text for reports):
+
+- ``action_ed``: mean over the T steps of the Euclidean norm of the per-step difference,
+  ``mean_t ||pred_t - gt_t||_2`` in joint units (rad for the arm, m for the gripper).
+- ``action_success``: every dimension within ``tol`` (default 0.2, as in the paper) of the
+  ground truth at every step, ``all(|pred - gt| <= tol)``.
+- ``psnr``: ``10 log10(255^2 / MSE)`` with the MSE over the whole clip (all frames, pixels
+  and channels); identical clips give ``PSNR_CAP`` (100 dB) so that means stay finite.
+- ``ssim``: Wang et al. (2004) SSIM with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01,
+  K2 = 0.03, L = 255, 'valid' filtering (no padding), computed per RGB channel and averaged
+  over channels, pixels and frames (float32 torch conv2d). Frames smaller than 11 px use the
+  largest odd window that fits.
+"""
+
+import typing
+
+import numpy as np
+
+from vag_ros.errors import VagError
+
+PSNR_CAP = 100.0  # dB, reported for identical clips
+SUCCESS_TOLERANCE = 0.2  # the paper's per-dimension tolerance
+
+DEFINITIONS = {
+    'action_ed': 'mean over steps of the Euclidean norm of (pred - gt) in joint space '
+                 '[rad, m for the gripper]',
+    'action_sr': f'fraction of episodes whose every action dimension is within '
+                 f'{SUCCESS_TOLERANCE} of ground truth at every step',
+    'replay_success': "fraction of episodes whose joints, replayed in the world from the "
+                      "task's initial state, pass the task's success check",
+    'consistency_psnr': "PSNR [dB] of the method's generated video against the frames "
+                        'rendered while replaying its own joints (null without a video)',
+    'video_psnr': f'PSNR [dB] of the generated video against the ground-truth frames, MSE '
+                  f'over the whole clip, capped at {PSNR_CAP}',
+    'video_ssim': 'mean over frames of Gaussian-window (11, sigma 1.5) SSIM per RGB channel',
+}
+
+
+class MetricError(VagError, ValueError):
+    """Arrays given to a metric do not match in shape or dtype."""
+
+
+def _pair(pred, gt, name: str) -> typing.Tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    if pred.ndim != 2 or pred.shape != gt.shape:
+        raise MetricError(f'{name}: expected pred and gt of one shape (T, D), got '
+                          f'{pred.shape} and {gt.shape}')
+    if pred.shape[0] == 0:
+        raise MetricError(f'{name}: empty trajectories')
+    return pred, gt
+
+
+def action_ed(pred, gt) -> float:
+    """Mean over steps of ||pred_t - gt_t||_2; pred, gt (T, D) in joint units."""
+    pred, gt = _pair(pred, gt, 'action_ed')
+    return float(np.linalg.norm(pred - gt, axis=1).mean())
+
+
+def action_success(pred, gt, tol: float = SUCCESS_TOLERANCE) -> bool:
+    """True iff |pred - gt| <= tol for every dimension at every step; (T, D) each."""
+    pred, gt = _pair(pred, gt, 'action_success')
+    if not np.all(np.isfinite(pred)):
+        return False
+    return bool(np.all(np.abs(pred - gt) <= tol))
+
+
+def _videos(a, b, name: str) -> typing.Tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != np.uint8 or b.dtype != np.uint8:
+        raise MetricError(f'{name}: expected uint8 videos, got {a.dtype} and {b.dtype}')
+    if a.shape != b.shape or a.ndim != 4 or a.shape[-1] != 3 or a.size == 0:
+        raise MetricError(f'{name}: expected two (T, H, W, 3) videos of one shape, got '
+                          f'{a.shape} and {b.shape}')
+    return a, b
+
+
+def psnr(a, b, cap: typing.Optional[float] = PSNR_CAP) -> float:
+    """PSNR [dB] of uint8 videos (T, H, W, 3) over the whole clip; ``cap`` for identical."""
+    a, b = _videos(a, b, 'psnr')
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    value = float('inf') if mse == 0.0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    return float(value if cap is None else min(value, cap))
+
+
+def _gaussian(size: int, sigma: float):
+    import torch
+    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    return g / g.sum()  # (size,)
+
+
+def ssim(a, b, window: int = 11, sigma: float = 1.5) -> float:
+    """Mean SSIM of uint8 videos (T, H, W, 3): per frame and channel, then averaged."""
+    import torch
+    import torch.nn.functional as F
+    a, b = _videos(a, b, 'ssim')
+    size = min(window, a.shape[1], a.shape[2])
+    size -= (size + 1) % 2  # odd
+    g = _gaussian(size, sigma)
+    kh = g.view(1, 1, size, 1).repeat(3, 1, 1, 1)  # (3, 1, k, 1) depthwise
+    kw = g.view(1, 1, 1, size).repeat(3, 1, 1, 1)  # (3, 1, 1, k)
+
+    def blur(x):  # (T, 3, H, W) -> (T, 3, H-k+1, W-k+1)
+        return F.conv2d(F.conv2d(x, kh, groups=3), kw, groups=3)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    values = []
+    for start in range(0, len(a), 16):  # bounded memory on long clips
+        x = torch.from_numpy(a[start:start + 16]).permute(0, 3, 1, 2).float()
+        y = torch.from_numpy(b[start:start + 16]).permute(0, 3, 1, 2).float()
+        mx, my = blur(x), blur(y)
+        sxx = blur(x * x) - mx * mx
+        syy = blur(y * y) - my * my
+        sxy = blur(x * y) - mx * my
+        s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+        values.append(s.mean(dim=(1, 2, 3)))  # (t,) per frame
+    return float(torch.cat(values).mean())

@@ -1,0 +1,86 @@
+"""The evaluation report: a markdown table of the methods and action-curve plots."""
+
+from pathlib import Path
+import typing
+
+import numpy as np
+
+from vag_ros.train.media import plot_action_curves
+
+METHOD_LABELS = {
+    'vag': 'VAG (joint)',
+    'two_stage': 'two-stage (video -> inverse dynamics)',
+    'no_bridge': 'no bridge (action only)',
+}
+COLUMNS = (  # (key, header, format)
+    ('action_ed', 'action ED ↓', '{:.3f}'),
+    ('action_sr', 'action SR ↑', '{:.0%}'),
+    ('replay_success', 'replay SR ↑', '{:.0%}'),
+    ('consistency_psnr', 'consistency PSNR [dB] ↑', '{:.2f}'),
+    ('video_psnr', 'video PSNR [dB] ↑', '{:.2f}'),
+    ('video_ssim', 'video SSIM ↑', '{:.3f}'),
+)
+
+
+def _cell(value, fmt: str) -> str:
+    if value is None:
+        return '–'
+    return fmt.format(value)
+
+
+def method_table(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]]) -> str:
+    """Markdown table: one row per method, one column per metric."""
+    lines = ['| method | ' + ' | '.join(c[1] for c in COLUMNS) + ' |',
+             '| --- |' + ' ---: |' * len(COLUMNS)]
+    for name, values in methods.items():
+        cells = [_cell(values.get(key), fmt) for key, _, fmt in COLUMNS]
+        lines.append(f'| {METHOD_LABELS.get(name, name)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def render_report(results: typing.Mapping[str, typing.Any]) -> str:
+    """The whole report as markdown."""
+    info = results.get('config', {})
+    seeds = results.get('seeds', [])
+    parts = [
+        '# VAG evaluation', '',
+        f'{results["episodes"]} held-out episodes of the embedded world, seeds '
+        f'{seeds[0] if seeds else "-"}..{seeds[-1] if seeds else "-"} '
+        f'(training data uses seeds < 100000), tasks: {info.get("tasks", "all")}.', '',
+        method_table(results['methods']), '',
+    ]
+    note = info.get('two_stage_video')
+    if note:
+        parts += [f'Two-stage video: {note}', '']
+    expert = results.get('expert_success')
+    if expert is not None:
+        parts += [f'Scripted expert (ground truth) replay success: {expert:.0%}.', '']
+    for family, per in results.get('per_task', {}).items():
+        parts += [f'## {family} ({per.get("episodes", 0)} episodes)', '',
+                  method_table(per['methods']), '']
+    parts += ['## Definitions', '']
+    parts += [f'- `{k}`: {v}' for k, v in results.get('definitions', {}).items()]
+    timings = results.get('timings', {})
+    if timings:
+        parts += ['', '## Timings (seconds)', '']
+        parts += [f'- {k}: {v:.2f}' for k, v in timings.items()]
+    plots = results.get('plots', [])
+    if plots:
+        parts += ['', '## Action curves', '']
+        parts += [f'![{Path(p).stem}]({p})' for p in plots]
+    return '\n'.join(parts) + '\n'
+
+
+def write_report(results: typing.Mapping[str, typing.Any], path) -> Path:
+    """Write ``render_report(results)`` to ``path``."""
+    path = Path(path)
+    path.write_text(render_report(results), encoding='utf-8')
+    return path
+
+
+def plot_episode(path, ground_truth: np.ndarray, predictions: typing.Mapping[str, np.ndarray],
+                 fps: float, joint_names: typing.Sequence[str], title: str) -> Path:
+    """Action curves of one episode: ground truth (T, D) and each method's (T, D)."""
+    curves = {'ground truth': ground_truth}
+    curves.update({METHOD_LABELS.get(k, k).split(' (')[0]: v for k, v in predictions.items()})
+    return plot_action_curves(curves, path, fps=fps, joint_names=joint_names, title=title)

@@ -1,0 +1,61 @@
+"""Optimization settings of a training run (``config/train_tiny.yaml``)."""
+
+import dataclasses
+from pathlib import Path
+import typing
+
+from vag_ros.config import from_dict, load_yaml, require
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """AdamW + warmup/cosine schedule + EMA; ``batch_size`` is global (split over ranks)."""
+
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.1    # cosine decay ends at lr * min_lr_ratio
+    grad_clip: float = 1.0       # max global grad norm; 0 = off
+    ema_decay: float = 0.995
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 200
+
+    def validate(self) -> 'TrainConfig':
+        for name in ('steps', 'batch_size', 'log_every', 'save_every'):
+            value = getattr(self, name)
+            require(value >= 1, name, value, 'must be >= 1')
+        require(self.lr > 0, 'lr', self.lr, 'must be > 0')
+        require(self.weight_decay >= 0, 'weight_decay', self.weight_decay, 'must be >= 0')
+        require(self.warmup_steps >= 0, 'warmup_steps', self.warmup_steps, 'must be >= 0')
+        require(0 <= self.min_lr_ratio <= 1, 'min_lr_ratio', self.min_lr_ratio,
+                'must be in [0, 1]')
+        require(self.grad_clip >= 0, 'grad_clip', self.grad_clip, 'must be >= 0')
+        require(0 <= self.ema_decay < 1, 'ema_decay', self.ema_decay, 'must be in [0, 1)')
+        require(self.seed >= 0, 'seed', self.seed, 'must be >= 0')
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def train_config_from_dict(data: typing.Mapping, where: str = '') -> TrainConfig:
+    """Build and validate a TrainConfig; errors name the field."""
+    return from_dict(TrainConfig, data, where).validate()
+
+
+def default_train_config_path() -> Path:
+    """``config/train_tiny.yaml`` of the source tree or the installed share folder."""
+    local = Path(__file__).resolve().parents[2] / 'config' / 'train_tiny.yaml'
+    if local.is_file():
+        return local
+    from vag_ros.resources import share_path
+    return share_path('config') / 'train_tiny.yaml'
+
+
+def load_train_config(path: typing.Union[str, Path, None] = None) -> TrainConfig:
+    """Read a TrainConfig YAML (default ``config/train_tiny.yaml``)."""
+    path = Path(path) if path else default_train_config_path()
+    return train_config_from_dict(load_yaml(path), str(path))

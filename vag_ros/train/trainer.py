@@ -1,0 +1,287 @@
+"""The training loop: AdamW + EMA on in-memory episodes, single process or DDP (torchrun).
+
+Sampling is stateless: the batch of step s comes from the permutation of its epoch, seeded
+by (seed, epoch), and the noise from a generator seeded by (seed, step, rank); together with
+the saved weights/optimizer/EMA this makes ``resume`` continue exactly.
+"""
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+import time
+import typing
+
+import torch
+from torch import nn
+
+from vag_ros.errors import CheckpointError, ConfigError, VagError
+from vag_ros.model.checkpoint import save_checkpoint
+from vag_ros.model.config import MODES
+from vag_ros.model.vag import VagModel
+from vag_ros.train import training_state as ts
+from vag_ros.train.dataset import EpisodeDataset
+from vag_ros.train.ema import Ema
+
+LOSS_LOG = 'loss_log.jsonl'
+
+
+class TrainError(VagError):
+    """A training run cannot start or continue (output folder, resume mismatch...)."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Summary of a finished run."""
+
+    out_dir: Path
+    step: int
+    loss: float              # mean loss of the last logged interval
+    seconds_per_step: float  # wall time of this process's steps / steps
+
+
+class _LossModule(nn.Module):
+    """Wrap training_loss as forward so DistributedDataParallel can sync gradients."""
+
+    def __init__(self, model: VagModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, latents, text_emb, text_mask, actions, generator=None):
+        return self.model.training_loss(latents, text_emb, text_mask, actions, generator)
+
+
+def learning_rate(step: int, cfg) -> float:
+    """LR of optimizer step ``step`` (0-based): linear warmup, then cosine to lr*min_ratio."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return cfg.lr * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * cosine)
+
+
+def batch_indices(step: int, n: int, global_batch: int, seed: int) -> torch.Tensor:
+    """Global batch (B,) of step ``step``: consecutive slices of per-epoch permutations."""
+    start = step * global_batch
+    out, cache = [], {}
+    for p in range(start, start + global_batch):
+        epoch = p // n
+        if epoch not in cache:
+            g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+            cache[epoch] = torch.randperm(n, generator=g)
+        out.append(cache[epoch][p % n])
+    return torch.stack(out)
+
+
+def _dist_info() -> typing.Tuple[int, int, int]:
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    rank = int(os.environ.get('RANK', '0'))
+    local = int(os.environ.get('LOCAL_RANK', '0'))
+    return world, rank, local
+
+
+def check_out_dir(out_dir: Path, resume: bool) -> None:
+    """Refuse a non-empty folder unless resuming a run; refuse resume without a state."""
+    busy = out_dir.exists() and any(out_dir.iterdir())
+    if resume:
+        if not ts.has_state(out_dir):
+            raise TrainError(f'{out_dir}: --resume given, but there is no '
+                             f'{ts.STATE_DIR}/ to resume from')
+    elif busy:
+        raise TrainError(f'{out_dir}: output folder is not empty; pick a new folder or pass '
+                         f'--resume to continue the run in it')
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainError(f'{out_dir}: exists and is not a folder')
+
+
+def _resolve_device(device, local_rank: int) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device('cuda', local_rank)
+    return torch.device('cpu')
+
+
+def train(model_config, train_config, data_dir: typing.Union[str, Path],
+          out_dir: typing.Union[str, Path], mode: typing.Optional[str] = None,
+          resume: bool = False, progress: bool = True,
+          device: typing.Union[str, torch.device, None] = None,
+          dataset: typing.Optional[EpisodeDataset] = None) -> TrainResult:
+    """Train a VagModel on the bags of ``data_dir``; checkpoint (EMA weights) into out_dir.
+
+    out_dir gets ``model.safetensors`` + ``config.yaml`` (load_checkpoint), ``loss_log.jsonl``
+    and ``training_state/`` (raw weights, AdamW, EMA, step, RNG) for ``resume``.
+    """
+    train_config.validate()
+    if mode is not None:
+        if mode not in MODES:
+            raise ConfigError(f'mode={mode!r}: must be one of {list(MODES)}')
+        model_config = dataclasses.replace(model_config, mode=mode)
+    model_config = model_config.validate()
+    out_dir = Path(out_dir)
+    world, rank, local_rank = _dist_info()
+    check_out_dir(out_dir, resume)  # every rank reads, before rank 0 writes anything
+    dev = _resolve_device(device, local_rank)
+    distributed = world > 1
+    if distributed:
+        import torch.distributed as dist
+        if dev.type == 'cuda':
+            torch.cuda.set_device(dev)
+        if not dist.is_initialized():
+            dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
+        if dev.type == 'cpu':
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        dist.barrier()
+    try:
+        return _train(model_config, train_config, data_dir, out_dir, resume, progress, dev,
+                      dataset, world, rank)
+    finally:
+        if distributed:
+            import torch.distributed as dist
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: bool,
+           dev: torch.device, dataset, world: int, rank: int) -> TrainResult:
+    main = rank == 0
+    if cfg.batch_size % world:
+        raise ConfigError(f'batch_size={cfg.batch_size}: must divide by the {world} processes')
+    state = ts.read_training_state(out_dir) if resume else None
+    normalizer = None
+    if state is not None:
+        _check_resume(state[1], model_config, cfg)
+        from vag_ros.model.normalization import ActionNormalizer
+        normalizer = ActionNormalizer.from_dict(state[1]['normalizer'])
+    if dataset is None:
+        dataset = EpisodeDataset(model_config, data_dir, normalizer=normalizer,
+                                 progress=progress and main, device=dev)
+    normalizer = dataset.normalizer
+
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank
+    model = VagModel(model_config).to(dev)
+    ema = Ema(model, cfg.ema_decay)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    if state is not None:
+        step = ts.restore_training_state(state[0], state[1], model, optimizer, ema)
+        state = None
+    loss_module: nn.Module = _LossModule(model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        loss_module = DistributedDataParallel(
+            loss_module, device_ids=[dev.index] if dev.type == 'cuda' else None,
+            find_unused_parameters=model_config.mode == 'action_no_bridge')
+    model.train()
+
+    per_rank = cfg.batch_size // world
+    meta = {'train_config': cfg.to_dict(), 'mode': model_config.mode,
+            'model_config': model_config.to_dict(), 'normalizer': normalizer.to_dict(),
+            'data_dir': str(data_dir), 'world_size': world, 'episodes': len(dataset)}
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _truncate_log(out_dir / LOSS_LOG, step)
+    bar = None
+    if progress and main:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.steps, initial=step, desc='train', dynamic_ncols=True)
+    sums = torch.zeros(3, dtype=torch.float64)  # loss, video, action since the last log
+    count, last_loss, t_start, t_log, first = 0, float('nan'), time.time(), time.time(), step
+    while step < cfg.steps:
+        lr = learning_rate(step, cfg)
+        for group in optimizer.param_groups:
+            group['lr'] = lr
+        index = batch_indices(step, len(dataset), cfg.batch_size, cfg.seed)
+        index = index[rank * per_rank:(rank + 1) * per_rank]  # (B / world,)
+        lat, emb, mask, act = dataset.batch(index, dev)
+        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 1024 + rank)
+        out = loss_module(lat, emb, mask, act, gen)
+        optimizer.zero_grad(set_to_none=True)
+        out['loss'].backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        step += 1
+        ema.update(model, step)
+        values = torch.stack([out['loss'].detach(), out['video_loss'].detach(),
+                              out['action_loss'].detach()]).double().cpu()
+        if not torch.isfinite(values).all():
+            raise TrainError(f'step {step}: loss is not finite ({values.tolist()}); '
+                             f'lower lr or check the data')
+        sums += values
+        count += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f'{values[0]:.4f}', lr=f'{lr:.2e}')
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            if world > 1:
+                import torch.distributed as dist
+                dist.all_reduce(sums)  # gloo/nccl: float64 on CPU is fine for gloo
+                sums /= world
+            mean = (sums / count).tolist()
+            last_loss = mean[0]
+            if main:
+                now = time.time()
+                record = {'step': step, 'loss': mean[0], 'video_loss': mean[1],
+                          'action_loss': mean[2], 'lr': lr,
+                          'seconds': round(now - t_start, 3),
+                          'seconds_per_step': round((now - t_log) / count, 4)}
+                with open(out_dir / LOSS_LOG, 'a') as log:
+                    log.write(json.dumps(record) + '\n')
+                t_log = now
+            sums.zero_()
+            count = 0
+        if (step % cfg.save_every == 0 or step == cfg.steps) and main:
+            _save(out_dir, model, optimizer, ema, normalizer, model_config, step, meta)
+    if bar is not None:
+        bar.close()
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()  # the checkpoint is complete before any rank returns
+    elapsed = time.time() - t_start
+    return TrainResult(out_dir, step, last_loss, elapsed / max(1, step - first))
+
+
+def _save(out_dir: Path, model, optimizer, ema: Ema, normalizer, model_config, step: int,
+          meta: dict) -> None:
+    """EMA weights as the inference checkpoint, then the full state for resume."""
+    extra = {'step': step, 'mode': model_config.mode, 'ema_decay': ema.decay,
+             'train_config': meta['train_config'], 'episodes': meta['episodes']}
+    save_checkpoint(out_dir, ema.model, model_config, normalizer, extra=extra)
+    ts.save_training_state(out_dir, model, optimizer, ema.state_dict(), step, meta)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (logged after the last save of a crashed run)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)['step'] <= step:
+                keep.append(line + '\n')
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by the crash
+    path.write_text(''.join(keep))
+
+
+def _check_resume(meta: dict, model_config, cfg) -> None:
+    """Refuse to resume with a different model, mode or optimization (steps may grow)."""
+    if meta.get('model_config') != model_config.to_dict():
+        raise CheckpointError('resume: the model config (or --mode) differs from the run '
+                              f'being resumed (mode was {meta.get("mode")!r})')
+    saved = dict(meta.get('train_config', {}))
+    now = cfg.to_dict()
+    for key in ('steps', 'log_every', 'save_every'):
+        saved.pop(key, None)
+        now.pop(key, None)
+    if saved != now:
+        diff = sorted(k for k in now if saved.get(k) != now[k])
+        raise CheckpointError(f'resume: train config fields {diff} differ from the run '
+                              f'being resumed')
+    if meta.get('step', 0) > cfg.steps:
+        raise CheckpointError(f'resume: the run is at step {meta["step"]}, beyond '
+                              f'steps={cfg.steps}')
