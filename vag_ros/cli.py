@@ -10,6 +10,11 @@ from vag_ros.errors import VagError
 # subcommand -> module in vag_ros.commands (HELP, add_arguments, run)
 COMMANDS = {
     'sim-record': 'sim_record',
+    'train': 'train',
+    'train-inverse-dynamics': 'train_inverse_dynamics',
+    'eval': 'evaluate',
+    'generate': 'generate',
+    'demo': 'demo',
 }
 
 

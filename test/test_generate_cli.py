@@ -1,0 +1,101 @@
+"""``vag-ros generate``: a PNG and an instruction in, a bag + GIF + action plot out."""
+
+import dataclasses
+
+import numpy as np
+from PIL import Image
+import pytest
+import torch
+
+from vag_ros.cli import main
+from vag_ros.episodes.bag_reader import read_episode
+from vag_ros.model.checkpoint import save_checkpoint
+from vag_ros.model.config import load_model_config
+from vag_ros.model.normalization import ActionNormalizer
+from vag_ros.model.vag import VagModel
+from vag_ros.robot.description import load_robot_description
+from vag_ros.train.media import load_image, MediaError
+
+FRAMES = 4
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    """A random-weight micro joint checkpoint: 4 frames of 32x32, 2 sampling steps."""
+    cfg = load_model_config('tiny')
+    cfg = dataclasses.replace(
+        cfg, video=dataclasses.replace(cfg.video, frames=FRAMES, height=32, width=32,
+                                       num_layers=1, num_heads=2, head_dim=16,
+                                       adaln_lora_dim=8),
+        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
+        action=dataclasses.replace(cfg.action, horizon=FRAMES, down_dims=(16, 32), n_groups=4,
+                                   timestep_embed_dim=16, observation_dim=16),
+        sampler=dataclasses.replace(cfg.sampler, num_steps=2)).validate()
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('ckpt')
+    save_checkpoint(path, VagModel(cfg), cfg, ActionNormalizer.identity(7))
+    return path
+
+
+def _png(path, mode='RGB', size=(40, 48), alpha=255):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    image = Image.fromarray(rgb)
+    if mode == 'L':
+        image = image.convert('L')
+    elif mode == 'RGBA':
+        image.putalpha(alpha)
+    image.save(path)
+    return path
+
+
+def test_generate_writes_a_readable_bag_gif_and_plot(checkpoint, tmp_path, capsys):
+    image = _png(tmp_path / 'first.png')
+    out = tmp_path / 'out'
+    assert main(['generate', '--checkpoint', str(checkpoint), '--image', str(image),
+                 '--instruction', 'pick up the red block', '--out', str(out),
+                 '--seed', '3']) == 0
+    printed = capsys.readouterr().out
+    assert 'bag:' in printed and 'timings:' in printed and 'mp4:' in printed
+    episode = read_episode(out / 'generated_seed000003')
+    meta = episode.metadata
+    robot = load_robot_description()
+    assert meta.source == 'generated' and meta.task == 'generated' and meta.seed == 3
+    assert meta.success is False and meta.instruction == 'pick up the red block'
+    assert meta.joint_names == robot.joint_names and meta.robot == robot.name
+    assert meta.frame_rate == 10.0
+    assert episode.frames.shape == (FRAMES, 32, 32, 3)
+    assert episode.actions.shape == (FRAMES, 7)
+    np.testing.assert_array_equal(episode.joints, episode.actions)
+    with Image.open(out / 'generated_seed000003.gif') as gif:
+        assert gif.n_frames == FRAMES and gif.size == (32, 32)
+    assert (out / 'generated_seed000003_actions.png').stat().st_size > 1000
+    # the same name again is refused, not overwritten
+    assert main(['generate', '--checkpoint', str(checkpoint), '--image', str(image),
+                 '--instruction', 'x', '--out', str(out), '--seed', '3']) == 2
+    assert 'refusing to overwrite' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('setup, message', [
+    (lambda p: p / 'missing.png', 'image not found'),
+    (lambda p: (p / 'text.png').write_text('not a picture') and p / 'text.png',
+     'is not an image'),
+    (lambda p: _png(p / 'clear.png', 'RGBA', alpha=10), 'transparent pixels'),
+])
+def test_bad_images_exit_2_with_a_message(checkpoint, tmp_path, capsys, setup, message):
+    image = setup(tmp_path)
+    assert main(['generate', '--checkpoint', str(checkpoint), '--image', str(image),
+                 '--instruction', 'touch it', '--out', str(tmp_path / 'o')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('vag-ros generate: error:') and message in err
+    assert not (tmp_path / 'o').exists()
+
+
+def test_load_image_converts_grayscale_and_opaque_rgba(tmp_path):
+    gray = load_image(_png(tmp_path / 'g.png', 'L'))
+    assert gray.shape == (48, 40, 3) and gray.dtype == np.uint8
+    assert np.array_equal(gray[..., 0], gray[..., 2])
+    rgba = load_image(_png(tmp_path / 'a.png', 'RGBA', alpha=255))
+    assert rgba.shape == (48, 40, 3)
+    with pytest.raises(MediaError, match='not a file'):
+        load_image(tmp_path)

@@ -1,0 +1,59 @@
+"""vag-ros eval: VAG against the two-stage and no-bridge baselines on held-out seeds."""
+
+import argparse
+
+from vag_ros.commands.arguments import non_negative, positive
+
+HELP = 'evaluate a VAG checkpoint and its baselines on held-out seeds of the embedded world'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--checkpoint', required=True, help='joint VAG checkpoint folder')
+    parser.add_argument('--episodes', type=positive, required=True, help='number of episodes')
+    parser.add_argument('--json', required=True, help='results JSON file to write')
+    parser.add_argument('--out', default=None,
+                        help='folder for report.md, eval.json and plots/ (default: the '
+                             'folder of --json)')
+    parser.add_argument('--seed-start', type=non_negative, default=100000,
+                        help='first held-out seed (default 100000; training uses lower)')
+    parser.add_argument('--task', default='all',
+                        help='task family (touch, push, pick) or "all" to cycle (default)')
+    parser.add_argument('--no-bridge', default=None,
+                        help='action-only checkpoint (default <checkpoint>/baselines/'
+                             'no_bridge)')
+    parser.add_argument('--inverse-dynamics', default=None,
+                        help='inverse-dynamics model (default <checkpoint>/baselines/'
+                             'inverse_dynamics)')
+    parser.add_argument('--video-only', default=None,
+                        help="video-only checkpoint for the two-stage baseline (default: the "
+                             "joint checkpoint's own video)")
+    parser.add_argument('--sim-config', default=None,
+                        help='SimConfig YAML (default config/sim.yaml)')
+    parser.add_argument('--steps', type=positive, default=None,
+                        help='sampling steps (default: the checkpoints\' sampler.num_steps)')
+    parser.add_argument('--plots', type=non_negative, default=3,
+                        help='episodes to draw action curves for (default 3)')
+    parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vag_ros.train.evaluate import evaluate, write_json
+    from vag_ros.train.report import method_table
+
+    json_path = Path(args.json)
+    out = Path(args.out) if args.out is not None else json_path.parent
+    results = evaluate(
+        args.checkpoint, args.episodes, seed_start=args.seed_start, out_dir=out,
+        no_bridge_dir=args.no_bridge, inverse_dynamics_dir=args.inverse_dynamics,
+        tasks=args.task, video_only_dir=args.video_only, sim_config=args.sim_config,
+        num_steps=args.steps, plot_episodes=args.plots, progress=not args.quiet,
+        device=args.device)
+    write_json(results, json_path)
+    print(method_table(results['methods']))
+    t = results['timings']
+    print(f'{results["episodes"]} episodes in {t["total_s"]:.1f} s '
+          f'({t["per_episode_s"]:.2f} s/episode); wrote {json_path}, {out / "report.md"}')
+    return 0

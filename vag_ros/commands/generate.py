@@ -1,0 +1,82 @@
+"""vag-ros generate: first frame + instruction -> video and joint trajectory, as a bag.
+
+The bag is an Episode with source='generated': frames are the generated video and both
+its joints and its actions are the predicted joint trajectory (nothing was measured, so
+the joint-state topic carries the prediction too). A GIF, an action-curve PNG and, when
+imageio-ffmpeg is installed, an MP4 are written beside it.
+"""
+
+import argparse
+
+from vag_ros.commands.arguments import non_negative, positive
+
+HELP = 'generate a robot video and joint trajectory from a first frame and an instruction'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--checkpoint', required=True, help='joint VAG checkpoint folder')
+    parser.add_argument('--image', required=True, help='first frame (PNG, JPEG...), RGB')
+    parser.add_argument('--instruction', required=True, help='what the robot should do')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--seed', type=non_negative, default=0, help='sampling seed')
+    parser.add_argument('--steps', type=positive, default=None,
+                        help='sampling steps (default: the checkpoint\'s sampler.num_steps)')
+    parser.add_argument('--name', default=None,
+                        help='bag and file name stem (default generated_seed<seed>)')
+    parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from vag_ros.episodes.bag_writer import write_episode
+    from vag_ros.episodes.episode import Episode, EpisodeMetadata
+    from vag_ros.errors import EpisodeError, VagError
+    from vag_ros.model.pipeline import VagPipeline
+    from vag_ros.robot.description import load_robot_description
+    from vag_ros.train import media
+
+    frame = media.load_image(args.image)  # (H, W, 3) uint8, before any model loading
+    if not args.instruction.strip():
+        raise VagError('--instruction is empty')
+    out = Path(args.out)
+    name = args.name or f'generated_seed{args.seed:06d}'
+    if (out / name).exists():
+        raise EpisodeError(f'{out / name} already exists; refusing to overwrite: choose '
+                           f'another --out, --name or --seed')
+    robot = load_robot_description()
+    pipe = VagPipeline.from_checkpoint(args.checkpoint, args.device)
+    if pipe.model.action is None:
+        raise VagError(f'{args.checkpoint}: mode {pipe.config.mode!r} generates no joints; '
+                       f'use a joint checkpoint')
+    if pipe.config.action.dim != robot.dof:
+        raise VagError(f'{args.checkpoint}: action.dim={pipe.config.action.dim} but the robot '
+                       f'{robot.name} has {robot.dof} joints {robot.joint_names}')
+    result = pipe.generate(frame, args.instruction, seed=args.seed, num_steps=args.steps)
+    video, joints = result.video, result.actions.astype(np.float64)  # (T, H, W, 3), (T, D)
+    if len(video) != len(joints):  # the bag's one clock needs one joint vector per frame
+        raise VagError(f'{args.checkpoint}: {len(video)} frames but {len(joints)} actions; '
+                       f'video.frames must equal action.horizon')
+    metadata = EpisodeMetadata(
+        task='generated', seed=args.seed, success=False, robot=robot.name,
+        joint_names=tuple(robot.joint_names), frame_rate=float(result.fps),
+        source='generated', instruction=args.instruction,
+        extra={'checkpoint': str(Path(args.checkpoint).resolve()), 'image': str(args.image),
+               'joints': 'predicted (same as actions)', 'timings': result.timings})
+    episode = Episode(frames=video, joints=joints, actions=joints.copy(), metadata=metadata)
+    out.mkdir(parents=True, exist_ok=True)
+    bag = write_episode(episode, out, name=name)
+    gif = media.write_gif(video, out / f'{name}.gif', result.fps)
+    png = media.plot_action_curves({'generated': joints}, out / f'{name}_actions.png',
+                                   result.fps, robot.joint_names,
+                                   f'"{args.instruction}" (seed {args.seed})')
+    mp4_ok, why = media.mp4_support()
+    mp4 = media.write_mp4(video, out / f'{name}.mp4', result.fps) if mp4_ok else None
+    print(f'bag:     {bag}')
+    print(f'gif:     {gif}')
+    print(f'mp4:     {mp4}' if mp4 is not None else f'mp4:     skipped ({why})')
+    print(f'actions: {png}')
+    print('timings: ' + ', '.join(f'{k} {v:.2f} s' for k, v in result.timings.items()))
+    return 0

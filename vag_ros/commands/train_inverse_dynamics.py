@@ -1,0 +1,35 @@
+"""vag-ros train-inverse-dynamics: the two-stage baseline's frame -> joints CNN."""
+
+import argparse
+
+from vag_ros.commands.arguments import non_negative, positive
+
+HELP = "train the two-stage baseline's inverse-dynamics CNN on a folder of episode bags"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--data', required=True, help='folder of episode bags')
+    parser.add_argument('--out', required=True,
+                        help='output folder (e.g. <checkpoint>/baselines/inverse_dynamics)')
+    parser.add_argument('--steps', type=positive, default=2000, help='optimizer steps')
+    parser.add_argument('--height', type=positive, default=64,
+                        help="frame height, the VAG model's (default 64)")
+    parser.add_argument('--width', type=positive, default=64,
+                        help="frame width, the VAG model's (default 64)")
+    parser.add_argument('--batch-size', type=positive, default=64)
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--seed', type=non_negative, default=0)
+    parser.add_argument('--no-augment', action='store_true', help='no random shifts')
+    parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+
+
+def run(args: argparse.Namespace) -> int:
+    from vag_ros.train.inverse_dynamics import train_inverse_dynamics
+
+    summary = train_inverse_dynamics(
+        args.data, args.out, steps=args.steps, height=args.height, width=args.width,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, augment=not args.no_augment,
+        progress=not args.quiet, device=args.device)
+    print(summary.describe())
+    return 0
