@@ -53,7 +53,7 @@ def test_video_only_and_no_bridge_modes(micro_config, make_batch):
     assert m.action.cond_dim == cfg.action.observation_dim + cfg.text.embed_dim
     out = m.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(0))
     out['action_loss'].backward()
-    assert all(p.grad is None or p.grad.abs().max() == 0 for p in m.video.parameters())
+    assert m.video is None  # the ablation never reads a video, so it carries none
     assert any(p.grad is not None and p.grad.abs().max() > 0
                for p in m.observation.parameters())
     with pytest.raises(ValueError, match='actions_norm'):

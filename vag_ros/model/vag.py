@@ -25,7 +25,10 @@ class VagModel(nn.Module):
         super().__init__()
         self.config = config
         self.mode = config.mode
-        self.video = video_branch or VideoBranch(config.video, config.text.embed_dim)
+        # the ablation's U-Net never reads the video, so it carries no video branch
+        self.video: typing.Optional[VideoBranch] = None
+        if self.mode != 'action_no_bridge':
+            self.video = video_branch or VideoBranch(config.video, config.text.embed_dim)
         self.action: typing.Optional[ActionUNet] = None
         self.observation: typing.Optional[ObservationEncoder] = None
         if self.mode != 'video_only':
@@ -164,6 +167,8 @@ class VagModel(nn.Module):
         first_latent (B, C, 1, H, W), text (B, L, E) -> latents (B, C, T', H, W),
         normalized actions (B, T, D) or None.
         """
+        if self.video is None:
+            raise ValueError('mode action_no_bridge has no video branch: use sample_actions()')
         sc = self.config.sampler
         num_steps = sc.num_steps if num_steps is None else num_steps
         guidance = sc.guidance_scale if guidance is None else guidance
@@ -191,7 +196,8 @@ class VagModel(nn.Module):
 
     def parameter_counts(self) -> typing.Dict[str, int]:
         """Parameters per branch."""
-        counts = {'video': sum(p.numel() for p in self.video.parameters())}
+        video = self.video.parameters() if self.video is not None else ()
+        counts = {'video': sum(p.numel() for p in video)}
         action = [m for m in (self.action, self.observation) if m is not None]
         counts['action'] = sum(p.numel() for m in action for p in m.parameters())
         counts['total'] = counts['video'] + counts['action']
