@@ -1,62 +1,177 @@
-"""Preview (ghost joints + path markers) and recorder (one bag per episode)."""
+"""Preview (ghost joints, path markers, video playback) and recorder (one bag per episode)."""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
+import yaml
 
-from sensor_msgs.msg import Image, JointState  # noqa: I100
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: I100
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
 from ros_helpers import spin_until  # noqa: I100
 from vag_ros.robot.description import load_robot_description
-from vag_ros.ros.conversions import arrays_to_trajectory, numpy_to_image
+from vag_ros.ros.conversions import arrays_to_trajectory, make_joint_state, numpy_to_image
 from vag_ros.ros.preview_node import PreviewNode
 from vag_ros.ros.recorder_node import RecorderNode
+from vag_ros.ros.status import status_values
 
 pytestmark = pytest.mark.ros
 
+START = 5_000_000_000
+HOME = np.array([0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02])
 
-def test_preview_and_recorder(ros_context, tmp_path):
-    import rclpy
-    from rosbags.rosbag2 import Reader
+
+class Feed:
+    """A peer that plays generator, replay, arm and camera for the recorder and preview."""
+
+    def __init__(self, context, name):
+        import rclpy
+        self.node = rclpy.create_node(name, context=context)
+        self.statuses = []
+        pub = self.node.create_publisher
+        self.video = pub(Image, '/vag/predicted_video', 100)
+        self.trajectory = pub(JointTrajectory, '/vag/predicted_trajectory', 10)
+        self.instruction = pub(String, '/vag/instruction', 10)
+        self.annotation = pub(String, '/vag/episode_annotation', 10)
+        self.replay_state = pub(String, '/vag/replay/state', 10)
+        self.joints = pub(JointState, '/joint_states', 50)
+        self.camera = pub(Image, '/camera/image_raw', 10)
+        self.node.create_subscription(DiagnosticArray, '/vag/status', self._status, 100)
+
+    def _status(self, msg):
+        self.statuses += [status_values(s) for s in msg.status
+                          if s.name.endswith('vag_recorder')]
+
+    def episode(self, robot, frames=4, stamp=START):
+        rng = np.random.default_rng(0)
+        for k in range(frames):
+            image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+            self.video.publish(numpy_to_image(image, stamp_ns=stamp + k * 100_000_000,
+                                              frame_id='camera'))
+        positions = HOME + np.linspace(0, 0.2, frames)[:, None] * (np.arange(7) < 6)
+        return arrays_to_trajectory(robot.joint_names, np.arange(frames) / 10, positions,
+                                    stamp_ns=stamp)
+
+    def state(self, state, stamp=START):
+        self.replay_state.publish(String(data=json.dumps(
+            {'state': state, 'episode_stamp_ns': stamp, 'message': ''})))
+
+
+def _executor(context, *nodes):
+    executor = SingleThreadedExecutor(context=context)
+    for node in nodes:
+        executor.add_node(node)
+    return executor
+
+
+def test_preview_publishes_ghost_path_and_video(ros_context):
     robot = load_robot_description()
     preview = PreviewNode(context=ros_context)
-    recorder = RecorderNode(context=ros_context, parameter_overrides=[
-        Parameter('out_dir', value=str(tmp_path))])
-    peer = rclpy.create_node('preview_test_peer', context=ros_context)
-    ghosts, markers = [], []
-    peer.create_subscription(JointState, '/vag/preview/joint_states', ghosts.append, 10)
-    peer.create_subscription(MarkerArray, '/vag/preview/markers', markers.append, 10)
-    video = peer.create_publisher(Image, '/vag/predicted_video', 100)
-    trajectory = peer.create_publisher(JointTrajectory, '/vag/predicted_trajectory', 10)
-    executor = SingleThreadedExecutor(context=ros_context)
-    for node in (preview, recorder, peer):
-        executor.add_node(node)
+    feed = Feed(ros_context, 'preview_test_feed')
+    ghosts, markers, video = [], [], []
+    feed.node.create_subscription(JointState, '/vag/preview/joint_states', ghosts.append, 10)
+    feed.node.create_subscription(MarkerArray, '/vag/preview/markers', markers.append, 10)
+    feed.node.create_subscription(Image, '/vag/preview/video', video.append, 10)
+    executor = _executor(ros_context, preview, feed.node)
     try:
-        assert spin_until(executor, lambda: trajectory.get_subscription_count() >= 2
-                          and video.get_subscription_count() >= 1, 5.0)
-        start = 5_000_000_000
-        home = np.array([0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02])
-        positions = home + np.linspace(0, 0.2, 4)[:, None] * (np.arange(7) < 6)  # (4, 7)
-        rng = np.random.default_rng(0)
-        for k in range(4):
-            frame = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
-            video.publish(numpy_to_image(frame, stamp_ns=start + k * 100_000_000,
-                                         frame_id='camera'))
-        assert spin_until(executor, lambda: len(recorder._frames) == 4, 5.0)
-        trajectory.publish(arrays_to_trajectory(robot.joint_names, np.arange(4) / 10,
-                                                positions, stamp_ns=start))
-        assert spin_until(executor, lambda: markers and ghosts and recorder.written, 10.0)
+        assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1
+                          and feed.video.get_subscription_count() >= 1, 5.0)
+        trajectory = feed.episode(robot)
+        assert spin_until(executor, lambda: len(preview._frames_in) == 4, 5.0)
+        feed.trajectory.publish(trajectory)
+        assert spin_until(executor, lambda: markers and ghosts and len(video) >= 3, 10.0)
         line = markers[0].markers[0]
         assert len(line.points) == 4 and line.header.frame_id == robot.root_link
         assert list(ghosts[0].name) == list(robot.joint_names)
-        with Reader(recorder.written[0]) as reader:
-            counts = {c.topic: c.msgcount for c in reader.connections}
-        assert counts['/vag/predicted_video'] == 4
-        assert counts['/vag/predicted_trajectory'] == 1
+        assert (video[0].height, video[0].width, video[0].encoding) == (8, 8, 'rgb8')
     finally:
         executor.shutdown()
-        for node in (preview, recorder, peer):
-            node.destroy_node()
+        preview.destroy_node()
+        feed.node.destroy_node()
+
+
+def test_recorder_writes_predicted_and_executed_episode(ros_context, tmp_path):
+    from rosbags.rosbag2 import Reader
+    robot = load_robot_description()
+    recorder = RecorderNode(context=ros_context, parameter_overrides=[
+        Parameter('out_dir', value=str(tmp_path)), Parameter('settle_s', value=0.2)])
+    feed = Feed(ros_context, 'recorder_test_feed')
+    executor = _executor(ros_context, recorder, feed.node)
+    try:
+        assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1
+                          and feed.replay_state.get_subscription_count() >= 1, 5.0)
+        feed.annotation.publish(String(data=json.dumps({'task': 'touch', 'seed': 7})))
+        feed.instruction.publish(String(data='touch the red block'))
+        trajectory = feed.episode(robot)
+        assert spin_until(executor, lambda: len(recorder._frames) == 4
+                          and recorder._next_annotation, 5.0)
+        feed.trajectory.publish(trajectory)
+        assert spin_until(executor, lambda: START in recorder._open, 5.0)
+        feed.state('validated')
+        feed.state('moving')
+        assert spin_until(executor, lambda: recorder._recording is not None, 5.0)
+        for k in range(5):
+            feed.joints.publish(make_joint_state(robot.joint_names, HOME, START + k * 10**7))
+            feed.camera.publish(numpy_to_image(np.full((6, 6, 3), k, np.uint8),
+                                               stamp_ns=START + k * 10**7))
+        spin_until(executor, lambda: len(recorder._recording.camera) == 5, 5.0)
+        feed.state('done')
+        feed.annotation.publish(String(data=json.dumps(
+            {'episode_stamp_ns': START, 'success': True})))
+        assert spin_until(executor, lambda: recorder.written, 10.0), feed.statuses[-3:]
+        bag = recorder.written[0]
+        assert bag.endswith(f'generated-{START}')
+        with Reader(bag) as reader:
+            counts = {c.topic: c.msgcount for c in reader.connections}
+        info = yaml.safe_load((Path(bag) / 'metadata.yaml').read_text())
+        meta = json.loads(info['rosbag2_bagfile_information']['custom_data'][
+            'vag_ros.episode_metadata'])
+        assert counts['/vag/predicted_video'] == 4
+        assert counts['/vag/predicted_trajectory'] == 1
+        assert counts['/joint_states'] == 5 and counts['/camera/image_raw'] == 5
+        assert counts['/vag/replay/state'] >= 2
+        assert meta['source'] == 'generated' and meta['task'] == 'touch'
+        assert meta['seed'] == 7 and meta['success'] is True
+        assert meta['instruction'] == 'touch the red block'
+        assert meta['episode_id'] == f'generated-{START}'
+        assert meta['extra']['executed'] and meta['extra']['execution'] == 'done'
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
+        feed.node.destroy_node()
+
+
+def test_unwritable_folder_is_an_error_and_the_recorder_keeps_running(ros_context, tmp_path):
+    robot = load_robot_description()
+    blocker = tmp_path / 'not_a_folder'
+    blocker.write_text('a file where the bag folder should be')
+    recorder = RecorderNode(context=ros_context, parameter_overrides=[
+        Parameter('out_dir', value=str(blocker / 'bags')),
+        Parameter('execution_wait_s', value=0.2)])
+    feed = Feed(ros_context, 'recorder_error_feed')
+    executor = _executor(ros_context, recorder, feed.node)
+    try:
+        assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1
+                          and feed.video.get_subscription_count() >= 1, 5.0)
+        for stamp in (START, START + 10**9):
+            trajectory = feed.episode(robot, stamp=stamp)
+            assert spin_until(executor, lambda: any(
+                stamp == f.header.stamp.sec * 10**9 for f in recorder._frames.items()), 5.0)
+            feed.trajectory.publish(trajectory)
+            assert spin_until(executor, lambda: f'generated-{stamp}' in recorder.failed, 10.0)
+        assert spin_until(executor, lambda: len(
+            [s for s in feed.statuses if s['state'] == 'write failed']) >= 2, 5.0)
+        errors = [s for s in feed.statuses if s['state'] == 'write failed']
+        assert 'cannot create output directory' in errors[0]['last_error']
+        assert errors[0]['level'] == '2' and not recorder.written
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
+        feed.node.destroy_node()

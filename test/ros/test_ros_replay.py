@@ -1,12 +1,14 @@
 """Replay node against the mock arm (real MuJoCo world), real rclpy."""
 
+import json
+
 import numpy as np
 import pytest
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: I100
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -15,7 +17,8 @@ from vag_ros.errors import ConfigError, TrajectoryError
 from vag_ros.robot.interpolation import TrajectoryInterpolator
 from vag_ros.ros.conversions import arrays_to_trajectory
 from vag_ros.ros.mock_arm_node import MockArmNode
-from vag_ros.ros.replay_node import check_interpolated_velocity, ReplayNode
+from vag_ros.ros.replay_node import check_interpolated_velocity, ControllerWatch, \
+    ReplayNode
 from vag_ros.ros.status import status_values
 
 pytestmark = pytest.mark.ros
@@ -155,6 +158,45 @@ def test_stale_joint_states_stop_motion(rig):
     spin_for(rig.executor, 0.5)
     assert len(rig.commands) == count
     assert any('joint states stale' in e for e in rig.errors)
+
+
+@pytest.mark.parametrize('mode', ['forward_position', 'joint_trajectory'])
+def test_silent_controller_stops_motion(ros_context, mode):
+    rig = Rig(ros_context, dry_run=False, controller_mode=mode, controller_timeout_s=0.3)
+    states = []
+    rig.peer.create_subscription(String, '/vag/replay/state',
+                                 lambda m: states.append(json.loads(m.data)), 10)
+    try:
+        names, times, positions = rig.motion(delta=0.4, duration=3.0, steps=31)
+        trajectory = arrays_to_trajectory(names, times, positions, stamp_ns=123)
+        rig.replay.pending = None
+        rig.traj_pub.publish(trajectory)
+        assert spin_until(rig.executor, lambda: rig.replay.pending is not None, 5.0)
+        for sub in list(rig.arm.subscriptions):  # the controller goes deaf; states go on
+            rig.arm.destroy_subscription(sub)
+        rig.call('arm', True)
+        assert rig.call('execute').success
+        assert spin_until(rig.executor, lambda: rig.replay._motion is None, 3.0)
+        assert spin_until(rig.executor, lambda: any(
+            'controller silent' in e for e in rig.errors) and len(states) >= 3, 3.0), rig.errors
+        count = len(rig.commands)
+        spin_for(rig.executor, 0.3)
+        assert len(rig.commands) == count
+        by_state = {s['state']: s for s in states}
+        assert by_state['moving']['episode_stamp_ns'] == 123
+        assert 'controller silent' in by_state['stopped']['message']
+    finally:
+        rig.close()
+
+
+def test_controller_watch_follows_and_times_out():
+    watch = ControllerWatch(0.5, tracking_tolerance=0.05, progress_tolerance=0.005)
+    names = ['a']
+    assert watch.update(0.0, np.zeros(1), np.zeros(1), names) is None
+    assert watch.update(1.0, np.zeros(1), np.array([0.04]), names) is None  # tracking
+    assert watch.update(1.2, np.array([0.01]), np.array([0.2]), names) is None  # moving
+    assert watch.update(1.6, np.array([0.01]), np.array([0.3]), names) is None
+    assert 'controller silent' in watch.update(1.8, np.array([0.01]), np.array([0.4]), names)
 
 
 def test_dry_run_default_commands_nothing(ros_context):

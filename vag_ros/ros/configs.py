@@ -15,6 +15,13 @@ from vag_ros.sim.config import SimConfig
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 CONTROLLER_MODES = ('joint_trajectory', 'forward_position', 'follow_joint_trajectory')
 FRAME_TOPIC = '/vag/frame'  # capture -> generator: the newest camera frame, rgb8
+# replay -> recorder, demo: std_msgs/String, JSON {"state", "episode_stamp_ns", "message"}
+REPLAY_STATE_TOPIC = '/vag/replay/state'
+# anyone -> recorder: std_msgs/String, JSON {"episode_stamp_ns"?, "task", "seed", "success"...}
+EPISODE_ANNOTATION_TOPIC = '/vag/episode_annotation'
+# replay states after which no more motion follows for that episode
+REPLAY_TERMINAL_STATES = ('done', 'stopped', 'cancelled', 'disarmed', 'rejected', 'dry_run',
+                          'failed', 'shutdown')
 
 
 def _topic(value, field):
@@ -71,8 +78,15 @@ class ReplayNodeConfig:
     dry_run: bool = True                   # validate and report, never command
     stream_rate_hz: float = 50.0           # forward_position command rate [Hz]
     joint_state_timeout_s: float = 0.25    # stop if /joint_states is older during motion [s]
+    # silent controller: stop when the measured joints neither move by progress_tolerance
+    # nor sit within tracking_tolerance of the commanded setpoint for controller_timeout_s
+    controller_timeout_s: float = 0.5      # [s]
+    tracking_tolerance: float = 0.05       # |measured - setpoint| counted as following [rad]
+    progress_tolerance: float = 0.005      # joint movement counted as progress [rad]
+    goal_time_tolerance_s: float = 1.0     # follow_joint_trajectory: result wait after end [s]
     trajectory_topic: str = tp.PREDICTED_TRAJECTORY_TOPIC
     joint_states_topic: str = tp.JOINT_STATES_TOPIC
+    state_topic: str = REPLAY_STATE_TOPIC
     safety: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
 
     def __post_init__(self):
@@ -84,8 +98,13 @@ class ReplayNodeConfig:
                 'must be in (0, 1000]')
         require(self.joint_state_timeout_s > 0, 'joint_state_timeout_s',
                 self.joint_state_timeout_s, 'must be > 0')
+        for name in ('controller_timeout_s', 'tracking_tolerance', 'progress_tolerance'):
+            require(getattr(self, name) > 0, name, getattr(self, name), 'must be > 0')
+        require(self.goal_time_tolerance_s >= 0, 'goal_time_tolerance_s',
+                self.goal_time_tolerance_s, 'must be >= 0')
         _topic(self.trajectory_topic, 'trajectory_topic')
         _topic(self.joint_states_topic, 'joint_states_topic')
+        _topic(self.state_topic, 'state_topic')
 
 
 def _fast_sim() -> SimConfig:
@@ -130,24 +149,43 @@ class PreviewNodeConfig:
     frame_id: str = ''                     # marker frame; '' = the URDF root link
     ghost_topic: str = '/vag/preview/joint_states'
     markers_topic: str = '/vag/preview/markers'
+    video_topic: str = '/vag/preview/video'  # predicted video replayed at its frame rate
     rate_hz: float = 20.0                  # ghost playback publish rate [Hz]
     loop: bool = True                      # replay the ghost from the start when done
+    max_buffered_frames: int = 500         # predicted frames kept for the video playback
 
     def __post_init__(self):
         _topic(self.ghost_topic, 'ghost_topic')
         _topic(self.markers_topic, 'markers_topic')
+        _topic(self.video_topic, 'video_topic')
+        require(self.max_buffered_frames >= 1, 'max_buffered_frames',
+                self.max_buffered_frames, 'must be >= 1')
         require(0 < self.rate_hz <= 200, 'rate_hz', self.rate_hz, 'must be in (0, 200]')
 
 
 @dataclasses.dataclass(frozen=True)
 class RecorderNodeConfig:
-    """Recorder: one rosbag2 (MCAP) bag per generated episode."""
+    """Recorder: one rosbag2 (MCAP) bag per generated episode, with its execution."""
 
     out_dir: str = 'vag_episodes'
     urdf: str = ''
-    max_buffered_frames: int = 2000        # predicted frames kept while waiting [frames]
+    max_buffered_frames: int = 2000        # predicted / camera frames kept [frames]
+    camera_topic: str = tp.CAMERA_TOPIC    # measured frames while the replay executes
+    joint_states_topic: str = tp.JOINT_STATES_TOPIC
+    frame_topic: str = FRAME_TOPIC         # the conditioning frame (newest at instruction)
+    replay_state_topic: str = REPLAY_STATE_TOPIC
+    annotation_topic: str = EPISODE_ANNOTATION_TOPIC
+    settle_s: float = 1.0                  # keep recording after the motion ends [s]
+    execution_wait_s: float = 120.0        # write without execution if none starts [s]
+    max_execution_s: float = 120.0         # write anyway if the motion never ends [s]
 
     def __post_init__(self):
         require(bool(self.out_dir), 'out_dir', self.out_dir, 'must not be empty')
         require(self.max_buffered_frames >= 1, 'max_buffered_frames',
                 self.max_buffered_frames, 'must be >= 1')
+        for name in ('camera_topic', 'joint_states_topic', 'frame_topic',
+                     'replay_state_topic', 'annotation_topic'):
+            _topic(getattr(self, name), name)
+        require(self.settle_s >= 0, 'settle_s', self.settle_s, 'must be >= 0')
+        for name in ('execution_wait_s', 'max_execution_s'):
+            require(getattr(self, name) > 0, name, getattr(self, name), 'must be > 0')

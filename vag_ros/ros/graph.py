@@ -43,15 +43,61 @@ CONSOLE_SCRIPTS = (
 )
 
 
+def _flatten(tree: typing.Mapping, prefix: str = '') -> typing.Dict[str, typing.Any]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f'{prefix}{key}.'))
+        else:
+            out[f'{prefix}{key}'] = value
+    return out
+
+
+def load_parameters(path: str) -> typing.Dict[str, typing.Dict[str, typing.Any]]:
+    """{node name: {dotted parameter: value}} of a ``node: ros__parameters:`` YAML file."""
+    import yaml
+    from vag_ros.errors import ConfigError
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f'parameter file {path}: cannot read it: {exc}') from None
+    out = {}
+    for node, body in data.items():
+        params = (body or {}).get('ros__parameters') if isinstance(body, dict) else None
+        if not isinstance(params, dict):
+            raise ConfigError(f'parameter file {path}: {node!r} needs a ros__parameters: map')
+        out[str(node).lstrip('/')] = _flatten(params)
+    return out
+
+
 def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image_raw',
                         sim: bool = True, dry_run: bool = True,
                         controller: str = 'arm_controller',
                         controller_mode: str = 'forward_position', preview: bool = True,
-                        record_dir: str = '') -> typing.List[NodeSpec]:
+                        record_dir: str = '', params_file: str = '',
+                        parameters: typing.Optional[typing.Mapping[str, typing.Mapping]] = None
+                        ) -> typing.List[NodeSpec]:
     """camera -> capture -> generator -> replay -> arm, + preview and (``record_dir``) recorder.
 
     ``sim`` adds the embedded world (mock arm + sim camera) in place of robot and camera.
+    Parameters, lowest priority first: ``params_file`` (e.g. config/vag_ros.yaml), the
+    arguments here, then ``parameters`` ({node name: {parameter: value}}).
     """
+    specs = _specs(checkpoint, camera_topic, sim, dry_run, controller, controller_mode,
+                   preview, record_dir)
+    layers = [load_parameters(params_file) if params_file else {}, None, parameters or {}]
+    out = []
+    for spec in specs:
+        merged = dict(layers[0].get(spec.name, {}))
+        merged.update(spec.parameter_dict())
+        merged.update(layers[2].get(spec.name, {}))
+        out.append(dataclasses.replace(spec, parameters=tuple(merged.items())))
+    return out
+
+
+def _specs(checkpoint, camera_topic, sim, dry_run, controller, controller_mode, preview,
+           record_dir) -> typing.List[NodeSpec]:
     remap = (('/camera/image_raw', camera_topic),) if camera_topic != '/camera/image_raw' \
         else ()
     specs = [

@@ -1,9 +1,12 @@
 """Preview: a predicted trajectory as ghost joint states and an end-effector path in RViz.
 
 Ghost joints go to /vag/preview/joint_states (feed a second robot_state_publisher with a
-frame prefix); the path is a LINE_STRIP marker in the URDF root frame.
+frame prefix, e.g. ``ghost/``); the path is a LINE_STRIP marker in the URDF root frame. The
+predicted video (published by the generator all at once) is replayed on
+/vag/preview/video at its frame rate, in step with the ghost, for an RViz Image display.
 """
 
+import collections
 import time
 import typing
 
@@ -11,17 +14,18 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import Point
 from rclpy.node import Node
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
-from vag_ros.episodes.topics import PREDICTED_TRAJECTORY_TOPIC
+from vag_ros.episodes.topics import PREDICTED_TRAJECTORY_TOPIC, PREDICTED_VIDEO_TOPIC
 from vag_ros.errors import TrajectoryError, VagError
 from vag_ros.robot.description import load_robot_description
 from vag_ros.robot.interpolation import TrajectoryInterpolator
 from vag_ros.robot.kinematics import KinematicChain
 from vag_ros.ros.configs import PreviewNodeConfig
-from vag_ros.ros.conversions import make_header, make_joint_state, trajectory_to_arrays
+from vag_ros.ros.conversions import make_header, make_joint_state, time_to_ns, \
+    trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.status import StatusPublisher
 
@@ -60,10 +64,18 @@ class PreviewNode(Node):
         self.frame_id = cfg.frame_id or self.robot.root_link
         self.ghost_pub = self.create_publisher(JointState, cfg.ghost_topic, 10)
         self.marker_pub = self.create_publisher(MarkerArray, cfg.markers_topic, 1)
+        self.video_pub = self.create_publisher(Image, cfg.video_topic, 2)
         self.create_subscription(JointTrajectory, PREDICTED_TRAJECTORY_TOPIC,
                                  self._on_trajectory, 10)
+        self._frames_in = collections.deque(maxlen=cfg.max_buffered_frames)
+        self.create_subscription(Image, PREDICTED_VIDEO_TOPIC, self._on_frame, 200)
         self._ghost: typing.Optional[typing.Tuple[TrajectoryInterpolator, float]] = None
+        self._episode_ns = 0       # stamp of predicted frame 0 = the trajectory's stamp
+        self._shown = None         # the predicted frame last published
         self.create_timer(1.0 / cfg.rate_hz, self._tick)
+
+    def _on_frame(self, msg: Image) -> None:
+        self._frames_in.append(msg)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         try:
@@ -81,6 +93,8 @@ class PreviewNode(Node):
         self.marker_pub.publish(path_markers(path, self.frame_id,
                                              self.get_clock().now().nanoseconds))
         self._ghost = (interpolator, time.monotonic())
+        self._episode_ns = time_to_ns(msg.header.stamp)
+        self._shown = None
         self.status.publish('previewing', f'{len(times)} points, path of {self.tip}')
 
     def _tick(self) -> None:
@@ -91,8 +105,26 @@ class PreviewNode(Node):
         if t > interpolator.end_time and self.config.loop:
             self._ghost = (interpolator, time.monotonic())
             t = interpolator.start_time
-        self.ghost_pub.publish(make_joint_state(
-            self.robot.joint_names, interpolator.sample(t), self.get_clock().now().nanoseconds))
+        now_ns = self.get_clock().now().nanoseconds
+        self.ghost_pub.publish(make_joint_state(self.robot.joint_names, interpolator.sample(t),
+                                                now_ns))
+        self._show_frame(self._episode_ns + int((t - interpolator.start_time) * 1e9), now_ns)
+
+    def _show_frame(self, at_ns: int, now_ns: int) -> None:
+        """Publish the episode's predicted frame for playback time ``at_ns``, once each."""
+        frame = None
+        for candidate in self._frames_in:  # in stamp order: the generator publishes so
+            stamp = time_to_ns(candidate.header.stamp)
+            if self._episode_ns <= stamp <= at_ns:
+                frame = candidate
+        if frame is None or frame is self._shown:
+            return
+        self._shown = frame
+        # stamped now: RViz shows it now, not at the predicted time
+        self.video_pub.publish(Image(
+            header=make_header(now_ns, frame.header.frame_id), height=frame.height,
+            width=frame.width, encoding=frame.encoding, is_bigendian=frame.is_bigendian,
+            step=frame.step, data=frame.data))
 
 
 def main(args=None) -> None:

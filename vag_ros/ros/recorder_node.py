@@ -1,16 +1,31 @@
-"""Recorder: each generated episode (predicted video + trajectory) as one MCAP bag.
+"""Recorder: each generated episode, predicted and executed, as one MCAP bag.
 
-The generator stamps predicted frame 0 and the trajectory alike; when a trajectory
-arrives, the buffered frames from its stamp on form the episode, written atomically with
-``EpisodeBagWriter`` (a failed write leaves no bag and is reported on /vag/status).
+Identity: an episode is the stamp of its predicted frame 0, which the generator gives the
+trajectory header too and the replay node repeats as ``episode_stamp_ns`` on
+/vag/replay/state; the bag is ``generated-<stamp>``. When a trajectory arrives the episode
+opens; if the replay executes it (state ``moving``), /joint_states and camera frames are
+kept until ``settle_s`` after a terminal state. The episode is then written on a worker
+thread with ``EpisodeBagWriter`` (atomic, free-space check): metadata, instruction,
+conditioning frame, predicted video and trajectory, measured joints, camera frames and the
+replay states. An episode nobody executes is written after ``execution_wait_s``, when the
+replay rejects it, or when the next trajectory arrives. Annotations (JSON on
+/vag/episode_annotation: task, seed, success...) fill the metadata: with
+``episode_stamp_ns`` for that episode, without it for the next one. A failed write is an
+ERROR on /vag/status; the node keeps running.
 """
 
-import collections
+import dataclasses
+import json
+import queue
+import threading
+import time
+import typing
 
+from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import rclpy
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -19,70 +34,314 @@ from vag_ros.episodes.bag_writer import EpisodeBagWriter
 from vag_ros.episodes.episode import EpisodeMetadata
 from vag_ros.errors import VagError
 from vag_ros.robot.description import load_robot_description
-from vag_ros.ros.configs import RecorderNodeConfig
-from vag_ros.ros.conversions import image_to_numpy, time_to_ns, trajectory_to_arrays
+from vag_ros.ros.configs import RecorderNodeConfig, REPLAY_TERMINAL_STATES
+from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to_ns, \
+    trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
-from vag_ros.ros.status import StatusPublisher
+from vag_ros.ros.status import status_values, StatusPublisher
 
 NODE_NAME = 'vag_recorder'
+CONDITIONING_TOPIC = '/vag/conditioning_frame'
+REPLAY_STATES_IN_BAG = '/vag/replay/state'
+
+
+def episode_name(stamp_ns: int) -> str:
+    """The bag name (and episode id) of the episode whose frame 0 is at ``stamp_ns``."""
+    return f'generated-{int(stamp_ns)}'
+
+
+@dataclasses.dataclass
+class _Episode:
+    """An open episode, touched only by the executor's callbacks."""
+
+    stamp_ns: int
+    names: typing.Tuple[str, ...]
+    positions: np.ndarray          # (T, D) predicted, robot order of ``names``
+    rate: float                    # [Hz]
+    instruction: str
+    conditioning: typing.Optional[Image]
+    opened_at: float               # monotonic [s]
+    annotation: dict = dataclasses.field(default_factory=dict)
+    state: str = 'predicted'       # predicted | executing | ended
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    execution: str = ''            # the replay's terminal state, e.g. done / stopped
+    joints: list = dataclasses.field(default_factory=list)   # [(stamp ns, (D,))]
+    camera: list = dataclasses.field(default_factory=list)   # [Image]
+    replay_states: list = dataclasses.field(default_factory=list)  # [(stamp ns, json)]
 
 
 class RecorderNode(Node):
-    """Buffer predicted frames, write a bag per trajectory; ``RecorderNodeConfig``."""
+    """One bag per generated episode, written off the executor; ``RecorderNodeConfig``."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
-        self.config = declare_config(self, RecorderNodeConfig)
-        self.robot = load_robot_description(self.config.urdf or None)
-        self._frames = collections.deque(maxlen=self.config.max_buffered_frames)
+        self.config = cfg = declare_config(self, RecorderNodeConfig)
+        self.robot = load_robot_description(cfg.urdf or None)
+        self._frames = _Deque(cfg.max_buffered_frames)
         self._instruction = ''
-        self.written = []
-        self.create_subscription(Image, tp.PREDICTED_VIDEO_TOPIC, self._on_frame, 200)
-        self.create_subscription(String, tp.INSTRUCTION_TOPIC, self._on_instruction, 10)
-        self.create_subscription(JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC,
-                                 self._on_trajectory, 10)
+        self._latest_conditioning: typing.Optional[Image] = None
+        self._conditioning: typing.Optional[Image] = None
+        self._next_annotation: dict = {}
+        self._annotations: typing.Dict[int, dict] = {}   # by stamp, before the episode
+        self._generation: typing.Dict[int, dict] = {}    # by stamp: seed, timings
+        self._open: typing.Dict[int, _Episode] = {}
+        self._recording: typing.Optional[_Episode] = None  # executing or settling
+        self.written: typing.List[str] = []
+        self.failed: typing.List[str] = []
+        self._jobs: queue.Queue = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name='vag_recorder', daemon=True)
+        self._worker.start()
+        sub = self.create_subscription
+        sub(Image, tp.PREDICTED_VIDEO_TOPIC, self._frames.append, 200)
+        sub(String, tp.INSTRUCTION_TOPIC, self._on_instruction, 10)
+        sub(JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC, self._on_trajectory, 10)
+        sub(Image, cfg.frame_topic, self._on_conditioning, 1)
+        sub(Image, cfg.camera_topic, self._on_camera, 10)
+        sub(JointState, cfg.joint_states_topic, self._on_joint_state, 50)
+        sub(String, cfg.replay_state_topic, self._on_replay_state, 20)
+        sub(String, cfg.annotation_topic, self._on_annotation, 20)
+        sub(DiagnosticArray, tp.STATUS_TOPIC, self._on_status, 50)
+        self.create_timer(0.1, self._check)
+        self.status.publish('idle', f'recording to {cfg.out_dir}')
 
-    def _on_frame(self, msg: Image) -> None:
-        self._frames.append(msg)
+    # --- inputs -----------------------------------------------------------------------
+
+    def _on_conditioning(self, msg: Image) -> None:
+        self._latest_conditioning = msg
 
     def _on_instruction(self, msg: String) -> None:
         self._instruction = msg.data
+        self._conditioning = self._latest_conditioning  # what the generator saw, near enough
+
+    def _on_annotation(self, msg: String) -> None:
+        try:
+            data = json.loads(msg.data)
+            if not isinstance(data, dict):
+                raise ValueError('expected a JSON object')
+        except ValueError as exc:
+            self.status.warn('annotation rejected', f'recorder: annotation {msg.data[:80]!r} '
+                             f'is not a JSON object: {exc}')
+            return
+        stamp = data.pop('episode_stamp_ns', None)
+        if stamp is None:
+            self._next_annotation.update(data)
+        elif int(stamp) in self._open:
+            self._open[int(stamp)].annotation.update(data)
+        else:
+            self._annotations.setdefault(int(stamp), {}).update(data)
+            _trim(self._annotations)
+
+    def _on_status(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            values = status_values(status)
+            episode = values.get('episode_id', '')
+            if 'seed' not in values or '-' not in episode:
+                continue
+            try:
+                stamp = int(episode.rsplit('-', 1)[1])
+            except ValueError:
+                continue
+            self._generation[stamp] = {
+                'generator_episode_id': episode, 'generation_seed': int(values['seed']),
+                'timings': {k[7:-2]: float(v) for k, v in values.items()
+                            if k.startswith('timing.') and k.endswith('_s')}}
+            _trim(self._generation)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        start_ns = time_to_ns(msg.header.stamp)
+        stamp = time_to_ns(msg.header.stamp)
         try:
             names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, D)
-            if len(times) < 2:
-                raise VagError('trajectory needs >= 2 points to give a frame rate')
-            rate = 1.0 / float(times[1] - times[0])
-            end_ns = start_ns + int(round(len(times) * 1e9 / rate))
-            frames = [f for f in self._frames
-                      if start_ns <= time_to_ns(f.header.stamp) < end_ns]
-            if not frames:
-                raise VagError(f'no predicted frames stamped from {start_ns} ns')
-            episode_id = f'generated-{start_ns}'
-            metadata = EpisodeMetadata(
-                task='generated', seed=0, success=False, robot=self.robot.name,
-                joint_names=tuple(names), frame_rate=rate, source='generated',
-                instruction=self._instruction or '(unknown)', episode_id=episode_id)
-            writer = EpisodeBagWriter(self.config.out_dir, episode_id, metadata,
-                                      start_time_ns=start_ns,
-                                      estimated_bytes=sum(len(f.data) for f in frames) * 2)
-            with writer:
-                for frame in frames:
-                    writer.add_frame(image_to_numpy(frame), time_to_ns(frame.header.stamp),
-                                     topic=tp.PREDICTED_VIDEO_TOPIC,
-                                     frame_id=frame.header.frame_id)
-                writer.add_trajectory(np.asarray(positions), start_ns,
-                                      topic=tp.PREDICTED_TRAJECTORY_TOPIC, frame_rate=rate)
+            if len(times) < 2 or times[1] <= times[0]:
+                raise VagError('trajectory needs >= 2 increasing points to give a frame rate')
         except VagError as exc:
-            self.status.error('write failed', f'recorder: episode at {start_ns} ns not '
+            self.status.error('rejected', f'recorder: episode {episode_name(stamp)} not '
                               f'recorded: {exc}')
             return
-        self.written.append(writer.path)
-        self.status.publish('recorded', f'{writer.path} ({len(frames)} frames)',
-                            episode_id=episode_id)
+        for other in list(self._open.values()):  # superseded before anyone executed it
+            if other.state == 'predicted':
+                self._finalize(other)
+        episode = _Episode(stamp, names, positions, 1.0 / float(times[1] - times[0]),
+                           self._instruction, self._conditioning, time.monotonic())
+        episode.annotation.update(self._next_annotation)
+        episode.annotation.update(self._annotations.pop(stamp, {}))
+        self._next_annotation = {}
+        self._open[stamp] = episode
+        self.status.publish('episode', f'{episode_name(stamp)} open',
+                            episode_id=episode_name(stamp))
+
+    def _on_replay_state(self, msg: String) -> None:
+        try:
+            data = json.loads(msg.data)
+            stamp, state = int(data['episode_stamp_ns']), str(data['state'])
+        except (ValueError, KeyError, TypeError):
+            return
+        episode = self._open.get(stamp)
+        if episode is None:
+            return
+        now = time.monotonic()
+        episode.replay_states.append((self.get_clock().now().nanoseconds, msg.data))
+        if state == 'moving' and episode.state == 'predicted':
+            episode.state, episode.started_at = 'executing', now
+            self._recording = episode
+        elif state in REPLAY_TERMINAL_STATES and episode.state != 'ended':
+            episode.state, episode.ended_at, episode.execution = 'ended', now, state
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        episode = self._recording
+        if episode is None:
+            return
+        try:
+            joints = joint_state_to_dict(msg)
+            positions = np.array([joints[n] for n in self.robot.joint_names])  # (D,)
+        except (VagError, KeyError):
+            return
+        stamp = time_to_ns(msg.header.stamp) or self.get_clock().now().nanoseconds
+        if len(episode.joints) < 100 * self.config.max_buffered_frames:
+            episode.joints.append((stamp, positions))
+
+    def _on_camera(self, msg: Image) -> None:
+        episode = self._recording
+        if episode is not None and len(episode.camera) < self.config.max_buffered_frames:
+            episode.camera.append(msg)
+
+    # --- episodes ---------------------------------------------------------------------
+
+    def _check(self) -> None:
+        cfg, now = self.config, time.monotonic()
+        for episode in list(self._open.values()):
+            if episode.state == 'ended' and now - episode.ended_at >= cfg.settle_s \
+                    or episode.state == 'predicted' and \
+                    now - episode.opened_at >= cfg.execution_wait_s:
+                self._finalize(episode)
+            elif episode.state == 'executing' and now - episode.started_at >= \
+                    cfg.max_execution_s:
+                episode.execution = 'unfinished'
+                self._finalize(episode)
+
+    def _finalize(self, episode: _Episode) -> None:
+        """Close an episode and hand it to the writer thread."""
+        self._open.pop(episode.stamp_ns, None)
+        if self._recording is episode:
+            self._recording = None
+        end_ns = episode.stamp_ns + int(round(len(episode.positions) * 1e9 / episode.rate))
+        frames = [f for f in self._frames.items()
+                  if episode.stamp_ns <= time_to_ns(f.header.stamp) < end_ns]
+        self._jobs.put((episode, frames, dict(self._generation.get(episode.stamp_ns, {}))))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Write every open episode now and wait for the writer (shutdown, tests)."""
+        for episode in list(self._open.values()):
+            self._finalize(episode)
+        done = threading.Event()
+        self._jobs.put(done)
+        done.wait(timeout)
+
+    # --- writer thread ----------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if isinstance(job, threading.Event):
+                job.set()
+                continue
+            episode, frames, generation = job
+            name = episode_name(episode.stamp_ns)
+            try:
+                path = self._write(episode, frames, generation)
+            except Exception as exc:  # the node keeps recording; the reason goes out
+                self.failed.append(name)
+                reason = str(exc) if isinstance(exc, VagError) else \
+                    f'{type(exc).__name__}: {exc}'
+                self.status.error('write failed', f'recorder: episode {name} not recorded: '
+                                  f'{reason}', episode_id=name)
+                continue
+            self.written.append(str(path))
+            self.status.publish('recorded', f'{path} ({len(frames)} predicted frames, '
+                                f'{len(episode.camera)} camera frames, {len(episode.joints)} '
+                                'joint states)', episode_id=name, path=str(path),
+                                executed=episode.state != 'predicted')
+
+    def _write(self, episode: _Episode, frames: list, generation: dict):
+        note = episode.annotation
+        name = episode_name(episode.stamp_ns)
+        seed = note.get('seed', generation.get('generation_seed'))
+        extra = {
+            'executed': episode.state != 'predicted', 'execution': episode.execution,
+            'success_known': 'success' in note, 'seed_known': seed is not None,
+            'episode_stamp_ns': episode.stamp_ns, 'predicted_joint_names': list(episode.names)}
+        extra.update({k: v for k, v in generation.items()})
+        extra.update({k: v for k, v in note.items() if k not in ('task', 'seed', 'success')})
+        metadata = EpisodeMetadata(
+            task=str(note.get('task', 'generated')), seed=int(seed or 0),
+            success=bool(note.get('success', False)), robot=self.robot.name,
+            joint_names=tuple(self.robot.joint_names), frame_rate=episode.rate,
+            source='generated', instruction=episode.instruction or '(unknown)',
+            episode_id=name, extra=extra)
+        images = frames + episode.camera + ([episode.conditioning] if episode.conditioning
+                                            else [])
+        estimate = int(1.2 * sum(len(m.data) for m in images)) + 1024 * (
+            len(images) + len(episode.joints) + len(episode.replay_states) + 8) + 262144
+        order = [episode.names.index(n) for n in self.robot.joint_names
+                 if n in episode.names]
+        writer = EpisodeBagWriter(self.config.out_dir, name, metadata,
+                                  start_time_ns=episode.stamp_ns, estimated_bytes=estimate)
+        with writer:
+            if episode.conditioning is not None:
+                writer.add_frame(image_to_numpy(episode.conditioning), episode.stamp_ns,
+                                 topic=CONDITIONING_TOPIC,
+                                 frame_id=episode.conditioning.header.frame_id)
+            for frame in frames:
+                writer.add_frame(image_to_numpy(frame), time_to_ns(frame.header.stamp),
+                                 topic=tp.PREDICTED_VIDEO_TOPIC,
+                                 frame_id=frame.header.frame_id)
+            if len(order) == len(self.robot.joint_names):
+                writer.add_trajectory(episode.positions[:, order], episode.stamp_ns,
+                                      topic=tp.PREDICTED_TRAJECTORY_TOPIC,
+                                      frame_rate=episode.rate)
+            for stamp, positions in episode.joints:
+                writer.add_joint_state(positions, stamp)
+            for image in episode.camera:
+                writer.add_frame(image_to_numpy(image), time_to_ns(image.header.stamp),
+                                 frame_id=image.header.frame_id)
+            for stamp, text in episode.replay_states:
+                writer.add_string(REPLAY_STATES_IN_BAG, text, stamp)
+        return writer.path
+
+    def destroy_node(self):
+        """Write what is open, stop the writer thread, then destroy the node."""
+        if self._worker is not None:
+            self.flush()
+            self._jobs.put(None)
+            self._worker.join(timeout=30.0)
+            self._worker = None
+        return super().destroy_node()
+
+
+class _Deque:
+    """A bounded buffer of messages (the predicted frames)."""
+
+    def __init__(self, size: int):
+        import collections
+        self._items = collections.deque(maxlen=size)
+
+    def append(self, item) -> None:
+        self._items.append(item)
+
+    def items(self) -> list:
+        return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _trim(mapping: dict, keep: int = 64) -> None:
+    """Forget the oldest entries of an insertion-ordered dict."""
+    for key in list(mapping)[:-keep]:
+        del mapping[key]
 
 
 def main(args=None) -> None:

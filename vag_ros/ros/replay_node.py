@@ -2,9 +2,17 @@
 
 Dry-run is the default. Nothing is commanded unless the trajectory passed
 ``validate_trajectory`` (again, against the joint state at execute time) and ``~/arm`` was
-called; arming is consumed by one execute. Cancel, disarm and stale /joint_states stop.
+called; arming is consumed by one execute. Cancel, disarm, stale /joint_states and a silent
+controller (the measured joints stop following the commands) stop the motion.
+
+Execution state goes to /vag/status and, for the recorder and the demo, as JSON
+``{"state", "episode_stamp_ns", "message"}`` on ``state_topic`` (std_msgs/String): the
+episode is the predicted trajectory's header stamp, the generator's episode identity.
+Controller modes: ``forward_position`` (streamed Float64MultiArray), ``joint_trajectory``
+(one JointTrajectory) and ``follow_joint_trajectory`` (control_msgs action, where installed).
 """
 
+import json
 import time
 import typing
 
@@ -12,7 +20,7 @@ import numpy as np
 import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -22,7 +30,7 @@ from vag_ros.robot.interpolation import TrajectoryInterpolator
 from vag_ros.robot.trajectory_validation import validate_trajectory, ValidatedTrajectory
 from vag_ros.ros.configs import ReplayNodeConfig
 from vag_ros.ros.conversions import arrays_to_trajectory, joint_state_to_dict, \
-    trajectory_to_arrays
+    seconds_to_duration, time_to_ns, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.status import StatusPublisher
 
@@ -41,12 +49,44 @@ def check_interpolated_velocity(interpolator: TrajectoryInterpolator, limits: np
             f'{peak[i]:.4g} between waypoints > limit {limits[i]:.4g}; slow it down')
 
 
+class ControllerWatch:
+    """Tell a silent controller: the measured joints neither move nor track the setpoint.
+
+    ``update`` returns None while the controller follows, else a reason. No ROS here.
+    """
+
+    def __init__(self, timeout_s: float, tracking_tolerance: float, progress_tolerance: float):
+        self.timeout_s = timeout_s
+        self.tracking_tolerance = tracking_tolerance
+        self.progress_tolerance = progress_tolerance
+        self._mark: typing.Optional[np.ndarray] = None  # (D,) where progress was last seen
+        self._mark_at = 0.0
+
+    def update(self, now: float, measured: np.ndarray, setpoint: np.ndarray,
+               names: typing.Sequence[str]) -> typing.Optional[str]:
+        """Feed measured (D,) and commanded (D,) positions at monotonic ``now`` [s]."""
+        error = np.abs(measured - setpoint)  # (D,)
+        moved = self._mark is not None and \
+            np.max(np.abs(measured - self._mark)) > self.progress_tolerance
+        if self._mark is None or moved or np.max(error) <= self.tracking_tolerance:
+            self._mark, self._mark_at = measured.copy(), now
+            return None
+        if now - self._mark_at <= self.timeout_s:
+            return None
+        j = int(np.argmax(error))
+        return (f'controller silent: joints moved < {self.progress_tolerance} for '
+                f'{now - self._mark_at:.2f} s > controller_timeout_s {self.timeout_s} s while '
+                f'{names[j]!r} is {error[j]:.3f} from its setpoint (> tracking_tolerance '
+                f'{self.tracking_tolerance})')
+
+
 class ReplayNode(Node):
     """Validated, armed, cancellable replay; parameters: ``ReplayNodeConfig``."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
+        self._action_client = None
         try:
             self.config = declare_config(self, ReplayNodeConfig)
             self.robot = load_robot_description(self.config.urdf or None)
@@ -59,9 +99,14 @@ class ReplayNode(Node):
         self._joints: typing.Dict[str, float] = {}
         self._joints_at: typing.Optional[float] = None  # monotonic receive time [s]
         self.pending: typing.Optional[ValidatedTrajectory] = None
+        self._pending_stamp = 0   # episode (trajectory header stamp, ns) of ``pending``
+        self.episode_stamp = 0    # episode of the running or last motion
         self.armed = False
         self._motion = None  # (interpolator, start monotonic s) while moving
+        self._watch: typing.Optional[ControllerWatch] = None
+        self._goal_handle = None  # follow_joint_trajectory: the accepted goal
         self._timer = None
+        self.state_pub = self.create_publisher(String, cfg.state_topic, 10)
         self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory, 10)
         self.create_subscription(JointState, cfg.joint_states_topic, self._on_joint_state, 10)
         self.create_service(SetBool, '~/arm', self._on_arm)
@@ -80,13 +125,24 @@ class ReplayNode(Node):
             self.command_pub = self.create_publisher(Float64MultiArray, base + '/commands', 10)
         else:
             try:
-                from control_msgs.action import FollowJointTrajectory  # noqa: F401
+                from control_msgs.action import FollowJointTrajectory
             except ImportError:
                 raise ConfigError(
                     "controller_mode='follow_joint_trajectory' needs control_msgs, which is "
-                    "not installed here; use 'joint_trajectory' or 'forward_position'") from None
-            raise ConfigError("controller_mode='follow_joint_trajectory' is not implemented "
-                              "yet; use 'joint_trajectory' or 'forward_position'")
+                    "not installed here (apt install ros-$ROS_DISTRO-control-msgs); use "
+                    "'joint_trajectory' or 'forward_position'") from None
+            from rclpy.action import ActionClient
+            self._fjt = FollowJointTrajectory
+            self.command_pub = None
+            self._action_client = ActionClient(self, FollowJointTrajectory,
+                                               base + '/follow_joint_trajectory')
+
+    def _state(self, state: str, message: str = '', stamp: typing.Optional[int] = None) -> None:
+        """The execution state on ``state_topic`` (JSON), for the recorder and the demo."""
+        self.state_pub.publish(String(data=json.dumps({
+            'state': state, 'episode_stamp_ns': int(self.episode_stamp if stamp is None
+                                                    else stamp),
+            'message': message})))
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -114,21 +170,26 @@ class ReplayNode(Node):
         return validated
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
+        stamp = time_to_ns(msg.header.stamp)
         if self._motion is not None:
             self.status.warn('moving', 'trajectory ignored: a motion is running; cancel first')
+            self._state('ignored', 'a motion is running', stamp)
             return
         self.pending = None
         try:
             names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, D)
             validated = self._validate(names, positions, times)
         except VagError as exc:
-            self.status.error('rejected', str(exc))
+            self.status.error('rejected', str(exc), episode_stamp_ns=stamp)
+            self._state('rejected', str(exc), stamp)
             return
-        self.pending = validated
+        self.pending, self._pending_stamp = validated, stamp
+        message = f'{len(validated.times)} points, {validated.duration_s:.2f} s'
         self.status.publish(
-            'validated', f'{len(validated.times)} points, {validated.duration_s:.2f} s',
-            duration_s=f'{validated.duration_s:.3f}', time_scale=validated.time_scale,
-            warnings='; '.join(validated.warnings))
+            'validated', message, duration_s=f'{validated.duration_s:.3f}',
+            time_scale=validated.time_scale, warnings='; '.join(validated.warnings),
+            episode_stamp_ns=stamp)
+        self._state('validated', message, stamp)
 
     # --- services ---------------------------------------------------------------------
 
@@ -159,19 +220,25 @@ class ReplayNode(Node):
         if self.pending is None:
             return self._refuse(response, 'no validated trajectory (send one on '
                                 f'{self.config.trajectory_topic})')
+        if self._action_client is not None and not self._action_client.server_is_ready():
+            return self._refuse(response, 'no FollowJointTrajectory action server on '
+                                f'/{self.config.controller}/follow_joint_trajectory')
         self.armed = False  # one execute per arming
         pending, self.pending = self.pending, None
+        self.episode_stamp = self._pending_stamp
         try:  # the arm may have moved since the trajectory arrived
             validated = self._validate(self.robot.joint_names, pending.positions,
                                        pending.times)
         except VagError as exc:
-            self.status.error('rejected', str(exc))
+            self.status.error('rejected', str(exc), episode_stamp_ns=self.episode_stamp)
+            self._state('rejected', str(exc))
             return self._refuse(response, str(exc))
         if self.config.dry_run:
             response.success = True
             response.message = (f'dry run: trajectory of {validated.duration_s:.2f} s valid; '
                                 'nothing commanded (set dry_run:=false to move)')
             self.status.publish('dry_run', response.message)
+            self._state('dry_run', response.message)
             return response
         self._start(validated)
         response.success = True
@@ -189,51 +256,132 @@ class ReplayNode(Node):
     # --- motion -----------------------------------------------------------------------
 
     def _start(self, validated: ValidatedTrajectory) -> None:
+        cfg = self.config
         times, positions = validated.with_start()  # (T',), (T', D)
         self._motion = (TrajectoryInterpolator(times, positions), time.monotonic())
-        if self.config.controller_mode == 'joint_trajectory':
-            # stamp 0: the controller starts it on receipt
-            self.command_pub.publish(
-                arrays_to_trajectory(self.robot.joint_names, validated.times,
-                                     validated.positions))
-        self._timer = self.create_timer(1.0 / self.config.stream_rate_hz, self._tick)
-        self.status.publish('moving', f'{validated.duration_s:.2f} s', progress=0.0)
+        self._watch = ControllerWatch(cfg.controller_timeout_s, cfg.tracking_tolerance,
+                                      cfg.progress_tolerance)
+        trajectory = arrays_to_trajectory(self.robot.joint_names, validated.times,
+                                          validated.positions)  # stamp 0: start on receipt
+        if cfg.controller_mode == 'joint_trajectory':
+            self.command_pub.publish(trajectory)
+        elif cfg.controller_mode == 'follow_joint_trajectory':
+            self._send_goal(trajectory, validated.duration_s)
+        self._timer = self.create_timer(1.0 / cfg.stream_rate_hz, self._tick)
+        message = f'{validated.duration_s:.2f} s'
+        self.status.publish('moving', message, progress=0.0,
+                            episode_stamp_ns=self.episode_stamp)
+        self._state('moving', message)
         self._tick()
 
     def _tick(self) -> None:
         if self._motion is None:
             return
-        _, age = self._current()
+        current, age = self._current()
         if age is None or age > self.config.joint_state_timeout_s:
             self.stop('stopped', f'joint states stale ({age if age is None else round(age, 3)}'
                       f' s > joint_state_timeout_s {self.config.joint_state_timeout_s} s)')
             return
         interpolator, start = self._motion
-        elapsed = time.monotonic() - start
+        now = time.monotonic()
+        elapsed = now - start
+        sample = interpolator.sample(min(elapsed, interpolator.end_time))  # (D,)
         if self.config.controller_mode == 'forward_position':
-            sample = interpolator.sample(min(elapsed, interpolator.end_time))  # (D,)
             self.command_pub.publish(Float64MultiArray(data=[float(v) for v in sample]))
+        names = self.robot.joint_names
+        measured = np.array([current.get(n, np.nan) for n in names])  # (D,)
+        if np.all(np.isfinite(measured)):
+            silent = self._watch.update(now, measured, sample, names)
+            if silent:
+                self.stop('stopped', silent)
+                return
+        if self.config.controller_mode == 'follow_joint_trajectory':
+            # the action result ends the motion; this is the backstop if it never comes
+            if elapsed > interpolator.end_time + self.config.goal_time_tolerance_s + 1.0:
+                self.stop('stopped', 'follow_joint_trajectory: no result '
+                          f'{elapsed - interpolator.end_time:.2f} s after the trajectory end')
+            return
         if elapsed >= interpolator.end_time:
             self._end_motion()
-            self.status.publish('done', 'trajectory finished', progress=1.0)
+            self.status.publish('done', 'trajectory finished', progress=1.0,
+                                episode_stamp_ns=self.episode_stamp)
+            self._state('done', 'trajectory finished')
+
+    # --- follow_joint_trajectory --------------------------------------------------------
+
+    def _send_goal(self, trajectory: JointTrajectory, duration_s: float) -> None:
+        goal = self._fjt.Goal()
+        goal.trajectory = trajectory
+        goal.goal_time_tolerance = seconds_to_duration(self.config.goal_time_tolerance_s)
+        stamp = self.episode_stamp
+        future = self._action_client.send_goal_async(goal, feedback_callback=self._on_feedback)
+        future.add_done_callback(lambda f: self._on_goal_response(f, stamp))
+
+    def _on_goal_response(self, future, stamp: int) -> None:
+        handle = future.result()
+        if stamp != self.episode_stamp or self._motion is None:
+            if handle is not None and handle.accepted:  # stopped while the goal was in flight
+                handle.cancel_goal_async()
+            return
+        if handle is None or not handle.accepted:
+            self.stop('stopped', 'follow_joint_trajectory: goal rejected by '
+                      f'/{self.config.controller}')
+            return
+        self._goal_handle = handle
+        handle.get_result_async().add_done_callback(lambda f: self._on_result(f, stamp))
+
+    def _on_feedback(self, feedback_msg) -> None:
+        error = feedback_msg.feedback.error.positions
+        if len(error):
+            self.status.publish('moving', 'following', max_error=f'{max(map(abs, error)):.4f}',
+                                episode_stamp_ns=self.episode_stamp)
+
+    def _on_result(self, future, stamp: int) -> None:
+        if stamp != self.episode_stamp or self._motion is None:
+            return
+        self._goal_handle = None
+        response = future.result()
+        result = response.result
+        if result.error_code == self._fjt.Result.SUCCESSFUL:
+            self._end_motion()
+            self.status.publish('done', 'trajectory finished', progress=1.0,
+                                episode_stamp_ns=stamp)
+            self._state('done', 'trajectory finished')
+        else:
+            self.stop('stopped', f'follow_joint_trajectory failed: error_code '
+                      f'{result.error_code} {result.error_string!r} (status {response.status})')
+
+    # --- stop -------------------------------------------------------------------------
 
     def _end_motion(self) -> None:
         self._motion = None
+        self._watch = None
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
 
     def stop(self, state: str, error: str = '') -> None:
-        """Stop streaming; a trajectory controller gets an empty trajectory (hold)."""
+        """Stop the motion; a trajectory controller gets an empty trajectory (hold)."""
         if self._motion is None:
             return
         self._end_motion()
         if self.config.controller_mode == 'joint_trajectory':
             self.command_pub.publish(JointTrajectory(joint_names=list(self.robot.joint_names)))
+        elif self._goal_handle is not None:
+            self._goal_handle.cancel_goal_async()
+            self._goal_handle = None
         if error:
-            self.status.error(state, error)
+            self.status.error(state, error, episode_stamp_ns=self.episode_stamp)
         else:
-            self.status.publish(state, 'motion stopped')
+            self.status.publish(state, 'motion stopped', episode_stamp_ns=self.episode_stamp)
+        self._state(state, error or 'motion stopped')
+
+    def destroy_node(self):
+        """Release the action client, then destroy the node."""
+        if self._action_client is not None:
+            self._action_client.destroy()
+            self._action_client = None
+        return super().destroy_node()
 
 
 def main(args=None) -> None:

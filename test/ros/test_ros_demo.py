@@ -1,0 +1,119 @@
+"""`vag-ros demo`: the whole graph in one process on a random micro checkpoint."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from vag_ros.ros import graph
+
+pytestmark = pytest.mark.ros
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_the_flow_and_writes_bags_pngs_and_summary(ros_context, micro_checkpoint,
+                                                             tmp_path, capsys):
+    from rosbags.rosbag2 import Reader
+    from vag_ros.ros.demo import DemoTimeouts, run_demo, summary_table
+    timeouts = dataclasses.replace(DemoTimeouts(), generation=120.0, preview=0.3)
+    rows = run_demo(str(micro_checkpoint), tmp_path, instructions=2, seed=200000,
+                    timeouts=timeouts, context=ros_context)
+    assert [r.task for r in rows] == ['touch', 'push']
+    for row in rows:
+        assert row.generation_s is not None and row.generation_s > 0
+        assert row.trajectory in ('accepted', 'rejected')
+        assert row.trajectory == 'accepted' or row.reason  # a rejection says why
+        assert Path(row.png).is_file() and Path(row.png).stat().st_size > 1000
+        assert Path(row.bag).name.startswith('generated-'), row.bag
+        with Reader(row.bag) as reader:
+            counts = {c.topic: c.msgcount for c in reader.connections}
+        assert counts['/vag/predicted_video'] == 5
+        assert counts['/vag/predicted_trajectory'] == 1
+        assert counts['/vag/conditioning_frame'] == 1
+        if row.executed:
+            assert counts['/joint_states'] > 0 and counts['/camera/image_raw'] > 0
+    table = summary_table(rows)
+    assert 'instruction' in table and rows[0].instruction[:40] in table
+    saved = json.loads((tmp_path / 'summary.json').read_text())
+    assert [s['bag'] for s in saved] == [r.bag for r in rows]
+    print(table)
+
+
+def test_demo_without_checkpoint_says_how_to_get_one(tmp_path):
+    from vag_ros.commands.demo import resolve_checkpoint
+    from vag_ros.errors import VagError
+    with pytest.raises(VagError, match='no such folder'):
+        resolve_checkpoint(str(tmp_path / 'missing'))
+    if not (ROOT / 'checkpoints' / 'tiny_demo').is_dir():
+        with pytest.raises(VagError, match='--checkpoint DIR, or train one'):
+            resolve_checkpoint(None)
+
+
+def test_cli_lists_demo():
+    from vag_ros.cli import build_parser
+    args = build_parser().parse_args(['demo', '--instructions', '2', '--controller-mode',
+                                      'joint_trajectory'])
+    assert args.instructions == 2 and args.controller_mode == 'joint_trajectory'
+
+
+def test_vag_ros_yaml_holds_every_node_and_only_real_parameters():
+    from vag_ros.ros import configs
+    from vag_ros.ros.parameters import config_to_parameters
+    classes = {'vag_capture': configs.CaptureNodeConfig,
+               'vag_generator': configs.GeneratorNodeConfig,
+               'vag_replay': configs.ReplayNodeConfig,
+               'vag_preview': configs.PreviewNodeConfig,
+               'vag_recorder': configs.RecorderNodeConfig,
+               'vag_mock_arm': configs.MockArmConfig,
+               'vag_sim_camera': configs.SimCameraConfig}
+    params = graph.load_parameters(str(ROOT / 'config' / 'vag_ros.yaml'))
+    assert set(params) == set(classes) == {s.name for s in graph.generate_and_replay(
+        record_dir='/tmp/x')}
+    for name, cls in classes.items():
+        expected = set(config_to_parameters(cls()))
+        if name == 'vag_generator':
+            expected.add('autostart')
+        assert set(params[name]) == expected, name
+    yaml_file = str(ROOT / 'config' / 'vag_ros.yaml')
+    specs = graph.generate_and_replay('/ckpt', params_file=yaml_file,
+                                      parameters={'vag_replay': {'stream_rate_hz': 100.0}})
+    replay = [s for s in specs if s.name == 'vag_replay'][0].parameter_dict()
+    assert replay['stream_rate_hz'] == 100.0 and replay['safety.velocity_scale'] == 0.5
+    generator = [s for s in specs if s.name == 'vag_generator'][0].parameter_dict()
+    assert generator['checkpoint'] == '/ckpt'  # the argument wins over the file
+
+
+def test_demo_executes_an_accepted_trajectory(ros_context, micro_checkpoint, tmp_path):
+    """A generator whose actions are a small move from the task's start: the armed path."""
+    import numpy as np
+    from rosbags.rosbag2 import Reader
+    from vag_ros.ros.demo import Demo, DemoTimeouts
+    from vag_ros.sim.world import make_task
+    timeouts = dataclasses.replace(DemoTimeouts(), generation=120.0, preview=0.2)
+    demo = Demo(str(micro_checkpoint), tmp_path, timeouts=timeouts, context=ros_context)
+    try:
+        real = demo.generator.pipeline.generate
+        start = np.array(make_task('touch', 200000, demo.shared.world.config).initial_joints)
+
+        def scripted(*args, **kwargs):
+            result = real(*args, **kwargs)
+            s = 0.5 - 0.5 * np.cos(np.pi * np.arange(5) / 4)  # (T,) rest at both ends
+            result.actions = np.repeat(start[None], 5, axis=0)  # (T, D)
+            result.actions[:, 0] += 0.03 * s
+            return result
+
+        demo.generator.pipeline.generate = scripted
+        row = demo.run_task(0, 'touch', 200000)
+    finally:
+        demo.close()
+    assert row.trajectory == 'accepted', row.reason
+    assert row.executed and row.execution == 'done' and row.success is not None
+    assert row.stream_rate_hz and row.stream_rate_hz > 10
+    with Reader(row.bag) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts['/joint_states'] > 5 and counts['/camera/image_raw'] >= 1
+    assert Path(row.png).is_file()
+    print(f'stream {row.stream_rate_hz:.1f} Hz, interval std {row.stream_jitter_ms:.2f} ms, '
+          f'generation {row.generation_s:.3f} s, overhead {row.overhead_s:.3f} s')

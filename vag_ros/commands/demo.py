@@ -1,0 +1,80 @@
+"""vag-ros demo: the robot-side graph in one process on the embedded world.
+
+Starts capture, generator, preview, replay (armed, not dry-run), recorder, mock arm and sim
+camera from vag_ros.ros.graph.generate_and_replay, then for K held-out tasks: instruction ->
+predicted video and trajectory -> preview -> arm + execute -> success check -> bag. Prints a
+summary table and writes per episode a preview PNG, plus the bags and summary.json, to --out.
+"""
+
+import argparse
+
+from vag_ros.commands.arguments import non_negative, positive
+
+HELP = 'run generate -> preview -> replay -> record in one process on the embedded world'
+DEFAULT_CHECKPOINT = 'checkpoints/tiny_demo'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--checkpoint', default=None,
+                        help=f'joint VAG checkpoint folder (default {DEFAULT_CHECKPOINT} '
+                        'under the package share or source root)')
+    parser.add_argument('--instructions', type=positive, default=3,
+                        help='held-out tasks to run, families in turn (default 3)')
+    parser.add_argument('--seed', type=non_negative, default=None,
+                        help='first task seed (default 200000, outside the training seeds)')
+    parser.add_argument('--out', default=None, help='output folder (default runs/demo-<time>)')
+    parser.add_argument('--controller-mode', default='forward_position',
+                        choices=('forward_position', 'joint_trajectory'),
+                        help='how replay commands the (mock) arm (default forward_position)')
+    parser.add_argument('--params', default='',
+                        help='node parameter YAML (`node: ros__parameters:`), e.g. '
+                        'config/vag_ros.yaml')
+    parser.add_argument('--generation-timeout', type=positive, default=600,
+                        help='seconds to wait for one generation (default 600)')
+
+
+def resolve_checkpoint(given):
+    """The checkpoint folder to use; VagError telling how to get one if there is none."""
+    from pathlib import Path
+
+    from vag_ros.errors import ConfigError, VagError
+    from vag_ros.resources import share_dir
+    if given:
+        path = Path(given)
+        if not path.is_dir():
+            raise VagError(f'--checkpoint {given}: no such folder')
+        return path
+    try:
+        path = share_dir() / DEFAULT_CHECKPOINT
+    except ConfigError:
+        path = Path(DEFAULT_CHECKPOINT)
+    if path.is_dir():
+        return path
+    raise VagError(
+        f'no checkpoint: {path} does not exist. Pass --checkpoint DIR, or train one: '
+        f'vag-ros sim-record (episodes), then vag-ros train --data <bags> --out {path}')
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+    from pathlib import Path
+    import time
+
+    os.environ.setdefault('MUJOCO_GL', 'egl')
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    out = Path(args.out or f'runs/demo-{time.strftime("%Y%m%d-%H%M%S")}')
+    from vag_ros.ros.demo import DEFAULT_TASK_SEED, DemoTimeouts, run_demo, summary_table
+    timeouts = dataclasses.replace(DemoTimeouts(), generation=float(args.generation_timeout))
+    rows = run_demo(str(checkpoint), out, args.instructions,
+                    DEFAULT_TASK_SEED if args.seed is None else args.seed,
+                    args.controller_mode, timeouts, params_file=args.params)
+    print(summary_table(rows))
+    for row in rows:
+        print(f'preview {row.index}: {row.png}')
+    for row in rows:
+        if row.stream_rate_hz:
+            print(f'command stream {row.index}: {row.stream_rate_hz:.1f} Hz received, '
+                  f'interval std {row.stream_jitter_ms:.2f} ms')
+    print(f'summary: {out / "summary.json"}')
+    return 0

@@ -1,0 +1,462 @@
+"""The in-process demo: the generate-and-replay graph on the embedded world, K tasks.
+
+One process, one shared World: the mock arm moves it and the sim camera renders it, so the
+camera shows the replay. Per task: reset the world, publish the instruction, wait for the
+predicted video and trajectory, let preview publish, arm and execute through the replay
+node's services, wait for the motion to end, judge success with the world's task check,
+let the recorder write the bag, and draw a preview PNG. Every wait has a timeout.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+import threading
+import time
+import typing
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64MultiArray, String
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import MarkerArray
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: I100
+from vag_ros.episodes import topics as tp
+from vag_ros.errors import VagError
+from vag_ros.ros import graph
+from vag_ros.ros.configs import EPISODE_ANNOTATION_TOPIC, FRAME_TOPIC, REPLAY_STATE_TOPIC, \
+    REPLAY_TERMINAL_STATES
+from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to_ns, \
+    trajectory_to_arrays
+from vag_ros.ros.recorder_node import episode_name
+from vag_ros.ros.status import status_values
+
+DEFAULT_TASK_SEED = 200000  # held out: sim-record and training use seeds below this
+
+
+class DemoError(VagError, RuntimeError):
+    """The demo could not go on (graph failed to start, a wait timed out...)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoTimeouts:
+    """Seconds each wait may take before the demo gives up with a message."""
+
+    startup: float = 60.0       # graph up: generator active, first camera frame
+    reset: float = 10.0         # world reset seen by the camera
+    generation: float = 600.0   # instruction -> predicted trajectory
+    validation: float = 15.0    # trajectory -> replay's verdict
+    preview: float = 1.0        # time given to preview before executing
+    service: float = 10.0       # arm / execute calls
+    motion_margin: float = 30.0  # on top of the trajectory's duration
+    record: float = 60.0        # motion end -> bag written
+
+
+@dataclasses.dataclass
+class DemoEpisode:
+    """One row of the summary."""
+
+    index: int
+    task: str
+    task_seed: int
+    instruction: str
+    generation_s: typing.Optional[float] = None
+    overhead_s: typing.Optional[float] = None   # first frame out - instruction - generation
+    trajectory: str = 'none'                    # accepted | rejected | none
+    reason: str = ''
+    executed: bool = False
+    execution: str = ''                         # the replay's terminal state
+    success: typing.Optional[bool] = None       # None: not executed, not judged
+    bag: str = ''
+    png: str = ''
+    stream_rate_hz: typing.Optional[float] = None
+    stream_jitter_ms: typing.Optional[float] = None
+
+
+class _Observer:
+    """The demo's own node: publishes instructions, calls services, watches topics."""
+
+    def __init__(self, context, controller: str):
+        self.node = rclpy.create_node('vag_demo', context=context)
+        self.lock = threading.Lock()
+        self.capturing = False
+        self.reset()
+        node = self.node
+        base = '/' + controller.strip('/')
+        self.instruction_pub = node.create_publisher(String, tp.INSTRUCTION_TOPIC, 10)
+        self.annotation_pub = node.create_publisher(String, EPISODE_ANNOTATION_TOPIC, 10)
+        self.hold_pub = node.create_publisher(Float64MultiArray, base + '/commands', 10)
+        self.arm = node.create_client(SetBool, '/vag_replay/arm')
+        self.execute = node.create_client(Trigger, '/vag_replay/execute')
+        sub = node.create_subscription
+        sub(Image, FRAME_TOPIC, self._on_frame, 2)
+        sub(Image, tp.PREDICTED_VIDEO_TOPIC, self._on_predicted, 200)
+        sub(JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC, self._on_trajectory, 10)
+        sub(DiagnosticArray, tp.STATUS_TOPIC, self._on_status, 200)
+        sub(String, REPLAY_STATE_TOPIC, self._on_replay, 50)
+        sub(MarkerArray, '/vag/preview/markers', self._on_markers, 10)
+        sub(JointState, tp.JOINT_STATES_TOPIC, self._on_joints, 100)
+        sub(Image, tp.CAMERA_TOPIC, self._on_camera, 10)
+        sub(Float64MultiArray, base + '/commands', self._on_command, 100)
+
+    def reset(self) -> None:
+        """Forget the previous episode's observations."""
+        with self.lock:
+            self.frame = None                 # (stamp ns, Image) newest /vag/frame
+            self.predicted = []               # [(receive monotonic, Image)]
+            self.trajectories = []            # [JointTrajectory]
+            self.statuses = []                # [values] of every node
+            self.replay = []                  # [dict]
+            self.markers = 0
+            self.joints = []                  # [(receive monotonic, {name: position})]
+            self.camera = []                  # [Image]
+            self.commands = []                # [receive monotonic]
+
+    def _on_frame(self, msg):
+        self.frame = (time_to_ns(msg.header.stamp), msg)
+
+    def _on_predicted(self, msg):
+        self.predicted.append((time.monotonic(), msg))
+
+    def _on_trajectory(self, msg):
+        self.trajectories.append(msg)
+
+    def _on_status(self, msg):
+        self.statuses += [status_values(s) for s in msg.status]
+
+    def _on_replay(self, msg):
+        try:
+            self.replay.append(json.loads(msg.data))
+        except ValueError:
+            pass
+
+    def _on_markers(self, msg):
+        self.markers += 1
+
+    def _on_joints(self, msg):
+        if self.capturing:
+            self.joints.append((time.monotonic(), joint_state_to_dict(msg)))
+
+    def _on_camera(self, msg):
+        if self.capturing and len(self.camera) < 2000:
+            self.camera.append(msg)
+
+    def _on_command(self, msg):
+        if self.capturing:
+            self.commands.append(time.monotonic())
+
+
+def _wait(predicate, timeout: float, what: str):
+    """Poll ``predicate`` until it returns something true; DemoError after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise DemoError(f'timed out after {timeout:.0f} s waiting for {what}')
+        time.sleep(0.02)
+
+
+def _call(client, request, timeout: float, what: str):
+    if not client.wait_for_service(timeout_sec=timeout):
+        raise DemoError(f'service {client.srv_name} not available after {timeout:.0f} s')
+    future = client.call_async(request)
+    _wait(future.done, timeout, f'the {what} service to answer')
+    return future.result()
+
+
+class Demo:
+    """The graph, its nodes and the observer; ``run_task`` runs one episode."""
+
+    def __init__(self, checkpoint: str, out: Path, controller_mode: str = 'forward_position',
+                 timeouts: DemoTimeouts = DemoTimeouts(), context=None,
+                 params_file: str = '', parameters: typing.Optional[dict] = None,
+                 log=print):
+        self.out, self.timeouts, self.log = Path(out), timeouts, log
+        self.controller_mode = controller_mode
+        overrides = {'vag_recorder': {'execution_wait_s': 30.0, 'settle_s': 0.5}}
+        for name, values in (parameters or {}).items():
+            overrides.setdefault(name, {}).update(values)
+        self.specs = graph.generate_and_replay(
+            str(checkpoint), sim=True, dry_run=False, controller_mode=controller_mode,
+            record_dir=str(self.out / 'bags'), params_file=params_file, parameters=overrides)
+        self.context = context
+        self._own_context = context is None
+        if self._own_context:
+            self.context = rclpy.context.Context()
+            rclpy.init(context=self.context)
+        self.nodes, self.executor, self._thread = [], None, None
+        self._stop = threading.Event()
+        try:
+            self.nodes = graph.create_nodes(self.specs, context=self.context)
+            by_name = {n.get_name(): n for n in self.nodes}
+            self.generator, self.replay = by_name['vag_generator'], by_name['vag_replay']
+            self.arm, self.recorder = by_name['vag_mock_arm'], by_name['vag_recorder']
+            self.shared = self.arm.shared
+            if self.generator.pipeline is None or not self.generator._active:
+                raise DemoError(f'the generator did not start: '
+                                f'{self.generator.status.last_error or "unknown reason"}')
+            self.observer = _Observer(self.context, self.replay.config.controller)
+            self.executor = SingleThreadedExecutor(context=self.context)
+            for node in self.nodes + [self.observer.node]:
+                self.executor.add_node(node)
+            self._thread = threading.Thread(target=self._spin, daemon=True)
+            self._thread.start()
+            _wait(lambda: self.observer.frame is not None, timeouts.startup,
+                  f'the first camera frame on {FRAME_TOPIC}')
+        except BaseException:
+            self.close()
+            raise
+
+    def _spin(self) -> None:
+        """Spin, then destroy the nodes: the renderer's GL context lives in this thread."""
+        try:
+            while not self._stop.is_set():
+                self.executor.spin_once(timeout_sec=0.05)
+        except Exception as exc:  # noqa: B902 - reported, then the nodes still go
+            self.log(f'vag-ros demo: executor stopped: {type(exc).__name__}: {exc}')
+        finally:
+            self._destroy()
+
+    def _destroy(self) -> None:
+        if getattr(self, 'observer', None) is not None:
+            self.observer.node.destroy_node()
+            self.observer = None
+        for node in reversed(self.nodes):
+            node.destroy_node()
+        self.nodes = []
+
+    def close(self) -> None:
+        """Stop spinning and destroy every node (the recorder writes what is open)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=60.0)
+            self._thread = None
+        else:
+            self._destroy()
+        if self.executor is not None:
+            self.executor.shutdown(timeout_sec=5.0)
+            self.executor = None
+        if self._own_context:
+            rclpy.try_shutdown(context=self.context)
+
+    # --- one episode ------------------------------------------------------------------
+
+    def _reset_world(self, task) -> int:
+        """Hold the arm at the task's start, reset the world; the reset time [ns]."""
+        obs, arm = self.observer, self.arm
+        before = arm.commands_received
+        hold = Float64MultiArray(data=[float(v) for v in task.initial_joints])
+        _wait(lambda: obs.hold_pub.get_subscription_count() > 0, self.timeouts.reset,
+              f'the mock arm to subscribe to {obs.hold_pub.topic_name}')
+
+        def taken():
+            if arm.commands_received > before:
+                return True
+            obs.hold_pub.publish(hold)
+            time.sleep(0.1)
+            return False
+
+        _wait(taken, self.timeouts.reset, 'the mock arm to take the hold command')
+        with self.shared.lock:
+            self.shared.world.reset(task)
+        reset_ns = self.observer.node.get_clock().now().nanoseconds
+        _wait(lambda: obs.frame is not None and obs.frame[0] > reset_ns + 2e8,
+              self.timeouts.reset, 'a camera frame of the reset world')
+        return reset_ns
+
+    def run_task(self, index: int, family: str, task_seed: int) -> DemoEpisode:
+        """Generate, preview, execute, judge and record one task; never hangs."""
+        t = self.timeouts
+        obs = self.observer
+        task = self.shared.world.make_task(family, task_seed)
+        row = DemoEpisode(index, family, task_seed, task.instruction)
+        obs.reset()
+        reset_ns = self._reset_world(task)
+        obs.annotation_pub.publish(String(data=json.dumps(
+            {'task': family, 'seed': task_seed, 'demo_index': index})))
+        sent = time.monotonic()
+        obs.instruction_pub.publish(String(data=task.instruction))
+
+        def outcome():
+            for s in obs.statuses:
+                if s['message'].startswith('request rejected') or s['state'] == 'failed':
+                    return s
+            return obs.trajectories[-1] if obs.trajectories else None
+
+        result = _wait(outcome, t.generation, 'the generated trajectory')
+        if isinstance(result, dict):
+            row.reason = f'generation: {result["last_error"]}'
+            return row
+        stamp = time_to_ns(result.header.stamp)
+        if stamp < reset_ns:
+            raise DemoError(f'a trajectory from before the reset arrived (stamp {stamp})')
+        episode = f'-{stamp}'
+        done = _wait(lambda: next((s for s in obs.statuses if s.get('episode_id', '')
+                                   .endswith(episode) and 'timing.total_s' in s), None),
+                     t.validation, 'the generator\'s timings')
+        row.generation_s = float(done['timing.total_s'])
+        mine = [(rx, f) for rx, f in obs.predicted if time_to_ns(f.header.stamp) >= stamp]
+        if mine:
+            row.overhead_s = mine[0][0] - sent - row.generation_s
+        frame = obs.frame
+        conditioning = image_to_numpy(frame[1]) if frame else None
+        verdict = _wait(lambda: next((r for r in obs.replay if r['episode_stamp_ns'] == stamp
+                                      and r['state'] in ('validated', 'rejected')), None),
+                        t.validation, "the replay node's verdict on the trajectory")
+        _wait(lambda: obs.markers, t.validation, 'the preview markers')
+        time.sleep(t.preview)  # the ghost and the video play in RViz meanwhile
+        if verdict['state'] == 'rejected':
+            row.trajectory, row.reason = 'rejected', verdict['message']
+        else:
+            row.trajectory = 'accepted'
+            self._execute(row, stamp)
+        if row.executed:
+            with self.shared.lock:
+                row.success = bool(self.shared.world.success())
+        obs.annotation_pub.publish(String(data=json.dumps(
+            {'episode_stamp_ns': stamp, 'success': bool(row.success),
+             'executed': row.executed})))
+        name = episode_name(stamp)
+        record = _wait(lambda: next((s for s in obs.statuses if s.get('episode_id') == name
+                                     and s['state'] in ('recorded', 'write failed')), None),
+                       t.record + 30.0, f'the recorder to write {name}')
+        row.bag = record.get('path', '') or f'not written: {record["last_error"]}'
+        names, times, positions = trajectory_to_arrays(result)  # (T,), (T, D)
+        predicted = [image_to_numpy(f) for _, f in mine]
+        executed = [image_to_numpy(f) for f in obs.camera]
+        measured = self._measured(obs, names)
+        row.png = str(write_preview_png(
+            self.out / f'episode_{index:02d}_{family}_{task_seed}.png', predicted, executed,
+            names, times, positions, measured, f'{index}: "{task.instruction}" '
+            f'({row.trajectory}{", success" if row.success else ""})', conditioning))
+        return row
+
+    def _execute(self, row: DemoEpisode, stamp: int) -> None:
+        t, obs = self.timeouts, self.observer
+        reply = _call(obs.arm, SetBool.Request(data=True), t.service, 'arm')
+        if not reply.success:
+            row.reason = f'arm refused: {reply.message}'
+            return
+        obs.capturing = True
+        started = time.monotonic()
+        reply = _call(obs.execute, Trigger.Request(), t.service, 'execute')
+        if not reply.success:
+            obs.capturing = False
+            row.trajectory, row.reason = 'rejected', f'execute refused: {reply.message}'
+            return
+        duration = float(reply.message.split()[1]) if reply.message.startswith('executing') \
+            else 0.0
+        end = _wait(lambda: next((r for r in obs.replay if r['episode_stamp_ns'] == stamp
+                                  and r['state'] in REPLAY_TERMINAL_STATES), None),
+                    duration + t.motion_margin, 'the motion to end')
+        time.sleep(0.3)  # the arm settles; the camera sees the end
+        obs.capturing = False
+        row.executed, row.execution = True, end['state']
+        if end['state'] != 'done':
+            row.reason = f'replay {end["state"]}: {end["message"]}'
+        stamps = np.array([c for c in obs.commands if c >= started])
+        if len(stamps) > 2:
+            period = np.diff(stamps)  # (N-1,) s, as received
+            row.stream_rate_hz = float(1.0 / period.mean())
+            row.stream_jitter_ms = float(period.std() * 1e3)
+
+    @staticmethod
+    def _measured(obs: _Observer, names) -> typing.Optional[typing.Tuple[np.ndarray, ...]]:
+        """(times (N,) s from the first sample, positions (N, D)) during the motion."""
+        rows = [(rx, [j.get(n, np.nan) for n in names]) for rx, j in obs.joints]
+        if not rows:
+            return None
+        times = np.array([r[0] for r in rows])
+        return times - times[0], np.array([r[1] for r in rows])
+
+
+def write_preview_png(path, predicted, executed, names, times, positions, measured,
+                      title: str = '', conditioning=None) -> Path:
+    """Predicted frames above executed frames, then predicted vs measured joint curves."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    n = max(4, min(8, max(len(predicted), 1)))
+    fig = Figure(figsize=(1.6 * n, 8.0), dpi=90)
+    FigureCanvasAgg(fig)
+    top = fig.add_gridspec(2, n, top=0.92, bottom=0.56, wspace=0.05, hspace=0.15)
+    for row, (label, frames) in enumerate((('predicted', predicted), ('executed', executed))):
+        picks = np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int) \
+            if frames else []
+        for col in range(n):
+            ax = fig.add_subplot(top[row, col])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(picks):
+                ax.imshow(frames[picks[col]])
+            elif col == 0:
+                ax.text(0.5, 0.5, 'not executed' if row else 'no frames', ha='center',
+                        va='center', fontsize=8, transform=ax.transAxes)
+            if col == 0:
+                ax.set_ylabel(label, fontsize=9)
+    bottom = fig.add_gridspec(2, 4, top=0.48, bottom=0.06, wspace=0.35, hspace=0.45)
+    for j, name in enumerate(list(names)[:8]):
+        ax = fig.add_subplot(bottom[j // 4, j % 4])
+        ax.plot(times, positions[:, j], label='predicted', color='tab:blue')
+        if measured is not None:
+            ax.plot(measured[0], measured[1][:, j], label='measured', color='tab:orange')
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if j == 0:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format='png')
+    return path
+
+
+def summary_table(rows: typing.Sequence[DemoEpisode]) -> str:
+    """The per-episode summary as a fixed-width text table."""
+    head = ('#', 'instruction', 'gen s', 'overhead s', 'trajectory', 'replay', 'bag')
+    lines = []
+    for r in rows:
+        replay = ('success' if r.success else 'failure') if r.executed else 'not executed'
+        if r.executed and r.execution != 'done':
+            replay += f' ({r.execution})'
+        trajectory = r.trajectory + (f': {r.reason}' if r.reason else '')
+        lines.append((str(r.index), r.instruction[:40],
+                      '-' if r.generation_s is None else f'{r.generation_s:.2f}',
+                      '-' if r.overhead_s is None else f'{r.overhead_s:.3f}',
+                      trajectory[:90], replay, r.bag))
+    widths = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
+    fmt = '  '.join(f'{{:<{w}}}' for w in widths)
+    return '\n'.join([fmt.format(*head), fmt.format(*('-' * w for w in widths))]
+                     + [fmt.format(*x) for x in lines])
+
+
+def run_demo(checkpoint: str, out, instructions: int = 3, seed: int = DEFAULT_TASK_SEED,
+             controller_mode: str = 'forward_position',
+             timeouts: DemoTimeouts = DemoTimeouts(), context=None, params_file: str = '',
+             parameters: typing.Optional[dict] = None,
+             log=print) -> typing.List[DemoEpisode]:
+    """Run ``instructions`` held-out tasks; writes bags, PNGs and summary.json into ``out``."""
+    from vag_ros.sim.world import TASK_FAMILIES
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    demo = Demo(checkpoint, out, controller_mode, timeouts, context, params_file, parameters,
+                log)
+    rows = []
+    try:
+        for k in range(instructions):
+            family = TASK_FAMILIES[k % len(TASK_FAMILIES)]
+            log(f'[{k + 1}/{instructions}] {family} seed {seed + k}')
+            rows.append(demo.run_task(k, family, seed + k))
+            row = rows[-1]
+            log(f'    {row.instruction!r}: {row.trajectory} {row.reason[:100]}')
+    finally:
+        demo.close()
+        (out / 'summary.json').write_text(json.dumps(
+            [dataclasses.asdict(r) for r in rows], indent=2))
+    return rows
