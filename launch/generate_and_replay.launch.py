@@ -7,12 +7,18 @@ The nodes come from vag_ros.ros.graph, the same description ``vag-ros demo`` sta
 Replay is dry-run unless dry_run:=false, and even then moves only after arm + execute.
 """
 
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
 from vag_ros.ros.graph import generate_and_replay
+
+SHARE = Path(get_package_share_directory('vag_ros'))
+URDF_READERS = ('vag_generator', 'vag_replay', 'vag_preview', 'vag_recorder')
 
 
 ARGUMENTS = (
@@ -22,9 +28,15 @@ ARGUMENTS = (
     ('dry_run', 'true', 'true: validate trajectories but never command the arm.'),
     ('controller', 'arm_controller', 'Name of the ros2_control controller to command.'),
     ('controller_mode', 'joint_trajectory',
-     'joint_trajectory (JointTrajectoryController topic) or forward_position (streamed).'),
+     'joint_trajectory (JointTrajectoryController topic), forward_position (streamed '
+     'Float64MultiArray) or follow_joint_trajectory (action; needs control_msgs).'),
     ('preview', 'true', 'Publish the ghost robot and end-effector path for RViz.'),
+    ('rviz', 'false', 'Start RViz with config/vag_preview.rviz.'),
     ('record_dir', '', 'Write one MCAP bag per generated episode here; empty = off.'),
+    ('params_file', str(SHARE / 'config' / 'vag_ros.yaml'),
+     'Node parameters (node: ros__parameters:), overridden by the arguments above.'),
+    ('robot_description', str(SHARE / 'config' / 'robot' / 'vag_arm.urdf'),
+     'URDF of the arm: joint names, limits and kinematics for replay and preview.'),
 )
 
 
@@ -38,7 +50,9 @@ def _nodes(context):
         checkpoint=arg['checkpoint'], camera_topic=arg['camera_topic'],
         sim=_true(arg['use_sim']), dry_run=_true(arg['dry_run']),
         controller=arg['controller'], controller_mode=arg['controller_mode'],
-        preview=_true(arg['preview']), record_dir=arg['record_dir'])
+        preview=_true(arg['preview']), record_dir=arg['record_dir'],
+        params_file=arg['params_file'],
+        parameters={name: {'urdf': arg['robot_description']} for name in URDF_READERS})
     actions = []
     for spec in specs:
         kind = LifecycleNode if spec.lifecycle else Node
@@ -46,6 +60,23 @@ def _nodes(context):
             package='vag_ros', executable=spec.executable, name=spec.name, namespace='',
             parameters=[spec.parameter_dict()], remappings=list(spec.remappings),
             output='screen'))
+    urdf = Path(arg['robot_description']).read_text()
+    if _true(arg['use_sim']):  # a real robot publishes its own robot_description and TF
+        actions.append(Node(package='robot_state_publisher', executable='robot_state_publisher',
+                            parameters=[{'robot_description': urdf}], output='screen'))
+    if _true(arg['preview']):  # the ghost: the predicted motion, drawn under ghost/
+        actions += [
+            Node(package='robot_state_publisher', executable='robot_state_publisher',
+                 name='ghost_state_publisher', output='screen',
+                 parameters=[{'robot_description': urdf, 'frame_prefix': 'ghost/'}],
+                 remappings=[('joint_states', '/vag/preview/joint_states'),
+                             ('robot_description', 'ghost_robot_description')]),
+            Node(package='tf2_ros', executable='static_transform_publisher',
+                 arguments=['--frame-id', 'base_link', '--child-frame-id', 'ghost/base_link']),
+        ]
+    if _true(arg['rviz']):
+        actions.append(Node(package='rviz2', executable='rviz2', output='screen',
+                            arguments=['-d', str(SHARE / 'config' / 'vag_preview.rviz')]))
     return actions
 
 
