@@ -15,6 +15,7 @@ COMMANDS = {
     'eval': 'evaluate',
     'generate': 'generate',
     'demo': 'demo',
+    'pack-demo': 'pack_demo',
 }
 
 

@@ -103,6 +103,8 @@ def load_checkpoint(directory: typing.Union[str, Path],
         raise CheckpointError(f'checkpoint folder not found: {directory}')
     config = config or read_config(directory)
     tensors, metadata = read_weights(directory)
+    # weights may be stored in half precision (vag-ros pack-demo); compute in float32
+    tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     stats = {k: tensors.pop(k) for k in list(tensors) if k.startswith(NORM_PREFIX)}
     normalizer = ActionNormalizer.from_tensors(stats, NORM_PREFIX)
     if config.mode != 'video_only' and normalizer.dim != config.action.dim:

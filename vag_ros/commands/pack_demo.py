@@ -1,0 +1,24 @@
+"""vag-ros pack-demo: the demo checkpoint layout (VAG + baselines) with float16 weights."""
+
+import argparse
+
+HELP = 'pack a VAG checkpoint and its baselines into one folder with float16 weights'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--vag', required=True, help='trained VAG checkpoint folder')
+    parser.add_argument('--no-bridge', required=True, help='trained no-bridge checkpoint')
+    parser.add_argument('--inverse-dynamics', required=True,
+                        help='trained inverse-dynamics checkpoint')
+    parser.add_argument('--out', required=True, help='new folder, e.g. checkpoints/tiny_demo')
+    parser.add_argument('--dtype', default='float16', choices=('float16', 'bfloat16', 'float32'))
+
+
+def run(args: argparse.Namespace) -> int:
+    from vag_ros.train.demo_checkpoint import pack_demo_checkpoint
+
+    out = pack_demo_checkpoint(args.vag, args.no_bridge, args.inverse_dynamics, args.out,
+                               args.dtype)
+    size = sum(p.stat().st_size for p in out.rglob('*') if p.is_file())
+    print(f'packed {out} ({size / 1e6:.1f} MB, {args.dtype} weights)')
+    return 0
