@@ -2,7 +2,7 @@
 VENV ?= .venv
 export MUJOCO_GL ?= egl
 
-.PHONY: run test bootstrap lint
+.PHONY: run test demo bootstrap lint
 
 bootstrap:
 	@VAG_VENV=$(VENV) bash scripts/bootstrap.sh
@@ -10,6 +10,10 @@ bootstrap:
 ## Main job: record expert episodes in the embedded world as rosbag2 (MCAP) bags.
 run: bootstrap
 	$(VENV)/bin/vag-ros sim-record --episodes $${EPISODES:-6} --out $${OUT:-runs/episodes-$$(date +%Y%m%d-%H%M%S)}
+
+## The ROS graph on the embedded world with the committed checkpoint (in one process).
+demo: bootstrap
+	$(VENV)/bin/vag-ros demo --instructions $${INSTRUCTIONS:-3} --out $${OUT:-runs/demo-$$(date +%Y%m%d-%H%M%S)}
 
 ## Tests: unit, bag round trips, the world's experts, lint and the colcon packaging check.
 test: bootstrap
