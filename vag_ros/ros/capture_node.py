@@ -6,7 +6,6 @@ Frames with a wrong encoding, size or step are reported on /vag/status and skipp
 
 import time
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -15,6 +14,7 @@ from vag_ros.errors import VagError
 from vag_ros.ros.configs import CaptureNodeConfig
 from vag_ros.ros.conversions import image_to_numpy, numpy_to_image
 from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_capture'
@@ -52,15 +52,7 @@ class CaptureNode(Node):
 
 def main(args=None) -> None:
     """Run the capture node."""
-    rclpy.init(args=args)
-    node = CaptureNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(CaptureNode, args)
 
 
 if __name__ == '__main__':

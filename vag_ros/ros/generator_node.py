@@ -10,7 +10,6 @@ import threading
 import time
 import typing
 
-import rclpy
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -21,6 +20,7 @@ from vag_ros.errors import ConfigError, VagError
 from vag_ros.ros.configs import GeneratorNodeConfig
 from vag_ros.ros.conversions import arrays_to_trajectory, image_to_numpy, numpy_to_image
 from vag_ros.ros.parameters import declare_parameters, read_config
+from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_generator'
@@ -240,19 +240,14 @@ class GeneratorNode(LifecycleNode):
 
 def main(args=None) -> None:
     """Run the generator; configure and activate it at start when autostart is true."""
-    rclpy.init(args=args)
-    node = GeneratorNode()
-    try:
-        node.declare_parameter('autostart', True)
-        if node.get_parameter('autostart').value and \
-                node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            node.trigger_activate()
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(GeneratorNode, args, start=_autostart)
+
+
+def _autostart(node: 'GeneratorNode') -> None:
+    node.declare_parameter('autostart', True)
+    if node.get_parameter('autostart').value and \
+            node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+        node.trigger_activate()
 
 
 if __name__ == '__main__':

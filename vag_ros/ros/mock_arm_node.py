@@ -9,7 +9,6 @@ import time
 import typing
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -22,6 +21,7 @@ from vag_ros.ros.configs import MockArmConfig
 from vag_ros.ros.conversions import make_joint_state, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.sim_shared import get_shared_world, release_shared_world
+from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_mock_arm'
@@ -106,15 +106,7 @@ class MockArmNode(Node):
 
 def main(args=None) -> None:
     """Run the mock arm."""
-    rclpy.init(args=args)
-    node = MockArmNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(MockArmNode, args)
 
 
 if __name__ == '__main__':

@@ -11,7 +11,6 @@ import time
 import typing
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Point
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
@@ -27,6 +26,7 @@ from vag_ros.ros.configs import PreviewNodeConfig
 from vag_ros.ros.conversions import make_header, make_joint_state, time_to_ns, \
     trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_preview'
@@ -129,15 +129,7 @@ class PreviewNode(Node):
 
 def main(args=None) -> None:
     """Run the preview node."""
-    rclpy.init(args=args)
-    node = PreviewNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(PreviewNode, args)
 
 
 if __name__ == '__main__':

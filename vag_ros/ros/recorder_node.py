@@ -23,7 +23,6 @@ import typing
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
@@ -38,6 +37,7 @@ from vag_ros.ros.configs import RecorderNodeConfig, REPLAY_TERMINAL_STATES
 from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to_ns, \
     trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import status_values, StatusPublisher
 
 NODE_NAME = 'vag_recorder'
@@ -346,15 +346,7 @@ def _trim(mapping: dict, keep: int = 64) -> None:
 
 def main(args=None) -> None:
     """Run the recorder."""
-    rclpy.init(args=args)
-    node = RecorderNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(RecorderNode, args)
 
 
 if __name__ == '__main__':

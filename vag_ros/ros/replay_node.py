@@ -17,7 +17,6 @@ import time
 import typing
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -32,6 +31,7 @@ from vag_ros.ros.configs import ReplayNodeConfig
 from vag_ros.ros.conversions import arrays_to_trajectory, joint_state_to_dict, \
     seconds_to_duration, time_to_ns, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_replay'
@@ -386,21 +386,7 @@ class ReplayNode(Node):
 
 def main(args=None) -> None:
     """Run the replay node."""
-    rclpy.init(args=args)
-    try:
-        node = ReplayNode()
-    except VagError as exc:
-        print(f'vag_replay: {exc}')
-        rclpy.try_shutdown()
-        raise SystemExit(2)
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.stop('shutdown')
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(ReplayNode, args, stop=lambda node: node.stop('shutdown'))
 
 
 if __name__ == '__main__':

@@ -4,7 +4,6 @@ In the same process as the mock arm (``vag_ros.ros.graph`` runs them together) b
 World, so the camera sees the arm move.
 """
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -13,6 +12,7 @@ from vag_ros.ros.configs import SimCameraConfig
 from vag_ros.ros.conversions import numpy_to_image
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.sim_shared import get_shared_world, release_shared_world
+from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_sim_camera'
@@ -52,15 +52,7 @@ class SimCameraNode(Node):
 
 def main(args=None) -> None:
     """Run the sim camera."""
-    rclpy.init(args=args)
-    node = SimCameraNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SimCameraNode, args)
 
 
 if __name__ == '__main__':
