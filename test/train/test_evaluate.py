@@ -1,16 +1,15 @@
 """Evaluation end to end on tiny random-weight checkpoints and a short, small world."""
 
-import dataclasses
 import json
 
 import pytest
 import torch
+import train_helpers
 import yaml
 
 from vag_ros.cli import main
 from vag_ros.errors import CheckpointError, ConfigError
 from vag_ros.model.checkpoint import save_checkpoint
-from vag_ros.model.config import load_model_config
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
 from vag_ros.sim.config import SimConfig
@@ -23,16 +22,7 @@ SIM = {'width': 48, 'height': 48, 'episode_steps': STEPS}  # resized to the mode
 
 def micro_config(mode, frames=STEPS):
     """32x32, 1 layer, text 'none', 2 sampling steps."""
-    cfg = load_model_config('tiny')
-    return dataclasses.replace(
-        cfg, mode=mode,
-        video=dataclasses.replace(cfg.video, frames=frames, height=32, width=32, num_layers=1,
-                                  num_heads=2, head_dim=16, adaln_lora_dim=8),
-        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
-        action=dataclasses.replace(cfg.action, horizon=frames, down_dims=(16, 32), n_groups=4,
-                                   timestep_embed_dim=16, observation_dim=16),
-        bridge=dataclasses.replace(cfg.bridge, expanded_dim=200),
-        sampler=dataclasses.replace(cfg.sampler, num_steps=2)).validate()
+    return train_helpers.micro_config(mode, frames, num_steps=2)
 
 
 def make_checkpoints(root, frames=STEPS):

@@ -12,7 +12,7 @@ from vag_ros.model.config import load_model_config
 JOINTS = tuple(f'joint_{i}' for i in range(7))
 
 
-def micro_config(mode: str = 'joint', frames: int = 5):
+def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3):
     """The tiny preset shrunk to 5 frames of 32x32, one DiT layer, text 'none' (E = 16)."""
     cfg = load_model_config('tiny')
     return dataclasses.replace(
@@ -23,7 +23,7 @@ def micro_config(mode: str = 'joint', frames: int = 5):
         action=dataclasses.replace(cfg.action, horizon=frames, down_dims=(16, 32), n_groups=4,
                                    timestep_embed_dim=16, observation_dim=16),
         bridge=dataclasses.replace(cfg.bridge, expanded_dim=200),
-        sampler=dataclasses.replace(cfg.sampler, num_steps=3)).validate()
+        sampler=dataclasses.replace(cfg.sampler, num_steps=num_steps)).validate()
 
 
 def make_episode(seed: int, frames: int = 5, size: int = 48, instruction: str = 'touch red'):
