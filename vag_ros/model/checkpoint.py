@@ -74,24 +74,33 @@ def read_config(directory: typing.Union[str, Path]) -> VagConfig:
         raise CheckpointError(f'checkpoint config {path}: {exc}') from None
 
 
-def read_weights(directory: typing.Union[str, Path]
-                 ) -> typing.Tuple[typing.Dict[str, torch.Tensor], typing.Dict[str, str]]:
-    """(tensors, metadata) from ``model.safetensors``; CheckpointError if missing/corrupt."""
+def read_safetensors(path: typing.Union[str, Path], fmt: typing.Optional[str] = None,
+                     what: str = 'checkpoint weights'
+                     ) -> typing.Tuple[typing.Dict[str, torch.Tensor], typing.Dict[str, str]]:
+    """(tensors, metadata) of one safetensors file, never unpickled.
+
+    CheckpointError when it is missing, corrupt, or (with ``fmt``) of another format.
+    """
     from safetensors import safe_open
-    path = Path(directory) / WEIGHTS
+    path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f'checkpoint weights missing: {path}')
+        raise CheckpointError(f'{what} missing: {path}')
     try:
         with safe_open(str(path), framework='pt', device='cpu') as f:
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own SafetensorError and OSError
-        raise CheckpointError(f'checkpoint weights {path} are corrupt or truncated: {exc}') \
-            from None
-    if metadata.get('format') != FORMAT:
+        raise CheckpointError(f'{what} {path} are corrupt or truncated: {exc}') from None
+    if fmt is not None and metadata.get('format') != fmt:
         raise CheckpointError(
-            f'{path}: format {metadata.get("format")!r} is not a {FORMAT} checkpoint')
+            f'{path}: format {metadata.get("format")!r} is not a {fmt} checkpoint')
     return tensors, metadata
+
+
+def read_weights(directory: typing.Union[str, Path]
+                 ) -> typing.Tuple[typing.Dict[str, torch.Tensor], typing.Dict[str, str]]:
+    """(tensors, metadata) from ``model.safetensors``; CheckpointError if missing/corrupt."""
+    return read_safetensors(Path(directory) / WEIGHTS, FORMAT)
 
 
 def load_checkpoint(directory: typing.Union[str, Path],

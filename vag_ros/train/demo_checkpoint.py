@@ -25,14 +25,10 @@ DTYPES = ('float16', 'bfloat16', 'float32')
 def _convert(source: Path, target: Path, dtype: str) -> None:
     """Copy one safetensors file, casting float weights (not the stats) to ``dtype``."""
     import torch
-    from safetensors import safe_open
     from safetensors.torch import save_file
-    try:
-        with safe_open(str(source), framework='pt', device='cpu') as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # noqa: B902 - SafetensorError, OSError...
-        raise CheckpointError(f'{source} is not a readable safetensors file: {exc}') from None
+
+    from vag_ros.model.checkpoint import read_safetensors
+    tensors, metadata = read_safetensors(source)
     cast = getattr(torch, dtype)
     for key, value in tensors.items():
         if value.is_floating_point() and not key.startswith(STATS_PREFIXES):

@@ -172,8 +172,7 @@ class InverseDynamicsModel:
     @classmethod
     def load(cls, directory: PathLike, device='cpu') -> 'InverseDynamicsModel':
         """Inverse of ``save``; CheckpointError when missing, corrupt or mismatched."""
-        from safetensors import safe_open
-        from vag_ros.model.checkpoint import check_state_dict
+        from vag_ros.model.checkpoint import check_state_dict, read_safetensors
         directory = Path(directory)
         if not directory.is_dir():
             raise CheckpointError(f'inverse-dynamics checkpoint folder not found: {directory}')
@@ -186,18 +185,7 @@ class InverseDynamicsModel:
             raise CheckpointError(f'{cfg_path} is not valid JSON: {exc}') from None
         except ConfigError as exc:
             raise CheckpointError(f'{cfg_path}: {exc}') from None
-        if not weights.is_file():
-            raise CheckpointError(f'inverse-dynamics weights missing: {weights}')
-        try:
-            with safe_open(str(weights), framework='pt', device='cpu') as f:
-                metadata = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as exc:  # noqa: B902 - SafetensorError, OSError...
-            raise CheckpointError(f'inverse-dynamics weights {weights} are corrupt or '
-                                  f'truncated: {exc}') from None
-        if metadata.get('format') != FORMAT:
-            raise CheckpointError(f'{weights}: format {metadata.get("format")!r} is not a '
-                                  f'{FORMAT} checkpoint')
+        tensors, _ = read_safetensors(weights, FORMAT, what='inverse-dynamics weights')
         stats = {k: tensors.pop(k) for k in list(tensors) if k.startswith(NORM_PREFIX)}
         normalizer = ActionNormalizer.from_tensors(stats, NORM_PREFIX)
         if normalizer.dim != config.dim:
