@@ -178,7 +178,11 @@ class Demo:
                  log=print):
         self.out, self.timeouts, self.log = Path(out), timeouts, log
         self.controller_mode = controller_mode
-        overrides = {'vag_recorder': {'execution_wait_s': 30.0, 'settle_s': 0.5}}
+        # The embedded world's experts (and so the model's trajectories) move faster than
+        # the real-arm safety defaults; the demo slows them down (<= max_slowdown) instead of
+        # rejecting. Position, start and finiteness checks still reject.
+        overrides = {'vag_recorder': {'execution_wait_s': 30.0, 'settle_s': 0.5},
+                     'vag_replay': {'safety.on_violation': 'slow_down'}}
         for name, values in (parameters or {}).items():
             overrides.setdefault(name, {}).update(values)
         self.specs = graph.generate_and_replay(

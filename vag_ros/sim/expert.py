@@ -8,6 +8,7 @@ import typing
 
 import mujoco
 import numpy as np
+from transforms3d.quaternions import mat2quat, quat2mat
 
 from vag_ros.errors import SimError
 from vag_ros.sim.config import SimConfig
@@ -79,6 +80,40 @@ class IKSolver:
         return q, error
 
 
+def _slerp(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
+    """Spherical interpolation between unit quaternions (4,), the short way round."""
+    dot = float(np.dot(q0, q1))
+    if dot < 0.0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:
+        q = q0 + s * (q1 - q0)
+        return q / np.linalg.norm(q)
+    angle = np.arccos(dot)
+    return (np.sin((1 - s) * angle) * q0 + np.sin(s * angle) * q1) / np.sin(angle)
+
+
+def tool_yaw(rotation: np.ndarray) -> float:
+    """Yaw about world z of a (3, 3) tool orientation (inverse of ``down_rotation``)."""
+    return float(np.arctan2(rotation[1, 0], rotation[0, 0]))
+
+
+def _least_wrist_turn(plan: typing.List[Waypoint], period: float, q0: np.ndarray,
+                      start_yaw: float, ik: IKSolver) -> typing.List[Waypoint]:
+    """Shift every yaw of ``plan`` by the multiple of ``period`` (the tool's symmetry for
+    this task) that keeps joint6 nearest its start, so the wrist never winds to its limit."""
+    base = plan[0][2]
+    # Candidate yaws around the start yaw: base + k * period, within +-pi of start_yaw.
+    k0 = np.round((start_yaw - base) / period)
+    best, best_turn = 0.0, np.inf
+    for k in np.arange(k0 - 2, k0 + 3):
+        shift = float(k * period)
+        q, error = ik.solve(plan[0][1], down_rotation(base + shift), q0)
+        turn = abs(q[5] - q0[5]) + (np.inf if error > 1e-3 else 0.0)
+        if turn < best_turn:
+            best, best_turn = shift, turn
+    return [(d, p, yaw + best, g) for d, p, yaw, g in plan]
+
+
 def _waypoints(task: Task, config: SimConfig, start_pos: np.ndarray) -> typing.List[Waypoint]:
     """The Cartesian plan of ``task``'s expert, starting at tcp position ``start_pos``."""
     x, y, yaw = task.object_pose(task.target)
@@ -118,10 +153,17 @@ def plan_expert(task: Task, config: SimConfig, ik: IKSolver) -> np.ndarray:
     q = np.array(task.initial_joints[:-1], dtype=float)  # (6,)
     start_pos, start_rot = ik.tcp_pose(q)
     plan = _waypoints(task, config, start_pos)
+    # A block is symmetric every 90 deg, closed fingers pushing every 180 deg.
+    period = np.pi if task.family == 'push' else np.pi / 2
+    start_yaw = tool_yaw(start_rot)
+    plan = _least_wrist_turn(plan, period, q, start_yaw, ik)
+    # Turn the wrist from the start yaw, the short way round.
+    start_yaw = plan[0][2] + (start_yaw - plan[0][2] + np.pi) % (2 * np.pi) - np.pi
+    start_quat = mat2quat(start_rot)
     total = sum(w[0] for w in plan)
     scale = min(1.0, (steps - 1) * dt / total)  # squeeze the plan into short episodes
     # Segment boundaries as (time, position, yaw, grip); the first is the start state.
-    knots = [(0.0, start_pos, plan[0][2], task.initial_joints[-1])]
+    knots = [(0.0, start_pos, start_yaw, task.initial_joints[-1])]
     for duration, position, yaw, grip in plan:
         knots.append((knots[-1][0] + duration * scale, np.asarray(position, float), yaw, grip))
     actions = np.zeros((steps, len(task.initial_joints)))  # (T, D)
@@ -136,7 +178,10 @@ def plan_expert(task: Task, config: SimConfig, ik: IKSolver) -> np.ndarray:
         position, yaw, grip = (
             (1 - s) * np.asarray(a, float) + s * np.asarray(b, float)
             for a, b in zip(knots[k - 1][1:], knots[k][1:]))
-        q, _ = ik.solve(position, down_rotation(float(yaw)), q)
+        rotation = down_rotation(float(yaw))
+        if k == 1:  # first segment: tilt from the start orientation, no jump at frame 0
+            rotation = quat2mat(_slerp(start_quat, mat2quat(rotation), s))
+        q, _ = ik.solve(position, rotation, q)
         actions[t, :-1] = q
         actions[t, -1] = float(grip)
     return actions
