@@ -10,7 +10,7 @@ import torch
 from vag_ros.cli import main
 from vag_ros.episodes.bag_reader import read_episode
 from vag_ros.model.checkpoint import save_checkpoint
-from vag_ros.model.config import load_model_config
+from vag_ros.model.config import CodecConfig, load_model_config
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
 from vag_ros.robot.description import load_robot_description
@@ -26,7 +26,8 @@ def checkpoint(tmp_path_factory):
     cfg = dataclasses.replace(
         cfg, video=dataclasses.replace(cfg.video, frames=FRAMES, height=32, width=32,
                                        num_layers=1, num_heads=2, head_dim=16,
-                                       adaln_lora_dim=8),
+                                       adaln_lora_dim=8, latent_channels=192,
+                                       codec=CodecConfig(kind='patch', spatial_factor=8)),
         text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
         action=dataclasses.replace(cfg.action, horizon=FRAMES, down_dims=(16, 32), n_groups=4,
                                    timestep_embed_dim=16, observation_dim=16),

@@ -5,14 +5,16 @@ import dataclasses
 import pytest
 import torch
 
-from vag_ros.model.config import load_model_config
+from vag_ros.model.config import CodecConfig, load_model_config
 
 
 def _micro_config(mode: str = 'joint', **video):
-    """Shrink the tiny preset: 5 frames of 32x32, 1 layer, text 'none' (E = 16)."""
+    """Shrink the tiny preset: 5 frames of 32x32, patch codec, 1 layer, text 'none'."""
     cfg = load_model_config('tiny')
+    # the exact patch codec (192 channels): no fitting, so random models generate
     v = {'frames': 5, 'height': 32, 'width': 32, 'num_layers': 1, 'num_heads': 2,
-         'head_dim': 16, 'adaln_lora_dim': 8}
+         'head_dim': 16, 'adaln_lora_dim': 8, 'latent_channels': 192,
+         'codec': CodecConfig(kind='patch', spatial_factor=8, orthogonal=True)}
     v.update(video)
     return dataclasses.replace(
         cfg, mode=mode,

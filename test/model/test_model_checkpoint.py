@@ -91,3 +91,30 @@ def test_video_only_checkpoint(tmp_path, micro_config):
     save_checkpoint(tmp_path, VagModel(cfg), cfg, ActionNormalizer.identity(7))
     ck = load_checkpoint(tmp_path, config=dataclasses.replace(cfg))
     assert ck.model.action is None
+
+
+def test_fitted_codec_travels_with_the_checkpoint(tmp_path, micro_config):
+    """A pca model saves its codec tensors; without them the checkpoint is refused."""
+    from vag_ros.model.checkpoint import checkpoint_codec
+    from vag_ros.model.codecs import PcaCodec
+    from vag_ros.model.config import CodecConfig
+    from vag_ros.model.pipeline import VagPipeline
+    from vag_ros.model.vag import VagModel
+    config = micro_config(latent_channels=16, codec=CodecConfig(kind='pca', spatial_factor=8))
+    torch.manual_seed(0)
+    model = VagModel(config)
+    videos = [torch.rand(1, 3, 5, 32, 32) * 2 - 1 for _ in range(3)]
+    codec = PcaCodec(8, 16).fit(videos)
+    norm = ActionNormalizer.fit(torch.randn(20, config.action.dim))
+    save_checkpoint(tmp_path / 'with', model, config, norm, codec=codec)
+    loaded = checkpoint_codec(load_checkpoint(tmp_path / 'with'))
+    assert torch.equal(loaded.encode(videos[0]), codec.encode(videos[0]))
+    pipe = VagPipeline.from_checkpoint(tmp_path / 'with')
+    assert torch.equal(pipe.codec.basis, codec.basis)
+    # a foreign codec offered for reuse is not taken: the checkpoint's own one is
+    other = PcaCodec(8, 16).fit([v.flip(-1) for v in videos])
+    pipe = VagPipeline.from_checkpoint(tmp_path / 'with', codec=other)
+    assert torch.equal(pipe.codec.basis, codec.basis)
+    save_checkpoint(tmp_path / 'without', model, config, norm)
+    with pytest.raises(CheckpointError, match='no codec'):
+        VagPipeline.from_checkpoint(tmp_path / 'without')

@@ -1,10 +1,10 @@
-"""Latent codecs: exact patch codec, tiny random Wan VAE."""
+"""Latent codecs: exact patch codec, fitted PCA codec, tiny random Wan VAE."""
 
 import pytest
 import torch
 
 from vag_ros.errors import CheckpointError, ConfigError
-from vag_ros.model.codecs import build_codec, PatchCodec, WanCodec
+from vag_ros.model.codecs import build_codec, PatchCodec, PcaCodec, WanCodec
 from vag_ros.model.config import load_model_config
 
 
@@ -44,7 +44,8 @@ def test_patch_codec_rejects_bad_shapes():
 def test_build_codec_from_config():
     cfg = load_model_config('tiny')
     codec = build_codec(cfg.video.codec, cfg.video.latent_channels)
-    assert codec.latent_channels == 192 and codec.spatial_factor == 8
+    assert isinstance(codec, PcaCodec)
+    assert codec.latent_channels == 16 and codec.spatial_factor == 8 and not codec.fitted
     with pytest.raises(ConfigError, match='path'):
         build_codec(load_model_config('paper').video.codec)
 
@@ -73,3 +74,49 @@ def test_tiny_wan_codec_shapes_and_normalization(tmp_path):
         assert torch.allclose(again.encode(video), z, atol=1e-5)
     with pytest.raises(CheckpointError, match='not found'):
         WanCodec.from_pretrained(tmp_path / 'missing')
+
+
+def _smooth_videos(count=4, seed=0):
+    """(1, 3, 3, 32, 32) videos in [-1, 1] with structure (blurred noise), so PCA helps."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(count):
+        x = torch.randn(1, 3, 3, 8, 8, generator=g)
+        x = torch.nn.functional.interpolate(x, size=(3, 32, 32), mode='trilinear')
+        out.append(x.tanh())
+    return out
+
+
+def test_pca_codec_refuses_to_run_unfitted():
+    codec = PcaCodec(8, 16)
+    with pytest.raises(CheckpointError, match='not fitted'):
+        codec.encode(torch.zeros(1, 3, 2, 16, 16))
+    with pytest.raises(ConfigError, match='channels'):
+        PcaCodec(8, 193)
+
+
+def test_pca_codec_fit_whitens_and_reconstructs():
+    videos = _smooth_videos()
+    codec = PcaCodec(8, 16).fit(videos)
+    z = torch.cat([codec.encode(v) for v in videos])  # (4, 16, 3, 4, 4)
+    assert z.shape == (4, 16, 3, 4, 4)
+    per_channel = z.transpose(0, 1).reshape(16, -1)
+    assert torch.allclose(per_channel.mean(1), torch.zeros(16), atol=1e-4)
+    assert torch.allclose(per_channel.var(1, unbiased=False), torch.ones(16), atol=1e-3)
+    # orthonormal basis, and all 192 components reconstruct exactly
+    assert torch.allclose(codec.basis @ codec.basis.T, torch.eye(16), atol=1e-5)
+    full = PcaCodec(8, 192).fit(videos)
+    assert torch.allclose(full.decode(full.encode(videos[0])), videos[0], atol=1e-4)
+    # 16 of 192 components keep most of the variance of smooth images, more than 4 do
+    kept16 = codec.explained_variance(videos)
+    kept4 = PcaCodec(8, 4).fit(videos).explained_variance(videos)
+    assert 0.9 < kept16 < 1.0 and kept4 < kept16
+
+
+def test_pca_codec_fit_is_deterministic_and_survives_state_dict():
+    videos = _smooth_videos()
+    a, b = PcaCodec(8, 16).fit(videos), PcaCodec(8, 16).fit(videos)
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    c = PcaCodec(8, 16)
+    c.load_state_dict(a.state_dict())
+    assert c.fitted and torch.equal(c.encode(videos[1]), a.encode(videos[1]))

@@ -11,7 +11,7 @@ from vag_ros.model.config import config_from_dict, load_model_config
 
 def test_presets_load_and_round_trip(tmp_path):
     tiny, paper = load_model_config('tiny'), load_model_config('paper')
-    assert tiny.video.latent_shape == (192, 40, 8, 8)
+    assert tiny.video.latent_shape == (16, 40, 8, 8) and tiny.video.codec.kind == 'pca'
     assert paper.video.latent_shape == (16, 24, 54, 96)
     assert paper.bridge.expanded_dim == 132 and paper.sampler.num_steps == 35
     assert paper.action.dim == 7 and paper.video.num_layers == 28
@@ -23,7 +23,7 @@ def test_presets_load_and_round_trip(tmp_path):
 @pytest.mark.parametrize('patch, field', [
     ({'video': {'num_heads': 0}}, 'video.num_heads'),
     ({'video': {'num_heads': 'four'}}, 'video.num_heads'),
-    ({'video': {'latent_channels': 16}}, 'video.latent_channels'),
+    ({'video': {'latent_channels': 193}}, 'video.latent_channels'),
     ({'video': {'height': 60}}, 'video.height'),
     ({'video': {'codec': {'kind': 'jpeg'}}}, 'video.codec.kind'),
     ({'action': {'down_dims': [64, 100]}}, 'action.down_dims[1]'),

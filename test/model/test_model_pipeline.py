@@ -70,6 +70,7 @@ def test_tiny_preset_end_to_end_with_minilm():
     cfg = load_model_config('tiny')
     torch.manual_seed(0)
     pipe = VagPipeline.from_config(VagModel(cfg), ActionNormalizer.identity(cfg.action.dim))
+    pipe.codec.fit([torch.rand(1, 3, 2, 64, 64) * 2 - 1])  # the pca codec, as training does
     r = pipe.generate(_frame(64, 64), 'put the red cube in the bowl', seed=0, num_steps=1)
     assert r.video.shape == (40, 64, 64, 3) and r.actions.shape == (40, 7)
     assert np.isfinite(r.actions).all()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from train_helpers import micro_config
+from train_helpers import fitted_codec, micro_config
 
 from vag_ros.cli import main
 from vag_ros.errors import CheckpointError
@@ -24,7 +24,8 @@ def trained(tmp_path):
     dirs = {}
     for name, mode in (('vag', 'joint'), ('no_bridge', 'action_no_bridge')):
         config = micro_config(mode)
-        dirs[name] = save_checkpoint(tmp_path / name, VagModel(config), config, normalizer)
+        dirs[name] = save_checkpoint(tmp_path / name, VagModel(config), config, normalizer,
+                                     codec=fitted_codec(config))
     ident = InverseDynamicsModel(InverseDynamicsConfig(channels=(8, 16), groups=4), normalizer)
     dirs['inverse_dynamics'] = ident.save(tmp_path / 'inverse_dynamics')
     return dirs
@@ -35,6 +36,8 @@ def test_pack_halves_weights_keeps_stats_and_loads_back(trained, tmp_path):
                                trained['inverse_dynamics'], tmp_path / 'demo')
     before, after = load_checkpoint(trained['vag']), load_checkpoint(out)
     assert torch.equal(after.normalizer.a, before.normalizer.a)  # stats stay float32
+    assert before.codec_tensors and all(  # so do the fitted codec's tensors
+        torch.equal(after.codec_tensors[k], v) for k, v in before.codec_tensors.items())
     for (name, p), (_, q) in zip(before.model.state_dict().items(),
                                  after.model.state_dict().items()):
         assert q.dtype == torch.float32, name

@@ -32,7 +32,8 @@ def make_checkpoints(root, frames=STEPS):
     torch.manual_seed(0)
     for mode, sub in (('joint', '.'), ('action_no_bridge', 'baselines/no_bridge')):
         cfg = micro_config(mode, frames)
-        save_checkpoint(root / sub, VagModel(cfg), cfg, norm)
+        save_checkpoint(root / sub, VagModel(cfg), cfg, norm,
+                        codec=train_helpers.fitted_codec(cfg))
     InverseDynamicsModel(InverseDynamicsConfig(height=32, width=32, channels=(8, 16), groups=4),
                          norm).save(root / 'baselines' / 'inverse_dynamics')
     return root
@@ -109,7 +110,8 @@ def test_missing_baselines_and_mismatched_lengths_fail_clearly(checkpoint, tmp_p
     assert 'no-bridge baseline not found' in err and '--no-bridge DIR' in err
     lone = tmp_path / 'lone'
     save_checkpoint(lone, VagModel(micro_config('joint')), micro_config('joint'),
-                    ActionNormalizer.identity(7))
+                    ActionNormalizer.identity(7),
+                    codec=train_helpers.fitted_codec(micro_config('joint')))
     with pytest.raises(CheckpointError, match='baselines/inverse_dynamics'):
         evaluate(lone, 1, no_bridge_dir=checkpoint / 'baselines' / 'no_bridge',
                  progress=False)
@@ -121,7 +123,8 @@ def test_missing_baselines_and_mismatched_lengths_fail_clearly(checkpoint, tmp_p
 def test_two_stage_can_use_a_separate_video_only_checkpoint(checkpoint, tmp_path):
     cfg = micro_config('video_only')
     torch.manual_seed(1)
-    save_checkpoint(tmp_path / 'vo', VagModel(cfg), cfg, ActionNormalizer.identity(7))
+    save_checkpoint(tmp_path / 'vo', VagModel(cfg), cfg, ActionNormalizer.identity(7),
+                    codec=train_helpers.fitted_codec(cfg, seed=1))
     results = evaluate(checkpoint, 1, tasks='pick', video_only_dir=tmp_path / 'vo',
                        sim_config=SimConfig(**SIM), progress=False)
     assert results['config']['video_only'] == str(tmp_path / 'vo')

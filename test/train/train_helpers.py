@@ -4,9 +4,11 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vag_ros.episodes.bag_writer import write_episode
 from vag_ros.episodes.episode import Episode, EpisodeMetadata
+from vag_ros.model.codecs import build_codec
 from vag_ros.model.config import load_model_config
 
 JOINTS = tuple(f'joint_{i}' for i in range(7))
@@ -24,6 +26,14 @@ def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3):
                                    timestep_embed_dim=16, observation_dim=16),
         bridge=dataclasses.replace(cfg.bridge, expanded_dim=200),
         sampler=dataclasses.replace(cfg.sampler, num_steps=num_steps)).validate()
+
+
+def fitted_codec(config, seed: int = 0):
+    """The config's codec, fitted on random frames: a random-weight checkpoint needs one."""
+    video = config.video
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.rand(2, 3, video.frames, video.height, video.width, generator=g) * 2 - 1
+    return build_codec(video.codec, video.latent_channels).fit([frames])
 
 
 def make_episode(seed: int, frames: int = 5, size: int = 48, instruction: str = 'touch red'):

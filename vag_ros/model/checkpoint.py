@@ -1,4 +1,5 @@
-"""Checkpoints: ``model.safetensors`` (weights + action stats) beside ``config.yaml``.
+"""Checkpoints: ``model.safetensors`` (weights + action stats + fitted codec tensors) beside
+``config.yaml``.
 
 Never pickle: weights are safetensors, the config YAML, extra metadata JSON inside the
 safetensors header.
@@ -22,6 +23,7 @@ from vag_ros.model.vag import VagModel
 WEIGHTS = 'model.safetensors'
 CONFIG = 'config.yaml'
 NORM_PREFIX = 'action_norm.'
+CODEC_PREFIX = 'codec.'  # tensors of a fitted codec (pca), none for patch/wan
 FORMAT = 'vag_ros.v1'
 
 
@@ -33,11 +35,13 @@ class Checkpoint:
     config: VagConfig
     normalizer: ActionNormalizer
     extra: dict
+    codec_tensors: typing.Dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
 
 def save_checkpoint(directory: typing.Union[str, Path], model: VagModel, config: VagConfig,
-                    normalizer: ActionNormalizer, extra: typing.Optional[dict] = None) -> Path:
-    """Write weights, stats and config into ``directory`` (created); returns it."""
+                    normalizer: ActionNormalizer, extra: typing.Optional[dict] = None,
+                    codec: typing.Optional[torch.nn.Module] = None) -> Path:
+    """Write weights, stats, codec state and config into ``directory`` (created)."""
     from safetensors.torch import save_file
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -47,6 +51,9 @@ def save_checkpoint(directory: typing.Union[str, Path], model: VagModel, config:
         if key in tensors:
             raise CheckpointError(f'model tensor name {key!r} collides with the action stats')
         tensors[key] = value.contiguous()
+    if codec is not None:
+        for key, value in codec.state_dict().items():
+            tensors[CODEC_PREFIX + key] = value.detach().to('cpu').contiguous().clone()
     metadata = {'format': FORMAT, 'extra': json.dumps(extra or {}, sort_keys=True)}
     tmp = directory / (WEIGHTS + '.tmp')
     save_file(tensors, str(tmp), metadata=metadata)
@@ -115,6 +122,8 @@ def load_checkpoint(directory: typing.Union[str, Path],
     # weights may be stored in half precision (vag-ros pack-demo); compute in float32
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     stats = {k: tensors.pop(k) for k in list(tensors) if k.startswith(NORM_PREFIX)}
+    codec_tensors = {k[len(CODEC_PREFIX):]: tensors.pop(k) for k in list(tensors)
+                     if k.startswith(CODEC_PREFIX)}
     normalizer = ActionNormalizer.from_tensors(stats, NORM_PREFIX)
     if config.mode != 'video_only' and normalizer.dim != config.action.dim:
         raise CheckpointError(f'{directory}: action stats have {normalizer.dim} dims, '
@@ -128,7 +137,46 @@ def load_checkpoint(directory: typing.Union[str, Path],
         extra = json.loads(metadata.get('extra', '{}'))
     except json.JSONDecodeError:
         raise CheckpointError(f'{directory / WEIGHTS}: extra metadata is not JSON') from None
-    return Checkpoint(model, config, normalizer, extra)
+    return Checkpoint(model, config, normalizer, extra, codec_tensors)
+
+
+def checkpoint_codec(checkpoint: Checkpoint, where: str = 'checkpoint'):
+    """The codec its config names, with the fitted tensors the checkpoint carries."""
+    return build_saved_codec(checkpoint.config, checkpoint.codec_tensors, where)
+
+
+def read_codec(directory: typing.Union[str, Path], config: VagConfig):
+    """The codec of a checkpoint folder, without building its model (training resume)."""
+    tensors, _ = read_weights(directory)
+    codec_tensors = {k[len(CODEC_PREFIX):]: v.float() for k, v in tensors.items()
+                     if k.startswith(CODEC_PREFIX)}
+    return build_saved_codec(config, codec_tensors, str(directory))
+
+
+def build_saved_codec(config: VagConfig, tensors: typing.Mapping[str, torch.Tensor],
+                      where: str):
+    """build_codec for ``config``, then load ``tensors`` (codec.* without the prefix)."""
+    from vag_ros.model.codecs import build_codec
+    video = config.video
+    codec = build_codec(video.codec, video.latent_channels)
+    if tensors:
+        check_state_dict(codec, tensors, f'{where} (codec.* tensors)')
+        codec.load_state_dict(tensors, strict=True)
+    elif not getattr(codec, 'fitted', True):
+        raise CheckpointError(f'{where}: its config uses the {video.codec.kind} codec, but '
+                              'the weights file has no codec.* tensors (a fitted codec is '
+                              'saved with the model; retrain or re-save the checkpoint)')
+    return codec
+
+
+def same_codec(codec: torch.nn.Module, checkpoint: Checkpoint) -> bool:
+    """True when ``codec`` holds exactly the fitted tensors ``checkpoint`` carries."""
+    state = codec.state_dict()
+    tensors = checkpoint.codec_tensors
+    if not tensors:
+        return True
+    return set(state) == set(tensors) and all(
+        torch.equal(state[k].cpu().float(), tensors[k].float()) for k in tensors)
 
 
 def check_state_dict(model: torch.nn.Module, tensors: typing.Mapping[str, torch.Tensor],

@@ -1,6 +1,6 @@
-"""Pixel <-> latent codecs: an exact patch codec and the Wan 2.1 VAE."""  # noqa: A005
+"""Pixel <-> latent codecs: exact patches, a fitted PCA codec, the Wan 2.1 VAE."""  # noqa: A005
 
-# Tiny models use the patch codec, the paper preset the Wan 2.1 VAE. Both follow Wan's frame
+# Tiny models use the PCA codec, the paper preset the Wan 2.1 VAE. All follow Wan's frame
 # convention: the first frame is encoded on its own, the rest in groups of
 # ``temporal_factor``, so T' = 1 + (T - 1) / f_t (T' = T when f_t = 1).
 
@@ -107,6 +107,92 @@ class PatchCodec(LatentCodec):
         return x[:, :, tf - 1:] if tf > 1 else x
 
 
+class PcaCodec(LatentCodec):
+    """f x f patches projected on their first C principal components, scaled to unit variance.
+
+    A linear autoencoder the project fits on its own training frames (``fit``), like Wan's
+    16 channels a few latent channels per patch, so a small DiT's tokens stay narrow. Its
+    tensors (mean, basis, scale) travel in the checkpoint under ``codec.``.
+    """
+
+    def __init__(self, spatial_factor: int = 8, channels: int = 16):
+        super().__init__()
+        self.spatial_factor = spatial_factor
+        self.temporal_factor = 1
+        self.latent_channels = channels
+        self.patches = PatchCodec(spatial_factor)
+        size = self.patches.latent_channels  # P = 3 * f * f
+        if not 1 <= channels <= size:
+            raise ConfigError(f'PCA codec: {channels} channels, must be in [1, {size}]')
+        self.register_buffer('mean', torch.zeros(size))              # (P,)
+        self.register_buffer('basis', torch.zeros(channels, size))   # (C, P) orthonormal rows
+        self.register_buffer('scale', torch.ones(channels))          # (C,) component std
+
+    @property
+    def fitted(self) -> bool:
+        """False until ``fit`` ran or fitted tensors were loaded."""
+        return bool(self.basis.abs().sum() > 0)
+
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise CheckpointError('PCA codec is not fitted: its tensors come with the '
+                                  'checkpoint (codec.*) or from fit() on training frames')
+
+    @torch.no_grad()
+    def fit(self, videos: typing.Iterable[torch.Tensor]) -> 'PcaCodec':
+        """Fit on videos (B, 3, T, H, W) in [-1, 1]: float64 covariance of all patches."""
+        size = self.patches.latent_channels
+        total = torch.zeros(size, dtype=torch.float64)
+        outer = torch.zeros(size, size, dtype=torch.float64)
+        count = 0
+        for video in videos:
+            x = self.patches.encode(video).double()  # (B, P, T, h, w)
+            x = x.transpose(0, 1).reshape(size, -1)   # (P, N)
+            total += x.sum(1)
+            outer += x @ x.T
+            count += x.shape[1]
+        if count < 2:
+            raise ConfigError('PCA codec: fit needs at least two patches')
+        mean = total / count
+        cov = outer / count - torch.outer(mean, mean)  # (P, P)
+        values, vectors = torch.linalg.eigh(cov)       # ascending
+        values = values.flip(0)[:self.latent_channels].clamp_min(1e-8)
+        vectors = vectors.flip(1)[:, :self.latent_channels].T  # (C, P)
+        # one sign per component, for reproducible files: largest entry positive
+        signs = torch.sign(vectors.gather(1, vectors.abs().argmax(1, keepdim=True)))
+        self.mean.copy_(mean.float())
+        self.basis.copy_((vectors * signs).float())
+        self.scale.copy_(values.sqrt().float())
+        return self
+
+    def explained_variance(self, videos: typing.Iterable[torch.Tensor]) -> float:
+        """Fraction of the pixel variance (about the fitted mean) the C components keep."""
+        residual = total = 0.0
+        for video in videos:
+            x = self.patches.encode(video)
+            total += float(((x - self.mean.view(1, -1, 1, 1, 1)) ** 2).sum())
+            residual += float(((self.decode(self.encode(video)) - video) ** 2).sum())
+        return 1.0 - residual / max(total, 1e-12)
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) -> (B, C, T, H/f, W/f), unit variance per channel on the fit data."""
+        self._require_fitted()
+        x = self.patches.encode(video) - self.mean.view(1, -1, 1, 1, 1)  # (B, P, T, h, w)
+        z = torch.einsum('cp,bpthw->bcthw', self.basis.to(x.dtype), x)
+        return z / self.scale.view(1, -1, 1, 1, 1)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, h, w) -> (B, 3, T, h*f, w*f) in [-1, 1]."""
+        self._require_fitted()
+        if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
+            raise ConfigError(f'latents shape {tuple(latents.shape)}: expected '
+                              f"(B, {self.latent_channels}, T', h, w)")
+        z = latents * self.scale.view(1, -1, 1, 1, 1).to(latents.dtype)
+        x = torch.einsum('cp,bcthw->bpthw', self.basis.to(z.dtype), z)
+        x = x + self.mean.view(1, -1, 1, 1, 1).to(z.dtype)
+        return self.patches.decode(x).clamp(-1.0, 1.0)
+
+
 class WanCodec(LatentCodec):
     """diffusers' AutoencoderKLWan with Wan's per-channel latent normalization."""
 
@@ -169,6 +255,8 @@ def build_codec(codec_config, latent_channels: typing.Optional[int] = None) -> L
     if codec_config.kind == 'patch':
         codec = PatchCodec(codec_config.spatial_factor, codec_config.temporal_factor,
                            codec_config.orthogonal, codec_config.orthogonal_seed)
+    elif codec_config.kind == 'pca':
+        codec = PcaCodec(codec_config.spatial_factor, latent_channels or 16)
     elif codec_config.kind == 'wan':
         if not codec_config.path:
             raise ConfigError('video.codec.path=None: the Wan codec needs a local folder')

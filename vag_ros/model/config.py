@@ -16,7 +16,8 @@ MODES = ('joint', 'video_only', 'action_no_bridge')
 
 @dataclasses.dataclass(frozen=True)
 class CodecConfig:
-    """Pixel <-> latent codec: ``patch`` (exact, parameter-free) or ``wan`` (Wan 2.1 VAE)."""
+    """Pixel <-> latent codec: ``patch`` (exact, parameter-free), ``pca`` (fitted on the
+    training frames, stored in the checkpoint) or ``wan`` (Wan 2.1 VAE)."""
 
     kind: str = 'patch'
     # patch codec
@@ -28,8 +29,10 @@ class CodecConfig:
     path: typing.Optional[str] = None
 
     def validate(self, where: str = 'codec') -> None:
-        require(self.kind in ('patch', 'wan'), f'{where}.kind', self.kind,
-                "must be 'patch' or 'wan'")
+        require(self.kind in ('patch', 'pca', 'wan'), f'{where}.kind', self.kind,
+                "must be 'patch', 'pca' or 'wan'")
+        require(self.kind != 'pca' or self.temporal_factor == 1, f'{where}.temporal_factor',
+                self.temporal_factor, 'the pca codec is per frame: must be 1')
         require(self.spatial_factor >= 1, f'{where}.spatial_factor', self.spatial_factor,
                 'must be >= 1')
         require(self.temporal_factor >= 1, f'{where}.temporal_factor', self.temporal_factor,
@@ -97,6 +100,11 @@ class VideoConfig:
             sf, tf = 8, 4
             require(self.latent_channels == 16, f'{where}.latent_channels',
                     self.latent_channels, 'the Wan 2.1 VAE has 16 latent channels')
+        elif codec.kind == 'pca':
+            most = 3 * sf * sf
+            require(1 <= self.latent_channels <= most, f'{where}.latent_channels',
+                    self.latent_channels, f'the pca codec keeps 1 to 3*{sf}*{sf} = {most} '
+                    'components per patch')
         else:
             want = 3 * sf * sf * tf
             require(self.latent_channels == want, f'{where}.latent_channels',

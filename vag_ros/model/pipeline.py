@@ -91,13 +91,15 @@ class VagPipeline:
                         text_encoder: typing.Optional[TextEncoder] = None,
                         codec: typing.Optional[LatentCodec] = None,
                         resize: bool = True) -> 'VagPipeline':
-        """Load a checkpoint and build its codec and text encoder from its config."""
-        from vag_ros.model.checkpoint import load_checkpoint
+        """Load a checkpoint and build its codec and text encoder from its config.
+
+        A given ``codec`` is used only if it holds the checkpoint's fitted codec tensors.
+        """
+        from vag_ros.model.checkpoint import checkpoint_codec, load_checkpoint, same_codec
         ckpt = load_checkpoint(directory, device)
         cfg = ckpt.config
-        if codec is None and text_encoder is None:
-            return cls.from_config(ckpt.model, ckpt.normalizer, device, resize)
-        codec = codec or build_codec(cfg.video.codec, cfg.video.latent_channels)
+        if codec is None or not same_codec(codec, ckpt):
+            codec = checkpoint_codec(ckpt, str(directory))
         text_encoder = text_encoder or build_text_encoder(cfg.text)
         return cls(ckpt.model, codec, text_encoder, ckpt.normalizer, device, resize)
 

@@ -79,6 +79,11 @@ class EpisodeDataset(torch.utils.data.Dataset):
         self.text_emb, self.text_mask = emb[index].contiguous(), mask[index].contiguous()
         # latents: once, in small batches
         codec = (codec or build_codec(video.codec, video.latent_channels)).to(device)
+        if not getattr(codec, 'fitted', True):  # pca: fit on these frames (saved with the model)
+            batches = (torch.stack([frames_to_video(f) for f in frames[i:i + encode_batch]])
+                       .to(device) for i in range(0, len(frames), encode_batch))
+            codec.fit(_maybe_tqdm(batches, progress, 'fitting codec'))
+        self.codec = codec
         latents = []
         with torch.no_grad():
             for i in _maybe_tqdm(range(0, len(frames), encode_batch), progress, 'encoding'):

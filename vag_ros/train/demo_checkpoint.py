@@ -6,7 +6,8 @@
     <out>/manifest.json            sources, sha256 of every file, storage dtype
 
 Float weights are stored as float16 to fit the repository (loaders cast back to float32);
-normalization statistics stay float32, since they map the model's output to joint units.
+normalization statistics stay float32, since they map the model's output to joint units,
+and so do fitted codec tensors (they map latents to pixels).
 """
 
 import hashlib
@@ -17,7 +18,7 @@ import typing
 
 from vag_ros.errors import CheckpointError
 
-STATS_PREFIXES = ('action_norm.', 'joint_norm.')  # kept at full precision
+STATS_PREFIXES = ('action_norm.', 'joint_norm.', 'codec.')  # kept at full precision
 COPIED = ('config.yaml', 'inverse_dynamics.json', 'loss_log.jsonl')
 DTYPES = ('float16', 'bfloat16', 'float32')
 

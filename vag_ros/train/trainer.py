@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from vag_ros.errors import CheckpointError, ConfigError, VagError
-from vag_ros.model.checkpoint import save_checkpoint
+from vag_ros.model.checkpoint import read_codec, save_checkpoint
 from vag_ros.model.config import MODES
 from vag_ros.model.vag import VagModel
 from vag_ros.train import training_state as ts
@@ -156,9 +156,11 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         from vag_ros.model.normalization import ActionNormalizer
         normalizer = ActionNormalizer.from_dict(state[1]['normalizer'])
     if dataset is None:
-        dataset = EpisodeDataset(model_config, data_dir, normalizer=normalizer,
+        # resume: the codec fitted by the first run, not a refit
+        codec = read_codec(out_dir, model_config) if state is not None else None
+        dataset = EpisodeDataset(model_config, data_dir, codec=codec, normalizer=normalizer,
                                  progress=progress and main, device=dev)
-    normalizer = dataset.normalizer
+    normalizer, codec = dataset.normalizer, dataset.codec
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     model = VagModel(model_config).to(dev)
@@ -235,7 +237,7 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
             sums.zero_()
             count = 0
         if (step % cfg.save_every == 0 or step == cfg.steps) and main:
-            _save(out_dir, model, optimizer, ema, normalizer, model_config, step, meta)
+            _save(out_dir, model, optimizer, ema, normalizer, codec, model_config, step, meta)
     if bar is not None:
         bar.close()
     if world > 1:
@@ -245,12 +247,12 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     return TrainResult(out_dir, step, last_loss, elapsed / max(1, step - first))
 
 
-def _save(out_dir: Path, model, optimizer, ema: Ema, normalizer, model_config, step: int,
-          meta: dict) -> None:
+def _save(out_dir: Path, model, optimizer, ema: Ema, normalizer, codec, model_config,
+          step: int, meta: dict) -> None:
     """EMA weights as the inference checkpoint, then the full state for resume."""
     extra = {'step': step, 'mode': model_config.mode, 'ema_decay': ema.decay,
              'train_config': meta['train_config'], 'episodes': meta['episodes']}
-    save_checkpoint(out_dir, ema.model, model_config, normalizer, extra=extra)
+    save_checkpoint(out_dir, ema.model, model_config, normalizer, extra=extra, codec=codec)
     ts.save_training_state(out_dir, model, optimizer, ema.state_dict(), step, meta)
 
 
