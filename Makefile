@@ -2,18 +2,23 @@
 VENV ?= .venv
 export MUJOCO_GL ?= egl
 
-.PHONY: run test demo bootstrap lint
+.PHONY: run test demo record bootstrap lint
 
 bootstrap:
 	@VAG_VENV=$(VENV) bash scripts/bootstrap.sh
 
-## Main job: record expert episodes in the embedded world as rosbag2 (MCAP) bags.
+## Main job: the ROS graph on the embedded world with the committed checkpoint (generate,
+## preview, arm, replay, record: bags + pictures), then expert episodes recorded as bags.
 run: bootstrap
-	$(VENV)/bin/vag-ros sim-record --episodes $${EPISODES:-6} --out $${OUT:-runs/episodes-$$(date +%Y%m%d-%H%M%S)}
+	$(VENV)/bin/vag-ros demo --instructions $${INSTRUCTIONS:-3} --out $${OUT:-runs/demo-$$(date +%Y%m%d-%H%M%S)}
+	$(VENV)/bin/vag-ros sim-record --episodes $${EPISODES:-6} --out runs/episodes-$$(date +%Y%m%d-%H%M%S)
 
-## The ROS graph on the embedded world with the committed checkpoint (in one process).
+## Only the demo, or only the expert recording.
 demo: bootstrap
 	$(VENV)/bin/vag-ros demo --instructions $${INSTRUCTIONS:-3} --out $${OUT:-runs/demo-$$(date +%Y%m%d-%H%M%S)}
+
+record: bootstrap
+	$(VENV)/bin/vag-ros sim-record --episodes $${EPISODES:-6} --out $${OUT:-runs/episodes-$$(date +%Y%m%d-%H%M%S)}
 
 ## Tests: unit, bag round trips, the world's experts, lint and the colcon packaging check.
 test: bootstrap

@@ -423,7 +423,8 @@ def write_preview_png(path, predicted, executed, names, times, positions, measur
 
 def summary_table(rows: typing.Sequence[DemoEpisode]) -> str:
     """The per-episode summary as a fixed-width text table."""
-    head = ('#', 'instruction', 'gen s', 'overhead s', 'trajectory', 'replay', 'bag')
+    head = ('#', 'instruction', 'gen s', 'overhead s', 'trajectory', 'replay',
+            'stream Hz (jitter ms)', 'bag')
     lines = []
     for r in rows:
         replay = ('success' if r.success else 'failure') if r.executed else 'not executed'
@@ -433,7 +434,9 @@ def summary_table(rows: typing.Sequence[DemoEpisode]) -> str:
         lines.append((str(r.index), r.instruction[:40],
                       '-' if r.generation_s is None else f'{r.generation_s:.2f}',
                       '-' if r.overhead_s is None else f'{r.overhead_s:.3f}',
-                      trajectory[:90], replay, r.bag))
+                      trajectory[:90], replay,
+                      '-' if r.stream_rate_hz is None else
+                      f'{r.stream_rate_hz:.1f} ({r.stream_jitter_ms:.1f})', r.bag))
     widths = [max(len(x[i]) for x in [head] + lines) for i in range(len(head))]
     fmt = '  '.join(f'{{:<{w}}}' for w in widths)
     return '\n'.join([fmt.format(*head), fmt.format(*('-' * w for w in widths))]
