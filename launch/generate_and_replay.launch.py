@@ -3,6 +3,7 @@
     ros2 launch vag_ros generate_and_replay.launch.py checkpoint:=/path/to/checkpoint \\
         camera_topic:=/camera/color/image_raw controller:=arm_controller
 
+camera_transport:=compressed takes JPEG/PNG CompressedImage frames from <camera_topic>/compressed.
 The nodes come from vag_ros.ros.graph, the same description ``vag-ros demo`` starts.
 Replay is dry-run unless dry_run:=false, and even then moves only after arm + execute.
 """
@@ -24,6 +25,9 @@ URDF_READERS = ('vag_generator', 'vag_replay', 'vag_preview', 'vag_recorder')
 ARGUMENTS = (
     ('checkpoint', '', 'VAG checkpoint folder (model.safetensors + config.yaml).'),
     ('camera_topic', '/camera/image_raw', 'sensor_msgs/Image topic of the robot camera.'),
+    ('camera_transport', 'raw',
+     'raw: sensor_msgs/Image on camera_topic; compressed: sensor_msgs/CompressedImage (JPEG '
+     'or PNG) on camera_topic/compressed, as image_transport publishes it.'),
     ('use_sim', 'false', 'true: the embedded MuJoCo world stands in for camera and arm.'),
     ('dry_run', 'true', 'true: validate trajectories but never command the arm.'),
     ('controller', 'arm_controller', 'Name of the ros2_control controller to command.'),
@@ -48,6 +52,7 @@ def _nodes(context):
     arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     specs = generate_and_replay(
         checkpoint=arg['checkpoint'], camera_topic=arg['camera_topic'],
+        camera_transport=arg['camera_transport'],
         sim=_true(arg['use_sim']), dry_run=_true(arg['dry_run']),
         controller=arg['controller'], controller_mode=arg['controller_mode'],
         preview=_true(arg['preview']), record_dir=arg['record_dir'],

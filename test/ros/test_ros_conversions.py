@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
-from sensor_msgs.msg import Image  # noqa: I100
+from sensor_msgs.msg import CompressedImage, Image  # noqa: I100
 
 from vag_ros.errors import ConfigError
 from vag_ros.ros import conversions as cv
-from vag_ros.ros.configs import GeneratorNodeConfig, ReplayNodeConfig
+from vag_ros.ros.configs import CaptureNodeConfig, GeneratorNodeConfig, ReplayNodeConfig
 from vag_ros.ros.parameters import config_to_parameters, declare_config
 
 pytestmark = pytest.mark.ros
@@ -57,6 +57,95 @@ def test_numpy_to_image_rejects_wrong_arrays():
         cv.numpy_to_image(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(cv.ConversionError, match='uint8'):
         cv.numpy_to_image(np.zeros((4, 4), np.uint8))
+
+
+@pytest.fixture(params=['cv_bridge', 'pillow'])
+def decoder(request, monkeypatch):
+    """Decode compressed images with cv_bridge (where it and OpenCV import) or Pillow."""
+    pytest.importorskip('PIL')
+    if request.param == 'cv_bridge' and cv._CvBridge is None:
+        pytest.skip('cv_bridge with OpenCV is not installed')
+    if request.param == 'pillow':
+        monkeypatch.setattr(cv, '_CvBridge', None)
+    return request.param
+
+
+def _smooth(h=24, w=32):
+    """A smooth (H, W, 3) frame: JPEG keeps it within a few grey levels."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([8 * x, 10 * y, 120 + 2 * (x + y)], axis=2).astype(np.uint8)
+
+
+def _compressed(data: bytes, fmt: str = 'jpeg') -> CompressedImage:
+    msg = CompressedImage(format=fmt)
+    msg.data = data
+    return msg
+
+
+def test_compressed_round_trip_jpeg_and_png(decoder):
+    frame = _smooth()
+    png = cv.numpy_to_compressed(frame, 'png', stamp_ns=5, frame_id='cam')
+    assert png.format == 'png' and png.header.frame_id == 'cam' and png.header.stamp.nanosec == 5
+    assert np.array_equal(cv.compressed_to_numpy(png), frame)
+    assert np.array_equal(cv.compressed_to_numpy(png, 'bgr8'), frame[:, :, ::-1])
+    bgr_in = cv.numpy_to_compressed(frame[:, :, ::-1].copy(), 'png', encoding='bgr8')
+    assert np.array_equal(cv.compressed_to_numpy(bgr_in), frame)
+    out = cv.compressed_to_numpy(cv.numpy_to_compressed(frame, 'jpeg'))  # (H, W, 3)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - frame).mean() < 3.0  # lossy
+
+
+def test_compressed_grey_and_alpha_become_rgb(decoder):
+    import io
+    from PIL import Image as PilImage
+    frame = _smooth()
+    for array, expected in ((frame[:, :, 0], np.repeat(frame[:, :, :1], 3, axis=2)),
+                            (np.dstack([frame, np.full(frame.shape[:2], 9, np.uint8)]), frame)):
+        buffer = io.BytesIO()
+        PilImage.fromarray(array).save(buffer, format='PNG')
+        out = cv.compressed_to_numpy(_compressed(buffer.getvalue(), 'png'))
+        assert np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize('fmt, expected', [
+    ('jpeg', 'jpeg'), ('JPG', 'jpeg'), ('png', 'png'), ('', ''),
+    ('rgb8; jpeg compressed bgr8', 'jpeg'), ('bgr8; png compressed bgr8', 'png'),
+    ('mono8; jpeg compressed mono8', 'jpeg')])
+def test_compressed_format_follows_image_transport(fmt, expected):
+    assert cv.compressed_format(fmt) == expected
+
+
+@pytest.mark.parametrize('fmt, data, match', [
+    ('jpeg', b'', 'empty data'),
+    ('jpeg', b'GIF89a not a jpeg', 'not JPEG data'),
+    ('', b'BM bitmap', 'not JPEG or PNG data'),
+    ('jpeg', b'\xff\xd8\xff' + bytes(range(256)) * 2, 'corrupt'),
+    ('png', b'\x89PNG\r\n\x1a\n' + bytes(300), 'corrupt'),
+    ('16UC1; compressedDepth png', b'\x89PNG\r\n\x1a\n', 'format .* not supported'),
+    ('theora', b'\xff\xd8\xff', "format 'theora' not supported"),
+])
+def test_compressed_errors_name_the_problem(decoder, fmt, data, match):
+    with pytest.raises(cv.ConversionError, match=match) as info:
+        cv.compressed_to_numpy(_compressed(data, fmt))
+    assert f'compressed image (format {fmt!r}, {len(data)} bytes)' in str(info.value)
+
+
+def test_compressed_truncated_jpeg_is_rejected(decoder):
+    data = cv.numpy_to_compressed(_smooth(48, 64), 'jpeg').data.tobytes()
+    with pytest.raises(cv.ConversionError, match='corrupt'):
+        cv.compressed_to_numpy(_compressed(data[:len(data) // 3]))
+
+
+def test_capture_config_input_transport_and_topic():
+    assert CaptureNodeConfig().subscribed_topic('/cam') == '/cam'
+    compressed = CaptureNodeConfig(input_transport='compressed')
+    assert compressed.subscribed_topic('/cam/image_raw') == '/cam/image_raw/compressed'
+    explicit = CaptureNodeConfig(input_transport='compressed', input_topic='/jpeg')
+    assert explicit.subscribed_topic('/cam/image_raw') == '/jpeg'
+    with pytest.raises(ConfigError, match='input_transport'):
+        CaptureNodeConfig(input_transport='theora')
+    with pytest.raises(ConfigError, match='input_topic'):
+        CaptureNodeConfig(input_topic='relative')
 
 
 def test_trajectory_round_trip():

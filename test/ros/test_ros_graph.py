@@ -30,6 +30,20 @@ def test_specs_name_console_scripts_and_classes():
     assert dict(specs[2].parameters)['dry_run'] is True
 
 
+def test_camera_transport_reaches_capture():
+    from vag_ros.errors import ConfigError
+    capture = graph.generate_and_replay(camera_topic='/cam/rgb', camera_transport='compressed',
+                                        sim=False)[0]
+    assert capture.name == 'vag_capture'
+    assert capture.parameter_dict() == {'input_transport': 'compressed'}
+    assert capture.remappings == (('/camera/image_raw', '/cam/rgb'),)
+    assert graph.generate_and_replay()[0].parameter_dict() == {'input_transport': 'raw'}
+    with pytest.raises(ConfigError, match='camera_transport'):
+        graph.generate_and_replay(camera_transport='theora', sim=False)
+    with pytest.raises(ConfigError, match='sim camera publishes raw'):
+        graph.generate_and_replay(camera_transport='compressed', sim=True)
+
+
 def test_in_process_graph_generates_and_replay_judges(ros_context, micro_checkpoint,
                                                       tmp_path):
     import rclpy

@@ -13,6 +13,7 @@ from vag_ros.sim.config import SimConfig
 
 
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+INPUT_TRANSPORTS = ('raw', 'compressed')  # capture input, as image_transport names them
 CONTROLLER_MODES = ('joint_trajectory', 'forward_position', 'follow_joint_trajectory')
 FRAME_TOPIC = '/vag/frame'  # capture -> generator: the newest camera frame, rgb8
 # replay -> recorder, demo: std_msgs/String, JSON {"state", "episode_stamp_ns", "message"}
@@ -31,14 +32,30 @@ def _topic(value, field):
 
 @dataclasses.dataclass(frozen=True)
 class CaptureNodeConfig:
-    """Camera Image (rgb8/bgr8) -> rgb8 frames for the generator, throttled."""
+    """Camera Image or CompressedImage -> rgb8 frames for the generator, throttled."""
 
     output_topic: str = FRAME_TOPIC
     max_rate_hz: float = 5.0        # republish at most this often [Hz]; 0 = every frame
+    input_transport: str = 'raw'    # raw: sensor_msgs/Image; compressed: CompressedImage
+    # '' = the camera topic (remappable), + '/compressed' for compressed (image_transport's
+    # naming); otherwise subscribed as given
+    input_topic: str = ''
 
     def __post_init__(self):
         _topic(self.output_topic, 'output_topic')
         require(self.max_rate_hz >= 0, 'max_rate_hz', self.max_rate_hz, 'must be >= 0')
+        require(self.input_transport in INPUT_TRANSPORTS, 'input_transport',
+                self.input_transport, f'expected one of {INPUT_TRANSPORTS}')
+        if self.input_topic != '':
+            _topic(self.input_topic, 'input_topic')
+
+    def subscribed_topic(self, camera_topic: str) -> str:
+        """The topic to subscribe, given the (resolved) camera topic."""
+        if self.input_topic:
+            return self.input_topic
+        if self.input_transport == 'compressed':
+            return camera_topic.rstrip('/') + '/compressed'
+        return camera_topic
 
 
 @dataclasses.dataclass(frozen=True)

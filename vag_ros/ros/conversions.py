@@ -1,10 +1,12 @@
-"""Messages <-> numpy: Image, JointTrajectory, JointState, Duration and Time."""
+"""Messages <-> numpy: Image, CompressedImage, JointTrajectory, JointState, Duration, Time."""
 
+import io
+import re
 import typing
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -18,6 +20,9 @@ except ImportError:  # pragma: no cover - depends on the install
 
 
 COLOUR_ENCODINGS = ('rgb8', 'bgr8')
+# CompressedImage.format compressions decoded here (image_transport's compressed transport)
+COMPRESSED_FORMATS = ('jpeg', 'png')
+_MAGIC = {'jpeg': b'\xff\xd8\xff', 'png': b'\x89PNG\r\n\x1a\n'}
 
 
 class ConversionError(VagError, ValueError):
@@ -104,6 +109,106 @@ def numpy_to_image(array: np.ndarray, encoding: str = 'rgb8', stamp_ns: int = 0,
     msg = Image(header=make_header(stamp_ns, frame_id), height=height, width=width,
                 encoding=encoding, is_bigendian=0, step=3 * width)
     msg.data = np.ascontiguousarray(array).tobytes()
+    return msg
+
+
+def compressed_format(fmt: str) -> str:
+    """The compression a CompressedImage ``format`` names: 'jpeg', 'png' or '' (not given).
+
+    Accepts image_transport's spellings ('jpeg', 'png', 'rgb8; jpeg compressed bgr8', ...).
+    """
+    words = set(re.split(r'[;\s]+', str(fmt).strip().lower())) - {''}
+    if not words:
+        return ''
+    if 'compresseddepth' not in words:
+        for name, aliases in (('jpeg', {'jpeg', 'jpg'}), ('png', {'png'})):
+            if words & aliases:
+                return name
+    raise ConversionError(f'format {fmt!r} not supported; expected one of '
+                          f'{COMPRESSED_FORMATS} (image_transport "compressed")')
+
+
+def _rgb(array: np.ndarray, order: str) -> np.ndarray:
+    """Decoded (H, W) or (H, W, 1|2|3|4) 8-bit pixels in ``order`` -> (H, W, 3) rgb8."""
+    if array.dtype != np.uint8:
+        raise ConversionError(f'{array.dtype} pixels; only 8-bit images are supported')
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4) or min(array.shape[:2]) < 1:
+        raise ConversionError(f'decoded to shape {array.shape}')
+    if array.shape[2] <= 2:  # grey (+ alpha)
+        array = np.repeat(array[:, :, :1], 3, axis=2)
+    else:  # alpha dropped
+        array = array[:, :, :3] if order == 'rgb' else array[:, :, 2::-1]
+    return np.ascontiguousarray(array)
+
+
+def _decode_cv_bridge(msg: CompressedImage) -> np.ndarray:
+    try:  # passthrough: the boost colour conversion is absent from PyPI's port
+        array = _CvBridge().compressed_imgmsg_to_cv2(msg, desired_encoding='passthrough')
+    except Exception as exc:
+        raise ConversionError(f'cannot decode: {exc}') from None
+    if array is None:  # cv2.imdecode's answer to bytes it cannot read
+        raise ConversionError('cannot decode: corrupt data')
+    return _rgb(np.asarray(array), 'bgr')  # (H, W, 3)
+
+
+def _decode_pillow(data: bytes) -> np.ndarray:
+    try:
+        from PIL import Image as PilImage, UnidentifiedImageError
+    except ImportError:
+        raise ConversionError('decoding needs cv_bridge with OpenCV, or Pillow') from None
+    try:
+        with PilImage.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.mode not in ('1', 'L', 'LA', 'P', 'PA', 'RGB', 'RGBA', 'RGBX', 'CMYK',
+                                  'YCbCr'):
+                raise ConversionError(f'pixel mode {image.mode!r}; only 8-bit images are '
+                                      'supported')
+            return _rgb(np.asarray(image.convert('RGB')), 'rgb')  # (H, W, 3)
+    except ConversionError:
+        raise
+    except UnidentifiedImageError:
+        raise ConversionError('cannot decode: corrupt data') from None
+    except Exception as exc:
+        raise ConversionError(f'cannot decode: corrupt data ({exc})') from None
+
+
+def compressed_to_numpy(msg: CompressedImage, encoding: str = 'rgb8') -> np.ndarray:
+    """CompressedImage (JPEG or PNG) -> (H, W, 3) uint8 in ``encoding``; grey is expanded.
+
+    Decodes with cv_bridge's ``compressed_imgmsg_to_cv2`` where cv_bridge and OpenCV import,
+    else with Pillow. Bad format, empty or corrupt data: ConversionError.
+    """
+    if encoding not in COLOUR_ENCODINGS:
+        raise ConversionError(f'image: output encoding {encoding!r} not in {COLOUR_ENCODINGS}')
+    data = bytes(msg.data)
+    where = f'compressed image (format {msg.format!r}, {len(data)} bytes)'
+    try:
+        declared = compressed_format(msg.format)
+        if not data:
+            raise ConversionError('empty data')
+        if not any(data.startswith(magic) for magic in _MAGIC.values()):
+            raise ConversionError(f'not {declared.upper() or "JPEG or PNG"} data')
+        rgb = _decode_cv_bridge(msg) if _CvBridge is not None else _decode_pillow(data)
+    except ConversionError as exc:
+        raise ConversionError(f'{where}: {exc}') from None
+    return rgb if encoding == 'rgb8' else np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def numpy_to_compressed(array: np.ndarray, fmt: str = 'jpeg', encoding: str = 'rgb8',
+                        stamp_ns: int = 0, frame_id: str = '',
+                        quality: int = 95) -> CompressedImage:
+    """(H, W, 3) uint8 in ``encoding`` -> CompressedImage ('jpeg' or 'png'), with Pillow."""
+    from PIL import Image as PilImage
+    if fmt not in COMPRESSED_FORMATS:
+        raise ConversionError(f'compressed image: format {fmt!r} not in {COMPRESSED_FORMATS}')
+    numpy_to_image(array, encoding)  # checks: a non-empty (H, W, 3) uint8 array
+    rgb = np.ascontiguousarray(array if encoding == 'rgb8' else array[:, :, ::-1])
+    buffer = io.BytesIO()
+    PilImage.fromarray(rgb).save(buffer, format=fmt.upper(), quality=quality)
+    msg = CompressedImage(header=make_header(stamp_ns, frame_id), format=fmt)
+    msg.data = buffer.getvalue()
     return msg
 
 

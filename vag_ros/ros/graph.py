@@ -76,16 +76,24 @@ def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image
                         controller: str = 'arm_controller',
                         controller_mode: str = 'forward_position', preview: bool = True,
                         record_dir: str = '', params_file: str = '',
-                        parameters: typing.Optional[typing.Mapping[str, typing.Mapping]] = None
-                        ) -> typing.List[NodeSpec]:
+                        parameters: typing.Optional[typing.Mapping[str, typing.Mapping]] = None,
+                        camera_transport: str = 'raw') -> typing.List[NodeSpec]:
     """camera -> capture -> generator -> replay -> arm, + preview and (``record_dir``) recorder.
 
-    ``sim`` adds the embedded world (mock arm + sim camera) in place of robot and camera.
+    ``camera_transport``: 'raw' (sensor_msgs/Image on ``camera_topic``) or 'compressed'
+    (CompressedImage on ``camera_topic``/compressed). ``sim`` adds the embedded world (mock
+    arm + sim camera, raw only) in place of robot and camera.
     Parameters, lowest priority first: ``params_file`` (e.g. config/vag_ros.yaml), the
     arguments here, then ``parameters`` ({node name: {parameter: value}}).
     """
-    specs = _specs(checkpoint, camera_topic, sim, dry_run, controller, controller_mode,
-                   preview, record_dir)
+    from vag_ros.config import require
+    from vag_ros.ros.configs import INPUT_TRANSPORTS
+    require(camera_transport in INPUT_TRANSPORTS, 'camera_transport', camera_transport,
+            f'expected one of {INPUT_TRANSPORTS}')
+    require(not (sim and camera_transport != 'raw'), 'camera_transport', camera_transport,
+            'the sim camera publishes raw sensor_msgs/Image only')
+    specs = _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
+                   controller_mode, preview, record_dir)
     layers = [load_parameters(params_file) if params_file else {}, None, parameters or {}]
     out = []
     for spec in specs:
@@ -96,13 +104,13 @@ def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image
     return out
 
 
-def _specs(checkpoint, camera_topic, sim, dry_run, controller, controller_mode, preview,
-           record_dir) -> typing.List[NodeSpec]:
+def _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
+           controller_mode, preview, record_dir) -> typing.List[NodeSpec]:
     remap = (('/camera/image_raw', camera_topic),) if camera_topic != '/camera/image_raw' \
         else ()
     specs = [
         NodeSpec('vag_capture', 'vag_capture', 'vag_ros.ros.capture_node:CaptureNode',
-                 remappings=remap),
+                 parameters=(('input_transport', camera_transport),), remappings=remap),
         NodeSpec('vag_generator', 'vag_generator', 'vag_ros.ros.generator_node:GeneratorNode',
                  parameters=(('checkpoint', checkpoint),), lifecycle=True),
         NodeSpec('vag_replay', 'vag_replay', 'vag_ros.ros.replay_node:ReplayNode',
