@@ -7,7 +7,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image  # noqa: I100
 
 from vag_ros.errors import ConfigError
-from vag_ros.ros import conversions as cv
+from vag_ros.ros import conversions as cv, frame_geometry as fg
 from vag_ros.ros.configs import CaptureNodeConfig, GeneratorNodeConfig, ReplayNodeConfig
 from vag_ros.ros.parameters import config_to_parameters, declare_config
 
@@ -146,6 +146,82 @@ def test_capture_config_input_transport_and_topic():
         CaptureNodeConfig(input_transport='theora')
     with pytest.raises(ConfigError, match='input_topic'):
         CaptureNodeConfig(input_topic='relative')
+
+
+def test_capture_config_age_and_geometry():
+    cfg = CaptureNodeConfig()
+    assert (cfg.max_age_s, cfg.output_width, cfg.output_height) == (1.0, 0, 0)
+    assert cfg.crop == 'center'
+    assert not cfg.resizes and CaptureNodeConfig(output_height=64).resizes
+    assert CaptureNodeConfig(max_age_s=0.0, crop='none').max_age_s == 0.0
+    for kwargs, match in (({'max_age_s': -1.0}, 'max_age_s=-1.0: must be finite and >= 0'),
+                          ({'max_age_s': float('inf')}, 'max_age_s'),
+                          ({'max_age_s': float('nan')}, 'max_age_s'),
+                          ({'output_width': -1}, 'output_width=-1'),
+                          ({'output_height': -64}, 'output_height=-64'),
+                          ({'output_width': 100_000}, 'output_width'),
+                          ({'crop': 'left'}, "crop='left': expected one of")):
+        with pytest.raises(ConfigError, match=match):
+            CaptureNodeConfig(**kwargs)
+    from vag_ros.config import from_dict
+    with pytest.raises(ConfigError, match='output_width: expected an integer'):
+        from_dict(CaptureNodeConfig, {'output_width': 64.5})
+    assert from_dict(CaptureNodeConfig, {'max_age_s': 2}).max_age_s == 2.0
+
+
+# --- frame geometry (pure) ----------------------------------------------------------------
+
+def test_frame_age_check():
+    s = 1_000_000_000
+    now = 100 * s
+    assert fg.check_frame_age(now - s // 2, now, 1.0) == pytest.approx(0.5)
+    assert fg.check_frame_age(now + s // 2, now, 1.0) == pytest.approx(-0.5)  # clock skew
+    for stamp, kind, match in ((now - 3 * s, 'stale', r'3\.000 s old > max_age_s 1 s \(stale'),
+                               (now + 2 * s, 'future', r'stamped 2\.000 s in the future'),
+                               (0, 'no_stamp', 'camera frame has no stamp')):
+        with pytest.raises(fg.FrameRejected, match=match) as info:
+            fg.check_frame_age(stamp, now, 1.0)
+        assert info.value.kind == kind
+    assert fg.check_frame_age(0, now, 0.0) == pytest.approx(100.0)  # 0: no check
+    assert fg.check_frame_age(now - 3 * s, now, 0.0) == pytest.approx(3.0)
+
+
+def test_crop_box_centre_and_none():
+    assert fg.crop_box(640, 480, 224, 224) == (80, 0, 560, 480)      # wide: full height
+    assert fg.crop_box(480, 640, 224, 224) == (0, 80, 480, 560)      # tall: full width
+    assert fg.crop_box(640, 480, 320, 240) == (0, 0, 640, 480)       # same aspect: all of it
+    assert fg.crop_box(640, 480, 0, 0) == (0, 0, 640, 480)           # camera size
+    assert fg.crop_box(640, 480, 0, 240) == (0, 120, 640, 360)       # 0 keeps a side: 8:3
+    assert fg.crop_box(61, 20, 10, 10) == (20, 0, 40, 20)            # odd margin: floor
+    assert fg.crop_box(640, 480, 224, 224, 'none') == (0, 0, 640, 480)
+    assert fg.output_size(640, 480, 0, 100) == (640, 100)
+    with pytest.raises(fg.FrameRejected, match='crop'):
+        fg.crop_box(640, 480, 224, 224, 'left')
+
+
+def test_fit_frame_crops_and_resizes():
+    pytest.importorskip('PIL')
+    frame = np.zeros((20, 60, 3), dtype=np.uint8)  # green | red | blue | green
+    frame[:, :20, 1] = frame[:, 40:, 1] = 255
+    frame[:, 20:30, 0] = 255
+    frame[:, 30:40, 2] = 255
+    assert fg.fit_frame(frame) is frame  # nothing to do
+    square = fg.fit_frame(frame, 20, 20)  # crop only: exact
+    assert np.array_equal(square, frame[:, 20:40]) and square.flags.c_contiguous
+    small = fg.fit_frame(frame, 10, 10).astype(int)  # (10, 10, 3)
+    assert small.shape == (10, 10, 3) and small[:, :, 1].max() == 0
+    assert (small[:, :4] == [255, 0, 0]).all() and (small[:, 6:] == [0, 0, 255]).all()
+    squashed = fg.fit_frame(frame, 12, 8, 'none').astype(int)  # (8, 12, 3): aspect changes
+    assert squashed.shape == (8, 12, 3) and (squashed[:, :3] == [0, 255, 0]).all()
+    y, x = np.mgrid[0:48, 0:64]
+    smooth = np.stack([3 * x, 5 * y, 2 * (x + y)], axis=2).astype(np.uint8)  # (48, 64, 3)
+    half = fg.fit_frame(smooth, 32, 24).astype(float)  # 2x down: close to a 2x2 box mean
+    box = smooth.reshape(24, 2, 32, 2, 3).mean(axis=(1, 3))
+    assert np.abs(half - box)[1:-1, 1:-1].max() < 2.0
+    up = fg.fit_frame(np.full((4, 4, 3), 77, dtype=np.uint8), 9, 9)
+    assert up.shape == (9, 9, 3) and (up == 77).all() and up.flags.writeable
+    with pytest.raises(fg.FrameRejected, match=r'\(H, W, 3\) uint8'):
+        fg.fit_frame(np.zeros((4, 4), dtype=np.uint8), 2, 2)
 
 
 def test_trajectory_round_trip():

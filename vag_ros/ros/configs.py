@@ -5,10 +5,12 @@ dataclasses become dotted names (``safety.velocity_scale``), as in a YAML parame
 """
 
 import dataclasses
+import math
 
 from vag_ros.config import require
 from vag_ros.episodes import topics as tp
 from vag_ros.robot.safety_config import SafetyConfig
+from vag_ros.ros.frame_geometry import CROP_MODES
 from vag_ros.sim.config import SimConfig
 
 
@@ -32,7 +34,7 @@ def _topic(value, field):
 
 @dataclasses.dataclass(frozen=True)
 class CaptureNodeConfig:
-    """Camera Image or CompressedImage -> rgb8 frames for the generator, throttled."""
+    """Camera Image or CompressedImage -> fresh rgb8 frames for the generator, throttled."""
 
     output_topic: str = FRAME_TOPIC
     max_rate_hz: float = 5.0        # republish at most this often [Hz]; 0 = every frame
@@ -40,6 +42,14 @@ class CaptureNodeConfig:
     # '' = the camera topic (remappable), + '/compressed' for compressed (image_transport's
     # naming); otherwise subscribed as given
     input_topic: str = ''
+    # reject frames whose header stamp is older than this on the node clock, or this far in
+    # the future, or unstamped (0) [s]; 0 = accept every stamp
+    max_age_s: float = 1.0
+    output_width: int = 0           # [px]; 0 = the camera's width
+    output_height: int = 0          # [px]; 0 = the camera's height
+    # center: crop the largest centred region of the output aspect, then resize;
+    # none: resize the whole frame (the aspect may change)
+    crop: str = 'center'
 
     def __post_init__(self):
         _topic(self.output_topic, 'output_topic')
@@ -48,6 +58,17 @@ class CaptureNodeConfig:
                 self.input_transport, f'expected one of {INPUT_TRANSPORTS}')
         if self.input_topic != '':
             _topic(self.input_topic, 'input_topic')
+        require(math.isfinite(self.max_age_s) and self.max_age_s >= 0, 'max_age_s',
+                self.max_age_s, 'must be finite and >= 0 (0 = no age check)')
+        for name in ('output_width', 'output_height'):
+            require(0 <= getattr(self, name) <= 16384, name, getattr(self, name),
+                    'must be in [0, 16384] (0 = the camera size)')
+        require(self.crop in CROP_MODES, 'crop', self.crop, f'expected one of {CROP_MODES}')
+
+    @property
+    def resizes(self) -> bool:
+        """Whether an output size is set (frames may be cropped and resized)."""
+        return bool(self.output_width or self.output_height)
 
     def subscribed_topic(self, camera_topic: str) -> str:
         """The topic to subscribe, given the (resolved) camera topic."""
@@ -64,7 +85,8 @@ class GeneratorNodeConfig:
 
     checkpoint: str = ''             # folder with model.safetensors + config.yaml
     backend: str = 'torch'           # torch | onnxruntime | tensorrt
-    device: str = 'cpu'              # torch device
+    engine_dir: str = ''             # onnxruntime/tensorrt: folder from `vag-ros export`
+    device: str = 'cpu'              # torch device (cuda for tensorrt)
     urdf: str = ''                   # robot whose joint names label the trajectory
     frame_topic: str = FRAME_TOPIC
     frame_id: str = 'camera'         # header.frame_id of every predicted frame
