@@ -16,6 +16,9 @@ COMMANDS = {
     'generate': 'generate',
     'demo': 'demo',
     'pack-demo': 'pack_demo',
+    'export': 'export',
+    'build-engine': 'build_engine',
+    'bench': 'bench',
 }
 
 

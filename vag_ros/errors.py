@@ -23,3 +23,7 @@ class CheckpointError(VagError):
 
 class TrajectoryError(VagError):
     """A joint trajectory failed validation (names, limits, finiteness, start state)."""
+
+
+class EngineError(VagError):
+    """An engine is missing, corrupt, foreign (checkpoint, TensorRT, GPU) or cannot run."""

@@ -153,11 +153,13 @@ def test_missing_checkpoint_fails_configure_cleanly(ros_context, tmp_path):
         h.close()
 
 
-def test_backend_not_available_yet(ros_context, micro_checkpoint):
+def test_engine_backend_without_engine_dir_fails_configure(ros_context, micro_checkpoint):
     h = Harness(ros_context, checkpoint=str(micro_checkpoint), backend='onnxruntime')
     try:
         assert h.node.trigger_configure() == TransitionCallbackReturn.FAILURE
         spin_until(h.executor, lambda: any(s['last_error'] for s in h.statuses), 5.0)
-        assert 'not available yet' in [s['last_error'] for s in h.statuses][-1]
+        error = [s['last_error'] for s in h.statuses][-1]
+        assert "backend='onnxruntime' runs an engine: set engine_dir" in error
+        assert 'vag-ros export' in error
     finally:
         h.close()

@@ -24,3 +24,14 @@ def non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {value}')
     return value
+
+
+def positive_float(text: str) -> float:
+    """A duration or a scale: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'expected a number > 0, got {value}')
+    return value

@@ -59,6 +59,14 @@ def video_to_uint8(video: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).cpu().numpy()
 
 
+def check_request(instruction, seed) -> None:
+    """GenerationError unless ``instruction`` is a non-empty str and ``seed`` an integer."""
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise GenerationError(f'instruction: expected a non-empty str, got {instruction!r}')
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise GenerationError(f'seed: expected an integer, got {seed!r}')
+
+
 class VagPipeline:
     """Text encoder + codec + VagModel + action de-normalization, one call."""
 
@@ -110,10 +118,7 @@ class VagPipeline:
                  callback: typing.Optional[typing.Callable[[int, int], None]] = None
                  ) -> GenerationResult:
         """Generate; same inputs and seed give the same outputs (seeded CPU noise)."""
-        if not isinstance(instruction, str) or not instruction.strip():
-            raise GenerationError(f'instruction: expected a non-empty str, got {instruction!r}')
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise GenerationError(f'seed: expected an integer, got {seed!r}')
+        check_request(instruction, seed)
         vc = self.config.video
         timings = {}
         start = time.perf_counter()

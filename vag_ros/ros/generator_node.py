@@ -1,6 +1,8 @@
 """Generator: instruction + newest frame -> predicted video and joint trajectory (lifecycle).
 
-The checkpoint loads in ``on_configure`` (FAILURE, logged and on /vag/status, if it cannot).
+The checkpoint (backend torch) or the engine folder (onnxruntime, tensorrt: ``engine_dir``,
+checked against ``checkpoint`` when that is set) loads in ``on_configure`` (FAILURE, logged
+and on /vag/status, if it cannot).
 Generation runs on one worker thread, one request at a time, behind a bounded queue.
 """
 
@@ -35,7 +37,7 @@ class _Request(typing.NamedTuple):
 
 
 class GeneratorNode(LifecycleNode):
-    """Lifecycle node around ``VagPipeline``; parameters: ``GeneratorNodeConfig``."""
+    """Lifecycle node around ``VagPipeline`` or ``EnginePipeline``: ``GeneratorNodeConfig``."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
@@ -74,24 +76,30 @@ class GeneratorNode(LifecycleNode):
         self._queue = queue.Queue(maxsize=cfg.queue_size + 1)
         self._worker = threading.Thread(target=self._work, name='vag_generator', daemon=True)
         self._worker.start()
-        self.status.publish('inactive', f'loaded {cfg.checkpoint} ({cfg.backend}, '
-                            f'{cfg.device})')
+        source = cfg.checkpoint if cfg.backend == 'torch' else cfg.engine_dir
+        self.status.publish('inactive', f'loaded {source} ({cfg.backend}, {cfg.device})')
         return TransitionCallbackReturn.SUCCESS
 
     def _load(self) -> None:
         from vag_ros.robot.description import load_robot_description
         cfg = read_config(self, GeneratorNodeConfig)
-        if cfg.backend != 'torch':
-            raise ConfigError(f'backend={cfg.backend!r}: not available yet in vag_ros; '
-                              f"use backend:='torch'")
-        if not cfg.checkpoint:
+        if cfg.backend == 'torch' and not cfg.checkpoint:
             raise ConfigError("checkpoint='': set the checkpoint parameter to a folder with "
                               'model.safetensors and config.yaml')
+        if cfg.backend != 'torch' and not cfg.engine_dir:
+            raise ConfigError(f"backend={cfg.backend!r} runs an engine: set engine_dir to a "
+                              f'folder written by `vag-ros export --checkpoint <dir> --out '
+                              f"engines/<name>`, or use backend:='torch'")
         robot = load_robot_description(cfg.urdf or None)
-        from vag_ros.model.pipeline import VagPipeline
-        pipeline = VagPipeline.from_checkpoint(cfg.checkpoint, device=cfg.device)
+        if cfg.backend == 'torch':
+            from vag_ros.model.pipeline import VagPipeline
+            pipeline = VagPipeline.from_checkpoint(cfg.checkpoint, device=cfg.device)
+        else:  # the engine must come from the checkpoint, when one is named
+            from vag_ros.engines.engine_pipeline import open_engine
+            pipeline = open_engine(cfg.engine_dir, cfg.backend, device=cfg.device,
+                                   checkpoint=cfg.checkpoint or None)
         action = pipeline.config.action
-        if pipeline.config.mode != 'video' and action.dim != robot.dof:
+        if pipeline.config.mode != 'video_only' and action.dim != robot.dof:
             raise ConfigError(f'checkpoint {cfg.checkpoint}: actions have {action.dim} '
                               f'dimensions, robot {robot.name} has {robot.dof} joints '
                               f'{list(robot.joint_names)}')

@@ -1,0 +1,39 @@
+"""Fixtures of the engine tests: micro checkpoints and their exported engines (CPU)."""
+
+from engine_helpers import micro_config, save_micro_checkpoint
+import pytest
+
+
+@pytest.fixture(scope='session')
+def checkpoint(tmp_path_factory):
+    """Micro joint checkpoint, guidance 1 (no CFG pair)."""
+    return save_micro_checkpoint(tmp_path_factory.mktemp('ckpt'))
+
+
+@pytest.fixture(scope='session')
+def cfg_checkpoint(tmp_path_factory):
+    """Micro joint checkpoint with guidance 3 (the engine carries the CFG pair)."""
+    return save_micro_checkpoint(tmp_path_factory.mktemp('ckpt_cfg'), micro_config(3.0))
+
+
+@pytest.fixture(scope='session')
+def engine(checkpoint, tmp_path_factory):
+    """float32 engine of ``checkpoint`` with one cached instruction."""
+    from vag_ros.engines.export import export_engine
+    out = tmp_path_factory.mktemp('engines') / 'micro'
+    export_engine(checkpoint, out, instructions=['pick up the red block'], log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope='session')
+def cfg_engine(cfg_checkpoint, tmp_path_factory):
+    from vag_ros.engines.export import export_engine
+    out = tmp_path_factory.mktemp('engines') / 'micro_cfg'
+    export_engine(cfg_checkpoint, out, log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope='session')
+def pca_checkpoint(tmp_path_factory):
+    """Micro joint checkpoint on a fitted 16-channel PCA codec (codec.* tensors)."""
+    return save_micro_checkpoint(tmp_path_factory.mktemp('ckpt_pca'), micro_config(codec='pca'))

@@ -1,0 +1,76 @@
+"""Helpers of the engine tests: a micro joint model, its checkpoint, a seeded text encoder."""
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from vag_ros.model.text import TextEncoder
+
+
+def micro_config(guidance: float = 1.0, observation_dim: int = 16, codec: str = 'patch'):
+    """5 frames of 32x32, 1 DiT layer, text 'none' (E = 16, L = 4), 3 steps, D = 7.
+
+    codec 'patch': 192 exact channels, bridge C'' = 200; 'pca': 16 fitted channels,
+    C'' = 132 as in the paper. Neither C'' is a multiple of C', so the bridge tiles a
+    partial copy: the case the TorchScript exporter got wrong (truncating floor division).
+    """
+    from vag_ros.model.config import CodecConfig, load_model_config
+    cfg = load_model_config('tiny')
+    if codec == 'patch':
+        video = {'latent_channels': 192,
+                 'codec': CodecConfig(kind='patch', spatial_factor=8, orthogonal=True)}
+        expanded = 200
+    else:
+        video = {'latent_channels': 16, 'codec': CodecConfig(kind='pca', spatial_factor=8)}
+        expanded = 132
+    return dataclasses.replace(
+        cfg, mode='joint',
+        video=dataclasses.replace(cfg.video, frames=5, height=32, width=32, num_layers=1,
+                                  num_heads=2, head_dim=16, adaln_lora_dim=8, **video),
+        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
+        action=dataclasses.replace(cfg.action, horizon=5, down_dims=(16, 32), n_groups=4,
+                                   timestep_embed_dim=16, observation_dim=observation_dim),
+        bridge=dataclasses.replace(cfg.bridge, expanded_dim=expanded),
+        sampler=dataclasses.replace(cfg.sampler, num_steps=3,
+                                    guidance_scale=guidance)).validate()
+
+
+def save_micro_checkpoint(path, config=None, seed: int = 0):
+    """A random-weight checkpoint folder with min-max action stats (and a fitted codec)."""
+    from vag_ros.model.checkpoint import save_checkpoint
+    from vag_ros.model.codecs import build_codec
+    from vag_ros.model.normalization import ActionNormalizer
+    from vag_ros.model.vag import VagModel
+    config = config or micro_config()
+    torch.manual_seed(seed)
+    normalizer = ActionNormalizer('minmax', -torch.ones(7) * 2, torch.ones(7) * 3)
+    codec = None
+    if config.video.codec.kind == 'pca':
+        codec = build_codec(config.video.codec, config.video.latent_channels)
+        g = torch.Generator().manual_seed(seed)
+        codec.fit([torch.rand(2, 3, 5, 32, 32, generator=g) * 2 - 1])
+    return save_checkpoint(path, VagModel(config), config, normalizer, codec=codec)
+
+
+class SeededText(TextEncoder):
+    """Deterministic non-zero embeddings per instruction, so text and CFG matter."""
+
+    def __init__(self, embed_dim: int = 16, max_length: int = 4):
+        super().__init__()
+        self.embed_dim, self.max_length = embed_dim, max_length
+
+    def _encode_batch(self, texts):
+        embs = []
+        for text in texts:
+            g = torch.Generator().manual_seed(sum(map(ord, text)))
+            embs.append(torch.randn(self.max_length, self.embed_dim, generator=g))
+        mask = torch.ones(len(texts), self.max_length, dtype=torch.bool)
+        mask[:, -1] = False
+        emb = torch.stack(embs) * mask[..., None]
+        return emb, mask
+
+
+def frame(height: int = 24, width: int = 40, seed: int = 0) -> np.ndarray:
+    """A (H, W, 3) uint8 noise frame (resized by the pipelines)."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)

@@ -1,0 +1,234 @@
+"""Generation through an engine: VagPipeline.generate with the graphs run by one runtime.
+
+Same inputs, same seeded noise, same timestep sequence and Euler updates as
+``VagModel.sample``; only the step, the encoder and the decoder go through a runtime, so
+every backend returns the same ``GenerationResult``.
+"""
+
+from pathlib import Path
+import time
+import typing
+
+import numpy as np
+import torch
+
+from vag_ros.engines import io_contract as io
+from vag_ros.engines.manifest import (check_checkpoint, check_plan_environment,
+                                      graph_entries, Manifest, read_manifest, verify_files)
+from vag_ros.engines.runtime import check_backend, create_runtime, Runtime
+from vag_ros.engines.text_cache import read_text_cache, TextSource
+from vag_ros.errors import EngineError
+from vag_ros.model import flow
+from vag_ros.model.pipeline import (check_request, frame_to_tensor, GenerationResult,
+                                    video_to_uint8)
+
+RUN_GRAPHS = (io.STEP, io.ENCODER, io.DECODER)
+# plan sets tried in this order when several are built and none is asked for
+PRECISION_PREFERENCE = ('bf16', 'fp16', 'fp8', 'fp32')
+
+
+class EnginePipeline:
+    """Text source + encoder/step/decoder runtimes + action de-normalization."""
+
+    def __init__(self, config, runtimes: typing.Mapping[str, Runtime], normalizer,
+                 text: TextSource, contract: io.EngineContract, resize: bool = True,
+                 manifest: typing.Optional[Manifest] = None):
+        missing = [g for g in RUN_GRAPHS if g not in runtimes]
+        if missing:
+            raise EngineError(f'engine pipeline needs runtimes for {missing}')
+        self.config, self.contract, self.normalizer = config, contract, normalizer
+        self.runtimes = dict(runtimes)
+        self.text, self.resize, self.manifest = text, resize, manifest
+        self.step = self.runtimes[io.STEP]
+        self.device = self.step.device
+        self.dtype = io.TORCH_DTYPES[contract.dtype]
+        self.backend = self.step.backend
+
+    def describe(self) -> str:
+        return self.step.describe()
+
+    @torch.no_grad()
+    def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,
+                 num_steps: typing.Optional[int] = None,
+                 guidance: typing.Optional[float] = None,
+                 callback: typing.Optional[typing.Callable[[int, int], None]] = None
+                 ) -> GenerationResult:
+        """Generate; the same inputs and seed give VagPipeline's result up to the backend."""
+        check_request(instruction, seed)
+        vc = self.config.video
+        timings = {}
+        start = time.perf_counter()
+        frame = frame_to_tensor(first_frame, vc.height, vc.width, self.resize)  # (1, 3, 1, H, W)
+
+        t0 = time.perf_counter()
+        text_emb, text_mask = self.text.encode(instruction)  # (1, L, E), (1, L)
+        timings['text'] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        first_latent = self.runtimes[io.ENCODER].infer({'frame': frame})['first_latent']
+        timings['encode'] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        latents, actions = self.sample(first_latent, text_emb, text_mask, num_steps, guidance,
+                                       int(seed), callback)
+        timings['denoise'] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        video = self.runtimes[io.DECODER].infer({'latents': latents.float()})['video'][0]
+        timings['decode'] = time.perf_counter() - t0
+
+        joints = self.normalizer.denormalize(actions[0].float().cpu()).numpy()  # (T, D)
+        timings['total'] = time.perf_counter() - start
+        return GenerationResult(video_to_uint8(video), joints, timings, int(seed), instruction,
+                                vc.fps)
+
+    def step_feeds(self, first_latent: torch.Tensor, text_emb: torch.Tensor,
+                   text_mask: torch.Tensor, guidance: float) -> typing.Dict[str, torch.Tensor]:
+        """The step inputs that stay fixed over an episode."""
+        dev, dtype = self.device, self.dtype
+        names = self.step.contract.input_names
+        feeds = {'first_latent': first_latent.to(dev, dtype), 'text_emb': text_emb.to(dev, dtype)}
+        if 'text_mask' in names:
+            feeds['text_mask'] = text_mask.to(dev, torch.bool)
+        if self.contract.cfg:
+            feeds['null_emb'] = torch.zeros_like(feeds['text_emb'])
+            feeds['guidance'] = torch.tensor([guidance], device=dev, dtype=dtype)
+        elif guidance != 1.0:
+            raise EngineError(f'guidance {guidance}: this engine was exported without the '
+                              f'classifier-free-guidance pair (guidance 1 only); export it '
+                              f'again with --cfg on')
+        return feeds
+
+    def sample(self, first_latent: torch.Tensor, text_emb: torch.Tensor,
+               text_mask: torch.Tensor, num_steps: typing.Optional[int] = None,
+               guidance: typing.Optional[float] = None, seed: int = 0,
+               callback: typing.Optional[typing.Callable[[int, int], None]] = None):
+        """Euler as VagModel.sample: -> latents (1, C, T', h, w), actions (1, T, D)."""
+        sc, ac = self.config.sampler, self.config.action
+        num_steps = sc.num_steps if num_steps is None else num_steps
+        guidance = sc.guidance_scale if guidance is None else float(guidance)
+        dev, dtype = self.device, self.dtype
+        b, c, _, h, w = first_latent.shape
+        feeds = self.step_feeds(first_latent, text_emb, text_mask, guidance)
+        generator = torch.Generator().manual_seed(seed)
+        x = torch.randn((b, c, self.config.video.latent_frames, h, w), generator=generator)
+        x = torch.cat([feeds['first_latent'], x.to(dev, dtype)[:, :, 1:]], dim=2)
+        a = torch.randn((b, ac.horizon, ac.dim), generator=generator).to(dev, dtype)
+        ts = flow.euler_timesteps(num_steps, sc.timestep_shift).tolist()
+        for i in range(num_steps):
+            t = torch.full((b,), ts[i], device=dev, dtype=dtype)
+            out = self.step.infer({**feeds, 'x_t': x, 'a_t': a, 't': t})
+            x = flow.euler_step(x, out['v_video'].to(dtype), ts[i], ts[i + 1])
+            a = flow.euler_step(a, out['v_action'].to(dtype), ts[i], ts[i + 1])
+            if callback is not None:
+                callback(i + 1, num_steps)
+        return x, a
+
+    def close(self) -> None:
+        for runtime in self.runtimes.values():
+            runtime.close()
+
+
+def pipeline_from_checkpoint(checkpoint: typing.Union[str, Path], *, device='cpu',
+                             dtype: str = 'float32', cfg: str = 'auto', compile: bool = False,
+                             resize: bool = True, contract=None) -> EnginePipeline:
+    """Torch runtimes over a checkpoint's modules (no export needed)."""
+    from vag_ros.model.pipeline import VagPipeline
+    pipe = VagPipeline.from_checkpoint(checkpoint, device)
+    return pipeline_from_modules(pipe.model, pipe.codec, pipe.normalizer, device=device,
+                                 dtype=dtype, cfg=cfg, compile=compile, resize=resize,
+                                 text=TextSource(pipe.config.text, encoder=pipe.text_encoder),
+                                 contract=contract)
+
+
+def pipeline_from_modules(model, codec, normalizer, *, device='cpu', dtype: str = 'float32',
+                          cfg: str = 'auto', compile: bool = False, resize: bool = True,
+                          text: typing.Optional[TextSource] = None,
+                          contract=None) -> EnginePipeline:
+    """Torch runtimes over a VagModel and codec (random-weight presets, tests)."""
+    from vag_ros.engines.export import resolve_cfg
+    from vag_ros.engines.graphs import graph_modules
+    config = model.config
+    contract = contract or io.engine_contract(config, resolve_cfg(cfg, config), dtype)
+    model.to(device, io.TORCH_DTYPES[contract.dtype])
+    codec.to(device)
+    modules = graph_modules(model, codec, contract)
+    runtimes = {g: create_runtime('torch', contract.graphs[g], module=modules[g], device=device,
+                                  compile=compile and g in (io.STEP, io.ACTION))
+                for g in io.GRAPHS}
+    return EnginePipeline(config, runtimes, normalizer, text or TextSource(config.text),
+                          contract, resize)
+
+
+def open_engine(engine_dir: typing.Union[str, Path, None], backend: str = 'onnxruntime', *,
+                checkpoint: typing.Union[str, Path, None] = None, device=None,
+                precision: typing.Optional[str] = None, threads: int = 0,
+                compile: bool = False, cuda_graph: bool = True, strict_text: bool = False,
+                resize: bool = True, graphs: typing.Sequence[str] = RUN_GRAPHS
+                ) -> EnginePipeline:
+    """Load an engine folder for ``backend``, refusing any mismatch with a way to fix it.
+
+    onnxruntime and tensorrt run the folder's graphs (``checkpoint``, when given, must be the
+    one it was exported from); torch runs the checkpoint's modules (``checkpoint`` needed).
+    """
+    check_backend(backend)
+    if backend == 'torch':
+        if checkpoint is None:
+            raise EngineError('backend torch runs the checkpoint itself: give its folder')
+        contract = None
+        if engine_dir is not None:
+            manifest = read_manifest(engine_dir)
+            check_checkpoint(manifest, checkpoint)
+            contract = manifest.contract
+        return pipeline_from_checkpoint(checkpoint, device=device or 'cpu', compile=compile,
+                                        resize=resize, contract=contract)
+    if engine_dir is None:
+        raise EngineError(f'backend {backend} needs an engine folder: export one with vag-ros '
+                          f'export --checkpoint <dir> --out engines/<name>')
+    manifest = read_manifest(engine_dir)
+    if checkpoint is not None:
+        check_checkpoint(manifest, checkpoint)
+    config, contract = manifest.config(), manifest.contract
+    runtimes = {}
+    if backend == 'onnxruntime':
+        verify_files(manifest, graph_entries(manifest, graphs))
+        for g in graphs:
+            runtimes[g] = create_runtime('onnxruntime', contract.graphs[g],
+                                         path=manifest.graph_file(g), device=device or 'cpu',
+                                         threads=threads)
+    else:
+        from vag_ros.engines.tensorrt_support import gpu_info, import_tensorrt
+        trt = import_tensorrt()
+        device = torch.device(device or 'cuda')
+        if device.type != 'cuda':
+            raise EngineError(f'backend tensorrt runs on a GPU, not device {device}: set the '
+                              f'device to cuda (or cuda:N)')
+        gpu = gpu_info(device)
+        precision = precision or _pick_precision(manifest)
+        entry = check_plan_environment(manifest, precision, trt.__version__, gpu)
+        verify_files(manifest, [entry['graphs'][g] for g in graphs if g in entry['graphs']])
+        for g in graphs:
+            if g not in entry['graphs']:
+                raise EngineError(f'engine {engine_dir}: no {precision} plan for {g}; rebuild: '
+                                  f'vag-ros build-engine {engine_dir} --precision {precision} '
+                                  f'--force')
+            runtimes[g] = create_runtime('tensorrt', contract.graphs[g],
+                                         path=manifest.directory / entry['graphs'][g]['file'],
+                                         device=device, cuda_graph=cuda_graph)
+    text_entry = manifest.data.get('text_cache')
+    cache = {}
+    if text_entry:
+        verify_files(manifest, [text_entry])
+        cache = read_text_cache(manifest.directory / text_entry['file'])
+    return EnginePipeline(config, runtimes, manifest.normalizer(),
+                          TextSource(config.text, cache, strict_text), contract, resize,
+                          manifest)
+
+
+def _pick_precision(manifest: Manifest) -> str:
+    built = manifest.plans()
+    for precision in PRECISION_PREFERENCE:
+        if precision in built:
+            return precision
+    raise EngineError(f'engine {manifest.directory} has no TensorRT plans; build them: '
+                      f'vag-ros build-engine {manifest.directory} --precision bf16')
