@@ -24,6 +24,10 @@ URDF_READERS = ('vag_generator', 'vag_replay', 'vag_preview', 'vag_recorder')
 
 ARGUMENTS = (
     ('checkpoint', '', 'VAG checkpoint folder (model.safetensors + config.yaml).'),
+    ('backend', 'torch',
+     'torch (runs the checkpoint), onnxruntime or tensorrt (run engine_dir, exported from '
+     'the checkpoint by `vag-ros export`; checked against checkpoint when that is set).'),
+    ('engine_dir', '', 'Engine folder for backend onnxruntime or tensorrt (manifest.json).'),
     ('camera_topic', '/camera/image_raw', 'sensor_msgs/Image topic of the robot camera.'),
     ('camera_transport', 'raw',
      'raw: sensor_msgs/Image on camera_topic; compressed: sensor_msgs/CompressedImage (JPEG '
@@ -51,7 +55,8 @@ def _true(value: str) -> bool:
 def _nodes(context):
     arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     specs = generate_and_replay(
-        checkpoint=arg['checkpoint'], camera_topic=arg['camera_topic'],
+        checkpoint=arg['checkpoint'], backend=arg['backend'], engine_dir=arg['engine_dir'],
+        camera_topic=arg['camera_topic'],
         camera_transport=arg['camera_transport'],
         sim=_true(arg['use_sim']), dry_run=_true(arg['dry_run']),
         controller=arg['controller'], controller_mode=arg['controller_mode'],

@@ -19,8 +19,7 @@ from vag_ros.train.media import load_image, MediaError
 FRAMES = 4
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
+def _save_checkpoint(path, seed=0):
     """A random-weight micro joint checkpoint: 4 frames of 32x32, 2 sampling steps."""
     cfg = load_model_config('tiny')
     cfg = dataclasses.replace(
@@ -32,10 +31,23 @@ def checkpoint(tmp_path_factory):
         action=dataclasses.replace(cfg.action, horizon=FRAMES, down_dims=(16, 32), n_groups=4,
                                    timestep_embed_dim=16, observation_dim=16),
         sampler=dataclasses.replace(cfg.sampler, num_steps=2)).validate()
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('ckpt')
+    torch.manual_seed(seed)
     save_checkpoint(path, VagModel(cfg), cfg, ActionNormalizer.identity(7))
     return path
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return _save_checkpoint(tmp_path_factory.mktemp('ckpt'))
+
+
+@pytest.fixture(scope='module')
+def engine(checkpoint, tmp_path_factory):
+    """float32 ONNX engine of ``checkpoint`` (vag-ros export), its instruction cached."""
+    from vag_ros.engines.export import export_engine
+    out = tmp_path_factory.mktemp('engines') / 'micro'
+    export_engine(checkpoint, out, instructions=['pick up the red block'], log=lambda m: None)
+    return out
 
 
 def _png(path, mode='RGB', size=(40, 48), alpha=255):
@@ -100,3 +112,59 @@ def test_load_image_converts_grayscale_and_opaque_rgba(tmp_path):
     assert rgba.shape == (48, 40, 3)
     with pytest.raises(MediaError, match='not a file'):
         load_image(tmp_path)
+
+
+def _generate(checkpoint, image, out, *extra):
+    return main(['generate', '--checkpoint', str(checkpoint), '--image', str(image),
+                 '--instruction', 'pick up the red block', '--out', str(out), '--seed', '5',
+                 *extra])
+
+
+def test_onnxruntime_engine_writes_what_torch_writes(checkpoint, engine, tmp_path, capsys):
+    image = _png(tmp_path / 'first.png')
+    assert _generate(checkpoint, image, tmp_path / 'torch') == 0
+    assert 'backend: torch (cpu)' in capsys.readouterr().out
+    assert _generate(checkpoint, image, tmp_path / 'ort', '--backend', 'onnxruntime',
+                     '--engine', str(engine)) == 0
+    printed = capsys.readouterr().out
+    assert 'backend: onnxruntime' in printed and 'bag:' in printed and 'mp4:' in printed
+    name = 'generated_seed000005'
+    want = read_episode(tmp_path / 'torch' / name)
+    got = read_episode(tmp_path / 'ort' / name)
+    assert got.metadata.source == 'generated' and got.metadata.seed == 5
+    assert got.metadata.joint_names == want.metadata.joint_names
+    assert got.frames.shape == want.frames.shape == (FRAMES, 32, 32, 3)
+    assert got.actions.shape == want.actions.shape == (FRAMES, 7)
+    np.testing.assert_allclose(got.actions, want.actions, rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(got.joints, got.actions)
+    diff = np.abs(got.frames.astype(np.int16) - want.frames.astype(np.int16))
+    assert diff.max() <= 1
+    for suffix in ('.gif', '_actions.png'):
+        assert sorted(p.name for p in (tmp_path / 'ort').glob(f'*{suffix}')) == \
+            sorted(p.name for p in (tmp_path / 'torch').glob(f'*{suffix}')) == \
+            [name + suffix]
+    with Image.open(tmp_path / 'ort' / f'{name}.gif') as gif:
+        assert gif.n_frames == FRAMES and gif.size == (32, 32)
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--backend', 'onnxruntime'], '--backend onnxruntime runs an engine folder: pass --engine'),
+    (['--backend', 'tensorrt'], '--backend tensorrt runs an engine folder: pass --engine'),
+    (['--engine', 'engines/x'], '--engine is for --backend onnxruntime or tensorrt'),
+])
+def test_engine_arguments_are_checked_first(checkpoint, tmp_path, capsys, extra, message):
+    assert _generate(checkpoint, tmp_path / 'missing.png', tmp_path / 'o', *extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('vag-ros generate: error:') and message in err
+    assert not (tmp_path / 'o').exists()
+
+
+def test_engine_of_another_checkpoint_is_refused(engine, tmp_path, capsys):
+    other = _save_checkpoint(tmp_path / 'other', seed=1)
+    image = _png(tmp_path / 'first.png')
+    assert _generate(other, image, tmp_path / 'o', '--backend', 'onnxruntime',
+                     '--engine', str(engine)) == 2
+    err = capsys.readouterr().err
+    assert f'engine {engine} was exported from checkpoint' in err
+    assert f're-export it: vag-ros export --checkpoint {other} --out {engine} --force' in err
+    assert not (tmp_path / 'o').exists()

@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--params', default='',
                         help='node parameter YAML (`node: ros__parameters:`), e.g. '
                         'config/vag_ros.yaml')
+    parser.add_argument('--backend', default='onnxruntime', choices=('onnxruntime', 'torch'),
+                        help='generator backend (default onnxruntime, the faster one on CPU '
+                        'in the README bench; it runs an engine exported from --checkpoint)')
+    parser.add_argument('--engine', default=None,
+                        help='engine folder for onnxruntime (default: exported once into '
+                        'runs/engines/<checkpoint>-<hash>)')
     parser.add_argument('--generation-timeout', type=positive, default=600,
                         help='seconds to wait for one generation (default 600)')
 
@@ -61,14 +67,22 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
     import time
 
+    from vag_ros.errors import VagError
     os.environ.setdefault('MUJOCO_GL', 'egl')
     checkpoint = resolve_checkpoint(args.checkpoint)
     out = Path(args.out or f'runs/demo-{time.strftime("%Y%m%d-%H%M%S")}')
     from vag_ros.ros.demo import DEFAULT_TASK_SEED, DemoTimeouts, run_demo, summary_table
     timeouts = dataclasses.replace(DemoTimeouts(), generation=float(args.generation_timeout))
+    generator = {'backend': args.backend}
+    if args.backend == 'onnxruntime':
+        from vag_ros.engines.engine_cache import ensure_engine
+        generator['engine_dir'] = str(args.engine or ensure_engine(checkpoint, 'runs/engines'))
+    elif args.engine:
+        raise VagError('--engine: the torch backend runs the checkpoint, not an engine')
     rows = run_demo(str(checkpoint), out, args.instructions,
                     DEFAULT_TASK_SEED if args.seed is None else args.seed,
-                    args.controller_mode, timeouts, params_file=args.params)
+                    args.controller_mode, timeouts, params_file=args.params,
+                    parameters={'vag_generator': generator})
     print(summary_table(rows))
     for row in rows:
         print(f'preview {row.index}: {row.png}')

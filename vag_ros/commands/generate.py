@@ -4,6 +4,10 @@ The bag is an Episode with source='generated': frames are the generated video an
 its joints and its actions are the predicted joint trajectory (nothing was measured, so
 the joint-state topic carries the prediction too). A GIF, an action-curve PNG and, when
 imageio-ffmpeg is installed, an MP4 are written beside it.
+
+--backend torch runs the checkpoint itself; onnxruntime and tensorrt run an engine folder
+(--engine, written by vag-ros export, plus vag-ros build-engine for tensorrt), which must
+have been exported from --checkpoint. Every backend writes the same files.
 """
 
 import argparse
@@ -11,6 +15,8 @@ import argparse
 from vag_ros.commands.arguments import non_negative, positive
 
 HELP = 'generate a robot video and joint trajectory from a first frame and an instruction'
+BACKENDS = ('torch', 'onnxruntime', 'tensorrt')  # vag_ros.engines.runtime.BACKENDS
+ENGINE_BACKENDS = ('onnxruntime', 'tensorrt')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +29,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='sampling steps (default: the checkpoint\'s sampler.num_steps)')
     parser.add_argument('--name', default=None,
                         help='bag and file name stem (default generated_seed<seed>)')
-    parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    parser.add_argument('--backend', default='torch', choices=BACKENDS,
+                        help='torch runs the checkpoint; onnxruntime and tensorrt run the '
+                        '--engine folder exported from it (default torch)')
+    parser.add_argument('--engine', default=None,
+                        help='engine folder (vag-ros export; vag-ros build-engine for '
+                        'tensorrt); required by, and only for, --backend onnxruntime/tensorrt')
+    parser.add_argument('--device', default=None,
+                        help='torch device (default cpu; cuda for --backend tensorrt)')
+
+
+def check_backend_arguments(args: argparse.Namespace) -> None:
+    """Refuse --engine without an engine backend and an engine backend without --engine."""
+    from vag_ros.errors import EngineError
+    if args.backend in ENGINE_BACKENDS and args.engine is None:
+        raise EngineError(f'--backend {args.backend} runs an engine folder: pass --engine DIR '
+                          f'(vag-ros export --checkpoint {args.checkpoint} --out engines/<name>'
+                          f'{"; then vag-ros build-engine" if args.backend == "tensorrt" else ""}'
+                          f'), or use --backend torch')
+    if args.backend not in ENGINE_BACKENDS and args.engine is not None:
+        raise EngineError(f'--engine is for --backend onnxruntime or tensorrt; --backend '
+                          f'{args.backend} runs --checkpoint itself: drop --engine or pick an '
+                          f'engine backend')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.episodes.bag_writer import write_episode
     from vag_ros.episodes.episode import Episode, EpisodeMetadata
     from vag_ros.errors import EpisodeError, VagError
-    from vag_ros.model.pipeline import VagPipeline
     from vag_ros.robot.description import load_robot_description
     from vag_ros.train import media
 
+    check_backend_arguments(args)
     frame = media.load_image(args.image)  # (H, W, 3) uint8, before any model loading
     if not args.instruction.strip():
         raise VagError('--instruction is empty')
@@ -47,14 +74,19 @@ def run(args: argparse.Namespace) -> int:
         raise EpisodeError(f'{out / name} already exists; refusing to overwrite: choose '
                            f'another --out, --name or --seed')
     robot = load_robot_description()
-    pipe = VagPipeline.from_checkpoint(args.checkpoint, args.device)
-    if pipe.model.action is None:
-        raise VagError(f'{args.checkpoint}: mode {pipe.config.mode!r} generates no joints; '
-                       f'use a joint checkpoint')
-    if pipe.config.action.dim != robot.dof:
-        raise VagError(f'{args.checkpoint}: action.dim={pipe.config.action.dim} but the robot '
-                       f'{robot.name} has {robot.dof} joints {robot.joint_names}')
-    result = pipe.generate(frame, args.instruction, seed=args.seed, num_steps=args.steps)
+    pipe = load_pipeline(args)
+    try:
+        if pipe.config.mode != 'joint':  # video_only: no joints; action_no_bridge: no video
+            raise VagError(f'{args.checkpoint}: mode {pipe.config.mode!r} does not generate '
+                           f'both video and joints; use a joint checkpoint')
+        if pipe.config.action.dim != robot.dof:
+            raise VagError(f'{args.checkpoint}: action.dim={pipe.config.action.dim} but the '
+                           f'robot {robot.name} has {robot.dof} joints {robot.joint_names}')
+        label = pipe.describe() if args.backend in ENGINE_BACKENDS else f'torch ({pipe.device})'
+        result = pipe.generate(frame, args.instruction, seed=args.seed, num_steps=args.steps)
+    finally:
+        if hasattr(pipe, 'close'):
+            pipe.close()
     video, joints = result.video, result.actions.astype(np.float64)  # (T, H, W, 3), (T, D)
     if len(video) != len(joints):  # the bag's one clock needs one joint vector per frame
         raise VagError(f'{args.checkpoint}: {len(video)} frames but {len(joints)} actions; '
@@ -64,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
         joint_names=tuple(robot.joint_names), frame_rate=float(result.fps),
         source='generated', instruction=args.instruction,
         extra={'checkpoint': str(Path(args.checkpoint).resolve()), 'image': str(args.image),
-               'joints': 'predicted (same as actions)', 'timings': result.timings})
+               'joints': 'predicted (same as actions)', 'timings': result.timings,
+               'backend': args.backend,
+               **({'engine': str(Path(args.engine).resolve())} if args.engine else {})})
     episode = Episode(frames=video, joints=joints, actions=joints.copy(), metadata=metadata)
     out.mkdir(parents=True, exist_ok=True)
     bag = write_episode(episode, out, name=name)
@@ -74,9 +108,23 @@ def run(args: argparse.Namespace) -> int:
                                    f'"{args.instruction}" (seed {args.seed})')
     mp4_ok, why = media.mp4_support()
     mp4 = media.write_mp4(video, out / f'{name}.mp4', result.fps) if mp4_ok else None
+    print(f'backend: {label}')
     print(f'bag:     {bag}')
     print(f'gif:     {gif}')
     print(f'mp4:     {mp4}' if mp4 is not None else f'mp4:     skipped ({why})')
     print(f'actions: {png}')
     print('timings: ' + ', '.join(f'{k} {v:.2f} s' for k, v in result.timings.items()))
     return 0
+
+
+def load_pipeline(args: argparse.Namespace):
+    """VagPipeline for --backend torch, else the --engine folder checked against --checkpoint.
+
+    Both have ``config`` and ``generate`` returning the same GenerationResult.
+    """
+    if args.backend in ENGINE_BACKENDS:
+        from vag_ros.engines.engine_pipeline import open_engine
+        return open_engine(args.engine, args.backend, checkpoint=args.checkpoint,
+                           device=args.device)
+    from vag_ros.model.pipeline import VagPipeline
+    return VagPipeline.from_checkpoint(args.checkpoint, args.device or 'cpu')

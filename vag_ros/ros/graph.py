@@ -77,9 +77,12 @@ def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image
                         controller_mode: str = 'forward_position', preview: bool = True,
                         record_dir: str = '', params_file: str = '',
                         parameters: typing.Optional[typing.Mapping[str, typing.Mapping]] = None,
-                        camera_transport: str = 'raw') -> typing.List[NodeSpec]:
+                        camera_transport: str = 'raw', backend: str = 'torch',
+                        engine_dir: str = '') -> typing.List[NodeSpec]:
     """camera -> capture -> generator -> replay -> arm, + preview and (``record_dir``) recorder.
 
+    ``backend``: torch runs ``checkpoint``; onnxruntime / tensorrt run ``engine_dir`` (an
+    engine exported from ``checkpoint``, checked against it when both are set).
     ``camera_transport``: 'raw' (sensor_msgs/Image on ``camera_topic``) or 'compressed'
     (CompressedImage on ``camera_topic``/compressed). ``sim`` adds the embedded world (mock
     arm + sim camera, raw only) in place of robot and camera.
@@ -93,7 +96,8 @@ def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image
     require(not (sim and camera_transport != 'raw'), 'camera_transport', camera_transport,
             'the sim camera publishes raw sensor_msgs/Image only')
     specs = _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
-                   controller_mode, preview, record_dir)
+                   controller_mode, preview, record_dir, (('backend', backend),
+                                                          ('engine_dir', engine_dir)))
     layers = [load_parameters(params_file) if params_file else {}, None, parameters or {}]
     out = []
     for spec in specs:
@@ -105,14 +109,14 @@ def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image
 
 
 def _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
-           controller_mode, preview, record_dir) -> typing.List[NodeSpec]:
+           controller_mode, preview, record_dir, engine) -> typing.List[NodeSpec]:
     remap = (('/camera/image_raw', camera_topic),) if camera_topic != '/camera/image_raw' \
         else ()
     specs = [
         NodeSpec('vag_capture', 'vag_capture', 'vag_ros.ros.capture_node:CaptureNode',
                  parameters=(('input_transport', camera_transport),), remappings=remap),
         NodeSpec('vag_generator', 'vag_generator', 'vag_ros.ros.generator_node:GeneratorNode',
-                 parameters=(('checkpoint', checkpoint),), lifecycle=True),
+                 parameters=(('checkpoint', checkpoint),) + engine, lifecycle=True),
         NodeSpec('vag_replay', 'vag_replay', 'vag_ros.ros.replay_node:ReplayNode',
                  parameters=(('dry_run', dry_run), ('controller', controller),
                              ('controller_mode', controller_mode))),
