@@ -26,7 +26,8 @@ def test_specs_name_console_scripts_and_classes():
         assert scripts[spec.executable].split(':')[0] == spec.module
         assert callable(graph.node_class(spec))
     assert specs[0].remappings == (('/camera/image_raw', '/cam/rgb'),)
-    assert specs[1].parameter_dict() == {'checkpoint': '/ckpt'} and specs[1].lifecycle
+    assert specs[1].parameter_dict() == {'checkpoint': '/ckpt', 'backend': 'torch',
+                                         'engine_dir': ''} and specs[1].lifecycle
     assert dict(specs[2].parameters)['dry_run'] is True
 
 
