@@ -37,6 +37,16 @@ def test_normalizer_round_trip_and_serialization(kind):
     assert back.kind == kind and torch.equal(back.a, norm.a)
     with pytest.raises(ConfigError, match='dims'):
         norm.normalize(torch.zeros(4, 5))
+    # clip: generated actions stay inside the training range (minmax), untouched inside it
+    wild = n * 1.5
+    clipped = norm.denormalize(wild, clip=True)
+    assert torch.allclose(norm.denormalize(n, clip=True), acts, atol=1e-5)
+    if kind == 'minmax':
+        flat = acts.reshape(-1, 3)
+        assert (clipped >= flat.min(0).values - 1e-5).all()
+        assert (clipped <= flat.max(0).values + 1e-5).all()
+    else:
+        assert torch.equal(clipped, norm.denormalize(wild))
 
 
 def test_normalizer_errors():

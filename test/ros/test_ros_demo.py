@@ -17,9 +17,14 @@ def test_demo_runs_the_flow_and_writes_bags_pngs_and_summary(ros_context, micro_
                                                              tmp_path, capsys):
     from rosbags.rosbag2 import Reader
     from vag_ros.ros.demo import DemoTimeouts, run_demo, summary_table
+    from vag_ros.engines.engine_cache import ensure_engine
     timeouts = dataclasses.replace(DemoTimeouts(), generation=120.0, preview=0.3)
+    # the demo's default: onnxruntime on an engine exported from the checkpoint
+    engine = ensure_engine(micro_checkpoint, tmp_path / 'engines')
     rows = run_demo(str(micro_checkpoint), tmp_path, instructions=2, seed=200000,
-                    timeouts=timeouts, context=ros_context)
+                    timeouts=timeouts, context=ros_context,
+                    parameters={'vag_generator': {'backend': 'onnxruntime',
+                                                  'engine_dir': str(engine)}})
     assert [r.task for r in rows] == ['touch', 'push']
     for row in rows:
         assert row.generation_s is not None and row.generation_s > 0

@@ -77,7 +77,7 @@ class EnginePipeline:
         video = self.runtimes[io.DECODER].infer({'latents': latents.float()})['video'][0]
         timings['decode'] = time.perf_counter() - t0
 
-        joints = self.normalizer.denormalize(actions[0].float().cpu()).numpy()  # (T, D)
+        joints = self.normalizer.denormalize(actions[0].float().cpu(), clip=True).numpy()
         timings['total'] = time.perf_counter() - start
         return GenerationResult(video_to_uint8(video), joints, timings, int(seed), instruction,
                                 vc.fps)

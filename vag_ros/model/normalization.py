@@ -65,9 +65,16 @@ class ActionNormalizer:
         offset, scale = self._offset_scale(actions)
         return (actions - offset) / scale
 
-    def denormalize(self, actions: torch.Tensor) -> torch.Tensor:
-        """(..., D) normalized -> (..., D) joint units."""
+    def denormalize(self, actions: torch.Tensor, clip: bool = False) -> torch.Tensor:
+        """(..., D) normalized -> (..., D) joint units.
+
+        ``clip`` (minmax only): first clamp to [-1, 1], i.e. to the range of the training
+        actions, as Diffusion Policy clips its samples; model outputs are never let out of
+        the range the data (recorded within the robot's limits) spans.
+        """
         self._check(actions)
+        if clip and self.kind == 'minmax':
+            actions = actions.clamp(-1.0, 1.0)
         offset, scale = self._offset_scale(actions)
         return actions * scale + offset
 

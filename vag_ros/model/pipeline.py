@@ -145,7 +145,7 @@ class VagPipeline:
 
         joints = None
         if actions is not None:
-            joints = self.normalizer.denormalize(actions[0].float().cpu()).numpy()  # (T, D)
+            joints = self.normalizer.denormalize(actions[0].float().cpu(), clip=True).numpy()
         timings['total'] = time.perf_counter() - start
         return GenerationResult(video_to_uint8(video), joints, timings, int(seed), instruction,
                                 vc.fps)

@@ -104,7 +104,7 @@ def sample_no_bridge(pipe, first_frame: np.ndarray, instruction: str, seed: int,
         generator = torch.Generator().manual_seed(int(seed))
         a = model.sample_actions(first_latent, emb.to(pipe.device), mask.to(pipe.device),
                                  num_steps, generator)  # (1, T, D) normalized
-        return pipe.normalizer.denormalize(a[0].float().cpu()).numpy()
+        return pipe.normalizer.denormalize(a[0].float().cpu(), clip=True).numpy()
 
 
 def _finite(value):

@@ -151,7 +151,7 @@ class InverseDynamicsModel:
         out = []
         for start in range(0, len(frames), batch_size):
             x = frames_to_input(frames[start:start + batch_size]).to(self.device)
-            out.append(self.normalizer.denormalize(self.net(x)).cpu())
+            out.append(self.normalizer.denormalize(self.net(x), clip=True).cpu())
         return torch.cat(out).double().numpy()  # (T, D)
 
     def save(self, directory: PathLike, extra: typing.Optional[dict] = None) -> Path:
