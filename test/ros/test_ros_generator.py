@@ -93,8 +93,11 @@ def test_instruction_and_fresh_frame_give_video_and_trajectory(harness):
     assert len(traj.points) == 5
     assert traj.points[1].time_from_start.nanosec == 100_000_000
     assert traj.header.stamp == h.frames[0].header.stamp  # one episode identity
-    done = [s for s in h.statuses if s['state'] == 'idle' and 'timing.total_s' in s]
-    assert done and done[-1]['episode_id'].startswith('vag_generator-')
+
+    def done():  # the timings status follows the last frame; it may still be in flight
+        return [s for s in h.statuses if s['state'] == 'idle' and 'timing.total_s' in s]
+    assert spin_until(h.executor, lambda: done(), 10.0), h.statuses[-3:]
+    assert done()[-1]['episode_id'].startswith('vag_generator-')
     assert any(s['state'] == 'generating' and s.get('progress') for s in h.statuses)
 
 
