@@ -144,6 +144,32 @@ def test_queue_full_rejected(harness):
     assert spin_until(h.executor, lambda: len(h.trajectories) >= 2, 60.0)
 
 
+def test_generator_exception_is_reported_and_the_node_keeps_serving(harness):
+    h = harness
+    real = h.node.pipeline.generate
+    calls = []
+
+    def failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError('CUDA error: out of memory (simulated)')
+        return real(*args, **kwargs)
+
+    h.node.pipeline.generate = failing_once
+    h.send_frame()
+    spin_until(h.executor, lambda: h.instruction_pub.get_subscription_count() > 0, 5.0)
+    h.instruct('touch the red block')
+
+    def failed():
+        return [s for s in h.statuses if s['state'] == 'failed']
+    assert spin_until(h.executor, failed, 30.0), h.statuses[-3:]
+    error = failed()[-1]['last_error']
+    assert 'RuntimeError' in error and 'out of memory' in error
+    assert not h.trajectories and not h.frames  # nothing to preview, record or replay
+    h.instruct('touch the blue block')  # the next request still runs
+    assert spin_until(h.executor, lambda: h.trajectories, 60.0), h.statuses[-3:]
+
+
 def test_missing_checkpoint_fails_configure_cleanly(ros_context, tmp_path):
     h = Harness(ros_context, checkpoint=str(tmp_path / 'nope'))
     try:
