@@ -6,10 +6,8 @@ every backend returns the same ``GenerationResult``.
 """
 
 from pathlib import Path
-import time
 import typing
 
-import numpy as np
 import torch
 
 from vag_ros.engines import io_contract as io
@@ -19,15 +17,14 @@ from vag_ros.engines.runtime import check_backend, create_runtime, Runtime
 from vag_ros.engines.text_cache import read_text_cache, TextSource
 from vag_ros.errors import EngineError
 from vag_ros.model import flow
-from vag_ros.model.pipeline import (check_request, frame_to_tensor, GenerationResult,
-                                    video_to_uint8)
+from vag_ros.model.pipeline import GenerationPipeline
 
 RUN_GRAPHS = (io.STEP, io.ENCODER, io.DECODER)
 # plan sets tried in this order when several are built and none is asked for
 PRECISION_PREFERENCE = ('bf16', 'fp16', 'fp8', 'fp32')
 
 
-class EnginePipeline:
+class EnginePipeline(GenerationPipeline):
     """Text source + encoder/step/decoder runtimes + action de-normalization."""
 
     def __init__(self, config, runtimes: typing.Mapping[str, Runtime], normalizer,
@@ -47,40 +44,23 @@ class EnginePipeline:
     def describe(self) -> str:
         return self.step.describe()
 
-    @torch.no_grad()
-    def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,
-                 num_steps: typing.Optional[int] = None,
-                 guidance: typing.Optional[float] = None,
-                 callback: typing.Optional[typing.Callable[[int, int], None]] = None
-                 ) -> GenerationResult:
-        """Generate; the same inputs and seed give VagPipeline's result up to the backend."""
-        check_request(instruction, seed)
-        vc = self.config.video
-        timings = {}
-        start = time.perf_counter()
-        frame = frame_to_tensor(first_frame, vc.height, vc.width, self.resize)  # (1, 3, 1, H, W)
+    def encode_text(self, instruction: str) -> typing.Tuple[torch.Tensor, torch.Tensor]:
+        """-> text embeddings (1, L, E) and mask (1, L): the engine's cache or the encoder."""
+        return self.text.encode(instruction)
 
-        t0 = time.perf_counter()
-        text_emb, text_mask = self.text.encode(instruction)  # (1, L, E), (1, L)
-        timings['text'] = time.perf_counter() - t0
+    def encode_frame(self, frame: torch.Tensor) -> torch.Tensor:
+        """(1, 3, 1, H, W) in [-1, 1] -> first latent (1, C, 1, h, w) by the encoder graph."""
+        return self.runtimes[io.ENCODER].infer({'frame': frame})['first_latent']
 
-        t0 = time.perf_counter()
-        first_latent = self.runtimes[io.ENCODER].infer({'frame': frame})['first_latent']
-        timings['encode'] = time.perf_counter() - t0
+    def denoise(self, first_latent, text_emb, text_mask, num_steps, guidance, seed: int,
+                callback):
+        """-> latents (1, C, T', h, w), normalized actions (1, T, D), by the step graph."""
+        return self.sample(first_latent, text_emb, text_mask, num_steps, guidance, seed,
+                           callback)
 
-        t0 = time.perf_counter()
-        latents, actions = self.sample(first_latent, text_emb, text_mask, num_steps, guidance,
-                                       int(seed), callback)
-        timings['denoise'] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        video = self.runtimes[io.DECODER].infer({'latents': latents.float()})['video'][0]
-        timings['decode'] = time.perf_counter() - t0
-
-        joints = self.normalizer.denormalize(actions[0].float().cpu(), clip=True).numpy()
-        timings['total'] = time.perf_counter() - start
-        return GenerationResult(video_to_uint8(video), joints, timings, int(seed), instruction,
-                                vc.fps)
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(1, C, T', h, w) -> video (3, T, H, W) in [-1, 1] by the decoder graph."""
+        return self.runtimes[io.DECODER].infer({'latents': latents.float()})['video'][0]
 
     def step_feeds(self, first_latent: torch.Tensor, text_emb: torch.Tensor,
                    text_mask: torch.Tensor, guidance: float) -> typing.Dict[str, torch.Tensor]:

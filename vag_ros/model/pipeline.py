@@ -67,7 +67,46 @@ def check_request(instruction, seed) -> None:
         raise GenerationError(f'seed: expected an integer, got {seed!r}')
 
 
-class VagPipeline:
+class GenerationPipeline:
+    """The one generation call; a subclass runs its four stages (text, encode, denoise,
+    decode) with torch modules (VagPipeline) or engine runtimes (EnginePipeline).
+
+    Subclasses set ``config`` (VagConfig), ``normalizer`` and ``resize``.
+    """
+
+    @torch.no_grad()
+    def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,
+                 num_steps: typing.Optional[int] = None,
+                 guidance: typing.Optional[float] = None,
+                 callback: typing.Optional[typing.Callable[[int, int], None]] = None
+                 ) -> GenerationResult:
+        """Generate; same inputs and seed give the same outputs (seeded CPU noise)."""
+        check_request(instruction, seed)
+        vc = self.config.video
+        timings = {}
+
+        def timed(stage: str, run, *args):
+            t0 = time.perf_counter()
+            out = run(*args)
+            timings[stage] = time.perf_counter() - t0
+            return out
+
+        start = time.perf_counter()
+        frame = frame_to_tensor(first_frame, vc.height, vc.width, self.resize)  # (1, 3, 1, H, W)
+        text_emb, text_mask = timed('text', self.encode_text, instruction)
+        first_latent = timed('encode', self.encode_frame, frame)
+        latents, actions = timed('denoise', self.denoise, first_latent, text_emb, text_mask,
+                                 num_steps, guidance, int(seed), callback)
+        video = timed('decode', self.decode, latents)  # (3, T, H, W)
+        joints = None
+        if actions is not None:
+            joints = self.normalizer.denormalize(actions[0].float().cpu(), clip=True).numpy()
+        timings['total'] = time.perf_counter() - start
+        return GenerationResult(video_to_uint8(video), joints, timings, int(seed), instruction,
+                                vc.fps)
+
+
+class VagPipeline(GenerationPipeline):
     """Text encoder + codec + VagModel + action de-normalization, one call."""
 
     def __init__(self, model: VagModel, codec: LatentCodec, text_encoder: TextEncoder,
@@ -111,41 +150,22 @@ class VagPipeline:
         text_encoder = text_encoder or build_text_encoder(cfg.text)
         return cls(ckpt.model, codec, text_encoder, ckpt.normalizer, device, resize)
 
-    @torch.no_grad()
-    def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,
-                 num_steps: typing.Optional[int] = None,
-                 guidance: typing.Optional[float] = None,
-                 callback: typing.Optional[typing.Callable[[int, int], None]] = None
-                 ) -> GenerationResult:
-        """Generate; same inputs and seed give the same outputs (seeded CPU noise)."""
-        check_request(instruction, seed)
-        vc = self.config.video
-        timings = {}
-        start = time.perf_counter()
-        frame = frame_to_tensor(first_frame, vc.height, vc.width, self.resize).to(self.device)
-
-        t0 = time.perf_counter()
+    def encode_text(self, instruction: str) -> typing.Tuple[torch.Tensor, torch.Tensor]:
+        """-> text embeddings (1, L, E) and mask (1, L) on the model's device."""
         text_emb, text_mask = self.text_encoder.encode([instruction])  # (1, L, E), (1, L)
-        text_emb, text_mask = text_emb.to(self.device), text_mask.to(self.device)
-        timings['text'] = time.perf_counter() - t0
+        return text_emb.to(self.device), text_mask.to(self.device)
 
-        t0 = time.perf_counter()
-        first_latent = self.codec.encode(frame)  # (1, C, 1, h, w)
-        timings['encode'] = time.perf_counter() - t0
+    def encode_frame(self, frame: torch.Tensor) -> torch.Tensor:
+        """(1, 3, 1, H, W) in [-1, 1] -> first latent (1, C, 1, h, w)."""
+        return self.codec.encode(frame.to(self.device))
 
-        t0 = time.perf_counter()
-        generator = torch.Generator().manual_seed(int(seed))
-        latents, actions = self.model.sample(first_latent, text_emb, text_mask, num_steps,
-                                             guidance, generator, callback=callback)
-        timings['denoise'] = time.perf_counter() - t0
+    def denoise(self, first_latent, text_emb, text_mask, num_steps, guidance, seed: int,
+                callback):
+        """-> latents (1, C, T', h, w), normalized actions (1, T, D) or None."""
+        generator = torch.Generator().manual_seed(seed)
+        return self.model.sample(first_latent, text_emb, text_mask, num_steps, guidance,
+                                 generator, callback=callback)
 
-        t0 = time.perf_counter()
-        video = self.codec.decode(latents)[0]  # (3, T, H, W)
-        timings['decode'] = time.perf_counter() - t0
-
-        joints = None
-        if actions is not None:
-            joints = self.normalizer.denormalize(actions[0].float().cpu(), clip=True).numpy()
-        timings['total'] = time.perf_counter() - start
-        return GenerationResult(video_to_uint8(video), joints, timings, int(seed), instruction,
-                                vc.fps)
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(1, C, T', h, w) -> video (3, T, H, W) in [-1, 1]."""
+        return self.codec.decode(latents)[0]
