@@ -1,7 +1,6 @@
 """``vag-ros generate``: a PNG and an instruction in, a bag + GIF + action plot out."""
 
-import dataclasses
-
+import micro_model
 import numpy as np
 from PIL import Image
 import pytest
@@ -10,7 +9,7 @@ import torch
 from vag_ros.cli import main
 from vag_ros.episodes.bag_reader import read_episode
 from vag_ros.model.checkpoint import save_checkpoint
-from vag_ros.model.config import CodecConfig, load_model_config
+from vag_ros.model.config import CodecConfig
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
 from vag_ros.robot.description import load_robot_description
@@ -21,16 +20,9 @@ FRAMES = 4
 
 def _save_checkpoint(path, seed=0):
     """A random-weight micro joint checkpoint: 4 frames of 32x32, 2 sampling steps."""
-    cfg = load_model_config('tiny')
-    cfg = dataclasses.replace(
-        cfg, video=dataclasses.replace(cfg.video, frames=FRAMES, height=32, width=32,
-                                       num_layers=1, num_heads=2, head_dim=16,
-                                       adaln_lora_dim=8, latent_channels=192,
-                                       codec=CodecConfig(kind='patch', spatial_factor=8)),
-        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
-        action=dataclasses.replace(cfg.action, horizon=FRAMES, down_dims=(16, 32), n_groups=4,
-                                   timestep_embed_dim=16, observation_dim=16),
-        sampler=dataclasses.replace(cfg.sampler, num_steps=2)).validate()
+    cfg = micro_model.micro_config(frames=FRAMES, num_steps=2, expanded_dim=132,
+                                   observation_dim=16,
+                                   codec=CodecConfig(kind='patch', spatial_factor=8))
     torch.manual_seed(seed)
     save_checkpoint(path, VagModel(cfg), cfg, ActionNormalizer.identity(7))
     return path

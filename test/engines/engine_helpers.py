@@ -1,7 +1,7 @@
 """Helpers of the engine tests: a micro joint model, its checkpoint, a seeded text encoder."""
 
-import dataclasses
 
+import micro_model
 import numpy as np
 import torch
 
@@ -9,31 +9,15 @@ from vag_ros.model.text import TextEncoder
 
 
 def micro_config(guidance: float = 1.0, observation_dim: int = 16, codec: str = 'patch'):
-    """5 frames of 32x32, 1 DiT layer, text 'none' (E = 16, L = 4), 3 steps, D = 7.
+    """The shared micro config, 3 steps.
 
     codec 'patch': 192 exact channels, bridge C'' = 200; 'pca': 16 fitted channels,
     C'' = 132 as in the paper. Neither C'' is a multiple of C', so the bridge tiles a
     partial copy: the case the TorchScript exporter got wrong (truncating floor division).
     """
-    from vag_ros.model.config import CodecConfig, load_model_config
-    cfg = load_model_config('tiny')
-    if codec == 'patch':
-        video = {'latent_channels': 192,
-                 'codec': CodecConfig(kind='patch', spatial_factor=8, orthogonal=True)}
-        expanded = 200
-    else:
-        video = {'latent_channels': 16, 'codec': CodecConfig(kind='pca', spatial_factor=8)}
-        expanded = 132
-    return dataclasses.replace(
-        cfg, mode='joint',
-        video=dataclasses.replace(cfg.video, frames=5, height=32, width=32, num_layers=1,
-                                  num_heads=2, head_dim=16, adaln_lora_dim=8, **video),
-        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
-        action=dataclasses.replace(cfg.action, horizon=5, down_dims=(16, 32), n_groups=4,
-                                   timestep_embed_dim=16, observation_dim=observation_dim),
-        bridge=dataclasses.replace(cfg.bridge, expanded_dim=expanded),
-        sampler=dataclasses.replace(cfg.sampler, num_steps=3,
-                                    guidance_scale=guidance)).validate()
+    return micro_model.micro_config(codec_kind=codec,
+                                    expanded_dim=200 if codec == 'patch' else 132,
+                                    observation_dim=observation_dim, guidance=guidance)
 
 
 def save_micro_checkpoint(path, config=None, seed: int = 0):

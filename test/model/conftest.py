@@ -1,29 +1,13 @@
 """Micro model configs and batches shared by the model tests (seconds on 2 CPU cores)."""
 
-import dataclasses
-
+import micro_model
 import pytest
 import torch
 
-from vag_ros.model.config import CodecConfig, load_model_config
-
 
 def _micro_config(mode: str = 'joint', **video):
-    """Shrink the tiny preset: 5 frames of 32x32, patch codec, 1 layer, text 'none'."""
-    cfg = load_model_config('tiny')
-    # the exact patch codec (192 channels): no fitting, so random models generate
-    v = {'frames': 5, 'height': 32, 'width': 32, 'num_layers': 1, 'num_heads': 2,
-         'head_dim': 16, 'adaln_lora_dim': 8, 'latent_channels': 192,
-         'codec': CodecConfig(kind='patch', spatial_factor=8, orthogonal=True)}
-    v.update(video)
-    return dataclasses.replace(
-        cfg, mode=mode,
-        video=dataclasses.replace(cfg.video, **v),
-        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
-        action=dataclasses.replace(cfg.action, horizon=5, down_dims=(16, 32), n_groups=4,
-                                   timestep_embed_dim=16),
-        bridge=dataclasses.replace(cfg.bridge, expanded_dim=200),
-        sampler=dataclasses.replace(cfg.sampler, num_steps=3)).validate()
+    """The shared micro config (patch codec, 3 steps); ``video`` overrides VideoConfig."""
+    return micro_model.micro_config(mode, **video)
 
 
 def _batch(config, b=2, seed=0):

@@ -1,31 +1,22 @@
 """Micro model configs and tiny synthetic episode bags for the training tests."""
 
-import dataclasses
 from pathlib import Path
 
+import micro_model
 import numpy as np
 import torch
 
 from vag_ros.episodes.bag_writer import write_episode
 from vag_ros.episodes.episode import Episode, EpisodeMetadata
 from vag_ros.model.codecs import build_codec
-from vag_ros.model.config import load_model_config
 
 JOINTS = tuple(f'joint_{i}' for i in range(7))
 
 
 def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3):
-    """The tiny preset shrunk to 5 frames of 32x32, one DiT layer, text 'none' (E = 16)."""
-    cfg = load_model_config('tiny')
-    return dataclasses.replace(
-        cfg, mode=mode,
-        video=dataclasses.replace(cfg.video, frames=frames, height=32, width=32, num_layers=1,
-                                  num_heads=2, head_dim=16, adaln_lora_dim=8),
-        text=dataclasses.replace(cfg.text, kind='none', embed_dim=16, max_length=4),
-        action=dataclasses.replace(cfg.action, horizon=frames, down_dims=(16, 32), n_groups=4,
-                                   timestep_embed_dim=16, observation_dim=16),
-        bridge=dataclasses.replace(cfg.bridge, expanded_dim=200),
-        sampler=dataclasses.replace(cfg.sampler, num_steps=num_steps)).validate()
+    """The shared micro config with the tiny preset's PCA codec (training fits it)."""
+    return micro_model.micro_config(mode, frames, num_steps, codec_kind='pca',
+                                    observation_dim=16)
 
 
 def fitted_codec(config, seed: int = 0):
