@@ -145,6 +145,24 @@ def test_cancel_mid_motion_stops_commands(rig):
     count = len(rig.commands)
     spin_for(rig.executor, 0.5)
     assert len(rig.commands) == count and rig.replay._motion is None
+    # nothing resumes: the arming is gone, and so is the cancelled trajectory
+    assert 'not armed' in rig.call('execute').message
+    assert rig.call('arm', True).success
+    assert 'no validated trajectory' in rig.call('execute').message
+    spin_for(rig.executor, 0.3)
+    assert len(rig.commands) == count
+
+
+def test_a_trajectory_arriving_after_arming_disarms(rig):
+    """Arming is for the trajectory the operator reviewed, not for whatever comes next."""
+    assert rig.send(*rig.motion(delta=0.3, duration=2.0)) == []
+    assert rig.call('arm', True).success
+    assert rig.send(*rig.motion(delta=0.2, duration=2.0)) == []
+    reply = rig.call('execute')
+    assert not reply.success and 'not armed' in reply.message
+    spin_for(rig.executor, 0.3)
+    assert rig.commands == [] and rig.trajectories == []
+    assert rig.call('arm', True).success and rig.call('execute').success  # armed for it
 
 
 def test_stale_joint_states_stop_motion(rig):

@@ -176,6 +176,10 @@ class ReplayNode(Node):
             self._state('ignored', 'a motion is running', stamp)
             return
         self.pending = None
+        if self.armed:  # arming was for the trajectory this one replaces, not for this one
+            self.armed = False
+            self.status.warn('disarmed', 'a new trajectory replaced the one armed for; '
+                             'review it and call ~/arm again', armed=False)
         try:
             names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, D)
             validated = self._validate(names, positions, times)
