@@ -28,8 +28,10 @@ def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3,
     v = {'frames': frames, 'height': 32, 'width': 32, 'num_layers': 1, 'num_heads': 2,
          'head_dim': 16, 'adaln_lora_dim': 8, **(PATCH if codec_kind == 'patch' else PCA)}
     v.update(video)
+    # the observation encoder reads the 32x32 frame itself; 4 keypoints, anchor over 2 steps
     action = {'horizon': frames, 'down_dims': (16, 32), 'n_groups': 4,
-              'timestep_embed_dim': 16}
+              'timestep_embed_dim': 16, 'observation_size': 0, 'keypoints': 4,
+              'anchor_steps': min(2, frames)}
     if observation_dim is not None:
         action['observation_dim'] = observation_dim
     sampler = {'num_steps': num_steps}
@@ -42,3 +44,18 @@ def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3,
         action=dataclasses.replace(cfg.action, **action),
         bridge=dataclasses.replace(cfg.bridge, expanded_dim=expanded_dim),
         sampler=dataclasses.replace(cfg.sampler, **sampler)).validate()
+
+
+def micro_observation(config, text_emb, text_mask, seed: int = 0):
+    """A random Observation (frame in [-1, 1], state) for ``config`` and the given text."""
+    import torch
+
+    from vag_ros.model.vag import Observation
+    g = torch.Generator().manual_seed(seed)
+    b = text_emb.shape[0]
+    h, w = config.observation_hw
+    frame = torch.rand(b, 3, h, w, generator=g) * 2 - 1
+    state = None
+    if config.action.state_conditioning:
+        state = torch.randn(b, config.action.dim, generator=g) * 0.5
+    return Observation(frame, text_emb, text_mask, state)

@@ -12,6 +12,7 @@ COMMANDS = {
     'sim-record': 'sim_record',
     'train': 'train',
     'train-inverse-dynamics': 'train_inverse_dynamics',
+    'train-scene-blind': 'train_scene_blind',
     'eval': 'evaluate',
     'generate': 'generate',
     'demo': 'demo',

@@ -22,6 +22,12 @@ def _batch(config, b=2, seed=0):
 
 
 @pytest.fixture
+def observe():
+    """Give the factory of random observations: (config, text_emb, text_mask, seed=0)."""
+    return micro_model.micro_observation
+
+
+@pytest.fixture
 def micro_config():
     """Give the factory of micro configs (mode, **video overrides)."""
     return _micro_config

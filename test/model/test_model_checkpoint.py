@@ -18,7 +18,7 @@ def saved(tmp_path, model, config):
     return tmp_path / 'ckpt', norm
 
 
-def test_round_trip_gives_the_same_model(saved, model, config, make_batch):
+def test_round_trip_gives_the_same_model(saved, model, config, make_batch, observe):
     path, norm = saved
     assert {p.name for p in path.iterdir()} == {'model.safetensors', 'config.yaml'}
     ck = load_checkpoint(path)
@@ -27,8 +27,9 @@ def test_round_trip_gives_the_same_model(saved, model, config, make_batch):
     lat, emb, mask, _ = make_batch(config, b=1)
     model.eval()
     g = torch.Generator
-    x1, a1 = model.sample(lat[:, :, :1], emb, mask, 2, generator=g().manual_seed(0))
-    x2, a2 = ck.model.sample(lat[:, :, :1], emb, mask, 2, generator=g().manual_seed(0))
+    obs = observe(config, emb, mask)
+    x1, a1 = model.sample(lat[:, :, :1], obs, 2, generator=g().manual_seed(0))
+    x2, a2 = ck.model.sample(lat[:, :, :1], obs, 2, generator=g().manual_seed(0))
     assert torch.equal(x1, x2)
     assert torch.allclose(a1, a2, atol=1e-5), (a1 - a2).abs().max()
     sd = model.state_dict()

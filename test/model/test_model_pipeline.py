@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from vag_ros.model.action_space import StateError
 from vag_ros.model.checkpoint import save_checkpoint
 from vag_ros.model.codecs import build_codec
 from vag_ros.model.normalization import ActionNormalizer
@@ -22,10 +23,13 @@ def _frame(h=32, w=32, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
+STATE = np.array([0.1, -0.3, 1.9, 0.05, 1.4, -0.2, 0.02])  # (D,) joints [rad, m]
+
+
 def test_generate_shapes_units_timings_and_determinism(pipe, config):
-    r1 = pipe.generate(_frame(), 'pick up the cube', seed=3, num_steps=2)
-    r2 = pipe.generate(_frame(), 'pick up the cube', seed=3, num_steps=2)
-    r3 = pipe.generate(_frame(), 'pick up the cube', seed=4, num_steps=2)
+    r1 = pipe.generate(_frame(), 'pick up the cube', seed=3, num_steps=2, state=STATE)
+    r2 = pipe.generate(_frame(), 'pick up the cube', seed=3, num_steps=2, state=STATE)
+    r3 = pipe.generate(_frame(), 'pick up the cube', seed=4, num_steps=2, state=STATE)
     assert r1.video.shape == (config.video.frames, 32, 32, 3) and r1.video.dtype == np.uint8
     assert r1.actions.shape == (config.action.horizon, 7) and r1.actions.dtype == np.float32
     assert set(r1.timings) >= {'text', 'encode', 'denoise', 'decode', 'total'}
@@ -37,11 +41,11 @@ def test_generate_shapes_units_timings_and_determinism(pipe, config):
 
 
 def test_generate_resizes_or_rejects(pipe):
-    r = pipe.generate(_frame(48, 40), 'open the drawer', seed=0, num_steps=1)
+    r = pipe.generate(_frame(48, 40), 'open the drawer', seed=0, num_steps=1, state=STATE)
     assert r.video.shape[1:] == (32, 32, 3)
     pipe.resize = False
     with pytest.raises(GenerationError, match='resize'):
-        pipe.generate(_frame(48, 40), 'open the drawer', seed=0, num_steps=1)
+        pipe.generate(_frame(48, 40), 'open the drawer', seed=0, num_steps=1, state=STATE)
 
 
 @pytest.mark.parametrize('frame, text, match', [
@@ -53,14 +57,39 @@ def test_generate_resizes_or_rejects(pipe):
 ])
 def test_generate_rejects_bad_input(pipe, frame, text, match):
     with pytest.raises(GenerationError, match=match):
-        pipe.generate(frame, text, seed=0, num_steps=1)
+        pipe.generate(frame, text, seed=0, num_steps=1, state=STATE)
     assert issubclass(GenerationError, ValueError)
+
+
+@pytest.mark.parametrize('state, match', [
+    (None, 'conditioned on the arm state'), (STATE[:6], 'expected 7 joint positions'),
+    (np.full(7, np.nan), 'NaN'), ('abc', 'not numeric')])
+def test_generate_refuses_a_missing_or_bad_state(pipe, state, match):
+    with pytest.raises(StateError, match=match):
+        pipe.generate(_frame(), 'x', seed=0, num_steps=1, state=state)
+
+
+def test_state_conditioning_starts_the_trajectory_at_the_state(pipe, config):
+    """The first point lands on the measured state (anchored), the state moves the whole
+    trajectory, and the raw distance before anchoring is reported."""
+    a = pipe.generate(_frame(), 'pick', seed=0, num_steps=2, state=STATE)
+    moved = STATE + np.array([0.3, -0.2, 0.1, 0.0, 0.2, 0.4, 0.0])
+    b = pipe.generate(_frame(), 'pick', seed=0, num_steps=2, state=moved)
+    np.testing.assert_allclose(a.actions[0], STATE, atol=1e-6)
+    np.testing.assert_allclose(b.actions[0], moved, atol=1e-6)
+    assert np.abs(b.actions[-1] - a.actions[-1]).max() > 0.05  # relative to the state
+    assert a.raw_start_error.shape == (7,) and np.all(a.raw_start_error >= 0)
+    np.testing.assert_array_equal(a.state, STATE.astype(np.float32))
+    # past the anchor's steps the trajectory is the model's own
+    k = config.action.anchor_steps
+    raw = a.actions[k:]
+    assert np.isfinite(raw).all()
 
 
 def test_from_checkpoint(tmp_path, model, config):
     save_checkpoint(tmp_path, model, config, ActionNormalizer.identity(7))
     pipe = VagPipeline.from_checkpoint(tmp_path)
-    r = pipe.generate(_frame(), 'stack', seed=1, num_steps=1)
+    r = pipe.generate(_frame(), 'stack', seed=1, num_steps=1, state=STATE)
     assert r.video.shape[0] == config.video.frames
 
 
@@ -71,6 +100,7 @@ def test_tiny_preset_end_to_end_with_minilm():
     torch.manual_seed(0)
     pipe = VagPipeline.from_config(VagModel(cfg), ActionNormalizer.identity(cfg.action.dim))
     pipe.codec.fit([torch.rand(1, 3, 2, 64, 64) * 2 - 1])  # the pca codec, as training does
-    r = pipe.generate(_frame(64, 64), 'put the red cube in the bowl', seed=0, num_steps=1)
+    r = pipe.generate(_frame(128, 128), 'put the red cube in the bowl', seed=0, num_steps=1,
+                      state=STATE)
     assert r.video.shape == (40, 64, 64, 3) and r.actions.shape == (40, 7)
     assert np.isfinite(r.actions).all()

@@ -6,9 +6,15 @@ import torch
 from vag_ros.model.vag import VagModel
 
 
-def test_training_loss_terms_and_backward(model, config, make_batch):
-    lat, emb, mask, act = make_batch(config)
-    out = model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(0))
+def _loss(model, config, batch, observe, seed):
+    lat, emb, mask, act = batch
+    obs = observe(config, emb, mask)
+    return model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(seed),
+                               obs.frame, obs.state)
+
+
+def test_training_loss_terms_and_backward(model, config, make_batch, observe):
+    out = _loss(model, config, make_batch(config), observe, 0)
     assert set(out) == {'loss', 'video_loss', 'action_loss', 't'}
     assert out['t'].shape == (2,)
     for key in ('loss', 'video_loss', 'action_loss'):
@@ -18,9 +24,8 @@ def test_training_loss_terms_and_backward(model, config, make_batch):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
-def test_action_loss_does_not_train_the_video_branch(model, config, make_batch):
-    lat, emb, mask, act = make_batch(config)
-    out = model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(1))
+def test_action_loss_does_not_train_the_video_branch(model, config, make_batch, observe):
+    out = _loss(model, config, make_batch(config), observe, 1)
     out['action_loss'].backward()
     for name, p in model.video.named_parameters():
         assert p.grad is None or p.grad.abs().max() == 0, name
@@ -29,44 +34,53 @@ def test_action_loss_does_not_train_the_video_branch(model, config, make_batch):
     assert sum(g.abs().sum() for g in grads) > 0
 
 
-def test_same_seed_same_loss(model, config, make_batch):
-    lat, emb, mask, act = make_batch(config)
-    a = model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(5))
-    b = model.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(5))
+def test_same_seed_same_loss(model, config, make_batch, observe):
+    batch = make_batch(config)
+    a = _loss(model, config, batch, observe, 5)
+    b = _loss(model, config, batch, observe, 5)
     assert torch.equal(a['loss'], b['loss'])
 
 
-def test_video_only_and_no_bridge_modes(micro_config, make_batch):
+def test_video_only_and_no_bridge_modes(micro_config, make_batch, observe):
     cfg = micro_config('video_only')
     torch.manual_seed(0)
     m = VagModel(cfg)
     assert m.action is None
     lat, emb, mask, act = make_batch(cfg)
+    obs = observe(cfg, emb, mask)
     out = m.training_loss(lat, emb, mask, None)
     assert out['action_loss'] == 0 and torch.equal(out['loss'], out['video_loss'])
-    lat1, actions = m.sample(lat[:, :, :1], emb, mask, num_steps=2,
+    lat1, actions = m.sample(lat[:, :, :1], obs, num_steps=2,
                              generator=torch.Generator().manual_seed(0))
     assert actions is None and lat1.shape == lat.shape
 
     cfg = micro_config('action_no_bridge')
     m = VagModel(cfg)
-    assert m.action.cond_dim == cfg.action.observation_dim + cfg.text.embed_dim
-    out = m.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(0))
+    assert m.action.cond_dim == cfg.action.observation_dim
+    out = m.training_loss(lat, emb, mask, act, torch.Generator().manual_seed(0), obs.frame,
+                          obs.state)
     out['action_loss'].backward()
     assert m.video is None  # the ablation never reads a video, so it carries none
     assert any(p.grad is not None and p.grad.abs().max() > 0
                for p in m.observation.parameters())
     with pytest.raises(ValueError, match='actions_norm'):
-        m.training_loss(lat, emb, mask, None)
+        m.training_loss(lat, emb, mask, None, None, obs.frame, obs.state)
+    # the ablation samples actions alone, with the same noise order as the joint model
+    x, a = m.sample(lat[:, :, :1], obs, num_steps=3, generator=torch.Generator().manual_seed(0))
+    again = m.sample(lat[:, :, :1], obs, num_steps=3,
+                     generator=torch.Generator().manual_seed(0))[1]
+    assert x is None and a.shape == act.shape and torch.equal(a, again)
 
 
-def test_sample_is_seeded_keeps_the_first_frame_and_syncs_steps(model, config, make_batch):
+def test_sample_is_seeded_keeps_the_first_frame_and_syncs_steps(model, config, make_batch,
+                                                                 observe):
     lat, emb, mask, _ = make_batch(config, b=1)
     first = lat[:, :, :1]
+    obs = observe(config, emb, mask)
     steps = []
 
     def run(seed, guidance=1.0):
-        return model.sample(first, emb, mask, num_steps=3, guidance=guidance,
+        return model.sample(first, obs, num_steps=3, guidance=guidance,
                             generator=torch.Generator().manual_seed(seed),
                             callback=lambda i, n: steps.append((i, n)))
 
@@ -82,31 +96,43 @@ def test_sample_is_seeded_keeps_the_first_frame_and_syncs_steps(model, config, m
     assert not torch.allclose(xg, x1) and torch.isfinite(ag).all()
 
 
-def test_sampled_actions_depend_on_the_video_through_the_bridge(model, config, make_batch):
+def test_sampled_actions_depend_on_the_video_through_the_bridge(model, config, make_batch,
+                                                                observe):
     lat, emb, mask, _ = make_batch(config, b=1)
+    obs = observe(config, emb, mask)
     g = torch.Generator
-    _, a1 = model.sample(lat[:, :, :1], emb, mask, num_steps=2, generator=g().manual_seed(0))
-    _, a2 = model.sample(lat[:, :, :1] + 3.0, emb, mask, num_steps=2,
-                         generator=g().manual_seed(0))
+    _, a1 = model.sample(lat[:, :, :1], obs, num_steps=2, generator=g().manual_seed(0))
+    _, a2 = model.sample(lat[:, :, :1] + 3.0, obs, num_steps=2, generator=g().manual_seed(0))
     assert not torch.allclose(a1, a2)
 
 
-def test_tiny_preset_parameter_count():
-    from vag_ros.model.config import load_model_config
-    with torch.device('meta'):
-        m = VagModel(load_model_config('tiny'))
-    counts = m.parameter_counts()
-    assert 1e6 < counts['total'] < 5e6, counts
-
-
-def test_joint_condition_is_bridge_plus_observation(model, config, make_batch):
+def test_joint_condition_is_bridge_plus_observation(model, config, make_batch, observe):
     lat, emb, mask, _ = make_batch(config)
+    obs = observe(config, emb, mask)
     z0 = torch.randn_like(lat)
-    cond = model.action_condition(z0, lat[:, :, :1], emb, mask)
+    cond = model.action_condition(z0, obs)
     c2 = config.bridge.expanded_dim
     assert cond.shape == (lat.shape[0], config.action_cond_dim)
-    assert config.action_cond_dim == c2 + config.action.observation_dim + config.text.embed_dim
+    assert config.action_cond_dim == c2 + config.action.observation_dim
     # the bridge part follows z0, the observation part does not
-    other = model.action_condition(z0 + 1.0, lat[:, :, :1], emb, mask)
+    other = model.action_condition(z0 + 1.0, obs)
     assert not torch.allclose(cond[:, :c2], other[:, :c2])
     assert torch.equal(cond[:, c2:], other[:, c2:])
+
+
+def test_observation_follows_frame_text_and_state(model, config, make_batch, observe):
+    """Each input of the action branch's observation changes the condition it gives."""
+    import dataclasses
+    lat, emb, mask, _ = make_batch(config)
+    obs = observe(config, emb, mask)
+    z0 = torch.randn_like(lat)
+    c2 = config.bridge.expanded_dim
+    # FiLM starts at zero; give it weights so the text reaches the keypoints too
+    torch.nn.init.normal_(model.observation.film.weight, std=0.5)
+    base = model.action_condition(z0, obs)[:, c2:]
+    for changed in (dataclasses.replace(obs, frame=obs.frame.flip(-1)),
+                    dataclasses.replace(obs, text_emb=obs.text_emb + 1.0),
+                    dataclasses.replace(obs, state=obs.state + 0.3)):
+        assert not torch.allclose(model.action_condition(z0, changed)[:, c2:], base)
+    with pytest.raises(ValueError, match='arm state'):
+        model.action_condition(z0, dataclasses.replace(obs, state=None))

@@ -1,4 +1,5 @@
-"""vag-ros eval: VAG against the two-stage and no-bridge baselines on held-out seeds."""
+"""vag-ros eval: VAG against the two-stage, no-bridge and scene-blind baselines on held-out
+seeds, with wrong-target, counterfactual and held-out-template figures."""
 
 import argparse
 
@@ -24,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--inverse-dynamics', default=None,
                         help='inverse-dynamics model (default <checkpoint>/baselines/'
                              'inverse_dynamics)')
+    parser.add_argument('--scene-blind', default=None,
+                        help='scene-blind baseline (default <checkpoint>/baselines/'
+                             'scene_blind; vag-ros train-scene-blind makes one)')
+    parser.add_argument('--held-out-every', type=non_negative, default=2,
+                        help='every Nth episode uses a held-out instruction template '
+                             '(default 2; 0 = never)')
+    parser.add_argument('--no-counterfactual', action='store_true',
+                        help='skip the second generation naming another block')
     parser.add_argument('--video-only', default=None,
                         help="video-only checkpoint for the two-stage baseline (default: the "
                              "joint checkpoint's own video)")
@@ -50,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         no_bridge_dir=args.no_bridge, inverse_dynamics_dir=args.inverse_dynamics,
         tasks=args.task, video_only_dir=args.video_only, sim_config=args.sim_config,
         num_steps=args.steps, plot_episodes=args.plots, progress=not args.quiet,
-        device=args.device)
+        device=args.device, scene_blind_dir=args.scene_blind,
+        held_out_every=args.held_out_every, counterfactual=not args.no_counterfactual)
     write_json(results, json_path)
     print(method_table(results['methods']))
     t = results['timings']

@@ -21,7 +21,13 @@ ENGINE_BACKENDS = ('onnxruntime', 'tensorrt')
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--checkpoint', required=True, help='joint VAG checkpoint folder')
-    parser.add_argument('--image', required=True, help='first frame (PNG, JPEG...), RGB')
+    parser.add_argument('--image', default=None, help='first frame (PNG, JPEG...), RGB')
+    parser.add_argument('--state', default=None,
+                        help="the arm's measured joints at the frame, comma-separated in the "
+                             "robot's joint order [rad, m] (state-conditioned models)")
+    parser.add_argument('--episode', default=None,
+                        help='an episode bag: its first frame and first measured joints '
+                             'replace --image and --state')
     parser.add_argument('--instruction', required=True, help='what the robot should do')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--seed', type=non_negative, default=0, help='sampling seed')
@@ -65,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.train import media
 
     check_backend_arguments(args)
-    frame = media.load_image(args.image)  # (H, W, 3) uint8, before any model loading
+    frame, state = first_frame_and_state(args)  # before any model loading
     if not args.instruction.strip():
         raise VagError('--instruction is empty')
     out = Path(args.out)
@@ -83,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
             raise VagError(f'{args.checkpoint}: action.dim={pipe.config.action.dim} but the '
                            f'robot {robot.name} has {robot.dof} joints {robot.joint_names}')
         label = pipe.describe() if args.backend in ENGINE_BACKENDS else f'torch ({pipe.device})'
-        result = pipe.generate(frame, args.instruction, seed=args.seed, num_steps=args.steps)
+        if pipe.config.action.state_conditioning and state is None:
+            raise VagError(f'{args.checkpoint} starts from the arm\'s measured joints: pass '
+                           f'--state with {robot.dof} values {list(robot.joint_names)} or '
+                           f'--episode BAG')
+        result = pipe.generate(frame, args.instruction, seed=args.seed, num_steps=args.steps,
+                               state=state)
     finally:
         if hasattr(pipe, 'close'):
             pipe.close()
@@ -95,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
         task='generated', seed=args.seed, success=False, robot=robot.name,
         joint_names=tuple(robot.joint_names), frame_rate=float(result.fps),
         source='generated', instruction=args.instruction,
-        extra={'checkpoint': str(Path(args.checkpoint).resolve()), 'image': str(args.image),
+        extra={'checkpoint': str(Path(args.checkpoint).resolve()),
+               'image': str(args.image or args.episode),
+               'state': None if state is None else [float(v) for v in state],
                'joints': 'predicted (same as actions)', 'timings': result.timings,
                'backend': args.backend,
                **({'engine': str(Path(args.engine).resolve())} if args.engine else {})})
@@ -115,6 +128,36 @@ def run(args: argparse.Namespace) -> int:
     print(f'actions: {png}')
     print('timings: ' + ', '.join(f'{k} {v:.2f} s' for k, v in result.timings.items()))
     return 0
+
+
+def parse_state(text: str):
+    """'a,b,c' (commas or spaces) -> (D,) float array; VagError on anything else."""
+    import numpy as np
+
+    from vag_ros.errors import VagError
+    try:
+        values = [float(v) for v in text.replace(',', ' ').split()]
+    except ValueError:
+        raise VagError(f'--state {text!r}: expected numbers separated by commas') from None
+    if not values or not np.all(np.isfinite(values)):
+        raise VagError(f'--state {text!r}: expected finite joint positions')
+    return np.asarray(values, dtype=np.float64)
+
+
+def first_frame_and_state(args: argparse.Namespace):
+    """(first frame (H, W, 3) uint8, state (D,) or None) from --episode or --image/--state."""
+    from vag_ros.errors import VagError
+    from vag_ros.train import media
+    if args.episode is not None:
+        if args.image is not None or args.state is not None:
+            raise VagError('--episode gives the first frame and state: drop --image/--state')
+        from vag_ros.episodes.bag_reader import read_episode
+        episode = read_episode(args.episode)
+        return episode.frames[0], episode.joints[0].astype('float64')
+    if args.image is None:
+        raise VagError('give the first frame: --image FILE (with --state) or --episode BAG')
+    state = parse_state(args.state) if args.state is not None else None
+    return media.load_image(args.image), state
 
 
 def load_pipeline(args: argparse.Namespace):

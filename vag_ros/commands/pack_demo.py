@@ -10,6 +10,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-bridge', required=True, help='trained no-bridge checkpoint')
     parser.add_argument('--inverse-dynamics', required=True,
                         help='trained inverse-dynamics checkpoint')
+    parser.add_argument('--scene-blind', default=None,
+                        help='scene-blind baseline folder (vag-ros train-scene-blind)')
     parser.add_argument('--out', required=True, help='new folder, e.g. checkpoints/tiny_demo')
     parser.add_argument('--dtype', default='float16', choices=('float16', 'bfloat16', 'float32'))
 
@@ -18,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.train.demo_checkpoint import pack_demo_checkpoint
 
     out = pack_demo_checkpoint(args.vag, args.no_bridge, args.inverse_dynamics, args.out,
-                               args.dtype)
+                               args.dtype, args.scene_blind)
     size = sum(p.stat().st_size for p in out.rglob('*') if p.is_file())
     print(f'packed {out} ({size / 1e6:.1f} MB, {args.dtype} weights)')
     return 0

@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='task family (touch, push, pick) or "all" to cycle (default)')
     parser.add_argument('--seed', type=non_negative, default=0,
                         help='first seed (episode k: seed+k)')
+    parser.add_argument('--templates', default='train', choices=('train', 'held_out'),
+                        help="instruction template split (default train; held_out for tests "
+                             "of language generalization)")
     parser.add_argument('--config', default=None, help='SimConfig YAML (default config/sim.yaml)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
 
@@ -23,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = record_expert_dataset(
         out_dir=args.out, episodes=args.episodes, task=args.task, seed=args.seed,
-        config_path=args.config, progress=not args.quiet)
+        config_path=args.config, progress=not args.quiet,
+        templates=args.templates)
     print(summary.describe())
     return 0 if summary.all_written else 1

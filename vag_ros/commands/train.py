@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, help='override the model mode (default: the config)')
     parser.add_argument('--device', default=None,
                         help='torch device (default: cuda when available, else cpu)')
+    parser.add_argument('--init', default=None,
+                        help='start from this checkpoint (same model config): its weights, '
+                             'action stats and codec; with freeze_video in the train config '
+                             'this trains the action branch further')
     parser.add_argument('--resume', action='store_true',
                         help='continue the run saved in --out')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -39,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None:
         train_config = dataclasses.replace(train_config, steps=args.steps)
     result = train(model_config, train_config, args.data, args.out, mode=args.mode,
-                   resume=args.resume, progress=not args.quiet, device=args.device)
+                   resume=args.resume, progress=not args.quiet, device=args.device,
+                   init=args.init)
     if int(os.environ.get('RANK', '0')) == 0:
         print(f'trained to step {result.step}: loss {result.loss:.4f}, '
               f'{result.seconds_per_step:.2f} s/step; checkpoint in {result.out_dir}')

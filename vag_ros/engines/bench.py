@@ -128,11 +128,18 @@ def step_flops(pipeline, feeds: typing.Mapping[str, torch.Tensor]) -> typing.Opt
     return int(counter.get_total_flops())
 
 
+def bench_state(config) -> np.ndarray:
+    """(D,) joint state given to state-conditioned models in benchmarks (all zeros: any
+    finite state costs the same)."""
+    return np.zeros(config.action.dim, dtype=np.float64)
+
+
 class _Case:
     """One backend's fixed inputs for the step and action-branch timings."""
 
     def __init__(self, pipeline, frame: np.ndarray, instruction: str, seed: int):
         from vag_ros.model.pipeline import frame_to_tensor
+        from vag_ros.model.vag import Observation
         self.pipe = pipeline
         cfg = pipeline.config
         vc, sc, ac = cfg.video, cfg.sampler, cfg.action
@@ -140,7 +147,10 @@ class _Case:
         x = frame_to_tensor(frame, vc.height, vc.width, pipeline.resize)  # (1, 3, 1, H, W)
         first = pipeline.runtimes[io.ENCODER].infer({'frame': x})['first_latent']
         dev, dtype = pipeline.device, pipeline.dtype
-        fixed = pipeline.step_feeds(first, emb, mask, sc.guidance_scale)
+        oh, ow = cfg.observation_hw
+        observation = Observation(frame_to_tensor(frame, oh, ow, pipeline.resize)[:, :, 0],
+                                  emb, mask, torch.as_tensor(bench_state(cfg))[None])
+        fixed = pipeline.step_feeds(first, observation, sc.guidance_scale)
         gen = torch.Generator().manual_seed(seed)
         c, tl, h, w = vc.latent_shape
         x_t = torch.randn((1, c, tl, h, w), generator=gen).to(dev, dtype)
@@ -193,7 +203,8 @@ def run_bench(pipelines: typing.Mapping[str, typing.Any], frame: np.ndarray,
         for label in order:
             pipe = pipelines[label]
             with PeakMemory(pipe.device) as mem:
-                result = pipe.generate(frame, instruction, seed=seed, num_steps=num_steps)
+                result = pipe.generate(frame, instruction, seed=seed, num_steps=num_steps,
+                                       state=bench_state(pipe.config))
             if keep:
                 episodes[label].append(result.timings)
                 memory[label].append(mem.increase_mb)

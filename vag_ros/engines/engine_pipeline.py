@@ -52,24 +52,27 @@ class EnginePipeline(GenerationPipeline):
         """(1, 3, 1, H, W) in [-1, 1] -> first latent (1, C, 1, h, w) by the encoder graph."""
         return self.runtimes[io.ENCODER].infer({'frame': frame})['first_latent']
 
-    def denoise(self, first_latent, text_emb, text_mask, num_steps, guidance, seed: int,
-                callback):
+    def denoise(self, first_latent, observation, num_steps, guidance, seed: int, callback):
         """-> latents (1, C, T', h, w), normalized actions (1, T, D), by the step graph."""
-        return self.sample(first_latent, text_emb, text_mask, num_steps, guidance, seed,
-                           callback)
+        return self.sample(first_latent, observation, num_steps, guidance, seed, callback)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(1, C, T', h, w) -> video (3, T, H, W) in [-1, 1] by the decoder graph."""
         return self.runtimes[io.DECODER].infer({'latents': latents.float()})['video'][0]
 
-    def step_feeds(self, first_latent: torch.Tensor, text_emb: torch.Tensor,
-                   text_mask: torch.Tensor, guidance: float) -> typing.Dict[str, torch.Tensor]:
+    def step_feeds(self, first_latent: torch.Tensor, observation,
+                   guidance: float) -> typing.Dict[str, torch.Tensor]:
         """The step inputs that stay fixed over an episode."""
         dev, dtype = self.device, self.dtype
         names = self.step.contract.input_names
-        feeds = {'first_latent': first_latent.to(dev, dtype), 'text_emb': text_emb.to(dev, dtype)}
+        feeds = {'first_latent': first_latent.to(dev, dtype),
+                 'text_emb': observation.text_emb.to(dev, dtype)}
         if 'text_mask' in names:
-            feeds['text_mask'] = text_mask.to(dev, torch.bool)
+            feeds['text_mask'] = observation.text_mask.to(dev, torch.bool)
+        if 'observation_frame' in names:
+            feeds['observation_frame'] = observation.frame.to(dev, dtype)
+        if 'state' in names:
+            feeds['state'] = observation.state.to(dev, dtype)
         if self.contract.cfg:
             feeds['null_emb'] = torch.zeros_like(feeds['text_emb'])
             feeds['guidance'] = torch.tensor([guidance], device=dev, dtype=dtype)
@@ -79,8 +82,8 @@ class EnginePipeline(GenerationPipeline):
                               f'again with --cfg on')
         return feeds
 
-    def sample(self, first_latent: torch.Tensor, text_emb: torch.Tensor,
-               text_mask: torch.Tensor, num_steps: typing.Optional[int] = None,
+    def sample(self, first_latent: torch.Tensor, observation,
+               num_steps: typing.Optional[int] = None,
                guidance: typing.Optional[float] = None, seed: int = 0,
                callback: typing.Optional[typing.Callable[[int, int], None]] = None):
         """Euler as VagModel.sample: -> latents (1, C, T', h, w), actions (1, T, D)."""
@@ -89,7 +92,7 @@ class EnginePipeline(GenerationPipeline):
         guidance = sc.guidance_scale if guidance is None else float(guidance)
         dev, dtype = self.device, self.dtype
         b, c, _, h, w = first_latent.shape
-        feeds = self.step_feeds(first_latent, text_emb, text_mask, guidance)
+        feeds = self.step_feeds(first_latent, observation, guidance)
         generator = torch.Generator().manual_seed(seed)
         x = torch.randn((b, c, self.config.video.latent_frames, h, w), generator=generator)
         x = torch.cat([feeds['first_latent'], x.to(dev, dtype)[:, :, 1:]], dim=2)

@@ -12,6 +12,16 @@ from torch import nn
 
 from vag_ros.engines import io_contract as io
 from vag_ros.model import flow
+from vag_ros.model.vag import Observation
+
+
+def step_observation(x: typing.Mapping[str, torch.Tensor]) -> Observation:
+    """The action branch's observation from a graph's named inputs."""
+    text_emb = x['text_emb']  # (B, L, E)
+    mask = x.get('text_mask')  # (B, L) bool; absent when the U-Net does not read it
+    if mask is None:
+        mask = torch.ones(text_emb.shape[:2], dtype=torch.bool, device=text_emb.device)
+    return Observation(x.get('observation_frame'), text_emb, mask, x.get('state'))
 
 
 class DenoiseStep(nn.Module):
@@ -23,12 +33,9 @@ class DenoiseStep(nn.Module):
 
     def forward(self, *args: torch.Tensor) -> typing.Tuple[torch.Tensor, torch.Tensor]:
         x = dict(zip(self.names, args))
-        text_emb = x['text_emb']  # (B, L, E)
-        mask = x.get('text_mask')  # (B, L) bool; absent when the U-Net does not read it
-        if mask is None:
-            mask = torch.ones(text_emb.shape[:2], dtype=torch.bool, device=text_emb.device)
+        observation = step_observation(x)
         guidance: typing.Union[float, torch.Tensor] = 1.0
-        null_emb = x.get('null_emb', text_emb)
+        null_emb = x.get('null_emb', observation.text_emb)
         if self.cfg:
             guidance = x['guidance']  # (1,)
             # traced: a graph input; eager: a float, so g = 1 skips the uncond half as
@@ -37,7 +44,7 @@ class DenoiseStep(nn.Module):
                 guidance = float(guidance.reshape(-1)[0])
             elif float(guidance.reshape(-1)[0]) == 1.0:
                 raise ValueError('trace the guided step with guidance != 1')
-        v, va = self.model.step(x['x_t'], x['a_t'], x['t'], x['first_latent'], text_emb, mask,
+        v, va = self.model.step(x['x_t'], x['a_t'], x['t'], x['first_latent'], observation,
                                 null_emb, guidance)
         return v, va  # (B, C, T', h, w), (B, T, D)
 
@@ -51,12 +58,8 @@ class ActionBranch(nn.Module):
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         x = dict(zip(self.names, args))
-        text_emb = x['text_emb']
-        mask = x.get('text_mask')
-        if mask is None:
-            mask = torch.ones(text_emb.shape[:2], dtype=torch.bool, device=text_emb.device)
         z0 = flow.x0_estimate(x['x_t'], x['v_video'], x['t'])  # (B, C, T', h, w)
-        cond = self.model.action_condition(z0, x['first_latent'], text_emb, mask)
+        cond = self.model.action_condition(z0, step_observation(x))
         return self.model.action(x['a_t'], x['t'], cond)  # (B, T, D)
 
 

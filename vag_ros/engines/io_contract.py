@@ -179,8 +179,13 @@ def engine_contract(config, cfg: bool, dtype: str = 'float32', batch: int = 1
     latents = (b, c, tl, h, w)
     first = f('first_latent', (b, c, 1, h, w), 'clean first-frame latent')
     text = [f('text_emb', (b, tx.max_length, tx.embed_dim), 'instruction tokens, padding 0')]
-    if ac.observation_dim:  # the U-Net's observation encoder reads the mask
+    if ac.observation_dim:  # the U-Net's observation encoder reads the mask, frame, state
+        oh, ow = config.observation_hw
         text.append(f('text_mask', (b, tx.max_length), 'true on real tokens', 'bool'))
+        text.append(f('observation_frame', (b, 3, oh, ow),
+                      'first frame in [-1, 1] at the observation resolution'))
+        if ac.state_conditioning:
+            text.append(f('state', (b, ac.dim), 'measured joint state, joint units'))
     step_in = [f('x_t', latents, 'noisy video latents, frame 0 = first_latent'),
                f('a_t', (b, ac.horizon, ac.dim), 'noisy normalized actions'),
                f('t', (b,), 'flow time, 1 = noise'), first, *text]

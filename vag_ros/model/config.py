@@ -152,6 +152,13 @@ class ActionConfig:
     timestep_embed_dim: int = 64
     normalization: str = 'minmax'
     observation_dim: int = 128    # first-frame features beside the bridge; 0 = bridge only
+    observation_size: int = 0     # the frame the observation encoder reads, S x S pixels;
+    #                               0 = the video resolution
+    keypoints: int = 32           # spatial-softmax points of the observation encoder
+    state_conditioning: bool = False  # the arm's measured joints are an input; the model
+    #                                   predicts actions relative to them
+    anchor_steps: int = 0         # blend the first point onto the measured state over this
+    #                               many steps (0 = off); needs state_conditioning
 
     def validate(self, where: str = 'action') -> None:
         require(self.dim >= 1, f'{where}.dim', self.dim, 'must be >= 1')
@@ -167,6 +174,13 @@ class ActionConfig:
                 f'{where}.timestep_embed_dim', self.timestep_embed_dim, 'must be even, > 0')
         require(self.normalization in ('minmax', 'meanstd'), f'{where}.normalization',
                 self.normalization, "must be 'minmax' or 'meanstd'")
+        require(self.observation_size >= 0, f'{where}.observation_size',
+                self.observation_size, 'must be >= 0 (0 = the video resolution)')
+        require(self.keypoints >= 1, f'{where}.keypoints', self.keypoints, 'must be >= 1')
+        require(0 <= self.anchor_steps <= self.horizon, f'{where}.anchor_steps',
+                self.anchor_steps, f'must be in [0, horizon={self.horizon}]')
+        require(not self.anchor_steps or self.state_conditioning, f'{where}.anchor_steps',
+                self.anchor_steps, 'needs state_conditioning: true')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,6 +249,9 @@ class VagConfig:
 
     def validate(self) -> 'VagConfig':
         require(self.mode in MODES, 'mode', self.mode, f'must be one of {list(MODES)}')
+        require(self.mode != 'action_no_bridge' or self.action.observation_dim > 0,
+                'action.observation_dim', self.action.observation_dim,
+                'mode action_no_bridge sees only the observation: must be > 0')
         self.video.validate('video')
         self.text.validate('text')
         self.action.validate('action')
@@ -244,10 +261,15 @@ class VagConfig:
         return self
 
     @property
+    def observation_hw(self) -> typing.Tuple[int, int]:
+        """(H, W) of the frame the action branch's observation encoder reads."""
+        size = self.action.observation_size
+        return (size, size) if size else (self.video.height, self.video.width)
+
+    @property
     def action_cond_dim(self) -> int:
         """Global condition width of the U-Net (besides its timestep embedding)."""
         observation = self.action.observation_dim
-        observation += self.text.embed_dim if observation else 0
         if self.mode == 'action_no_bridge':
             return observation  # first frame + text only
         return self.bridge.expanded_dim + observation

@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from vag_ros.errors import VagError
+from vag_ros.model import action_space
 from vag_ros.model.codecs import build_codec, LatentCodec
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.text import build_text_encoder, TextEncoder
-from vag_ros.model.vag import VagModel
+from vag_ros.model.vag import Observation, VagModel
 
 
 class GenerationError(VagError, ValueError):
@@ -30,6 +31,9 @@ class GenerationResult:
     seed: int
     instruction: str
     fps: float
+    state: typing.Optional[np.ndarray] = None  # (D,) the measured state it was given
+    raw_start_error: typing.Optional[np.ndarray] = None  # (D,) |first point - state| before
+    #                                                      anchoring, per joint
 
 
 def frame_to_tensor(frame: np.ndarray, height: int, width: int, resize: bool) -> torch.Tensor:
@@ -78,11 +82,16 @@ class GenerationPipeline:
     def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,
                  num_steps: typing.Optional[int] = None,
                  guidance: typing.Optional[float] = None,
-                 callback: typing.Optional[typing.Callable[[int, int], None]] = None
-                 ) -> GenerationResult:
-        """Generate; same inputs and seed give the same outputs (seeded CPU noise)."""
+                 callback: typing.Optional[typing.Callable[[int, int], None]] = None,
+                 state=None) -> GenerationResult:
+        """Generate; same inputs and seed give the same outputs (seeded CPU noise).
+
+        ``state``: the arm's measured joints (D,), required by state-conditioned models.
+        """
         check_request(instruction, seed)
-        vc = self.config.video
+        vc, ac = self.config.video, self.config.action
+        relative = ac.state_conditioning and self.config.mode != 'video_only'
+        state_t = action_space.check_state(state, ac.dim) if relative else None  # (1, D)
         timings = {}
 
         def timed(stage: str, run, *args):
@@ -93,17 +102,30 @@ class GenerationPipeline:
 
         start = time.perf_counter()
         frame = frame_to_tensor(first_frame, vc.height, vc.width, self.resize)  # (1, 3, 1, H, W)
+        oh, ow = self.config.observation_hw
+        obs_frame = frame_to_tensor(first_frame, oh, ow, self.resize)[:, :, 0]  # (1, 3, S, S)
         text_emb, text_mask = timed('text', self.encode_text, instruction)
         first_latent = timed('encode', self.encode_frame, frame)
-        latents, actions = timed('denoise', self.denoise, first_latent, text_emb, text_mask,
+        observation = Observation(obs_frame, text_emb, text_mask, state_t)
+        latents, actions = timed('denoise', self.denoise, first_latent, observation,
                                  num_steps, guidance, int(seed), callback)
-        video = timed('decode', self.decode, latents)  # (3, T, H, W)
-        joints = None
+        video = None  # (3, T, H, W); an action-only model has none
+        if latents is not None:
+            video = timed('decode', self.decode, latents)
+        joints = raw_error = None
         if actions is not None:
-            joints = self.normalizer.denormalize(actions[0].float().cpu(), clip=True).numpy()
+            joints = action_space.from_model(actions.float().cpu(), state_t, self.normalizer,
+                                             relative)[0].numpy()  # (T, D)
+            if relative:
+                state_np = state_t[0].numpy()
+                raw_error = np.abs(joints[0] - state_np)
+                joints = action_space.anchor_start(joints, state_np, ac.anchor_steps)
         timings['total'] = time.perf_counter() - start
-        return GenerationResult(video_to_uint8(video), joints, timings, int(seed), instruction,
-                                vc.fps)
+        frames = (video_to_uint8(video) if video is not None else
+                  np.zeros((0, vc.height, vc.width, 3), np.uint8))
+        return GenerationResult(frames, joints, timings, int(seed), instruction,
+                                vc.fps, None if state_t is None else state_t[0].numpy(),
+                                raw_error)
 
 
 class VagPipeline(GenerationPipeline):
@@ -159,11 +181,14 @@ class VagPipeline(GenerationPipeline):
         """(1, 3, 1, H, W) in [-1, 1] -> first latent (1, C, 1, h, w)."""
         return self.codec.encode(frame.to(self.device))
 
-    def denoise(self, first_latent, text_emb, text_mask, num_steps, guidance, seed: int,
+    def denoise(self, first_latent, observation: Observation, num_steps, guidance, seed: int,
                 callback):
         """-> latents (1, C, T', h, w), normalized actions (1, T, D) or None."""
         generator = torch.Generator().manual_seed(seed)
-        return self.model.sample(first_latent, text_emb, text_mask, num_steps, guidance,
+        observation = Observation(*(None if x is None else x.to(self.device) for x in (
+            observation.frame, observation.text_emb, observation.text_mask,
+            observation.state)))
+        return self.model.sample(first_latent, observation, num_steps, guidance,
                                  generator, callback=callback)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

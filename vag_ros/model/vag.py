@@ -1,5 +1,6 @@
 """VagModel: video branch + action U-Net joined by the pooling bridge, one flow for both."""
 
+import dataclasses
 import typing
 
 import torch
@@ -10,6 +11,16 @@ from vag_ros.model.action_unet import ActionUNet
 from vag_ros.model.bridge import bridge
 from vag_ros.model.observation import ObservationEncoder
 from vag_ros.model.video_branch import VideoBranch
+
+
+@dataclasses.dataclass
+class Observation:
+    """What the action branch reads besides the bridge (all data, none of it generated)."""
+
+    frame: typing.Optional[torch.Tensor]      # (B, 3, S, S) first frame in [-1, 1]
+    text_emb: torch.Tensor                    # (B, L, E)
+    text_mask: torch.Tensor                   # (B, L) bool
+    state: typing.Optional[torch.Tensor] = None  # (B, D) measured joints, joint units
 
 
 class VagModel(nn.Module):
@@ -33,36 +44,40 @@ class VagModel(nn.Module):
         self.observation: typing.Optional[ObservationEncoder] = None
         if self.mode != 'video_only':
             a = config.action
-            if a.observation_dim or self.mode == 'action_no_bridge':
+            if a.observation_dim:
                 self.observation = ObservationEncoder(
-                    config.video.latent_channels, config.text.embed_dim,
-                    a.observation_dim or 128)
+                    config.text.embed_dim, a.dim if a.state_conditioning else 0,
+                    a.observation_dim, a.keypoints)
             self.action = ActionUNet(a.dim, config.action_cond_dim, a.down_dims, a.kernel_size,
                                      a.n_groups, a.timestep_embed_dim)
 
     # -- conditioning ---------------------------------------------------------------------
 
-    def action_condition(self, z0: torch.Tensor, first_latent: torch.Tensor,
-                         text_emb: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    def action_condition(self, z0: typing.Optional[torch.Tensor],
+                         observation: 'Observation') -> torch.Tensor:
         """Global condition of the U-Net, (B, cond_dim); nothing in it reaches the video."""
         parts = []
         if self.mode != 'action_no_bridge':
             parts.append(bridge(z0, self.config.bridge.expanded_dim))  # (B, C'') detached
         if self.observation is not None:
-            # data only: the given first latent and the frozen text embedding
-            parts.append(self.observation(first_latent.detach(), text_emb.detach(),
-                                          text_mask))  # (B, obs + E)
+            # data only: the given frame, the frozen text embedding and the measured state
+            parts.append(self.observation(observation.frame.detach(),
+                                          observation.text_emb.detach(),
+                                          observation.text_mask, observation.state))
         return torch.cat(parts, dim=-1)
 
     # -- training -------------------------------------------------------------------------
 
     def training_loss(self, latents: torch.Tensor, text_emb: torch.Tensor,
                       text_mask: torch.Tensor, actions_norm: typing.Optional[torch.Tensor],
-                      generator: typing.Optional[torch.Generator] = None
+                      generator: typing.Optional[torch.Generator] = None,
+                      frame: typing.Optional[torch.Tensor] = None,
+                      state: typing.Optional[torch.Tensor] = None
                       ) -> typing.Dict[str, torch.Tensor]:
         """Compute the joint flow loss, one t per sample for both branches.
 
-        latents (B, C, T', H, W), text (B, L, E) + mask (B, L), actions (B, T, D)
+        latents (B, C, T', H, W), text (B, L, E) + mask (B, L), actions (B, T, D),
+        observation frame (B, 3, S, S) and state (B, D) for the action branch
         -> dict(loss, video_loss, action_loss, t).
         """
         lc = self.config.loss
@@ -76,9 +91,9 @@ class VagModel(nn.Module):
             text_emb = text_emb * keep
             text_mask = text_mask & ~drop[:, None]
         first = latents[:, :, :1]  # (B, C, 1, H, W) clean conditioning frame
+        observation = Observation(frame, text_emb, text_mask, state)
         if self.mode == 'action_no_bridge':
-            return self._action_only_loss(first, text_emb, text_mask, actions_norm, t,
-                                          generator)
+            return self._action_only_loss(observation, actions_norm, t, generator)
         noise = torch.randn(latents.shape, generator=generator).to(latents)
         x_t = flow.interpolate(latents, noise, t)  # (B, C, T', H, W)
         x_t = torch.cat([first, x_t[:, :, 1:]], dim=2)
@@ -92,7 +107,7 @@ class VagModel(nn.Module):
             if actions_norm is None:
                 raise ValueError(f'mode {self.mode!r} needs actions_norm (B, T, D)')
             z0 = flow.x0_estimate(x_t, v, t)  # (B, C, T', H, W), same t as the actions
-            cond = self.action_condition(z0, first, text_emb, text_mask)
+            cond = self.action_condition(z0, observation)
             a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
             a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
             va = self.action(a_t, t, cond)
@@ -101,74 +116,48 @@ class VagModel(nn.Module):
         out['loss'] = lc.video_weight * video_loss + lc.action_weight * action_loss
         return out
 
-    def _action_only_loss(self, first: torch.Tensor, text_emb: torch.Tensor,
-                          text_mask: torch.Tensor, actions_norm: typing.Optional[torch.Tensor],
+    def _action_only_loss(self, observation: Observation,
+                          actions_norm: typing.Optional[torch.Tensor],
                           t: torch.Tensor, generator: typing.Optional[torch.Generator]
                           ) -> typing.Dict[str, torch.Tensor]:
         """``action_no_bridge`` fast path: no DiT forward, video_loss = 0."""
         if actions_norm is None:
             raise ValueError(f'mode {self.mode!r} needs actions_norm (B, T, D)')
         lc = self.config.loss
-        cond = self.action_condition(None, first, text_emb, text_mask)  # (B, cond_dim)
+        cond = self.action_condition(None, observation)  # (B, cond_dim)
         a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
         a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
         action_loss = flow.flow_loss(self.action(a_t, t, cond), actions_norm, a_noise)
-        video_loss = torch.zeros((), device=first.device)
+        video_loss = torch.zeros((), device=actions_norm.device)
         return {'video_loss': video_loss, 't': t, 'action_loss': action_loss,
                 'loss': lc.video_weight * video_loss + lc.action_weight * action_loss}
 
     # -- sampling -------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def sample_actions(self, first_latent: torch.Tensor, text_emb: torch.Tensor,
-                       text_mask: torch.Tensor, num_steps: typing.Optional[int] = None,
-                       generator: typing.Optional[torch.Generator] = None) -> torch.Tensor:
-        """Euler on the action branch alone (mode ``action_no_bridge``, no video).
-
-        first_latent (B, C, 1, H, W), text (B, L, E) -> normalized actions (B, T, D); the
-        noise is drawn as in ``sample`` so both give the same actions for one generator.
-        """
-        if self.mode != 'action_no_bridge' or self.action is None:
-            raise ValueError(f'sample_actions needs mode action_no_bridge, not {self.mode!r}')
-        sc, ac = self.config.sampler, self.config.action
-        num_steps = sc.num_steps if num_steps is None else num_steps
-        b, c, _, h, w = first_latent.shape
-        dev, dtype = first_latent.device, first_latent.dtype
-        # same draws as sample(): the video noise first (unused here), then the actions
-        torch.randn((b, c, self.config.video.latent_frames, h, w), generator=generator)
-        a = torch.randn((b, ac.horizon, ac.dim), generator=generator).to(dev, dtype)
-        cond = self.action_condition(None, first_latent, text_emb, text_mask)  # (B, cond)
-        ts = flow.euler_timesteps(num_steps, sc.timestep_shift).tolist()
-        for i in range(num_steps):
-            t = torch.full((b,), ts[i], device=dev, dtype=dtype)
-            a = flow.euler_step(a, self.action(a, t, cond), ts[i], ts[i + 1])
-        return a
-
     def step(self, x_t: torch.Tensor, a_t: typing.Optional[torch.Tensor], t: torch.Tensor,
-             first_latent: torch.Tensor, text_emb: torch.Tensor, text_mask: torch.Tensor,
+             first_latent: torch.Tensor, observation: Observation,
              null_emb: torch.Tensor, guidance: float):
         """Velocities of one synchronized step -> (v_video, v_action or None)."""
-        v = self.video.guided(x_t, t, first_latent, text_emb, null_emb, guidance)
+        v = self.video.guided(x_t, t, first_latent, observation.text_emb, null_emb, guidance)
         if self.action is None or a_t is None:
             return v, None
         z0 = flow.x0_estimate(x_t, v, t)  # current clean-latent estimate
-        cond = self.action_condition(z0, first_latent, text_emb, text_mask)
+        cond = self.action_condition(z0, observation)
         return v, self.action(a_t, t, cond)
 
     @torch.no_grad()
-    def sample(self, first_latent: torch.Tensor, text_emb: torch.Tensor,
-               text_mask: torch.Tensor, num_steps: typing.Optional[int] = None,
+    def sample(self, first_latent: torch.Tensor, observation: Observation,
+               num_steps: typing.Optional[int] = None,
                guidance: typing.Optional[float] = None,
                generator: typing.Optional[torch.Generator] = None,
                null_emb: typing.Optional[torch.Tensor] = None,
                callback: typing.Optional[typing.Callable[[int, int], None]] = None):
         """Run synchronized Euler on one shared timestep sequence.
 
-        first_latent (B, C, 1, H, W), text (B, L, E) -> latents (B, C, T', H, W),
-        normalized actions (B, T, D) or None.
+        first_latent (B, C, 1, H, W), observation (text (B, L, E), frame, state)
+        -> latents (B, C, T', H, W) (None in mode action_no_bridge), normalized actions
+        (B, T, D) (None in mode video_only).
         """
-        if self.video is None:
-            raise ValueError('mode action_no_bridge has no video branch: use sample_actions()')
         sc = self.config.sampler
         num_steps = sc.num_steps if num_steps is None else num_steps
         guidance = sc.guidance_scale if guidance is None else guidance
@@ -176,23 +165,30 @@ class VagModel(nn.Module):
         dev, dtype = first_latent.device, first_latent.dtype
         frames = self.config.video.latent_frames
         if null_emb is None:
-            null_emb = torch.zeros_like(text_emb)
+            null_emb = torch.zeros_like(observation.text_emb)
+        # noise order: the video's, then the actions' (drawn even without a video branch, so
+        # the ablation gets the same action noise for one generator)
         x = torch.randn((b, c, frames, h, w), generator=generator).to(dev, dtype)
         x = torch.cat([first_latent, x[:, :, 1:]], dim=2)
         a = None
         if self.action is not None:
             ac = self.config.action
             a = torch.randn((b, ac.horizon, ac.dim), generator=generator).to(dev, dtype)
+        # the ablation's condition has no bridge, so it is computed once
+        fixed_cond = self.action_condition(None, observation) if self.video is None else None
         ts = flow.euler_timesteps(num_steps, sc.timestep_shift).tolist()
         for i in range(num_steps):
             t = torch.full((b,), ts[i], device=dev, dtype=dtype)
-            v, va = self.step(x, a, t, first_latent, text_emb, text_mask, null_emb, guidance)
-            x = flow.euler_step(x, v, ts[i], ts[i + 1])
+            if self.video is None:
+                va = self.action(a, t, fixed_cond)
+            else:
+                v, va = self.step(x, a, t, first_latent, observation, null_emb, guidance)
+                x = flow.euler_step(x, v, ts[i], ts[i + 1])
             if va is not None:
                 a = flow.euler_step(a, va, ts[i], ts[i + 1])
             if callback is not None:
                 callback(i + 1, num_steps)
-        return x, a
+        return (x if self.video is not None else None), a
 
     def parameter_counts(self) -> typing.Dict[str, int]:
         """Parameters per branch."""

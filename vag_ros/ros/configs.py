@@ -95,10 +95,16 @@ class GeneratorNodeConfig:
     queue_size: int = 1              # requests waiting behind the running one
     seed: int = 0                    # first request's seed; each request adds 1
     num_steps: int = 0               # denoising steps; 0 = the checkpoint's sampler
+    # state-conditioned models: the arm's measured joints at the request, by joint name
+    joint_states_topic: str = tp.JOINT_STATES_TOPIC
+    max_joint_state_age_s: float = 0.5  # refuse requests when the newest state is older [s]
 
     def __post_init__(self):
         require(self.backend in BACKENDS, 'backend', self.backend, f'expected one of {BACKENDS}')
         _topic(self.frame_topic, 'frame_topic')
+        _topic(self.joint_states_topic, 'joint_states_topic')
+        require(self.max_joint_state_age_s > 0, 'max_joint_state_age_s',
+                self.max_joint_state_age_s, 'must be > 0')
         require(self.max_frame_age_s > 0, 'max_frame_age_s', self.max_frame_age_s, 'must be > 0')
         require(self.max_instruction_length >= 1, 'max_instruction_length',
                 self.max_instruction_length, 'must be >= 1')

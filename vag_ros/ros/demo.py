@@ -179,18 +179,12 @@ class Demo:
                  log=print):
         self.out, self.timeouts, self.log = Path(out), timeouts, log
         self.controller_mode = controller_mode
-        # The embedded world's experts (and so the model's trajectories) move faster than
-        # the real-arm safety defaults; the demo slows them down (<= max_slowdown) instead of
-        # rejecting. The model sees the image, not the joints, so its first point misses the
-        # arm's state by a few tenths of a radian: the demo accepts up to 0.3 rad, and the
-        # lead-in from the current state is checked (and slowed) like every other segment;
-        # a generated path's step-to-step jitter can need up to 8x slower playback.
-        # Position limits and finiteness still reject. A real arm keeps config/safety.yaml.
+        # The real-arm safety defaults of config/safety.yaml, except that a trajectory faster
+        # than the velocity/acceleration limits is slowed down by just what they require
+        # (at most max_slowdown) instead of rejected: the embedded world's experts, and so
+        # the model's trajectories, move faster than a real arm's conservative limits.
         overrides = {'vag_recorder': {'execution_wait_s': 60.0, 'settle_s': 0.5},
-                     'vag_replay': {'safety.on_violation': 'slow_down',
-                                    'safety.max_slowdown': 8.0,
-                                    'safety.start_tolerance': 0.3,
-                                    'safety.prismatic_start_tolerance': 0.02}}
+                     'vag_replay': {'safety.on_violation': 'slow_down'}}
         for name, values in (parameters or {}).items():
             overrides.setdefault(name, {}).update(values)
         self.specs = graph.generate_and_replay(

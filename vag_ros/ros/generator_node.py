@@ -13,7 +13,8 @@ import time
 import typing
 
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from sensor_msgs.msg import Image
+import numpy as np
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -34,6 +35,7 @@ class _Request(typing.NamedTuple):
     seed: int
     stamp_ns: int       # episode start: stamp of predicted frame 0 and of the trajectory
     episode_id: str
+    state: typing.Any = None  # (D,) measured joints for state-conditioned models
 
 
 class GeneratorNode(LifecycleNode):
@@ -52,6 +54,7 @@ class GeneratorNode(LifecycleNode):
         self._queue: typing.Optional[queue.Queue] = None
         self._worker: typing.Optional[threading.Thread] = None
         self._frame = None  # (array (H, W, 3), receive time monotonic s, stamp ns)
+        self._state = None  # (array (D,) in the model's joint order, receive time monotonic s)
         self._seeds = itertools.count()
         self._subs = []
         self.status.publish('unconfigured')
@@ -73,6 +76,9 @@ class GeneratorNode(LifecycleNode):
         self._subs = [
             self.create_subscription(Image, cfg.frame_topic, self._on_frame, 1),
             self.create_subscription(String, tp.INSTRUCTION_TOPIC, self._on_instruction, 10)]
+        if self.needs_state:
+            self._subs.append(self.create_subscription(
+                JointState, cfg.joint_states_topic, self._on_joint_state, 10))
         self._queue = queue.Queue(maxsize=cfg.queue_size + 1)
         self._worker = threading.Thread(target=self._work, name='vag_generator', daemon=True)
         self._worker.start()
@@ -150,6 +156,25 @@ class GeneratorNode(LifecycleNode):
 
     # --- requests ---------------------------------------------------------------------
 
+    @property
+    def needs_state(self) -> bool:
+        """Whether the loaded model is conditioned on the arm's measured joints."""
+        config = getattr(self.pipeline, 'config', None)
+        return bool(config is not None and config.mode != 'video_only'
+                    and config.action.state_conditioning)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        positions = dict(zip(msg.name, msg.position))
+        missing = [n for n in self.joint_names if n not in positions]
+        if missing:
+            self.status.warn('state rejected', f'joint state without {missing}')
+            return
+        state = np.array([positions[n] for n in self.joint_names], dtype=np.float64)
+        if not np.all(np.isfinite(state)):
+            self.status.warn('state rejected', 'joint state with NaN or inf')
+            return
+        self._state = (state, time.monotonic())
+
     def _on_frame(self, msg: Image) -> None:
         try:
             frame = image_to_numpy(msg, 'rgb8')  # (H, W, 3)
@@ -188,6 +213,20 @@ class GeneratorNode(LifecycleNode):
             self._reject(f'newest frame is {age:.2f} s old > max_frame_age_s '
                          f'{cfg.max_frame_age_s} s (stale)', instruction)
             return None
+        state = None
+        if self.needs_state:
+            measured = self._state
+            if measured is None:
+                self._reject(f'no joint state received on {cfg.joint_states_topic} (the '
+                             f'model starts from the measured joints)', instruction)
+                return None
+            state_age = time.monotonic() - measured[1]
+            if state_age > cfg.max_joint_state_age_s:
+                self._reject(f'newest joint state is {state_age:.2f} s old > '
+                             f'max_joint_state_age_s {cfg.max_joint_state_age_s} s (stale)',
+                             instruction)
+                return None
+            state = measured[0]
         with self._lock:
             if self._pending > cfg.queue_size:
                 self._reject(f'queue full ({self._pending} requests, queue_size '
@@ -197,7 +236,7 @@ class GeneratorNode(LifecycleNode):
         stamp_ns = self.get_clock().now().nanoseconds
         episode_id = f'{self.get_name()}-{stamp_ns}'
         self._queue.put(_Request(instruction.strip(), latest[0], cfg.seed + next(self._seeds),
-                                 stamp_ns, episode_id))
+                                 stamp_ns, episode_id, state))
         self.status.publish('queued', f'queued {episode_id}', episode_id=episode_id,
                             pending=self._pending)
         return episode_id
@@ -229,7 +268,8 @@ class GeneratorNode(LifecycleNode):
                             episode_id=episode)
         num_steps = self.config.num_steps or None
         result = self.pipeline.generate(request.frame, request.instruction, request.seed,
-                                        num_steps=num_steps, callback=progress)
+                                        num_steps=num_steps, callback=progress,
+                                        state=request.state)
         if not self._active:
             self.status.warn('inactive', f'{episode}: finished while inactive; not published')
             return

@@ -67,7 +67,8 @@ def prepare_output(out_dir: typing.Union[str, Path]) -> Path:
 
 
 def record_expert_dataset(out_dir, episodes: int, task: str = 'all', seed: int = 0,
-                          config_path=None, progress: bool = True) -> RecordSummary:
+                          config_path=None, progress: bool = True,
+                          templates: str = 'train') -> RecordSummary:
     """Run the scripted expert for ``episodes`` seeds and write one MCAP bag per episode."""
     schedule = task_schedule(task, episodes, seed)
     out = prepare_output(out_dir)
@@ -82,7 +83,7 @@ def record_expert_dataset(out_dir, episodes: int, task: str = 'all', seed: int =
     start = time.perf_counter()
     for (family, episode_seed), name in tqdm(list(zip(schedule, names)), desc='sim-record',
                                              unit='episode', disable=not progress):
-        episode = world.run_expert(world.make_task(family, episode_seed))
+        episode = world.run_expert(world.make_task(family, episode_seed, templates))
         paths.append(write_episode(episode, out, name=name))
         successes.setdefault(family, []).append(bool(episode.metadata.success))
     return RecordSummary(paths, successes, time.perf_counter() - start, episodes)

@@ -22,7 +22,16 @@ PUSH_REACH_X = (0.27, 0.6)  # where a pushed block may end up [m]
 PUSH_REACH_Y = 0.26
 PUSHER_CLEARANCE = 0.075    # other block centres stay this far from the push corridor [m]
 
-NOUNS = ('block', 'cube', 'object')
+NOUNS = ('block', 'cube', 'object', 'box')
+# Colour words a user may say for each block; the first is the canonical name.
+COLOUR_WORDS = {
+    'red': ('red', 'crimson', 'scarlet'),
+    'green': ('green', 'lime', 'emerald'),
+    'blue': ('blue', 'navy', 'azure'),
+    'yellow': ('yellow', 'golden', 'lemon'),
+    'purple': ('purple', 'violet', 'lilac'),
+}
+# Training templates: varied verbs and word orders. A model is trained on these only.
 TEMPLATES = {
     'touch': (
         'touch the {colour} {noun}',
@@ -30,6 +39,10 @@ TEMPLATES = {
         'put the gripper on the {colour} {noun}',
         'tap the {colour} {noun}',
         'move to the {colour} {noun} and touch it',
+        'the {colour} {noun}: touch it',
+        'go touch the {colour} {noun} with the gripper',
+        'poke the {colour} {noun}',
+        'make contact with the {colour} {noun}',
     ),
     'push': (
         'push the {colour} {noun} {direction}',
@@ -37,6 +50,9 @@ TEMPLATES = {
         'nudge the {colour} {noun} {direction} by about {distance} cm',
         'shove the {colour} {noun} {direction}',
         'move the {colour} {noun} {direction} by pushing it',
+        '{direction}, push the {colour} {noun}',
+        'the {colour} {noun} should be pushed {direction}',
+        'give the {colour} {noun} a push {direction}',
     ),
     'pick': (
         'pick up the {colour} {noun}',
@@ -44,14 +60,56 @@ TEMPLATES = {
         'grasp the {colour} {noun} and lift it',
         'pick the {colour} {noun} up off the table',
         'raise the {colour} {noun} into the air',
+        'the {colour} {noun}: pick it up',
+        'grab the {colour} {noun} and raise it',
+        'take the {colour} {noun} off the table',
     ),
 }
-DIRECTION_PHRASES = {
-    'forward': ('forward', 'away from the robot', 'to the front'),
-    'backward': ('backward', 'toward the robot', 'back'),
-    'left': ('to the left', 'left', 'leftward'),
-    'right': ('to the right', 'right', 'rightward'),
+# Held-out templates: never in training data; evaluation reports them separately.
+HELD_OUT_TEMPLATES = {
+    'touch': (
+        'could you touch the {colour} {noun}',
+        'I want the gripper to touch the {colour} {noun}',
+        'bring the fingers down onto the {colour} {noun}',
+    ),
+    'push': (
+        'could you push the {colour} {noun} {direction}',
+        'I want the {colour} {noun} moved {direction}',
+        'with the closed gripper, drive the {colour} {noun} {direction}',
+    ),
+    'pick': (
+        'could you pick up the {colour} {noun}',
+        'I want the {colour} {noun} lifted',
+        'hold the {colour} {noun} up in the air',
+    ),
 }
+TEMPLATE_SPLITS = ('train', 'held_out')
+DIRECTION_PHRASES = {
+    'forward': ('forward', 'away from the robot', 'to the front', 'further away'),
+    'backward': ('backward', 'toward the robot', 'back', 'closer to the robot'),
+    'left': ('to the left', 'left', 'leftward', 'to the robot\'s left'),
+    'right': ('to the right', 'right', 'rightward', 'to the robot\'s right'),
+}
+
+
+def templates_of(family: str, split: str = 'train') -> typing.Tuple[str, ...]:
+    """The instruction templates of ``family`` in ``split`` ('train' or 'held_out')."""
+    if split not in TEMPLATE_SPLITS:
+        raise SimError(f'template split {split!r}: expected one of {TEMPLATE_SPLITS}')
+    return (TEMPLATES if split == 'train' else HELD_OUT_TEMPLATES)[check_family(family)]
+
+
+def phrase_instruction(family: str, colour: str, direction: str, rng,
+                       split: str = 'train', distance: int = 8) -> str:
+    """One instruction for ``family`` naming the ``colour`` block, drawn with ``rng``."""
+    templates = templates_of(family, split)
+    template = templates[int(rng.integers(len(templates)))]
+    words = COLOUR_WORDS[colour]
+    phrases = DIRECTION_PHRASES.get(direction, ('',))
+    return template.format(
+        colour=words[int(rng.integers(len(words)))],
+        noun=NOUNS[int(rng.integers(len(NOUNS)))],
+        direction=phrases[int(rng.integers(len(phrases)))], distance=distance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +123,7 @@ class Task:
     objects: typing.Tuple[typing.Tuple[str, float, float, float], ...]  # (colour, x, y, yaw)
     initial_joints: typing.Tuple[float, ...]       # (D,) rad, gripper in m
     direction: str = ''                            # push only: a key of DIRECTIONS
+    templates: str = 'train'                       # template split of the instruction
 
     @property
     def colours(self) -> typing.Tuple[str, ...]:
@@ -142,9 +201,15 @@ def _layout(rng, config: SimConfig, count: int):
     return None
 
 
-def make_task(family: str, seed: int, config: typing.Optional[SimConfig] = None) -> Task:
-    """The task of ``family`` for ``seed``: same inputs, same task, on every machine."""
+def make_task(family: str, seed: int, config: typing.Optional[SimConfig] = None,
+              templates: str = 'train') -> Task:
+    """The task of ``family`` for ``seed``: same inputs, same task, on every machine.
+
+    ``templates`` picks the instruction's template split ('train' or 'held_out'); the layout
+    and the initial joints do not depend on it.
+    """
     family = check_family(family)
+    templates_of(family, templates)
     seed = check_seed(seed)
     config = config or SimConfig()
     rng = np.random.default_rng([TASK_FAMILIES.index(family), seed])
@@ -169,17 +234,28 @@ def make_task(family: str, seed: int, config: typing.Optional[SimConfig] = None)
     yaws = rng.uniform(-config.object_max_yaw, config.object_max_yaw, size=count)
     objects = tuple((c, float(p[0]), float(p[1]), float(w))
                     for c, p, w in zip(colours, positions, yaws))
-    template = TEMPLATES[family][int(rng.integers(len(TEMPLATES[family])))]
-    phrases = DIRECTION_PHRASES.get(direction, ('',))
-    instruction = template.format(
-        colour=colours[0], noun=NOUNS[int(rng.integers(len(NOUNS)))],
-        direction=phrases[int(rng.integers(len(phrases)))],
-        distance=int(round(config.push_distance * 100)))
     noise = rng.uniform(-0.05, 0.05, size=len(HOME_JOINTS))
+    # the phrasing has its own stream, so the split never changes the layout or the joints
+    text_rng = np.random.default_rng([TASK_FAMILIES.index(family), seed, 1])
+    instruction = phrase_instruction(family, colours[0], direction, text_rng, templates,
+                                     int(round(config.push_distance * 100)))
     noise[-1] = 0.0
     return Task(family=family, seed=seed, instruction=instruction, target=colours[0],
-                objects=objects, direction=direction,
+                objects=objects, direction=direction, templates=templates,
                 initial_joints=tuple(float(v) for v in np.add(HOME_JOINTS, noise)))
+
+
+def instruction_naming(task: Task, colour: str, config: typing.Optional[SimConfig] = None
+                       ) -> str:
+    """``task``'s instruction with the same wording but naming the ``colour`` block instead
+    (a counterfactual: same scene, another object)."""
+    if colour not in task.colours:
+        raise SimError(f'task {task.family}/{task.seed} has no {colour!r} block; it has '
+                       f'{list(task.colours)}')
+    text_rng = np.random.default_rng([TASK_FAMILIES.index(task.family), task.seed, 1])
+    distance = int(round((config or SimConfig()).push_distance * 100))
+    return phrase_instruction(task.family, colour, task.direction, text_rng, task.templates,
+                              distance)
 
 
 def check_success(task: Task, outcome: Outcome, config: SimConfig) -> bool:

@@ -36,9 +36,10 @@ class ReplayResult:
     outcome: Outcome
 
 
-def make_task(family: str, seed: int, config: typing.Optional[SimConfig] = None) -> Task:
+def make_task(family: str, seed: int, config: typing.Optional[SimConfig] = None,
+              templates: str = 'train') -> Task:
     """The seeded task of ``family``; SimError on an unknown family or a bad seed."""
-    return _make_task(family, seed, config)
+    return _make_task(family, seed, config, templates)
 
 
 class World:
@@ -61,9 +62,9 @@ class World:
         """D, the length of joint and action vectors."""
         return self.robot.dof
 
-    def make_task(self, family: str, seed: int) -> Task:
+    def make_task(self, family: str, seed: int, templates: str = 'train') -> Task:
         """The seeded task of ``family`` laid out for this world's config."""
-        return _make_task(family, seed, self.config)
+        return _make_task(family, seed, self.config, templates)
 
     def close(self) -> None:
         """Free the renderer's GL context."""
@@ -147,7 +148,8 @@ class World:
             joint_names=tuple(self.robot.joint_names), frame_rate=self.config.frame_rate,
             source='expert', instruction=task.instruction,
             extra={'target': task.target, 'direction': task.direction,
-                   'objects': [list(o) for o in task.objects], 'camera': self.config.camera})
+                   'objects': [list(o) for o in task.objects], 'camera': self.config.camera,
+                   'templates': task.templates})
         return Episode(frames=result.frames, joints=result.joints, actions=actions,
                        metadata=metadata)
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from vag_ros.episodes.bag_reader import list_episode_bags, read_episode
 from vag_ros.errors import EpisodeError
+from vag_ros.model import action_space
 from vag_ros.model.codecs import build_codec, LatentCodec
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.text import build_text_encoder, TextEncoder
@@ -40,7 +41,8 @@ def frames_to_video(frames: np.ndarray) -> torch.Tensor:
 class EpisodeDataset(torch.utils.data.Dataset):
     """Episodes of a bag folder, encoded once and kept in memory.
 
-    Item k: latent (C, T', H', W'), text_emb (L, E), text_mask (L,), actions_norm (T, D).
+    Item k: latent (C, T', H', W'), text_emb (L, E), text_mask (L,), actions_norm (T, D),
+    observation frame (3, S, S) in [-1, 1] and the measured state at the first frame (D,).
     Everything stays on the CPU (``device`` only runs the codec); latents are float32.
     """
 
@@ -54,7 +56,8 @@ class EpisodeDataset(torch.utils.data.Dataset):
         self.data_dir = Path(data_dir)
         self.bags = self._list_bags(self.data_dir)
         video = model_config.video
-        frames, actions, instructions = [], [], []
+        frames, actions, instructions, observed, states = [], [], [], [], []
+        oh, ow = model_config.observation_hw
         for path in _maybe_tqdm(self.bags, progress, 'reading bags'):
             try:
                 episode = read_episode(path)
@@ -64,12 +67,20 @@ class EpisodeDataset(torch.utils.data.Dataset):
                 raise EpisodeError(f'{path}: unreadable episode: {exc}') from exc
             self._check(path, episode)
             frames.append(resize_frames(episode.frames, video.height, video.width))
+            observed.append(resize_frames(episode.frames[:1], oh, ow)[0])  # (S, S, 3) uint8
+            states.append(torch.as_tensor(episode.joints[0], dtype=torch.float32))  # (D,)
             actions.append(torch.as_tensor(episode.actions, dtype=torch.float32))  # (T, D)
             instructions.append(episode.metadata.instruction)
         actions_all = torch.stack(actions)  # (N, T, D)
+        self.states = torch.stack(states)  # (N, D)
+        relative = model_config.action.state_conditioning
+        fit_on = actions_all - self.states[:, None] if relative else actions_all
         self.normalizer = normalizer or ActionNormalizer.fit(
-            actions_all, model_config.action.normalization)
-        self.actions = self.normalizer.normalize(actions_all)  # (N, T, D)
+            fit_on, model_config.action.normalization)
+        self.actions = action_space.to_model(actions_all, self.states, self.normalizer,
+                                             relative)  # (N, T, D)
+        self.observation_frames = torch.from_numpy(np.stack(observed)).permute(0, 3, 1, 2)
+        #                                               (N, 3, S, S) uint8
         self.instructions = instructions
         # text: once per unique instruction
         text_encoder = text_encoder or build_text_encoder(model_config.text)
@@ -122,12 +133,15 @@ class EpisodeDataset(torch.utils.data.Dataset):
         return self.latents.shape[0]
 
     def __getitem__(self, k: int):
-        return self.latents[k], self.text_emb[k], self.text_mask[k], self.actions[k]
+        return tuple(x[0] for x in self.batch(torch.tensor([k])))
 
     def batch(self, index: torch.Tensor, device: typing.Union[str, torch.device] = 'cpu'):
-        """Gather items ``index`` (B,) -> latents, text_emb, text_mask, actions_norm."""
-        return tuple(x[index].to(device) for x in
-                     (self.latents, self.text_emb, self.text_mask, self.actions))
+        """Gather items ``index`` (B,) -> latents, text_emb, text_mask, actions_norm,
+        observation frames (B, 3, S, S) in [-1, 1], states (B, D)."""
+        frames = self.observation_frames[index].float() / 127.5 - 1.0
+        return tuple(x.to(device) for x in (
+            self.latents[index], self.text_emb[index], self.text_mask[index],
+            self.actions[index], frames, self.states[index]))
 
 
 def _maybe_tqdm(items, progress: bool, desc: str):

@@ -3,6 +3,7 @@
     <out>/                         the VAG checkpoint (model.safetensors + config.yaml)
     <out>/baselines/no_bridge/     the action U-Net without the bridge
     <out>/baselines/inverse_dynamics/  the two-stage baseline's second stage
+    <out>/baselines/scene_blind/   each task's mean motion (optional)
     <out>/manifest.json            sources, sha256 of every file, storage dtype
 
 Float weights are stored as float16 to fit the repository (loaders cast back to float32);
@@ -18,7 +19,7 @@ import typing
 
 from vag_ros.errors import CheckpointError
 
-STATS_PREFIXES = ('action_norm.', 'joint_norm.', 'codec.')  # kept at full precision
+STATS_PREFIXES = ('action_norm.', 'joint_norm.', 'codec.', 'mean_offset.')  # kept at full precision
 COPIED = ('config.yaml', 'inverse_dynamics.json', 'loss_log.jsonl')
 DTYPES = ('float16', 'bfloat16', 'float32')
 
@@ -42,7 +43,7 @@ def _sha256(path: Path) -> str:
 
 
 def pack_demo_checkpoint(vag_dir, no_bridge_dir, inverse_dynamics_dir, out_dir,
-                         dtype: str = 'float16') -> Path:
+                         dtype: str = 'float16', scene_blind_dir=None) -> Path:
     """Assemble ``out_dir`` from three trained checkpoints; refuses to overwrite."""
     if dtype not in DTYPES:
         raise CheckpointError(f'dtype={dtype!r}: expected one of {DTYPES}')
@@ -51,6 +52,8 @@ def pack_demo_checkpoint(vag_dir, no_bridge_dir, inverse_dynamics_dir, out_dir,
         raise CheckpointError(f'{out} exists and is not empty; refusing to overwrite')
     parts = {'.': Path(vag_dir), 'baselines/no_bridge': Path(no_bridge_dir),
              'baselines/inverse_dynamics': Path(inverse_dynamics_dir)}
+    if scene_blind_dir is not None:
+        parts['baselines/scene_blind'] = Path(scene_blind_dir)
     for where, source in parts.items():
         if not any(source.glob('*.safetensors')):
             raise CheckpointError(f'{source}: no *.safetensors weights for {where!r}')

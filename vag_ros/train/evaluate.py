@@ -14,6 +14,16 @@ Methods:
   exactly the gradients a video-only model would (proved in test/model); a separate
   ``video_only_dir`` replaces it when given.
 - ``no_bridge``: the action-only checkpoint (mode ``action_no_bridge``), no video.
+- ``scene_blind``: each task family's mean training motion from the measured state; it
+  ignores the image and the named object, so a method that does not beat it does not use
+  its inputs.
+
+Every method gets the arm's measured state at the first frame (the two-stage joints are
+anchored to it as VAG's are). Beyond the paper's metrics: wrong-target rate, a
+counterfactual instruction per episode (same scene and wording, another block named),
+per-joint errors at the first and last step, the first point's distance from the state,
+Wilson 95% intervals on every rate, and replay success split by instruction templates seen
+in training and held out (every other episode uses a held-out template).
 """
 
 import dataclasses
@@ -29,18 +39,21 @@ from vag_ros.errors import CheckpointError, ConfigError
 from vag_ros.train import metrics
 
 DEFAULT_SEED_START = 100000  # training data uses seeds below this
-METHODS = ('vag', 'two_stage', 'no_bridge')
-METRICS = ('action_ed', 'action_sr', 'replay_success', 'consistency_psnr', 'video_psnr',
-           'video_ssim')
+METHODS = ('vag', 'two_stage', 'no_bridge', 'scene_blind')
+RATES = ('action_sr', 'replay_success', 'wrong_target', 'counterfactual')
+METRICS = ('action_ed', *RATES, 'consistency_psnr', 'video_psnr', 'video_ssim',
+           'start_error')
 NO_BRIDGE_SUBDIR = Path('baselines') / 'no_bridge'
 INVERSE_DYNAMICS_SUBDIR = Path('baselines') / 'inverse_dynamics'
+SCENE_BLIND_SUBDIR = Path('baselines') / 'scene_blind'
 
 PathLike = typing.Union[str, Path]
 
 
 def baseline_dirs(checkpoint_dir: PathLike, no_bridge_dir: typing.Optional[PathLike] = None,
-                  inverse_dynamics_dir: typing.Optional[PathLike] = None
-                  ) -> typing.Tuple[Path, Path]:
+                  inverse_dynamics_dir: typing.Optional[PathLike] = None,
+                  scene_blind_dir: typing.Optional[PathLike] = None
+                  ) -> typing.Tuple[Path, Path, Path]:
     """The baselines' folders: given, or ``<checkpoint>/baselines/...``; error if missing."""
     checkpoint_dir = Path(checkpoint_dir)
     found = []
@@ -48,14 +61,16 @@ def baseline_dirs(checkpoint_dir: PathLike, no_bridge_dir: typing.Optional[PathL
             (no_bridge_dir, NO_BRIDGE_SUBDIR, 'no-bridge baseline', '--no-bridge',
              'train a VAG checkpoint with mode action_no_bridge'),
             (inverse_dynamics_dir, INVERSE_DYNAMICS_SUBDIR, 'inverse-dynamics baseline',
-             '--inverse-dynamics', 'run vag-ros train-inverse-dynamics')):
+             '--inverse-dynamics', 'run vag-ros train-inverse-dynamics'),
+            (scene_blind_dir, SCENE_BLIND_SUBDIR, 'scene-blind baseline', '--scene-blind',
+             'run vag-ros train-scene-blind')):
         path = Path(given) if given is not None else checkpoint_dir / sub
         if not path.is_dir():
             where = 'given' if given is not None else 'default'
             raise CheckpointError(f'{what} not found at {path} ({where} location): {how} '
                                   f'into it, or pass {flag} DIR')
         found.append(path)
-    return found[0], found[1]
+    return found[0], found[1], found[2]
 
 
 def _load_pipeline(directory: Path, modes: typing.Sequence[str], what: str, device,
@@ -89,22 +104,9 @@ def _check_lengths(pipe, what: str, steps: int, dof: int, actions: bool = True) 
 
 
 def sample_no_bridge(pipe, first_frame: np.ndarray, instruction: str, seed: int,
-                     num_steps: typing.Optional[int] = None) -> np.ndarray:
+                     num_steps: typing.Optional[int] = None, state=None) -> np.ndarray:
     """Actions (T, D) of an action-only checkpoint, without running its video branch."""
-    import torch
-    from vag_ros.model.pipeline import frame_to_tensor
-    model = pipe.model
-    if not hasattr(model, 'sample_actions'):
-        return pipe.generate(first_frame, instruction, seed, num_steps).actions
-    vc = pipe.config.video
-    with torch.no_grad():
-        frame = frame_to_tensor(first_frame, vc.height, vc.width, True).to(pipe.device)
-        emb, mask = pipe.text_encoder.encode([instruction])  # (1, L, E), (1, L)
-        first_latent = pipe.codec.encode(frame)  # (1, C, 1, h, w)
-        generator = torch.Generator().manual_seed(int(seed))
-        a = model.sample_actions(first_latent, emb.to(pipe.device), mask.to(pipe.device),
-                                 num_steps, generator)  # (1, T, D) normalized
-        return pipe.normalizer.denormalize(a[0].float().cpu(), clip=True).numpy()
+    return pipe.generate(first_frame, instruction, seed, num_steps, state=state).actions
 
 
 def _finite(value):
@@ -119,16 +121,39 @@ def _mean(values) -> typing.Optional[float]:
     return _finite(np.mean(values)) if values else None
 
 
+def _rate(rows, key: str) -> dict:
+    """Mean of a boolean field with its Wilson 95% interval and counts."""
+    values = [bool(r[key]) for r in rows if r.get(key) is not None]
+    if not values:
+        return {'rate': None, 'interval': [None, None], 'successes': 0, 'n': 0}
+    k = sum(values)
+    return {'rate': k / len(values), 'interval': list(metrics.wilson_interval(k, len(values))),
+            'successes': k, 'n': len(values)}
+
+
 def aggregate(records: typing.Sequence[dict]) -> typing.Dict[str, dict]:
-    """Means of each method's metrics over episode records; success rates in [0, 1]."""
+    """Each method's metrics over episode records; rates in [0, 1] with Wilson intervals."""
     out = {}
     for method in METHODS:
         rows = [r['methods'][method] for r in records if method in r['methods']]
-        means = {'action_ed': _mean(r['action_ed'] for r in rows),
-                 'action_sr': _mean(float(r['action_success']) for r in rows),
-                 'replay_success': _mean(float(r['replay_success']) for r in rows)}
+        if not rows:
+            continue
+        means = {'action_ed': _mean(r['action_ed'] for r in rows)}
+        rates = {'action_sr': _rate(rows, 'action_success'),
+                 'replay_success': _rate(rows, 'replay_success'),
+                 'wrong_target': _rate(rows, 'wrong_target'),
+                 'counterfactual': _rate(rows, 'counterfactual')}
+        for key, rate in rates.items():
+            means[key] = rate['rate']
+            means[key + '_interval'] = rate['interval']
+            means[key + '_count'] = [rate['successes'], rate['n']]
         for key in ('consistency_psnr', 'video_psnr', 'video_ssim'):
             means[key] = _mean(r[key] for r in rows)
+        starts = [r['start_error'] for r in rows if r.get('start_error') is not None]
+        means['start_error'] = _finite(max(starts)) if starts else None
+        for key in ('first_step_error', 'last_step_error', 'raw_start_error'):
+            stacked = [r[key] for r in rows if r.get(key) is not None]
+            means[key] = np.mean(stacked, axis=0).tolist() if stacked else None
         out[method] = means
     return out
 
@@ -140,17 +165,44 @@ class _Method:
     actions: np.ndarray                  # (T, D) joint units
     video: typing.Optional[np.ndarray]   # (T, H, W, 3) uint8 at the model resolution
     seconds: float
+    counterfactual: typing.Optional[np.ndarray] = None  # (T, D) for the other block named
+    raw_start_error: typing.Optional[np.ndarray] = None  # (D,) before anchoring
+
+
+class _Targets:
+    """Final end-effector position tests against the blocks of one task."""
+
+    def __init__(self, robot, task):
+        from vag_ros.robot.kinematics import KinematicChain
+        self.chain = KinematicChain(robot)
+        self.objects = {c: (x, y) for c, x, y, _ in task.objects}
+
+    def nearest(self, actions: np.ndarray) -> typing.Optional[str]:
+        if not np.all(np.isfinite(actions)):
+            return None
+        return metrics.nearest_object(self.chain.positions(actions[-1:])[0], self.objects)
 
 
 def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndarray,
-           height: int, width: int) -> typing.Tuple[dict, float]:
+           height: int, width: int, state: np.ndarray, targets: _Targets,
+           counter_colour: typing.Optional[str]) -> typing.Tuple[dict, float]:
     """Metrics of one method on one episode, and the replay time."""
     from vag_ros.errors import SimError
     from vag_ros.train.dataset import resize_frames
+    first, last = metrics.step_errors(out.actions, gt_actions)
     row = {'action_ed': _finite(metrics.action_ed(out.actions, gt_actions)),
            'action_success': metrics.action_success(out.actions, gt_actions),
            'replay_success': False, 'consistency_psnr': None, 'video_psnr': None,
-           'video_ssim': None}
+           'video_ssim': None, 'first_step_error': first, 'last_step_error': last,
+           'start_error': _finite(metrics.start_error(out.actions, state)),
+           'raw_start_error': None if out.raw_start_error is None else
+           [float(v) for v in out.raw_start_error]}
+    row['end_nearest'] = targets.nearest(out.actions)
+    row['wrong_target'] = row['end_nearest'] != task.target
+    row['counterfactual'] = None
+    if counter_colour is not None and out.counterfactual is not None:
+        row['counterfactual_nearest'] = targets.nearest(out.counterfactual)
+        row['counterfactual'] = row['counterfactual_nearest'] == counter_colour
     t0 = time.perf_counter()
     try:
         replay = world.replay(task, out.actions, render=out.video is not None)
@@ -173,31 +225,43 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
              inverse_dynamics_dir: typing.Optional[PathLike] = None, tasks: str = 'all',
              video_only_dir: typing.Optional[PathLike] = None, sim_config=None,
              num_steps: typing.Optional[int] = None, plot_episodes: int = 3,
-             progress: bool = True, device='cpu') -> dict:
-    """Score vag, two_stage and no_bridge on ``episodes`` held-out seeds; the results dict.
+             progress: bool = True, device='cpu',
+             scene_blind_dir: typing.Optional[PathLike] = None,
+             held_out_every: int = 2, counterfactual: bool = True) -> dict:
+    """Score every method on ``episodes`` held-out seeds; the results dict.
 
     ``sim_config``: a SimConfig, a YAML path or None (config/sim.yaml); its episode_steps
     must equal the models' frames. With ``out_dir``: writes eval.json, report.md and
-    plots/ there. Seeds are fixed (generation seed = task seed), so reruns agree.
+    plots/ there. Seeds are fixed (generation seed = task seed), so reruns agree. Episode k
+    uses a held-out instruction template when ``held_out_every`` divides k + 1 (0: never).
     """
     from tqdm import tqdm
+    from vag_ros.model.action_space import anchor_start
     from vag_ros.sim.config import load_sim_config, SimConfig
     from vag_ros.sim.record import task_schedule
+    from vag_ros.sim.tasks import instruction_naming
     from vag_ros.sim.world import World
     from vag_ros.train.dataset import resize_frames
     from vag_ros.train.inverse_dynamics import InverseDynamicsModel
     from vag_ros.train.report import plot_episode, write_report
+    from vag_ros.train.scene_blind import SceneBlindBaseline
 
     if episodes < 1:
         raise ConfigError(f'episodes={episodes}: must be >= 1')
+    if held_out_every < 0:
+        raise ConfigError(f'held_out_every={held_out_every}: must be >= 0')
     if seed_start < DEFAULT_SEED_START:
         print(f'warning: seed_start={seed_start} < {DEFAULT_SEED_START}: these seeds may '
               f'overlap the training data')
     schedule = task_schedule(tasks, episodes, seed_start)
     checkpoint_dir = Path(checkpoint_dir)
-    nb_dir, id_dir = baseline_dirs(checkpoint_dir, no_bridge_dir, inverse_dynamics_dir)
+    nb_dir, id_dir, sb_dir = baseline_dirs(checkpoint_dir, no_bridge_dir,
+                                           inverse_dynamics_dir, scene_blind_dir)
     if not isinstance(sim_config, SimConfig):
         sim_config = load_sim_config(sim_config)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        (out / 'plots').mkdir(parents=True, exist_ok=True)
 
     t_load = time.perf_counter()
     vag = _load_pipeline(checkpoint_dir, ('joint',), 'VAG checkpoint', device)
@@ -208,6 +272,7 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
         video_only = _load_pipeline(Path(video_only_dir), ('video_only', 'joint'),
                                     'video-only checkpoint', device, vag)
     inverse = InverseDynamicsModel.load(id_dir, device)
+    scene_blind = SceneBlindBaseline.load(sb_dir)
     world = World(sim_config)
     steps, dof = sim_config.episode_steps, world.dof
     _check_lengths(vag, 'VAG checkpoint', steps, dof)
@@ -218,45 +283,75 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     if inverse.config.dim != dof or (names and names != tuple(world.robot.joint_names)):
         raise ConfigError(f'inverse-dynamics model predicts {inverse.config.dim} joints '
                           f'{names}, the world has {world.robot.joint_names}')
+    if scene_blind.joint_names and scene_blind.joint_names != tuple(world.robot.joint_names):
+        raise ConfigError(f'scene-blind baseline has joints {scene_blind.joint_names}, the '
+                          f'world has {world.robot.joint_names}')
     height, width = vag.config.video.height, vag.config.video.width
+    anchor = vag.config.action.anchor_steps if vag.config.action.state_conditioning else 0
     load_s = time.perf_counter() - t_load
 
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        (out / 'plots').mkdir(parents=True, exist_ok=True)
     records, plots = [], []
-    totals = {k: 0.0 for k in ('expert', 'vag', 'two_stage', 'no_bridge', 'replay', 'metrics')}
+    totals = {k: 0.0 for k in ('expert', *METHODS, 'replay', 'metrics')}
     start = time.perf_counter()
     try:
         for k, (family, seed) in enumerate(tqdm(schedule, desc='eval', unit='episode',
                                                 disable=not progress)):
             t0 = time.perf_counter()
-            task = world.make_task(family, seed)
+            split = 'held_out' if held_out_every and (k + 1) % held_out_every == 0 \
+                else 'train'
+            task = world.make_task(family, seed, split)
             expert = world.run_expert(task)
             gt_frames = resize_frames(expert.frames, height, width)  # (T, H, W, 3)
             gt_actions = expert.actions  # (T, D)
-            first = gt_frames[0]  # (H, W, 3), what the models were trained on
+            first = expert.frames[0]  # (H0, W0, 3) the camera frame; pipelines resize it
+            state = expert.joints[0]  # (D,) the arm's measured joints at the first frame
+            other = task.colours[1] if counterfactual and len(task.colours) > 1 else None
+            counter_text = instruction_naming(task, other, sim_config) if other else None
+            targets = _Targets(world.robot, task)
             totals['expert'] += time.perf_counter() - t0
 
+            def run(pipe, text):
+                return pipe.generate(first, text, seed, num_steps, state=state)
+
             t0 = time.perf_counter()
-            gen = vag.generate(first, task.instruction, seed, num_steps)
-            outputs = {'vag': _Method(gen.actions, gen.video, time.perf_counter() - t0)}
+            gen = run(vag, task.instruction)
+            gen_cf = run(vag, counter_text) if other else None
+            outputs = {'vag': _Method(gen.actions, gen.video, time.perf_counter() - t0,
+                                      None if gen_cf is None else gen_cf.actions,
+                                      gen.raw_start_error)}
             t0 = time.perf_counter()
-            video = gen.video if video_only is None else \
-                video_only.generate(first, task.instruction, seed, num_steps).video
-            outputs['two_stage'] = _Method(inverse.predict(video), video,
-                                           time.perf_counter() - t0)
+            video = gen.video if video_only is None else run(video_only, task.instruction).video
+            video_cf = None if gen_cf is None else gen_cf.video
+            if video_only is not None and other:
+                video_cf = run(video_only, counter_text).video
+
+            def two_stage(frames):
+                return anchor_start(inverse.predict(frames), state, anchor)
+
+            outputs['two_stage'] = _Method(
+                two_stage(video), video, time.perf_counter() - t0,
+                None if video_cf is None else two_stage(video_cf))
             t0 = time.perf_counter()
-            actions = sample_no_bridge(no_bridge, first, task.instruction, seed, num_steps)
-            outputs['no_bridge'] = _Method(actions, None, time.perf_counter() - t0)
+            nb = run(no_bridge, task.instruction)
+            nb_cf = run(no_bridge, counter_text) if other else None
+            outputs['no_bridge'] = _Method(nb.actions, None, time.perf_counter() - t0,
+                                           None if nb_cf is None else nb_cf.actions,
+                                           nb.raw_start_error)
+            t0 = time.perf_counter()
+            blind = anchor_start(scene_blind.predict(family, state), state, anchor)
+            outputs['scene_blind'] = _Method(blind, None, time.perf_counter() - t0,
+                                             blind if other else None)
 
             record = {'task': family, 'seed': seed, 'instruction': task.instruction,
+                      'templates': split, 'target': task.target,
+                      'counterfactual_instruction': counter_text,
+                      'counterfactual_target': other,
                       'expert_success': bool(expert.metadata.success), 'methods': {}}
             for name, result in outputs.items():
                 totals[name] += result.seconds
                 t0 = time.perf_counter()
                 row, replay_s = _score(world, task, result, gt_frames, gt_actions, height,
-                                       width)
+                                       width, state, targets, other)
                 totals['replay'] += replay_s
                 totals['metrics'] += time.perf_counter() - t0 - replay_s
                 record['methods'][name] = row
@@ -276,6 +371,11 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     for family in dict.fromkeys(r['task'] for r in records):
         rows = [r for r in records if r['task'] == family]
         per_task[family] = {'episodes': len(rows), 'methods': aggregate(rows)}
+    per_split = {}
+    for split in ('train', 'held_out'):
+        rows = [r for r in records if r['templates'] == split]
+        if rows:
+            per_split[split] = {'episodes': len(rows), 'methods': aggregate(rows)}
     n = len(records)
     timings = {'load_s': load_s, 'total_s': wall, 'per_episode_s': wall / n}
     timings.update({f'{k}_s_per_episode': v / n for k, v in totals.items()})
@@ -288,18 +388,21 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     results = {
         'methods': aggregate(records),
         'per_task': per_task,
+        'per_template_split': per_split,
         'episodes': n,
         'seeds': [r['seed'] for r in records],
         'expert_success': _mean(float(r['expert_success']) for r in records),
         'definitions': dict(metrics.DEFINITIONS),
         'timings': timings,
         'config': {'checkpoint': str(checkpoint_dir), 'no_bridge': str(nb_dir),
-                   'inverse_dynamics': str(id_dir),
+                   'inverse_dynamics': str(id_dir), 'scene_blind': str(sb_dir),
                    'video_only': None if video_only_dir is None else str(video_only_dir),
                    'two_stage_video': two_stage_video, 'tasks': tasks,
                    'seed_start': seed_start, 'num_steps': num_steps,
                    'resolution': [height, width], 'episode_steps': steps,
-                   'success_tolerance': metrics.SUCCESS_TOLERANCE},
+                   'success_tolerance': metrics.SUCCESS_TOLERANCE,
+                   'held_out_every': held_out_every, 'anchor_steps': anchor,
+                   'joint_names': list(world.robot.joint_names)},
         'plots': plots,
         'per_episode': records,
     }

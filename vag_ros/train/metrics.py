@@ -35,6 +35,15 @@ DEFINITIONS = {
     'video_psnr': f'PSNR [dB] of the generated video against the ground-truth frames, MSE '
                   f'over the whole clip, capped at {PSNR_CAP}',
     'video_ssim': 'mean over frames of Gaussian-window (11, sigma 1.5) SSIM per RGB channel',
+    'wrong_target': 'fraction of episodes whose final end effector (FK of the last point) is '
+                    'nearer, in the table plane, to another block than the named one',
+    'counterfactual': 'same scene and wording, the instruction names another block: fraction '
+                      'of episodes whose final end effector is nearest that block',
+    'start_error': 'largest per-joint distance of the first trajectory point from the '
+                   'measured state [rad, m] (max over episodes in the tables)',
+    'first_step_error / last_step_error': 'per-joint |pred - expert| at the first and last '
+                                          'step, mean over episodes',
+    'intervals': 'rates carry Wilson 95% score intervals [low, high]',
 }
 
 
@@ -118,3 +127,42 @@ def ssim(a, b, window: int = 11, sigma: float = 1.5) -> float:
         s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
         values.append(s.mean(dim=(1, 2, 3)))  # (t,) per frame
     return float(torch.cat(values).mean())
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96
+                    ) -> typing.Tuple[typing.Optional[float], typing.Optional[float]]:
+    """Wilson score interval (95% for z = 1.96) of a rate of ``successes`` in ``n``."""
+    if n <= 0:
+        return None, None
+    if not 0 <= successes <= n:
+        raise MetricError(f'wilson_interval: {successes} successes of {n}')
+    p = successes / n
+    denominator = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def nearest_object(point, objects: typing.Mapping[str, typing.Sequence[float]]) -> str:
+    """Name of the object whose (x, y) is nearest ``point``'s (x, y) in the table plane."""
+    if not objects:
+        raise MetricError('nearest_object: no objects')
+    xy = np.asarray(point, dtype=np.float64)[:2]
+    return min(objects, key=lambda k: float(np.linalg.norm(
+        np.asarray(objects[k], dtype=np.float64)[:2] - xy)))
+
+
+def step_errors(pred, gt) -> typing.Tuple[typing.List[float], typing.List[float]]:
+    """Per-joint |pred - gt| at the first and at the last step: two lists of D values."""
+    pred, gt = _pair(pred, gt, 'step_errors')
+    error = np.abs(pred - gt)
+    return error[0].tolist(), error[-1].tolist()
+
+
+def start_error(pred, state) -> float:
+    """Largest per-joint distance of the first point of ``pred`` (T, D) from ``state``."""
+    pred = np.asarray(pred, dtype=np.float64)
+    state = np.asarray(state, dtype=np.float64).reshape(-1)
+    if pred.ndim != 2 or pred.shape[1] != state.shape[0]:
+        raise MetricError(f'start_error: pred {pred.shape} and state {state.shape} differ')
+    return float(np.abs(pred[0] - state).max())

@@ -11,15 +11,20 @@ METHOD_LABELS = {
     'vag': 'VAG (joint)',
     'two_stage': 'two-stage (video -> inverse dynamics)',
     'no_bridge': 'no bridge (action only)',
+    'scene_blind': 'scene-blind (task mean motion)',
 }
 COLUMNS = (  # (key, header, format)
     ('action_ed', 'action ED ↓', '{:.3f}'),
     ('action_sr', 'action SR ↑', '{:.0%}'),
-    ('replay_success', 'replay SR ↑', '{:.0%}'),
+    ('replay_success', 'replay SR [95% CI] ↑', '{:.0%}'),
+    ('wrong_target', 'wrong target ↓', '{:.0%}'),
+    ('counterfactual', 'follows other object ↑', '{:.0%}'),
+    ('start_error', 'max start error', '{:.3f}'),
     ('consistency_psnr', 'consistency PSNR [dB] ↑', '{:.2f}'),
     ('video_psnr', 'video PSNR [dB] ↑', '{:.2f}'),
     ('video_ssim', 'video SSIM ↑', '{:.3f}'),
 )
+INTERVALS = ('replay_success',)  # rates whose interval is printed in the main table
 
 
 def _cell(value, fmt: str) -> str:
@@ -28,13 +33,39 @@ def _cell(value, fmt: str) -> str:
     return fmt.format(value)
 
 
+def _rate_cell(values: typing.Mapping[str, typing.Any], key: str, fmt: str) -> str:
+    cell = _cell(values.get(key), fmt)
+    count = values.get(key + '_count')
+    interval = values.get(key + '_interval')
+    if count and values.get(key) is not None:
+        cell += f' ({count[0]}/{count[1]})'
+    if key in INTERVALS and interval and interval[0] is not None:
+        cell += f' [{interval[0]:.0%}, {interval[1]:.0%}]'
+    return cell
+
+
 def method_table(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]]) -> str:
     """Markdown table: one row per method, one column per metric."""
     lines = ['| method | ' + ' | '.join(c[1] for c in COLUMNS) + ' |',
              '| --- |' + ' ---: |' * len(COLUMNS)]
     for name, values in methods.items():
-        cells = [_cell(values.get(key), fmt) for key, _, fmt in COLUMNS]
+        cells = [_rate_cell(values, key, fmt) for key, _, fmt in COLUMNS]
         lines.append(f'| {METHOD_LABELS.get(name, name)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def joint_error_table(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]],
+                      joint_names: typing.Sequence[str]) -> str:
+    """Markdown table of the per-joint mean |pred - expert| at the first and last step."""
+    lines = ['| method | step | ' + ' | '.join(joint_names) + ' |',
+             '| --- | --- |' + ' ---: |' * len(joint_names)]
+    for name, values in methods.items():
+        for key, label in (('first_step_error', 'first'), ('last_step_error', 'last'),
+                           ('raw_start_error', 'first vs state, before anchoring')):
+            errors = values.get(key)
+            if errors:
+                cells = ' | '.join(f'{v:.3f}' for v in errors)
+                lines.append(f'| {METHOD_LABELS.get(name, name)} | {label} | {cells} |')
     return '\n'.join(lines)
 
 
@@ -55,9 +86,17 @@ def render_report(results: typing.Mapping[str, typing.Any]) -> str:
     expert = results.get('expert_success')
     if expert is not None:
         parts += [f'Scripted expert (ground truth) replay success: {expert:.0%}.', '']
+    for split, per in results.get('per_template_split', {}).items():
+        label = 'held-out' if split == 'held_out' else 'training'
+        parts += [f'## Instructions from {label} templates ({per.get("episodes", 0)} '
+                  f'episodes)', '', method_table(per['methods']), '']
     for family, per in results.get('per_task', {}).items():
         parts += [f'## {family} ({per.get("episodes", 0)} episodes)', '',
                   method_table(per['methods']), '']
+    names = info.get('joint_names')
+    if names:
+        parts += ['## Per-joint error at the first and last step', '',
+                  joint_error_table(results['methods'], names), '']
     parts += ['## Definitions', '']
     parts += [f'- `{k}`: {v}' for k, v in results.get('definitions', {}).items()]
     timings = results.get('timings', {})

@@ -22,6 +22,9 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     save_every: int = 200
+    # Train the action branch only (with --init from a joint run): the bridge is detached, so
+    # this continues the joint objective's action part; the DiT runs forward only.
+    freeze_video: bool = False
 
     def validate(self) -> 'TrainConfig':
         for name in ('steps', 'batch_size', 'log_every', 'save_every'):

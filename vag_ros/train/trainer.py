@@ -48,8 +48,9 @@ class _LossModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, latents, text_emb, text_mask, actions, generator=None):
-        return self.model.training_loss(latents, text_emb, text_mask, actions, generator)
+    def forward(self, latents, text_emb, text_mask, actions, frames, states, generator=None):
+        return self.model.training_loss(latents, text_emb, text_mask, actions, generator,
+                                        frames, states)
 
 
 def learning_rate(step: int, cfg) -> float:
@@ -108,11 +109,14 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
           out_dir: typing.Union[str, Path], mode: typing.Optional[str] = None,
           resume: bool = False, progress: bool = True,
           device: typing.Union[str, torch.device, None] = None,
-          dataset: typing.Optional[EpisodeDataset] = None) -> TrainResult:
+          dataset: typing.Optional[EpisodeDataset] = None,
+          init: typing.Union[str, Path, None] = None) -> TrainResult:
     """Train a VagModel on the bags of ``data_dir``; checkpoint (EMA weights) into out_dir.
 
     out_dir gets ``model.safetensors`` + ``config.yaml`` (load_checkpoint), ``loss_log.jsonl``
     and ``training_state/`` (raw weights, AdamW, EMA, step, RNG) for ``resume``.
+    ``init``: start from a checkpoint of the same model config (its weights, action stats
+    and codec), e.g. to train the action branch further with ``freeze_video``.
     """
     train_config.validate()
     if mode is not None:
@@ -136,7 +140,7 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
         dist.barrier()
     try:
         return _train(model_config, train_config, data_dir, out_dir, resume, progress, dev,
-                      dataset, world, rank)
+                      dataset, world, rank, init)
     finally:
         if distributed:
             import torch.distributed as dist
@@ -144,26 +148,48 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
                 dist.destroy_process_group()
 
 
+def _load_init(init, model_config):
+    """The checkpoint a run starts from; TrainError unless its model config is this one."""
+    from vag_ros.model.checkpoint import checkpoint_codec, load_checkpoint
+    ckpt = load_checkpoint(init)
+    if ckpt.config.to_dict() != model_config.to_dict():
+        raise TrainError(f'--init {init}: its model config differs from this run\'s (mode '
+                         f'{ckpt.config.mode!r} vs {model_config.mode!r}); start from a '
+                         f'checkpoint of the same config')
+    return ckpt, checkpoint_codec(ckpt, str(init))
+
+
 def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: bool,
-           dev: torch.device, dataset, world: int, rank: int) -> TrainResult:
+           dev: torch.device, dataset, world: int, rank: int, init=None) -> TrainResult:
     main = rank == 0
     if cfg.batch_size % world:
         raise ConfigError(f'batch_size={cfg.batch_size}: must divide by the {world} processes')
+    if cfg.freeze_video and model_config.mode != 'joint':
+        raise ConfigError(f'freeze_video: only a joint model has a video branch to freeze '
+                          f'(mode {model_config.mode!r})')
     state = ts.read_training_state(out_dir) if resume else None
-    normalizer = None
+    normalizer = start = None
+    init_codec = None
     if state is not None:
         _check_resume(state[1], model_config, cfg)
         from vag_ros.model.normalization import ActionNormalizer
         normalizer = ActionNormalizer.from_dict(state[1]['normalizer'])
+    elif init is not None:
+        start, init_codec = _load_init(init, model_config)
+        normalizer = start.normalizer
     if dataset is None:
         # resume: the codec fitted by the first run, not a refit
-        codec = read_codec(out_dir, model_config) if state is not None else None
+        codec = read_codec(out_dir, model_config) if state is not None else init_codec
         dataset = EpisodeDataset(model_config, data_dir, codec=codec, normalizer=normalizer,
                                  progress=progress and main, device=dev)
     normalizer, codec = dataset.normalizer, dataset.codec
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     model = VagModel(model_config).to(dev)
+    if start is not None:
+        model.load_state_dict(start.model.state_dict(), strict=True)
+    if cfg.freeze_video:
+        model.video.requires_grad_(False)  # forward only: no graph, no optimizer state
     ema = Ema(model, cfg.ema_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -182,7 +208,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     per_rank = cfg.batch_size // world
     meta = {'train_config': cfg.to_dict(), 'mode': model_config.mode,
             'model_config': model_config.to_dict(), 'normalizer': normalizer.to_dict(),
-            'data_dir': str(data_dir), 'world_size': world, 'episodes': len(dataset)}
+            'data_dir': str(data_dir), 'world_size': world, 'episodes': len(dataset),
+            'init': None if init is None else str(init)}
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         _truncate_log(out_dir / LOSS_LOG, step)
@@ -198,9 +225,9 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
             group['lr'] = lr
         index = batch_indices(step, len(dataset), cfg.batch_size, cfg.seed)
         index = index[rank * per_rank:(rank + 1) * per_rank]  # (B / world,)
-        lat, emb, mask, act = dataset.batch(index, dev)
+        lat, emb, mask, act, frames, states = dataset.batch(index, dev)
         gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 1024 + rank)
-        out = loss_module(lat, emb, mask, act, gen)
+        out = loss_module(lat, emb, mask, act, frames, states, gen)
         optimizer.zero_grad(set_to_none=True)
         out['loss'].backward()
         if cfg.grad_clip > 0:
