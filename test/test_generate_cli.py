@@ -15,6 +15,8 @@ from vag_ros.model.vag import VagModel
 from vag_ros.robot.description import load_robot_description
 from vag_ros.train.media import load_image, MediaError
 
+STATE = '0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02'  # the world's home pose, rad (gripper m)
+
 FRAMES = 4
 
 
@@ -59,7 +61,7 @@ def test_generate_writes_a_readable_bag_gif_and_plot(checkpoint, tmp_path, capsy
     out = tmp_path / 'out'
     assert main(['generate', '--checkpoint', str(checkpoint), '--image', str(image),
                  '--instruction', 'pick up the red block', '--out', str(out),
-                 '--seed', '3']) == 0
+                 '--seed', '3', '--state', STATE]) == 0
     printed = capsys.readouterr().out
     assert 'bag:' in printed and 'timings:' in printed and 'mp4:' in printed
     episode = read_episode(out / 'generated_seed000003')
@@ -109,7 +111,7 @@ def test_load_image_converts_grayscale_and_opaque_rgba(tmp_path):
 def _generate(checkpoint, image, out, *extra):
     return main(['generate', '--checkpoint', str(checkpoint), '--image', str(image),
                  '--instruction', 'pick up the red block', '--out', str(out), '--seed', '5',
-                 *extra])
+                 '--state', STATE, *extra])
 
 
 def test_onnxruntime_engine_writes_what_torch_writes(checkpoint, engine, tmp_path, capsys):
@@ -160,3 +162,26 @@ def test_engine_of_another_checkpoint_is_refused(engine, tmp_path, capsys):
     assert f'engine {engine} was exported from checkpoint' in err
     assert f're-export it: vag-ros export --checkpoint {other} --out {engine} --force' in err
     assert not (tmp_path / 'o').exists()
+
+
+def test_state_is_required_checked_and_can_come_from_an_episode(checkpoint, tmp_path, capsys):
+    image = _png(tmp_path / 'first.png')
+    base = ['generate', '--checkpoint', str(checkpoint), '--instruction', 'touch it']
+    assert main([*base, '--image', str(image), '--out', str(tmp_path / 'a')]) == 2
+    assert '--state' in capsys.readouterr().err
+    assert main([*base, '--image', str(image), '--out', str(tmp_path / 'b'),
+                 '--state', '0, 1, x']) == 2
+    assert 'expected numbers' in capsys.readouterr().err
+    assert main([*base, '--image', str(image), '--out', str(tmp_path / 'c'),
+                 '--state', '0, 1']) == 2
+    assert 'expected 7 joint positions' in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in 'abc')
+    # an episode bag gives both the first frame and the measured joints
+    assert main([*base, '--image', str(image), '--out', str(tmp_path / 'd'),
+                 '--state', STATE, '--seed', '1']) == 0
+    bag = tmp_path / 'd' / 'generated_seed000001'
+    assert main([*base, '--episode', str(bag), '--out', str(tmp_path / 'e')]) == 0
+    generated = read_episode(tmp_path / 'e' / 'generated_seed000000')
+    first = read_episode(bag).joints[0]
+    np.testing.assert_allclose(generated.metadata.extra['state'], first)
+    np.testing.assert_allclose(generated.actions[0], first, atol=1e-5)

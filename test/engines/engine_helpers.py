@@ -37,6 +37,9 @@ def save_micro_checkpoint(path, config=None, seed: int = 0):
     return save_checkpoint(path, VagModel(config), config, normalizer, codec=codec)
 
 
+STATE = np.array([0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02])  # (D,) the world's home pose
+
+
 class SeededText(TextEncoder):
     """Deterministic non-zero embeddings per instruction, so text and CFG matter."""
 

@@ -35,7 +35,8 @@ def test_bench_torch_vs_onnxruntime_writes_table_and_json(checkpoint, engine, tm
     assert report['machine']['torch_threads'] == 1 and report['model']['step_gflop'] > 0
     for row in report['backends'].values():
         assert row['step_ms']['n'] == 2 and row['step_ms']['median'] > 0
-        assert 0 < row['action_share'] < 1
+        # two separately timed calls: on a loaded machine their ratio can pass 1
+        assert row['action_share'] > 0
         assert row['episode_s']['n'] == 2
         assert set(row['stages_s']) == {'text', 'encode', 'denoise', 'decode', 'total'}
         assert row['episode_peak_mb'] >= 0 and row['loaded_mb'] is not None

@@ -14,7 +14,8 @@ def test_step_contract_follows_the_config():
     cfg = micro_config()
     c = io.engine_contract(cfg, cfg=False)
     step = c.graphs[io.STEP]
-    assert step.input_names == ('x_t', 'a_t', 't', 'first_latent', 'text_emb', 'text_mask')
+    assert step.input_names == ('x_t', 'a_t', 't', 'first_latent', 'text_emb', 'text_mask',
+                                'observation_frame', 'state')
     assert step.output_names == ('v_video', 'v_action')
     shapes = step.shapes()
     assert shapes['x_t'] == shapes['v_video'] == (1, 192, 5, 4, 4)
@@ -23,7 +24,10 @@ def test_step_contract_follows_the_config():
     assert step.profile_shapes('x_t') == ((1, 192, 5, 4, 4),) * 3
     assert c.graphs[io.DECODER].shapes()['video'] == (1, 3, 5, 32, 32)
     assert c.graphs[io.ENCODER].shapes()['frame'] == (1, 3, 1, 32, 32)
-    assert set(c.graphs[io.ACTION].input_names) == set(step.input_names) | {'v_video'}
+    assert shapes['observation_frame'] == (1, 3, 32, 32) and shapes['state'] == (1, 7)
+    # the action branch reads the frame itself, not the first latent
+    assert set(c.graphs[io.ACTION].input_names) == \
+        set(step.input_names) - {'first_latent'} | {'v_video'}
 
 
 def test_cfg_adds_the_uncond_text_and_guidance_and_no_observation_drops_the_mask():

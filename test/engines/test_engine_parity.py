@@ -6,7 +6,7 @@ output; an episode, video uint8 within 1 level (rounding at a boundary) and join
 exactly.
 """
 
-from engine_helpers import frame, SeededText
+from engine_helpers import frame, SeededText, STATE
 import numpy as np
 import pytest
 
@@ -64,11 +64,11 @@ def test_whole_episode(request, case):
     checkpoint, engine = engines(request, [case])[0]
     image = frame()
     reference = VagPipeline.from_checkpoint(checkpoint, text_encoder=SeededText())
-    want = reference.generate(image, INSTRUCTION, seed=5)
+    want = reference.generate(image, INSTRUCTION, seed=5, state=STATE)
     ort = open_engine(engine, 'onnxruntime', checkpoint=checkpoint, threads=1)
     ort.text.cache.clear()
     ort.text.encoder = SeededText()
-    got = ort.generate(image, INSTRUCTION, seed=5)
+    got = ort.generate(image, INSTRUCTION, seed=5, state=STATE)
     assert got.video.shape == want.video.shape == (5, 32, 32, 3)
     assert got.video.dtype == np.uint8 and got.actions.shape == want.actions.shape == (5, 7)
     assert np.abs(got.video.astype(int) - want.video).max() <= VIDEO_LEVELS
@@ -77,7 +77,7 @@ def test_whole_episode(request, case):
     assert set(got.timings) == set(want.timings)
     torch_engine = pipeline_from_checkpoint(checkpoint)
     torch_engine.text.encoder = SeededText()
-    same = torch_engine.generate(image, INSTRUCTION, seed=5)
+    same = torch_engine.generate(image, INSTRUCTION, seed=5, state=STATE)
     np.testing.assert_array_equal(same.video, want.video)
     np.testing.assert_array_equal(same.actions, want.actions)
 
@@ -88,19 +88,19 @@ def test_guidance_changes_the_episode_on_both_backends(cfg_checkpoint, cfg_engin
     ort.text.encoder = SeededText()
     reference = VagPipeline.from_checkpoint(cfg_checkpoint, text_encoder=SeededText())
     for g in (1.0, 5.0):
-        got = ort.generate(image, INSTRUCTION, seed=2, guidance=g)
-        want = reference.generate(image, INSTRUCTION, seed=2, guidance=g)
+        got = ort.generate(image, INSTRUCTION, seed=2, guidance=g, state=STATE)
+        want = reference.generate(image, INSTRUCTION, seed=2, guidance=g, state=STATE)
         np.testing.assert_allclose(got.actions, want.actions, rtol=0, atol=JOINTS_ATOL)
     assert not np.allclose(got.actions, ort.generate(image, INSTRUCTION, seed=2,
-                                                     guidance=1.0).actions)
+                                                     guidance=1.0, state=STATE).actions)
 
 
 def test_cached_instructions_need_no_text_model(engine, checkpoint):
     pipe = open_engine(engine, threads=1)
-    result = pipe.generate(frame(), INSTRUCTION, seed=0, num_steps=2)
+    result = pipe.generate(frame(), INSTRUCTION, seed=0, num_steps=2, state=STATE)
     assert pipe.text.misses == 0 and pipe.text.encoder is None
-    pipe.generate(frame(), 'push the blue block', seed=0, num_steps=2)
+    pipe.generate(frame(), 'push the blue block', seed=0, num_steps=2, state=STATE)
     assert pipe.text.misses == 1  # the config's encoder ('none' here), built on first miss
     want = VagPipeline.from_checkpoint(checkpoint).generate(frame(), INSTRUCTION, seed=0,
-                                                            num_steps=2)
+                                                            num_steps=2, state=STATE)
     np.testing.assert_allclose(result.actions, want.actions, rtol=0, atol=JOINTS_ATOL)

@@ -4,7 +4,7 @@ import importlib.util
 import json
 import shutil
 
-from engine_helpers import save_micro_checkpoint
+from engine_helpers import save_micro_checkpoint, STATE
 import pytest
 
 from vag_ros.engines import io_contract as io
@@ -126,4 +126,4 @@ def test_guidance_the_engine_cannot_apply(engine):
     pipe = open_engine(engine)
     frame = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(EngineError, match='without the classifier-free-guidance pair.*--cfg on'):
-        pipe.generate(frame, 'pick up the red block', guidance=2.0)
+        pipe.generate(frame, 'pick up the red block', guidance=2.0, state=STATE)

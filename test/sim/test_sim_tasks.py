@@ -9,7 +9,8 @@ import pytest  # noqa: E402
 
 from vag_ros.errors import ConfigError, SimError  # noqa: E402
 from vag_ros.sim import load_sim_config, make_task, SimConfig, TASK_FAMILIES  # noqa: E402
-from vag_ros.sim.tasks import DIRECTIONS  # noqa: E402
+from vag_ros.sim.tasks import (  # noqa: E402
+    COLOUR_WORDS, DIRECTIONS, HELD_OUT_TEMPLATES, instruction_naming, TEMPLATES)
 
 
 def test_families():
@@ -32,7 +33,10 @@ def test_layout_within_reach_and_apart(family):
         task = make_task(family, seed)
         assert config.num_objects_min <= len(task.objects) <= config.num_objects_max
         assert len(set(task.colours)) == len(task.colours) and task.target == task.colours[0]
-        assert task.target in task.instruction
+        named = [w for w in COLOUR_WORDS[task.target] if w in task.instruction.split()]
+        assert named, task.instruction  # one of the target's colour words
+        others = {w for c in task.colours[1:] for w in COLOUR_WORDS[c]}
+        assert not others & set(task.instruction.split())
         xy = np.array([o[1:3] for o in task.objects])
         assert np.all((xy[:, 0] >= 0.32) & (xy[:, 0] <= 0.52) & (np.abs(xy[:, 1]) <= 0.18))
         gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy))
@@ -55,6 +59,39 @@ def test_layout_within_reach_and_apart(family):
 def test_bad_task_inputs(family, seed, message):
     with pytest.raises(SimError, match=message):
         make_task(family, seed)
+
+
+@pytest.mark.parametrize('family', TASK_FAMILIES)
+def test_held_out_templates_share_the_layout_but_not_the_wording(family):
+    train = [make_task(family, s) for s in range(40)]
+    held = [make_task(family, s, templates='held_out') for s in range(40)]
+    for a, b in zip(train, held):
+        assert a.objects == b.objects and a.initial_joints == b.initial_joints
+        assert a.direction == b.direction and b.templates == 'held_out'
+
+    def stems(template):  # the template's fixed words
+        return template.split('{')[0].strip()
+
+    train_stems = {stems(t) for t in TEMPLATES[family]}
+    assert not {stems(t) for t in HELD_OUT_TEMPLATES[family]} & train_stems
+    assert all(not any(t.instruction.startswith(s) for s in
+                       {stems(h) for h in HELD_OUT_TEMPLATES[family]} if s) for t in train)
+    # synonyms: more than one word per colour is used across seeds
+    used = {w for t in train for w in t.instruction.split()}
+    assert sum(len(used & set(words)) > 1 for words in COLOUR_WORDS.values()) >= 3
+    with pytest.raises(SimError, match='template split'):
+        make_task(family, 0, templates='test')
+
+
+def test_counterfactual_instruction_keeps_the_wording():
+    task = make_task('push', 5)
+    other = task.colours[1]
+    text = instruction_naming(task, other)
+    assert text != task.instruction and instruction_naming(task, task.target) == task.instruction
+    assert len(text.split()) == len(task.instruction.split())
+    assert any(w in text.split() for w in COLOUR_WORDS[other])
+    with pytest.raises(SimError, match='no'):
+        instruction_naming(task, 'orange')
 
 
 def test_numpy_int_seed_is_fine():

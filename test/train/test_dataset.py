@@ -33,20 +33,28 @@ def test_dataset_items_normalization_and_latents(bag_dir):
     cfg = micro_config()
     ds = EpisodeDataset(cfg, bag_dir)
     assert len(ds) == 3
-    lat, emb, mask, act = ds[0]
+    lat, emb, mask, act, frame, state = ds[0]
     assert tuple(lat.shape) == cfg.video.latent_shape
     assert emb.shape == (cfg.text.max_length, cfg.text.embed_dim) and mask.shape == (4,)
     assert act.shape == (cfg.video.frames, cfg.action.dim)
     assert ds.actions.min() >= -1 - 1e-5 and ds.actions.max() <= 1 + 1e-5  # minmax fit
     assert ds.actions.amin((0, 1)).allclose(torch.full((7,), -1.0), atol=1e-5)
+    # the observation: the first frame at the observation size, the first measured joints
+    from vag_ros.episodes.bag_reader import read_episode
+    episode = read_episode(ds.bags[0])
+    assert frame.shape == (3, *cfg.observation_hw) and -1 <= frame.min() <= frame.max() <= 1
+    np.testing.assert_allclose(state.numpy(), episode.joints[0], atol=1e-6)
+    # the actions are the offsets from that state, normalized
+    offsets = ds.normalizer.denormalize(act) + state
+    np.testing.assert_allclose(offsets.numpy(), episode.actions, atol=1e-4)
     # the pca codec was fitted on these frames, and the latents are its encoding of them
     assert ds.codec.fitted and ds.codec.latent_channels == cfg.video.latent_channels
-    from vag_ros.episodes.bag_reader import read_episode
-    frames = resize_frames(read_episode(ds.bags[0]).frames, 32, 32)
+    frames = resize_frames(episode.frames, 32, 32)
     want = torch.from_numpy(frames).float().permute(3, 0, 1, 2) / 127.5 - 1  # (3, T, H, W)
     assert torch.allclose(ds.codec.encode(want[None])[0], lat, atol=1e-4)
     b = ds.batch(torch.tensor([2, 0]))
     assert b[0].shape[0] == 2 and torch.equal(b[3][1], ds.actions[0])
+    assert len(b) == 6 and b[4].shape == (2, 3, *cfg.observation_hw) and b[5].shape == (2, 7)
 
 
 def test_dataset_rejects_wrong_frame_count(bag_dir):

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import train_helpers
@@ -15,6 +16,7 @@ from vag_ros.model.vag import VagModel
 from vag_ros.sim.config import SimConfig
 from vag_ros.train.evaluate import evaluate, METHODS, METRICS
 from vag_ros.train.inverse_dynamics import InverseDynamicsConfig, InverseDynamicsModel
+from vag_ros.train.scene_blind import SceneBlindBaseline
 
 STEPS = 4  # frames per episode, model and world alike
 SIM = {'width': 48, 'height': 48, 'episode_steps': STEPS}  # resized to the model's 32x32
@@ -36,6 +38,12 @@ def make_checkpoints(root, frames=STEPS):
                         codec=train_helpers.fitted_codec(cfg))
     InverseDynamicsModel(InverseDynamicsConfig(height=32, width=32, channels=(8, 16), groups=4),
                          norm).save(root / 'baselines' / 'inverse_dynamics')
+    from vag_ros.robot.description import load_robot_description
+    names = tuple(load_robot_description().joint_names)
+    offsets = {f: np.linspace(0, 0.1 * (k + 1), frames)[:, None] * np.ones((1, 7))
+               for k, f in enumerate(('touch', 'push', 'pick'))}
+    SceneBlindBaseline(offsets, names, {f: 1 for f in offsets}).save(
+        root / 'baselines' / 'scene_blind')
     return root
 
 
@@ -69,11 +77,17 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
     assert set(results['per_task']) == {'touch', 'push'}
     assert set(results['methods']) == set(METHODS)
     for name, values in results['methods'].items():
-        assert set(values) == set(METRICS)
+        assert set(values) >= set(METRICS)
         assert values['action_ed'] >= 0.0
-        for key in ('action_sr', 'replay_success'):
+        for key in ('action_sr', 'replay_success', 'wrong_target', 'counterfactual'):
             assert 0.0 <= values[key] <= 1.0
-        if name == 'no_bridge':
+            low, high = values[key + '_interval']
+            assert 0.0 <= low <= values[key] <= high <= 1.0
+            assert values[key + '_count'][1] == 2
+        # every method starts from the measured state (anchored), to float precision
+        assert values['start_error'] <= 1e-5, name
+        assert len(values['first_step_error']) == len(values['last_step_error']) == 7
+        if name in ('no_bridge', 'scene_blind'):
             assert values['consistency_psnr'] is None and values['video_psnr'] is None
             assert values['video_ssim'] is None
         else:
@@ -84,8 +98,17 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
     assert results['methods']['two_stage']['video_psnr'] == \
         results['methods']['vag']['video_psnr']
     assert results['timings']['per_episode_s'] > 0
+    # every other episode is phrased with a held-out template, reported on its own
+    assert [r['templates'] for r in results['per_episode']] == ['train', 'held_out']
+    assert set(results['per_template_split']) == {'train', 'held_out'}
+    for record in results['per_episode']:
+        assert record['counterfactual_target'] != record['target']
+        assert record['counterfactual_target'] in record['counterfactual_instruction'] or \
+            record['counterfactual_instruction'] != record['instruction']
     report = (out / 'report.md').read_text()
     assert '| VAG (joint) |' in report and 'detached' in report
+    assert '| scene-blind (task mean motion) |' in report and 'held-out templates' in report
+    assert 'Per-joint error' in report
     assert results['plots'] == ['plots/actions_000_touch_seed100000.png']
     assert (out / results['plots'][0]).stat().st_size > 1000
     assert json.loads((out / 'eval.json').read_text())['seeds'] == results['seeds']
@@ -115,6 +138,10 @@ def test_missing_baselines_and_mismatched_lengths_fail_clearly(checkpoint, tmp_p
     with pytest.raises(CheckpointError, match='baselines/inverse_dynamics'):
         evaluate(lone, 1, no_bridge_dir=checkpoint / 'baselines' / 'no_bridge',
                  progress=False)
+    with pytest.raises(CheckpointError, match='scene-blind baseline not found'):
+        evaluate(lone, 1, no_bridge_dir=checkpoint / 'baselines' / 'no_bridge',
+                 inverse_dynamics_dir=checkpoint / 'baselines' / 'inverse_dynamics',
+                 progress=False)
     with pytest.raises(ConfigError, match='episode_steps=5'):
         evaluate(checkpoint, 1, sim_config=SimConfig(**dict(SIM, episode_steps=5)),
                  progress=False)
@@ -134,3 +161,23 @@ def test_two_stage_can_use_a_separate_video_only_checkpoint(checkpoint, tmp_path
     with pytest.raises(CheckpointError, match="mode 'action_no_bridge'"):
         evaluate(checkpoint, 1, video_only_dir=checkpoint / 'baselines' / 'no_bridge',
                  sim_config=SimConfig(**SIM), progress=False)
+
+
+def test_wrong_target_and_counterfactual_on_expert_plans():
+    """The expert's own plan ends at its target; the plan for another block ends there."""
+    import dataclasses
+
+    from vag_ros.sim.world import World
+    from vag_ros.train.evaluate import _Targets
+    world = World(SimConfig(**dict(SIM, episode_steps=40)))
+    try:
+        for family in ('touch', 'push', 'pick'):
+            task = world.make_task(family, 7)
+            targets = _Targets(world.robot, task)
+            assert targets.nearest(world.expert_actions(task)) == task.target
+            other = task.colours[1]
+            plan = world.expert_actions(dataclasses.replace(task, target=other))
+            assert targets.nearest(plan) == other
+            assert targets.nearest(np.full((40, 7), np.nan)) is None
+    finally:
+        world.close()

@@ -62,3 +62,32 @@ def test_ssim_identical_shifted_and_unrelated():
     assert metrics.ssim(small, small) == pytest.approx(1.0)
     assert set(metrics.DEFINITIONS) >= {'action_ed', 'action_sr', 'replay_success',
                                         'consistency_psnr', 'video_psnr', 'video_ssim'}
+
+
+def test_wilson_interval_known_values():
+    # Wilson 95% score intervals (z = 1.96), checked against the closed form by hand
+    low, high = metrics.wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
+    low, high = metrics.wilson_interval(5, 10)
+    assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+    low, high = metrics.wilson_interval(99, 99)
+    assert low == pytest.approx(0.9627, abs=1e-4) and high == 1.0
+    assert metrics.wilson_interval(0, 0) == (None, None)
+    with pytest.raises(metrics.MetricError):
+        metrics.wilson_interval(11, 10)
+
+
+def test_nearest_object_step_and_start_errors():
+    objects = {'red': (0.4, 0.1), 'blue': (0.4, -0.1), 'green': (0.5, 0.0)}
+    assert metrics.nearest_object((0.41, 0.08, 0.3), objects) == 'red'
+    assert metrics.nearest_object((0.39, -0.12, 0.0), objects) == 'blue'
+    assert metrics.nearest_object((0.52, 0.01), objects) == 'green'
+    with pytest.raises(metrics.MetricError):
+        metrics.nearest_object((0, 0), {})
+    pred = np.zeros((3, 2))
+    gt = np.array([[0.1, -0.2], [0.0, 0.0], [0.3, 0.5]])
+    first, last = metrics.step_errors(pred, gt)
+    assert first == pytest.approx([0.1, 0.2]) and last == pytest.approx([0.3, 0.5])
+    assert metrics.start_error(gt, [0.1, -0.25]) == pytest.approx(0.05)
+    with pytest.raises(metrics.MetricError):
+        metrics.start_error(gt, [0.0, 0.0, 0.0])

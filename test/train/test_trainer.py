@@ -122,26 +122,44 @@ def test_modes_train_and_load(tmp_path, bag_dir, dataset, train_config, mode):
         assert log['video_loss'] == 0 and log['action_loss'] > 0
 
 
-def test_action_no_bridge_fast_path_and_sample_actions():
+def test_action_no_bridge_fast_path():
+    from micro_model import micro_observation
     cfg = micro_config('action_no_bridge')
     torch.manual_seed(0)
     model = VagModel(cfg).eval()
     c, t, h, w = cfg.video.latent_shape
     lat = torch.randn(2, c, t, h, w)
     emb, mask = torch.randn(2, 4, 16), torch.ones(2, 4, dtype=torch.bool)
+    obs = micro_observation(cfg, emb, mask)
     assert model.video is None  # no DiT to run, and none stored in its checkpoint
     out = model.training_loss(lat, emb, mask, torch.rand(2, t, 7) * 2 - 1,
-                              torch.Generator().manual_seed(0))
+                              torch.Generator().manual_seed(0), obs.frame, obs.state)
     assert out['video_loss'] == 0 and out['action_loss'] > 0
-    a = model.sample_actions(lat[:, :, :1], emb, mask, num_steps=3,
-                             generator=torch.Generator().manual_seed(5))
-    again = model.sample_actions(lat[:, :, :1], emb, mask, num_steps=3,
-                                 generator=torch.Generator().manual_seed(5))
-    assert a.shape == (2, t, 7) and torch.equal(a, again)
-    with pytest.raises(ValueError, match='sample_actions'):
-        model.sample(lat[:, :, :1], emb, mask, num_steps=3)
-    with pytest.raises(ValueError, match='action_no_bridge'):
-        VagModel(micro_config()).sample_actions(lat[:, :, :1], emb, mask, 2)
+
+
+def test_init_and_freeze_video_train_the_action_branch_only(tmp_path, bag_dir, dataset,
+                                                            train_config):
+    first = tmp_path / 'stage1'
+    one = dataclasses.replace(train_config, steps=1)
+    trainer.train(micro_config(), one, bag_dir, first, progress=False, dataset=dataset)
+    frozen = dataclasses.replace(train_config, steps=2, freeze_video=True)
+    second = tmp_path / 'stage2'
+    trainer.train(micro_config(), frozen, bag_dir, second, progress=False, init=first)
+    a, b = load_checkpoint(first), load_checkpoint(second)
+    assert a.normalizer.to_dict() == b.normalizer.to_dict()
+    assert torch.equal(read_weights(first)[0]['codec.mean'], read_weights(second)[0]['codec.mean'])
+    video_a, video_b = a.model.video.state_dict(), b.model.video.state_dict()
+    assert all(torch.equal(video_a[k], video_b[k]) for k in video_a)
+    action_a, action_b = a.model.action.state_dict(), b.model.action.state_dict()
+    assert any(not torch.equal(action_a[k], action_b[k]) for k in action_a)
+    # another model config, or freezing a model without a video branch, is refused
+    with pytest.raises(trainer.TrainError, match='model config differs'):
+        trainer.train(micro_config('action_no_bridge'), one, bag_dir, tmp_path / 'x',
+                      progress=False, init=first)
+    from vag_ros.errors import ConfigError
+    with pytest.raises(ConfigError, match='freeze_video'):
+        trainer.train(micro_config(), frozen, bag_dir, tmp_path / 'y', progress=False,
+                      mode='action_no_bridge', dataset=dataset)
 
 
 def test_learning_rate_schedule_and_batches():

@@ -195,8 +195,9 @@ def engine_contract(config, cfg: bool, dtype: str = 'float32', batch: int = 1
     v_video = f('v_video', latents, 'guided video velocity, 0 on frame 0')
     v_action = f('v_action', (b, ac.horizon, ac.dim), 'action velocity')
     step = GraphContract(STEP, tuple(step_in), (v_video, v_action), profile)
+    # the action branch reads the frame itself (observation_frame), not the first latent
     action_in = [step_in[0], dataclasses.replace(v_video, doc='video velocity of the step'),
-                 step_in[2], step_in[1], first, *text]
+                 step_in[2], step_in[1], *text]
     action = GraphContract(ACTION, tuple(action_in), (v_action,), profile)
     frame = f('frame', (b, 3, 1, v.height, v.width), 'first frame in [-1, 1]', 'float32')
     encoder = GraphContract(ENCODER, (frame,), (dataclasses.replace(first, dtype='float32'),),

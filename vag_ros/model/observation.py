@@ -18,11 +18,19 @@ from torch import nn
 import torch.nn.functional as F
 
 
+def grid(n: int, like: torch.Tensor) -> torch.Tensor:
+    """(n,) evenly spaced values from -1 to 1 in ``like``'s dtype and device.
+
+    arange, not linspace: the ONNX exporter turns linspace into a float64 Range.
+    """
+    step = 2.0 / max(n - 1, 1)
+    return torch.arange(n, device=like.device).to(like.dtype) * step - 1.0
+
+
 def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, C + 2, H, W) with x and y in [-1, 1] appended (CoordConv)."""
     b, _, h, w = x.shape
-    ys = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype)
-    xs = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=x.dtype)
+    ys, xs = grid(h, x), grid(w, x)
     grid_y = ys.view(1, 1, h, 1).expand(b, 1, h, w)
     grid_x = xs.view(1, 1, 1, w).expand(b, 1, h, w)
     return torch.cat([x, grid_x, grid_y], dim=1)
@@ -38,8 +46,7 @@ class SpatialSoftmax(nn.Module):
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         b, k, h, w = maps.shape
         attention = torch.softmax(maps.reshape(b, k, h * w) / self.log_temperature.exp(), -1)
-        ys = torch.linspace(-1.0, 1.0, h, device=maps.device, dtype=maps.dtype)
-        xs = torch.linspace(-1.0, 1.0, w, device=maps.device, dtype=maps.dtype)
+        ys, xs = grid(h, maps), grid(w, maps)
         grid_x = xs.repeat(h)             # (H*W,)
         grid_y = ys.repeat_interleave(w)  # (H*W,)
         x = (attention * grid_x).sum(-1)  # (B, K)
