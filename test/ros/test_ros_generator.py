@@ -9,7 +9,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: I100
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -19,6 +19,7 @@ from vag_ros.ros.generator_node import GeneratorNode
 from vag_ros.ros.status import status_values
 
 pytestmark = pytest.mark.ros
+STATE = (0.05, -0.3, 2.0, 0.02, 1.44, -0.1, 0.02)  # (D,) measured joints [rad, m]
 
 
 class Harness:
@@ -34,6 +35,7 @@ class Harness:
                                       self.trajectories.append, 10)
         self.peer.create_subscription(DiagnosticArray, '/vag/status', self._status, 100)
         self.frame_pub = self.peer.create_publisher(Image, '/vag/frame', 1)
+        self.state_pub = self.peer.create_publisher(JointState, '/joint_states', 10)
         self.instruction_pub = self.peer.create_publisher(String, '/vag/instruction', 10)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
@@ -47,10 +49,21 @@ class Harness:
     def rejections(self):
         return [s['last_error'] for s in self.statuses if s['state'] == 'rejected']
 
-    def send_frame(self):
+    def send_frame(self, state=True):
         frame = np.random.default_rng(0).integers(0, 255, (24, 40, 3), dtype=np.uint8)
         self.frame_pub.publish(numpy_to_image(frame))
         assert spin_until(self.executor, lambda: self.node._frame is not None, 10.0)
+        if state:
+            self.send_state(STATE)
+
+    def send_state(self, positions, names=None):
+        """A robot's /joint_states: the model's joints reversed, plus one it does not use."""
+        names = list(names or self.node.joint_names)
+        msg = JointState(name=list(reversed(names)) + ['camera_pan'],
+                         position=[float(v) for v in reversed(positions)] + [9.0])
+        before = self.node._state
+        self.state_pub.publish(msg)
+        spin_until(self.executor, lambda: self.node._state is not before, 5.0)
 
     def instruct(self, text):
         self.instruction_pub.publish(String(data=text))
@@ -91,6 +104,8 @@ def test_instruction_and_fresh_frame_give_video_and_trajectory(harness):
     traj = h.trajectories[0]
     assert list(traj.joint_names) == list(h.node.joint_names) and len(traj.joint_names) == 7
     assert len(traj.points) == 5
+    # the model started from the measured joints, matched by name whatever their order
+    np.testing.assert_allclose(traj.points[0].positions, STATE, atol=1e-5)
     assert traj.points[1].time_from_start.nanosec == 100_000_000
     assert traj.header.stamp == h.frames[0].header.stamp  # one episode identity
 
@@ -123,6 +138,24 @@ def test_stale_or_missing_frame_rejected(harness):
     reasons = h.rejections()
     assert 'no camera frame received on /vag/frame' in reasons[0]
     assert 'stale' in reasons[1]
+
+
+def test_missing_stale_or_partial_joint_state_rejected(harness):
+    h = harness
+    h.send_frame(state=False)
+    assert h.node.submit('touch the red block') is None
+    h.send_state(STATE[:6], h.node.joint_names[:6])  # the gripper is missing: not taken
+    assert h.node._state is None
+    h.send_frame()  # fresh frame and a whole state
+    positions, received = h.node._state
+    h.node._state = (positions, received - 10.0)  # as if /joint_states went silent
+    assert h.node.submit('touch the red block') is None
+    spin_until(h.executor, lambda: len(h.rejections()) >= 2, 5.0)
+    reasons = h.rejections()
+    assert 'no joint state received on /joint_states' in reasons[0]
+    assert 'joint state' in reasons[1] and 'stale' in reasons[1]
+    h.send_state(STATE)
+    assert h.node.submit('touch the red block')
 
 
 def test_queue_full_rejected(harness):
