@@ -28,9 +28,9 @@ def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3,
     v = {'frames': frames, 'height': 32, 'width': 32, 'num_layers': 1, 'num_heads': 2,
          'head_dim': 16, 'adaln_lora_dim': 8, **(PATCH if codec_kind == 'patch' else PCA)}
     v.update(video)
-    # the observation encoder reads the 32x32 frame itself; 4 keypoints, anchor over 2 steps
+    # the observation encoder reads the 32x32 frame itself; 2 queries, anchor over 2 steps
     action = {'horizon': frames, 'down_dims': (16, 32), 'n_groups': 4,
-              'timestep_embed_dim': 16, 'observation_size': 0, 'keypoints': 4,
+              'timestep_embed_dim': 16, 'observation_size': 0, 'attention_heads': 2,
               'anchor_steps': min(2, frames)}
     if observation_dim is not None:
         action['observation_dim'] = observation_dim

@@ -72,8 +72,8 @@ def test_video_only_and_no_bridge_modes(micro_config, make_batch, observe):
     assert x is None and a.shape == act.shape and torch.equal(a, again)
 
 
-def test_sample_is_seeded_keeps_the_first_frame_and_syncs_steps(model, config, make_batch,
-                                                                 observe):
+def test_sample_is_seeded_keeps_the_first_frame_and_syncs_steps(
+        model, config, make_batch, observe):
     lat, emb, mask, _ = make_batch(config, b=1)
     first = lat[:, :, :1]
     obs = observe(config, emb, mask)
@@ -127,8 +127,6 @@ def test_observation_follows_frame_text_and_state(model, config, make_batch, obs
     obs = observe(config, emb, mask)
     z0 = torch.randn_like(lat)
     c2 = config.bridge.expanded_dim
-    # FiLM starts at zero; give it weights so the text reaches the keypoints too
-    torch.nn.init.normal_(model.observation.film.weight, std=0.5)
     base = model.action_condition(z0, obs)[:, c2:]
     for changed in (dataclasses.replace(obs, frame=obs.frame.flip(-1)),
                     dataclasses.replace(obs, text_emb=obs.text_emb + 1.0),
@@ -136,3 +134,27 @@ def test_observation_follows_frame_text_and_state(model, config, make_batch, obs
         assert not torch.allclose(model.action_condition(z0, changed)[:, c2:], base)
     with pytest.raises(ValueError, match='arm state'):
         model.action_condition(z0, dataclasses.replace(obs, state=None))
+
+
+def test_observation_attends_to_the_pixels_the_instruction_names(model, config):
+    """The query of a text scores pixels by their colour: the attention's expected point
+    moves with a coloured patch, and another query looks elsewhere."""
+    enc = model.observation
+    torch.manual_seed(0)
+    h, w = config.observation_hw
+    frame = torch.zeros(1, 3, h, w) - 1.0  # black
+    frame[:, 0, 2:6, 20:24] = 1.0          # a red patch, top right
+    frame[:, 2, 24:28, 4:8] = 1.0          # a blue patch, bottom left
+    red_text = torch.randn(1, config.text.embed_dim)
+    # a query that scores 'red' pixels: align it with the red patch's pixel embedding
+    with torch.no_grad():
+        pixels = enc.pixel(frame)[0]                        # (P, H, W)
+        red, blue = pixels[:, 3, 21], pixels[:, 25, 5]
+        enc.query.weight.zero_()
+        enc.query.bias.copy_(torch.cat([red - blue] * enc.heads) * 20)
+        attention, strength = enc.attend(frame, red_text)   # (1, M, H*W)
+        at = attention[0, 0].view(h, w)
+        assert at[2:6, 20:24].sum() > 0.5 and at[24:28, 4:8].sum() < 0.1
+        enc.query.bias.copy_(torch.cat([blue - red] * enc.heads) * 20)
+        at = enc.attend(frame, red_text)[0][0, 0].view(h, w)
+        assert at[24:28, 4:8].sum() > 0.5

@@ -160,6 +160,17 @@ def test_init_and_freeze_video_train_the_action_branch_only(tmp_path, bag_dir, d
     with pytest.raises(ConfigError, match='freeze_video'):
         trainer.train(micro_config(), frozen, bag_dir, tmp_path / 'y', progress=False,
                       mode='action_no_bridge', dataset=dataset)
+    # init_video: the video branch and codec only; the action branch starts afresh
+    third = tmp_path / 'stage2_fresh'
+    trainer.train(micro_config(), frozen, bag_dir, third, progress=False, init_video=first)
+    c = load_checkpoint(third)
+    assert all(torch.equal(video_a[k], c.model.video.state_dict()[k]) for k in video_a)
+    fresh = VagModel(micro_config()).action.state_dict()  # seed 0, as the trainer starts
+    assert any(not torch.equal(action_a[k], c.model.action.state_dict()[k]) for k in action_a)
+    assert set(fresh) == set(c.model.action.state_dict())
+    with pytest.raises(ConfigError, match='not both'):
+        trainer.train(micro_config(), frozen, bag_dir, tmp_path / 'z', progress=False,
+                      init=first, init_video=first)
 
 
 def test_learning_rate_schedule_and_batches():

@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='start from this checkpoint (same model config): its weights, '
                              'action stats and codec; with freeze_video in the train config '
                              'this trains the action branch further')
+    parser.add_argument('--init-video', default=None,
+                        help='take only the video branch (and codec) from this joint '
+                             'checkpoint; the action branch trains afresh (with freeze_video: '
+                             'a new action branch on a trained video branch)')
     parser.add_argument('--resume', action='store_true',
                         help='continue the run saved in --out')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         train_config = dataclasses.replace(train_config, steps=args.steps)
     result = train(model_config, train_config, args.data, args.out, mode=args.mode,
                    resume=args.resume, progress=not args.quiet, device=args.device,
-                   init=args.init)
+                   init=args.init, init_video=args.init_video)
     if int(os.environ.get('RANK', '0')) == 0:
         print(f'trained to step {result.step}: loss {result.loss:.4f}, '
               f'{result.seconds_per_step:.2f} s/step; checkpoint in {result.out_dir}')

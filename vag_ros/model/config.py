@@ -154,11 +154,13 @@ class ActionConfig:
     observation_dim: int = 128    # first-frame features beside the bridge; 0 = bridge only
     observation_size: int = 0     # the frame the observation encoder reads, S x S pixels;
     #                               0 = the video resolution
-    keypoints: int = 32           # spatial-softmax points of the observation encoder
+    attention_heads: int = 4      # instruction queries the observation encoder attends with
     state_conditioning: bool = False  # the arm's measured joints are an input; the model
     #                                   predicts actions relative to them
     anchor_steps: int = 0         # blend the first point onto the measured state over this
     #                               many steps (0 = off); needs state_conditioning
+    waypoint_weight: float = 0.0  # auxiliary loss: the observation features regress the
+    #                               clean actions at a few waypoints (0 = off)
 
     def validate(self, where: str = 'action') -> None:
         require(self.dim >= 1, f'{where}.dim', self.dim, 'must be >= 1')
@@ -176,11 +178,17 @@ class ActionConfig:
                 self.normalization, "must be 'minmax' or 'meanstd'")
         require(self.observation_size >= 0, f'{where}.observation_size',
                 self.observation_size, 'must be >= 0 (0 = the video resolution)')
-        require(self.keypoints >= 1, f'{where}.keypoints', self.keypoints, 'must be >= 1')
+        require(self.attention_heads >= 1, f'{where}.attention_heads', self.attention_heads,
+                'must be >= 1')
         require(0 <= self.anchor_steps <= self.horizon, f'{where}.anchor_steps',
                 self.anchor_steps, f'must be in [0, horizon={self.horizon}]')
         require(not self.anchor_steps or self.state_conditioning, f'{where}.anchor_steps',
                 self.anchor_steps, 'needs state_conditioning: true')
+        require(self.waypoint_weight >= 0, f'{where}.waypoint_weight', self.waypoint_weight,
+                'must be >= 0')
+        require(not self.waypoint_weight or self.observation_dim > 0,
+                f'{where}.waypoint_weight', self.waypoint_weight,
+                'needs an observation encoder (observation_dim > 0)')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,11 +6,17 @@ text only". It reads data, never the video branch, so the action loss still cann
 video branch's parameters.
 
 Where the named object is decides the trajectory, so the frame is read at pixel level (not
-through the video codec's 8x8 patches): convolutions with coordinate channels, modulated by
-the instruction (FiLM) so that the text selects what to look at, then a spatial softmax
-that turns each feature map into one image point (x, y), as in Levine et al. (2016).
+through the video codec's 8x8 patches). The instruction becomes a few query vectors; every
+pixel (its colour, through a small per-pixel network) is scored against each query, and a
+softmax over the image turns each score map into one image point (x, y) -- a spatial softmax
+(Levine et al., 2016) whose map the text chooses, as attention pooling does in CLIPort.
+Measured on the embedded world's 900 training episodes (a supervised probe: these features
+regressing the final joints): this reached r = 0.98 for the final base yaw on held-out
+episodes within 400 steps, where FiLM-modulated convolutions with per-map keypoints stayed
+at r ~ 0 (and collapsed to a uniform softmax inside the flow model).
 """
 
+import math
 import typing
 
 import torch
@@ -27,33 +33,6 @@ def grid(n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.arange(n, device=like.device).to(like.dtype) * step - 1.0
 
 
-def coordinate_channels(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C + 2, H, W) with x and y in [-1, 1] appended (CoordConv)."""
-    b, _, h, w = x.shape
-    ys, xs = grid(h, x), grid(w, x)
-    grid_y = ys.view(1, 1, h, 1).expand(b, 1, h, w)
-    grid_x = xs.view(1, 1, 1, w).expand(b, 1, h, w)
-    return torch.cat([x, grid_x, grid_y], dim=1)
-
-
-class SpatialSoftmax(nn.Module):
-    """(B, K, H, W) feature maps -> (B, 2K) expected image coordinates of each map."""
-
-    def __init__(self):
-        super().__init__()
-        self.log_temperature = nn.Parameter(torch.zeros(()))
-
-    def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        b, k, h, w = maps.shape
-        attention = torch.softmax(maps.reshape(b, k, h * w) / self.log_temperature.exp(), -1)
-        ys, xs = grid(h, maps), grid(w, maps)
-        grid_x = xs.repeat(h)             # (H*W,)
-        grid_y = ys.repeat_interleave(w)  # (H*W,)
-        x = (attention * grid_x).sum(-1)  # (B, K)
-        y = (attention * grid_y).sum(-1)
-        return torch.cat([x, y], dim=-1)  # (B, 2K)
-
-
 def pooled_text(text_emb: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
     """Masked mean of token embeddings: (B, L, E), (B, L) -> (B, E)."""
     m = text_mask.to(text_emb.dtype)[..., None]  # (B, L, 1)
@@ -63,35 +42,42 @@ def pooled_text(text_emb: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor
 class ObservationEncoder(nn.Module):
     """Frame (B, 3, S, S) in [-1, 1] + text (B, L, E) + state (B, D) -> features (B, dim)."""
 
-    def __init__(self, text_dim: int, state_dim: int = 0, dim: int = 128,
-                 keypoints: int = 32, hidden: int = 32):
+    def __init__(self, text_dim: int, state_dim: int = 0, dim: int = 128, heads: int = 4,
+                 pixel_dim: int = 16, hidden: int = 32, temperature: float = 0.1):
         super().__init__()
-        self.state_dim = state_dim
-        self.stem = nn.Sequential(
-            nn.Conv2d(3 + 2, hidden, 5, stride=2, padding=2), nn.GroupNorm(8, hidden),
-            nn.SiLU(),
-            nn.Conv2d(hidden, 2 * hidden, 3, stride=2, padding=1), nn.GroupNorm(8, 2 * hidden))
-        self.film = nn.Linear(text_dim, 4 * hidden)  # scale and bias per channel
-        self.head = nn.Sequential(
-            nn.Conv2d(2 * hidden + 2, 2 * hidden, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * hidden, keypoints, 1))
-        self.keypoints = SpatialSoftmax()
+        self.heads, self.pixel_dim = heads, pixel_dim
+        self.pixel = nn.Sequential(  # per pixel: colour -> embedding, position-free
+            nn.Conv2d(3, hidden, 1), nn.SiLU(), nn.Conv2d(hidden, pixel_dim, 1))
+        self.query = nn.Linear(text_dim, heads * pixel_dim)
+        self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         self.text = nn.Linear(text_dim, dim)
-        width = 2 * keypoints + dim + (dim if state_dim else 0)
         self.state = nn.Linear(state_dim, dim) if state_dim else None
+        # per head: x, y and how strongly the image answers the query
+        width = 3 * heads + dim + (dim if state_dim else 0)
         self.out = nn.Sequential(nn.Linear(width, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
         self.out_dim = dim
-        nn.init.zeros_(self.film.weight)
-        nn.init.zeros_(self.film.bias)
+
+    def attend(self, frame: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Frame (B, 3, H, W), pooled text (B, E) -> attention over pixels (B, M, H*W) and
+        the log of how much the image answers each query (B, M)."""
+        pixels = self.pixel(frame)  # (B, P, H, W)
+        b, p, h, w = pixels.shape
+        query = self.query(text).view(b, self.heads, p)  # (B, M, P)
+        logits = torch.einsum('bphw,bmp->bmhw', pixels, query).reshape(b, self.heads, h * w)
+        logits = logits / p ** 0.5
+        attention = torch.softmax(logits / self.log_temperature.exp(), -1)  # (B, M, H*W)
+        strength = torch.logsumexp(logits, -1) - math.log(h * w)  # (B, M)
+        return attention, strength
 
     def forward(self, frame: torch.Tensor, text_emb: torch.Tensor, text_mask: torch.Tensor,
                 state: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
         text = pooled_text(text_emb, text_mask)  # (B, E)
-        h = self.stem(coordinate_channels(frame))  # (B, 2h, S/4, S/4)
-        scale, bias = self.film(text)[..., None, None].chunk(2, dim=1)  # (B, 2h, 1, 1)
-        h = F.silu(h * (1.0 + scale) + bias)
-        points = self.keypoints(self.head(coordinate_channels(h)))  # (B, 2K)
-        parts = [points, F.silu(self.text(text))]
+        attention, strength = self.attend(frame, text)  # (B, M, H*W), (B, M)
+        h, w = frame.shape[2:]
+        ys, xs = grid(h, frame), grid(w, frame)
+        x = (attention * xs.repeat(h)).sum(-1)  # (B, M) expected column in [-1, 1]
+        y = (attention * ys.repeat_interleave(w)).sum(-1)  # (B, M) expected row
+        parts = [x, y, strength, F.silu(self.text(text))]
         if self.state is not None:
             if state is None:
                 raise ValueError('this observation encoder needs the arm state (B, D)')

@@ -13,6 +13,14 @@ from vag_ros.model.observation import ObservationEncoder
 from vag_ros.model.video_branch import VideoBranch
 
 
+WAYPOINTS = 4  # evenly spaced action steps, the last one included
+
+
+def waypoint_index(horizon: int) -> torch.Tensor:
+    """(WAYPOINTS,) step indices of the auxiliary waypoints, ending at the last step."""
+    return torch.linspace(horizon / WAYPOINTS, horizon, WAYPOINTS).round().long() - 1
+
+
 @dataclasses.dataclass
 class Observation:
     """What the action branch reads besides the bridge (all data, none of it generated)."""
@@ -47,24 +55,49 @@ class VagModel(nn.Module):
             if a.observation_dim:
                 self.observation = ObservationEncoder(
                     config.text.embed_dim, a.dim if a.state_conditioning else 0,
-                    a.observation_dim, a.keypoints)
+                    a.observation_dim, a.attention_heads)
             self.action = ActionUNet(a.dim, config.action_cond_dim, a.down_dims, a.kernel_size,
                                      a.n_groups, a.timestep_embed_dim)
+        # training only: the observation features regress the clean actions at a few
+        # waypoints, a direct signal that tells the encoder where the motion goes
+        self.waypoints: typing.Optional[nn.Linear] = None
+        if self.observation is not None and config.action.waypoint_weight > 0:
+            self.waypoints = nn.Linear(config.action.observation_dim,
+                                       WAYPOINTS * config.action.dim)
 
     # -- conditioning ---------------------------------------------------------------------
 
+    def observe(self, observation: 'Observation') -> typing.Optional[torch.Tensor]:
+        """Observation features (B, obs_dim), or None without an observation encoder."""
+        if self.observation is None:
+            return None
+        # data only: the given frame, the frozen text embedding and the measured state
+        return self.observation(observation.frame.detach(), observation.text_emb.detach(),
+                                observation.text_mask, observation.state)
+
     def action_condition(self, z0: typing.Optional[torch.Tensor],
-                         observation: 'Observation') -> torch.Tensor:
-        """Global condition of the U-Net, (B, cond_dim); nothing in it reaches the video."""
+                         observation: 'Observation',
+                         features: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Global condition of the U-Net, (B, cond_dim); nothing in it reaches the video.
+
+        ``features``: ``observe(observation)`` when the caller already has them.
+        """
         parts = []
         if self.mode != 'action_no_bridge':
             parts.append(bridge(z0, self.config.bridge.expanded_dim))  # (B, C'') detached
         if self.observation is not None:
-            # data only: the given frame, the frozen text embedding and the measured state
-            parts.append(self.observation(observation.frame.detach(),
-                                          observation.text_emb.detach(),
-                                          observation.text_mask, observation.state))
+            parts.append(self.observe(observation) if features is None else features)
         return torch.cat(parts, dim=-1)
+
+    def waypoint_loss(self, features: typing.Optional[torch.Tensor],
+                      actions_norm: torch.Tensor) -> torch.Tensor:
+        """MSE of the waypoint head's (B, W, D) guess against the clean actions there."""
+        if self.waypoints is None or features is None:
+            return torch.zeros((), device=actions_norm.device)
+        b, horizon, dim = actions_norm.shape
+        target = actions_norm[:, waypoint_index(horizon).to(actions_norm.device)]  # (B, W, D)
+        return torch.nn.functional.mse_loss(self.waypoints(features).view(b, WAYPOINTS, dim),
+                                            target)
 
     # -- training -------------------------------------------------------------------------
 
@@ -107,11 +140,14 @@ class VagModel(nn.Module):
             if actions_norm is None:
                 raise ValueError(f'mode {self.mode!r} needs actions_norm (B, T, D)')
             z0 = flow.x0_estimate(x_t, v, t)  # (B, C, T', H, W), same t as the actions
-            cond = self.action_condition(z0, observation)
+            features = self.observe(observation)
+            cond = self.action_condition(z0, observation, features)
             a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
             a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
             va = self.action(a_t, t, cond)
             action_loss = flow.flow_loss(va, actions_norm, a_noise)
+            action_loss = action_loss + self.config.action.waypoint_weight * \
+                self.waypoint_loss(features, actions_norm)
         out['action_loss'] = action_loss
         out['loss'] = lc.video_weight * video_loss + lc.action_weight * action_loss
         return out
@@ -124,10 +160,13 @@ class VagModel(nn.Module):
         if actions_norm is None:
             raise ValueError(f'mode {self.mode!r} needs actions_norm (B, T, D)')
         lc = self.config.loss
-        cond = self.action_condition(None, observation)  # (B, cond_dim)
+        features = self.observe(observation)
+        cond = self.action_condition(None, observation, features)  # (B, cond_dim)
         a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
         a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
         action_loss = flow.flow_loss(self.action(a_t, t, cond), actions_norm, a_noise)
+        action_loss = action_loss + self.config.action.waypoint_weight * \
+            self.waypoint_loss(features, actions_norm)
         video_loss = torch.zeros((), device=actions_norm.device)
         return {'video_loss': video_loss, 't': t, 'action_loss': action_loss,
                 'loss': lc.video_weight * video_loss + lc.action_weight * action_loss}
@@ -194,7 +233,7 @@ class VagModel(nn.Module):
         """Parameters per branch."""
         video = self.video.parameters() if self.video is not None else ()
         counts = {'video': sum(p.numel() for p in video)}
-        action = [m for m in (self.action, self.observation) if m is not None]
+        action = [m for m in (self.action, self.observation, self.waypoints) if m is not None]
         counts['action'] = sum(p.numel() for m in action for p in m.parameters())
         counts['total'] = counts['video'] + counts['action']
         return counts

@@ -19,7 +19,8 @@ import typing
 
 from vag_ros.errors import CheckpointError
 
-STATS_PREFIXES = ('action_norm.', 'joint_norm.', 'codec.', 'mean_offset.')  # kept at full precision
+# kept at full precision: they map model outputs to joint units and latents to pixels
+STATS_PREFIXES = ('action_norm.', 'joint_norm.', 'codec.', 'mean_offset.')
 COPIED = ('config.yaml', 'inverse_dynamics.json', 'loss_log.jsonl')
 DTYPES = ('float16', 'bfloat16', 'float32')
 

@@ -110,14 +110,22 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
           resume: bool = False, progress: bool = True,
           device: typing.Union[str, torch.device, None] = None,
           dataset: typing.Optional[EpisodeDataset] = None,
-          init: typing.Union[str, Path, None] = None) -> TrainResult:
+          init: typing.Union[str, Path, None] = None,
+          init_video: typing.Union[str, Path, None] = None) -> TrainResult:
     """Train a VagModel on the bags of ``data_dir``; checkpoint (EMA weights) into out_dir.
 
     out_dir gets ``model.safetensors`` + ``config.yaml`` (load_checkpoint), ``loss_log.jsonl``
     and ``training_state/`` (raw weights, AdamW, EMA, step, RNG) for ``resume``.
     ``init``: start from a checkpoint of the same model config (its weights, action stats
     and codec), e.g. to train the action branch further with ``freeze_video``.
+    ``init_video``: take only the video branch (and its codec) from a joint checkpoint with
+    the same video and text config; the action branch starts afresh. With ``freeze_video``
+    this trains a new action branch on a trained video branch (the bridge is detached, so
+    that is the joint objective's action part).
     """
+    if init is not None and init_video is not None:
+        raise ConfigError('give init (the whole model) or init_video (its video branch), '
+                          'not both')
     train_config.validate()
     if mode is not None:
         if mode not in MODES:
@@ -140,7 +148,7 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
         dist.barrier()
     try:
         return _train(model_config, train_config, data_dir, out_dir, resume, progress, dev,
-                      dataset, world, rank, init)
+                      dataset, world, rank, init, init_video)
     finally:
         if distributed:
             import torch.distributed as dist
@@ -159,8 +167,37 @@ def _load_init(init, model_config):
     return ckpt, checkpoint_codec(ckpt, str(init))
 
 
+def _load_video_init(init, model_config):
+    """(video branch tensors, codec) of a joint checkpoint whose video and text config are
+    this run's; its action branch may be of another design (it is not read)."""
+    import yaml
+
+    from vag_ros.config import from_dict
+    from vag_ros.model.checkpoint import (build_saved_codec, CODEC_PREFIX, CONFIG,
+                                          read_weights)
+    from vag_ros.model.config import TextConfig, VideoConfig
+    path = Path(init) / CONFIG
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        video = from_dict(VideoConfig, data.get('video', {}), 'video')
+        text = from_dict(TextConfig, data.get('text', {}), 'text')
+    except (OSError, yaml.YAMLError, ConfigError) as exc:
+        raise TrainError(f'--init-video {init}: cannot read {path}: {exc}') from None
+    if data.get('mode') == 'action_no_bridge' or (video, text) != (model_config.video,
+                                                                   model_config.text):
+        raise TrainError(f'--init-video {init}: needs a checkpoint with a video branch of '
+                         f'the same video and text config as this run')
+    tensors, _ = read_weights(init)
+    video_tensors = {k[len('video.'):]: v.float() for k, v in tensors.items()
+                     if k.startswith('video.')}
+    codec_tensors = {k[len(CODEC_PREFIX):]: v.float() for k, v in tensors.items()
+                     if k.startswith(CODEC_PREFIX)}
+    return video_tensors, build_saved_codec(model_config, codec_tensors, str(init))
+
+
 def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: bool,
-           dev: torch.device, dataset, world: int, rank: int, init=None) -> TrainResult:
+           dev: torch.device, dataset, world: int, rank: int, init=None,
+           init_video=None) -> TrainResult:
     main = rank == 0
     if cfg.batch_size % world:
         raise ConfigError(f'batch_size={cfg.batch_size}: must divide by the {world} processes')
@@ -168,7 +205,7 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         raise ConfigError(f'freeze_video: only a joint model has a video branch to freeze '
                           f'(mode {model_config.mode!r})')
     state = ts.read_training_state(out_dir) if resume else None
-    normalizer = start = None
+    normalizer = start = video_start = None
     init_codec = None
     if state is not None:
         _check_resume(state[1], model_config, cfg)
@@ -177,6 +214,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     elif init is not None:
         start, init_codec = _load_init(init, model_config)
         normalizer = start.normalizer
+    elif init_video is not None:
+        video_start, init_codec = _load_video_init(init_video, model_config)
     if dataset is None:
         # resume: the codec fitted by the first run, not a refit
         codec = read_codec(out_dir, model_config) if state is not None else init_codec
@@ -186,7 +225,11 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     model = VagModel(model_config).to(dev)
-    if start is not None:
+    if video_start is not None:
+        from vag_ros.model.checkpoint import check_state_dict
+        check_state_dict(model.video, video_start, f'{init_video} (video.* tensors)')
+        model.video.load_state_dict(video_start, strict=True)
+    elif start is not None:
         model.load_state_dict(start.model.state_dict(), strict=True)
     if cfg.freeze_video:
         model.video.requires_grad_(False)  # forward only: no graph, no optimizer state
@@ -209,7 +252,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     meta = {'train_config': cfg.to_dict(), 'mode': model_config.mode,
             'model_config': model_config.to_dict(), 'normalizer': normalizer.to_dict(),
             'data_dir': str(data_dir), 'world_size': world, 'episodes': len(dataset),
-            'init': None if init is None else str(init)}
+            'init': None if init is None else str(init),
+            'init_video': None if init_video is None else str(init_video)}
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
         _truncate_log(out_dir / LOSS_LOG, step)
