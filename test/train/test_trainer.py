@@ -173,6 +173,26 @@ def test_init_and_freeze_video_train_the_action_branch_only(tmp_path, bag_dir, d
                       init=first, init_video=first)
 
 
+def test_observation_warmup_trains_the_encoder_alone_first(tmp_path, bag_dir, dataset,
+                                                           train_config):
+    import dataclasses as dc
+    config = micro_config('action_no_bridge')
+    config = dc.replace(config, action=dc.replace(config.action, waypoint_weight=1.0))
+    warm = dc.replace(train_config, steps=2, observation_warmup_steps=2,
+                      observation_lr_scale=3.0, ema_decay=0.0)
+    trainer.train(config, warm, bag_dir, tmp_path / 'w', progress=False)
+    torch.manual_seed(warm.seed)
+    start = VagModel(config)  # the trainer's initial weights
+    done = load_checkpoint(tmp_path / 'w').model
+    assert all(torch.equal(a, b) for a, b in zip(start.action.parameters(),
+                                                 done.action.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(start.observation.parameters(),
+                                                     done.observation.parameters()))
+    assert not torch.equal(start.waypoints.weight, done.waypoints.weight)
+    groups = read_training_state(tmp_path / 'w')[1]['param_groups']
+    assert sorted(g['lr_scale'] for g in groups) == [1.0, 3.0]
+
+
 def test_learning_rate_schedule_and_batches():
     cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     assert trainer.learning_rate(0, cfg) == pytest.approx(0.1)

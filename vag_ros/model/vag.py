@@ -146,8 +146,9 @@ class VagModel(nn.Module):
             a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
             va = self.action(a_t, t, cond)
             action_loss = flow.flow_loss(va, actions_norm, a_noise)
+            out['waypoint_loss'] = self.waypoint_loss(features, actions_norm)
             action_loss = action_loss + self.config.action.waypoint_weight * \
-                self.waypoint_loss(features, actions_norm)
+                out['waypoint_loss']
         out['action_loss'] = action_loss
         out['loss'] = lc.video_weight * video_loss + lc.action_weight * action_loss
         return out
@@ -165,10 +166,11 @@ class VagModel(nn.Module):
         a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
         a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
         action_loss = flow.flow_loss(self.action(a_t, t, cond), actions_norm, a_noise)
-        action_loss = action_loss + self.config.action.waypoint_weight * \
-            self.waypoint_loss(features, actions_norm)
+        waypoint_loss = self.waypoint_loss(features, actions_norm)
+        action_loss = action_loss + self.config.action.waypoint_weight * waypoint_loss
         video_loss = torch.zeros((), device=actions_norm.device)
         return {'video_loss': video_loss, 't': t, 'action_loss': action_loss,
+                'waypoint_loss': waypoint_loss,
                 'loss': lc.video_weight * video_loss + lc.action_weight * action_loss}
 
     # -- sampling -------------------------------------------------------------------------

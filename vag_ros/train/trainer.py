@@ -235,7 +235,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         model.video.requires_grad_(False)  # forward only: no graph, no optimizer state
     ema = Ema(model, cfg.ema_decay)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     step = 0
     if state is not None:
         step = ts.restore_training_state(state[0], state[1], model, optimizer, ema)
@@ -245,7 +246,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         from torch.nn.parallel import DistributedDataParallel
         loss_module = DistributedDataParallel(
             loss_module, device_ids=[dev.index] if dev.type == 'cuda' else None,
-            find_unused_parameters=model_config.mode == 'action_no_bridge')
+            find_unused_parameters=(model_config.mode == 'action_no_bridge'
+                                    or cfg.observation_warmup_steps > 0))
     model.train()
 
     per_rank = cfg.batch_size // world
@@ -266,14 +268,17 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     while step < cfg.steps:
         lr = learning_rate(step, cfg)
         for group in optimizer.param_groups:
-            group['lr'] = lr
+            group['lr'] = lr * group['lr_scale']
         index = batch_indices(step, len(dataset), cfg.batch_size, cfg.seed)
         index = index[rank * per_rank:(rank + 1) * per_rank]  # (B / world,)
         lat, emb, mask, act, frames, states = dataset.batch(index, dev)
         gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 1024 + rank)
         out = loss_module(lat, emb, mask, act, frames, states, gen)
         optimizer.zero_grad(set_to_none=True)
-        out['loss'].backward()
+        loss = out['loss']
+        if step < cfg.observation_warmup_steps and 'waypoint_loss' in out:
+            loss = out['waypoint_loss']  # the observation encoder learns alone first
+        loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
@@ -316,6 +321,19 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         dist.barrier()  # the checkpoint is complete before any rank returns
     elapsed = time.time() - t_start
     return TrainResult(out_dir, step, last_loss, elapsed / max(1, step - first))
+
+
+def _param_groups(model: VagModel, cfg) -> typing.List[dict]:
+    """AdamW groups: the observation encoder (and its waypoint head) at lr *
+    observation_lr_scale, everything else at lr; frozen parameters left out."""
+    observation = {id(p) for m in (model.observation, model.waypoints) if m is not None
+                   for p in m.parameters()}
+    groups = [{'params': [p for p in model.parameters()
+                          if p.requires_grad and id(p) not in observation], 'lr_scale': 1.0},
+              {'params': [p for p in model.parameters()
+                          if p.requires_grad and id(p) in observation],
+               'lr_scale': cfg.observation_lr_scale}]
+    return [g for g in groups if g['params']]
 
 
 def _save(out_dir: Path, model, optimizer, ema: Ema, normalizer, codec, model_config,
