@@ -34,6 +34,8 @@ def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3,
               'anchor_steps': min(2, frames)}
     if observation_dim is not None:
         action['observation_dim'] = observation_dim
+        if not observation_dim:  # no observation encoder: no waypoint head either
+            action['waypoint_weight'] = 0.0
     sampler = {'num_steps': num_steps}
     if guidance is not None:
         sampler['guidance_scale'] = guidance

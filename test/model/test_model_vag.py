@@ -15,7 +15,8 @@ def _loss(model, config, batch, observe, seed):
 
 def test_training_loss_terms_and_backward(model, config, make_batch, observe):
     out = _loss(model, config, make_batch(config), observe, 0)
-    assert set(out) == {'loss', 'video_loss', 'action_loss', 't'}
+    assert set(out) == {'loss', 'video_loss', 'action_loss', 'waypoint_loss', 't'}
+    assert out['waypoint_loss'] > 0  # the observation features regress the waypoints
     assert out['t'].shape == (2,)
     for key in ('loss', 'video_loss', 'action_loss'):
         assert out[key].ndim == 0 and torch.isfinite(out[key])

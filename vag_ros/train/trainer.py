@@ -48,7 +48,14 @@ class _LossModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, latents, text_emb, text_mask, actions, frames, states, generator=None):
+    def forward(self, latents, text_emb, text_mask, actions, frames, states, generator=None,
+                observation_only: bool = False):
+        if observation_only:  # the encoder's warm-up: no DiT, no U-Net
+            from vag_ros.model.vag import Observation
+            features = self.model.observe(Observation(frames, text_emb, text_mask, states))
+            loss = self.model.waypoint_loss(features, actions)
+            return {'loss': loss, 'waypoint_loss': loss, 'action_loss': loss,
+                    'video_loss': torch.zeros((), device=loss.device)}
         return self.model.training_loss(latents, text_emb, text_mask, actions, generator,
                                         frames, states)
 
@@ -273,12 +280,11 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         index = index[rank * per_rank:(rank + 1) * per_rank]  # (B / world,)
         lat, emb, mask, act, frames, states = dataset.batch(index, dev)
         gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 1024 + rank)
-        out = loss_module(lat, emb, mask, act, frames, states, gen)
+        warming = step < cfg.observation_warmup_steps and model.waypoints is not None
+        # during the warm-up the observation encoder learns alone, from the waypoint loss
+        out = loss_module(lat, emb, mask, act, frames, states, gen, observation_only=warming)
         optimizer.zero_grad(set_to_none=True)
-        loss = out['loss']
-        if step < cfg.observation_warmup_steps and 'waypoint_loss' in out:
-            loss = out['waypoint_loss']  # the observation encoder learns alone first
-        loss.backward()
+        out['loss'].backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         optimizer.step()
