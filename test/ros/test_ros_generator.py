@@ -61,9 +61,9 @@ class Harness:
         names = list(names or self.node.joint_names)
         msg = JointState(name=list(reversed(names)) + ['camera_pan'],
                          position=[float(v) for v in reversed(positions)] + [9.0])
-        before = self.node._state
+        before = dict(self.node._joints)
         self.state_pub.publish(msg)
-        spin_until(self.executor, lambda: self.node._state is not before, 5.0)
+        spin_until(self.executor, lambda: self.node._joints != before, 5.0)
 
     def instruct(self, text):
         self.instruction_pub.publish(String(data=text))
@@ -144,17 +144,22 @@ def test_missing_stale_or_partial_joint_state_rejected(harness):
     h = harness
     h.send_frame(state=False)
     assert h.node.submit('touch the red block') is None
-    h.send_state(STATE[:6], h.node.joint_names[:6])  # the gripper is missing: not taken
-    assert h.node._state is None
-    h.send_frame()  # fresh frame and a whole state
-    positions, received = h.node._state
-    h.node._state = (positions, received - 10.0)  # as if /joint_states went silent
+    names = list(h.node.joint_names)
+    h.send_state(STATE[:6], names[:6])  # the arm alone: the gripper is still missing
     assert h.node.submit('touch the red block') is None
-    spin_until(h.executor, lambda: len(h.rejections()) >= 2, 5.0)
+    h.send_state(STATE[6:], names[6:])  # the gripper on its own message completes it
+    state, why = h.node.measured_state()
+    np.testing.assert_allclose(state, STATE)
+    assert why == ''
+    position, received = h.node._joints[names[2]]
+    h.node._joints[names[2]] = (position, received - 10.0)  # joint3 went silent 10 s ago
+    assert h.node.submit('touch the red block') is None
+    spin_until(h.executor, lambda: len(h.rejections()) >= 3, 5.0)
     reasons = h.rejections()
     assert 'no joint state received on /joint_states' in reasons[0]
-    assert 'joint state' in reasons[1] and 'stale' in reasons[1]
-    h.send_state(STATE)
+    assert names[6] in reasons[1] and names[0] not in reasons[1]
+    assert names[2] in reasons[2] and 'stale' in reasons[2]
+    h.send_frame()
     assert h.node.submit('touch the red block')
 
 

@@ -54,7 +54,9 @@ class GeneratorNode(LifecycleNode):
         self._queue: typing.Optional[queue.Queue] = None
         self._worker: typing.Optional[threading.Thread] = None
         self._frame = None  # (array (H, W, 3), receive time monotonic s, stamp ns)
-        self._state = None  # (array (D,) in the model's joint order, receive time monotonic s)
+        # newest measured position of each model joint: name -> (value, receive time monotonic
+        # s); merged over messages, so an arm and a gripper may publish on their own
+        self._joints: typing.Dict[str, typing.Tuple[float, float]] = {}
         self._seeds = itertools.count()
         self._subs = []
         self.status.publish('unconfigured')
@@ -164,16 +166,27 @@ class GeneratorNode(LifecycleNode):
                     and config.action.state_conditioning)
 
     def _on_joint_state(self, msg: JointState) -> None:
-        positions = dict(zip(msg.name, msg.position))
-        missing = [n for n in self.joint_names if n not in positions]
+        now = time.monotonic()
+        wanted = set(self.joint_names)
+        for name, position in zip(msg.name, msg.position):
+            if name in wanted and np.isfinite(position):  # NaN: left out, so it goes stale
+                self._joints[name] = (float(position), now)
+
+    def measured_state(self) -> typing.Tuple[typing.Optional[np.ndarray], str]:
+        """(D,) newest joints in the model's order, or None and why (missing or stale)."""
+        cfg = self.config
+        missing = [n for n in self.joint_names if n not in self._joints]
         if missing:
-            self.status.warn('state rejected', f'joint state without {missing}')
-            return
-        state = np.array([positions[n] for n in self.joint_names], dtype=np.float64)
-        if not np.all(np.isfinite(state)):
-            self.status.warn('state rejected', 'joint state with NaN or inf')
-            return
-        self._state = (state, time.monotonic())
+            return None, (f'no joint state received on {cfg.joint_states_topic} for '
+                          f'{missing} (the model starts from the measured joints)')
+        now = time.monotonic()
+        ages = {n: now - self._joints[n][1] for n in self.joint_names}
+        stale = {n: a for n, a in ages.items() if a > cfg.max_joint_state_age_s}
+        if stale:
+            name = max(stale, key=stale.get)
+            return None, (f'newest joint state of {name} is {stale[name]:.2f} s old > '
+                          f'max_joint_state_age_s {cfg.max_joint_state_age_s} s (stale)')
+        return np.array([self._joints[n][0] for n in self.joint_names]), ''
 
     def _on_frame(self, msg: Image) -> None:
         try:
@@ -215,18 +228,10 @@ class GeneratorNode(LifecycleNode):
             return None
         state = None
         if self.needs_state:
-            measured = self._state
-            if measured is None:
-                self._reject(f'no joint state received on {cfg.joint_states_topic} (the '
-                             f'model starts from the measured joints)', instruction)
+            state, why = self.measured_state()
+            if state is None:
+                self._reject(why, instruction)
                 return None
-            state_age = time.monotonic() - measured[1]
-            if state_age > cfg.max_joint_state_age_s:
-                self._reject(f'newest joint state is {state_age:.2f} s old > '
-                             f'max_joint_state_age_s {cfg.max_joint_state_age_s} s (stale)',
-                             instruction)
-                return None
-            state = measured[0]
         with self._lock:
             if self._pending > cfg.queue_size:
                 self._reject(f'queue full ({self._pending} requests, queue_size '
@@ -281,9 +286,12 @@ class GeneratorNode(LifecycleNode):
             times = [k / result.fps for k in range(len(result.actions))]
             self.trajectory_pub.publish(arrays_to_trajectory(
                 self.joint_names, times, result.actions, request.stamp_ns))
+        extra = {}
+        if result.raw_start_error is not None:  # before the anchor put point 0 on the state
+            extra['raw_start_error_max'] = float(np.max(result.raw_start_error))
         self.status.publish('idle', f'{episode}: published {len(result.video)} frames',
                             progress=1.0, timings=result.timings, episode_id=episode,
-                            frames=len(result.video), seed=request.seed)
+                            frames=len(result.video), seed=request.seed, **extra)
 
 
 def main(args=None) -> None:
