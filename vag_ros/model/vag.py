@@ -140,18 +140,24 @@ class VagModel(nn.Module):
             if actions_norm is None:
                 raise ValueError(f'mode {self.mode!r} needs actions_norm (B, T, D)')
             z0 = flow.x0_estimate(x_t, v, t)  # (B, C, T', H, W), same t as the actions
-            features = self.observe(observation)
-            cond = self.action_condition(z0, observation, features)
-            a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
-            a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
-            va = self.action(a_t, t, cond)
-            action_loss = flow.flow_loss(va, actions_norm, a_noise)
-            out['waypoint_loss'] = self.waypoint_loss(features, actions_norm)
-            action_loss = action_loss + self.config.action.waypoint_weight * \
-                out['waypoint_loss']
+            action_loss, out['waypoint_loss'] = self._action_loss(z0, observation,
+                                                                  actions_norm, t, generator)
         out['action_loss'] = action_loss
         out['loss'] = lc.video_weight * video_loss + lc.action_weight * action_loss
         return out
+
+    def _action_loss(self, z0: typing.Optional[torch.Tensor], observation: Observation,
+                     actions_norm: torch.Tensor, t: torch.Tensor,
+                     generator: typing.Optional[torch.Generator]
+                     ) -> typing.Tuple[torch.Tensor, torch.Tensor]:
+        """(flow loss + weighted waypoint loss, waypoint loss) of the action branch."""
+        features = self.observe(observation)
+        cond = self.action_condition(z0, observation, features)  # (B, cond_dim)
+        a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
+        a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
+        action_loss = flow.flow_loss(self.action(a_t, t, cond), actions_norm, a_noise)
+        waypoint_loss = self.waypoint_loss(features, actions_norm)
+        return action_loss + self.config.action.waypoint_weight * waypoint_loss, waypoint_loss
 
     def _action_only_loss(self, observation: Observation,
                           actions_norm: typing.Optional[torch.Tensor],
@@ -161,13 +167,8 @@ class VagModel(nn.Module):
         if actions_norm is None:
             raise ValueError(f'mode {self.mode!r} needs actions_norm (B, T, D)')
         lc = self.config.loss
-        features = self.observe(observation)
-        cond = self.action_condition(None, observation, features)  # (B, cond_dim)
-        a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
-        a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
-        action_loss = flow.flow_loss(self.action(a_t, t, cond), actions_norm, a_noise)
-        waypoint_loss = self.waypoint_loss(features, actions_norm)
-        action_loss = action_loss + self.config.action.waypoint_weight * waypoint_loss
+        action_loss, waypoint_loss = self._action_loss(None, observation, actions_norm, t,
+                                                       generator)
         video_loss = torch.zeros((), device=actions_norm.device)
         return {'video_loss': video_loss, 't': t, 'action_loss': action_loss,
                 'waypoint_loss': waypoint_loss,
@@ -177,13 +178,17 @@ class VagModel(nn.Module):
 
     def step(self, x_t: torch.Tensor, a_t: typing.Optional[torch.Tensor], t: torch.Tensor,
              first_latent: torch.Tensor, observation: Observation,
-             null_emb: torch.Tensor, guidance: float):
-        """Velocities of one synchronized step -> (v_video, v_action or None)."""
+             null_emb: torch.Tensor, guidance: float,
+             features: typing.Optional[torch.Tensor] = None):
+        """Velocities of one synchronized step -> (v_video, v_action or None).
+
+        ``features``: ``observe(observation)``, fixed over an episode, when the caller has it.
+        """
         v = self.video.guided(x_t, t, first_latent, observation.text_emb, null_emb, guidance)
         if self.action is None or a_t is None:
             return v, None
         z0 = flow.x0_estimate(x_t, v, t)  # current clean-latent estimate
-        cond = self.action_condition(z0, observation)
+        cond = self.action_condition(z0, observation, features)
         return v, self.action(a_t, t, cond)
 
     @torch.no_grad()
@@ -215,15 +220,19 @@ class VagModel(nn.Module):
         if self.action is not None:
             ac = self.config.action
             a = torch.randn((b, ac.horizon, ac.dim), generator=generator).to(dev, dtype)
-        # the ablation's condition has no bridge, so it is computed once
-        fixed_cond = self.action_condition(None, observation) if self.video is None else None
+        # the observation is data: its features are computed once, not at every step
+        features = self.observe(observation) if self.action is not None else None
+        fixed_cond = None  # the ablation has no bridge: its whole condition is fixed
+        if self.video is None:
+            fixed_cond = self.action_condition(None, observation, features)
         ts = flow.euler_timesteps(num_steps, sc.timestep_shift).tolist()
         for i in range(num_steps):
             t = torch.full((b,), ts[i], device=dev, dtype=dtype)
             if self.video is None:
                 va = self.action(a, t, fixed_cond)
             else:
-                v, va = self.step(x, a, t, first_latent, observation, null_emb, guidance)
+                v, va = self.step(x, a, t, first_latent, observation, null_emb, guidance,
+                                  features)
                 x = flow.euler_step(x, v, ts[i], ts[i + 1])
             if va is not None:
                 a = flow.euler_step(a, va, ts[i], ts[i + 1])
