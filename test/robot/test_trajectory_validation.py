@@ -53,10 +53,12 @@ def test_accepts_a_gentle_trajectory(robot, config):
     out = _validate(robot, config, names, positions, times, current_age_s=0.05)
     assert out.joint_names == robot.joint_names
     np.testing.assert_array_equal(out.positions, positions)
-    np.testing.assert_array_equal(out.times, times)
+    # step 0 is the state itself: the shortest lead-in (min_lead_in_s) precedes it
+    np.testing.assert_allclose(out.times, times + config.min_lead_in_s)
+    assert out.lead_in_s == pytest.approx(config.min_lead_in_s)
     assert out.time_scale == 1.0 and out.warnings == ()
     assert 0 < out.max_velocity_ratio <= 1 and 0 < out.max_acceleration_ratio <= 1
-    assert out.duration_s == pytest.approx(2.0)
+    assert out.duration_s == pytest.approx(2.0 + config.min_lead_in_s)
     assert not out.positions.flags.writeable
     assert positions.flags.writeable  # inputs untouched
 
@@ -154,15 +156,45 @@ def test_velocity_limit(robot, config):
     positions = positions.copy()
     positions[10:, 1] += 0.15  # a 1.5 rad/s jump between step 9 and 10 (limit 1.0)
     msg = _rejects(r'\[dynamics\]: velocity limit', robot, config, names, positions, times)
-    assert "joint 'joint2' from step 9 (t=0.9 s) to step 10 (t=1 s)" in msg
+    assert "velocity limit: joint 'joint2' from step 9 (t=0.9 s) to step 10 (t=1 s)" in msg
     assert '> 1 rad/s' in msg and 'URDF 2' in msg
 
 
-def test_velocity_from_the_current_state_to_the_first_point(robot, config):
+@pytest.mark.parametrize('gap', [0.0, 0.01, 0.03, 0.045])
+def test_every_motion_starts_at_the_state_with_a_lead_in_within_the_limits(robot, config,
+                                                                           gap):
+    """A first point up to start_tolerance away is reached by a timed lead-in, never a step:
+    the curve starts at the measured state at t=0 and its lead-in peaks within the limits."""
     names, positions, times = _smooth(robot)
-    positions = positions[1:] + np.array([0.04, 0, 0, 0, 0, 0, 0])  # within start tolerance
-    msg = _rejects(r'velocity limit', robot, config, names, positions, times[1:] - 0.09)
-    assert "joint 'joint1' from the current state (t=0) to step 0" in msg
+    positions = positions[1:] + np.array([gap, 0, 0, 0, 0, 0, 0])  # (T, D) step 0 is away
+    out = _validate(robot, config, names, positions, times[1:] - times[1])  # from t=0
+    limits = config.resolve(robot)
+    curve = out.curve()
+    np.testing.assert_array_equal(curve.sample(0.0), _start(robot))
+    assert curve.times[0] == 0.0 and curve.times[1] == pytest.approx(out.lead_in_s)
+    # the lead-in alone needs 1.5 d / v and sqrt(6 d / a); the bend toward step 1 more
+    assert out.lead_in_s >= max(config.min_lead_in_s, 1.5 * gap / limits.velocity[0],
+                                math.sqrt(6 * gap / limits.acceleration[0])) - 1e-12
+    ts = np.linspace(0.0, out.lead_in_s, 2001)
+    velocity = curve.velocity_many(ts)                               # (N, D)
+    acceleration = np.diff(velocity, axis=0) / np.diff(ts)[:, None]  # (N - 1, D)
+    assert np.all(np.abs(velocity).max(0) <= limits.velocity + 1e-9)
+    assert np.all(np.abs(acceleration).max(0) <= limits.acceleration * 1.001)
+    assert out.time_scale == 1.0
+
+
+def test_a_lead_in_the_input_already_gives_is_kept_when_long_enough(robot, config):
+    names, positions, times = _smooth(robot)
+    out = _validate(robot, config, names, positions[1:], times[1:] + 0.5)  # step 0 at 0.6 s
+    np.testing.assert_allclose(out.times, times[1:] + 0.5)
+    assert out.lead_in_s == 0.0
+
+
+def test_too_fast_a_lead_in_is_lengthened_not_commanded(robot, config):
+    names, positions, times = _smooth(robot)
+    shifted = positions[1:] + np.array([0.04, 0, 0, 0, 0, 0, 0])
+    out = _validate(robot, config, names, shifted, times[1:] - 0.09)  # 0.04 rad in 0.01 s
+    assert out.times[0] >= math.sqrt(6 * 0.04 / 2.0) and out.lead_in_s > 0.3
 
 
 def test_acceleration_limit(robot, config):
@@ -202,7 +234,7 @@ def test_start_state_checks(robot, config):
 def test_duration_limit(robot, config):
     names, positions, times = _smooth(robot)
     short = dataclasses.replace(config, max_duration_s=1.5)
-    _rejects(r'\[duration\]: 2 s > max_duration_s 1.5 s', robot, short, names, positions,
+    _rejects(r'\[duration\]: 2.1 s > max_duration_s 1.5 s', robot, short, names, positions,
              times)
 
 
@@ -214,35 +246,46 @@ def _ramp(robot, speed, steps=6, period=0.1):
     return list(robot.joint_names), positions, times
 
 
+# The ramp starts from rest: the lead-in is a 0.1 s hold (step 0 is the state), so the
+# streamed curve enters the ramp with slope 0 at step 0 and 2 at step 1 (the secant): on
+# that segment v(s) = -6 s^2 + 8 s (in units of the speed), peaking at 8/3 x the speed.
+RAMP_PEAK = 4.0 / 3.0
+
+
 def test_slow_down_velocity_factor_is_exact(robot, config):
     slow = dataclasses.replace(config, on_violation='slow_down', rest_at_ends=False,
                                max_acceleration=1000.0)
     names, positions, times = _ramp(robot, speed=2.0)  # limit 0.5 x 2 rad/s = 1 rad/s
     out = _validate(robot, slow, names, positions, times)
-    assert out.time_scale == pytest.approx(2.0, rel=1e-12)
-    np.testing.assert_allclose(out.times, 2.0 * times, rtol=1e-12)
+    assert out.time_scale == pytest.approx(2.0 * RAMP_PEAK, rel=1e-12)
+    np.testing.assert_allclose(out.times, out.time_scale * (times + 0.1), rtol=1e-12)
     assert out.max_velocity_ratio == pytest.approx(1.0)
-    assert 'slowed down by 2x' in out.warnings[0] and 'joint1' in out.warnings[0]
+    assert out.curve().max_abs_velocity()[0] == pytest.approx(1.0)
+    assert 'slowed down by 2.667x' in out.warnings[0] and 'joint1' in out.warnings[0]
+    assert 'streamed velocity limit' in out.warnings[0]
     np.testing.assert_array_equal(out.positions, positions)  # only time stretches
     # the same trajectory is refused outright in reject mode, naming the fix
-    _rejects(r'velocity limit.*slow-down by 2x would fix it', robot,
+    _rejects(r'velocity limit.*slow-down by 2.667x would fix it', robot,
              dataclasses.replace(slow, on_violation='reject'), names, positions, times)
+    # the slowed trajectory passes reject mode as it is, and not 1% faster
+    strict = dataclasses.replace(slow, on_violation='reject')
+    _validate(robot, strict, names, positions, np.array(out.times))
+    _rejects(r'streamed velocity limit', robot, strict, names, positions,
+             np.array(out.times) * 0.99)
 
 
 def test_slow_down_acceleration_factor_is_the_square_root(robot, config):
     slow = dataclasses.replace(config, on_violation='slow_down', rest_at_ends=False)
     names = list(robot.joint_names)
     positions = np.tile(_start(robot), (3, 1))
-    positions[2, 0] = 0.05       # v: 0 then 0.5 rad/s -> a = 5 rad/s^2 at step 1 (limit 2)
+    positions[2, 0] = 0.05       # rest, then 0.05 rad in 0.1 s
     times = np.array([0.0, 0.1, 0.2])
     out = _validate(robot, slow, names, positions, times)
-    assert out.time_scale == pytest.approx(math.sqrt(2.5), rel=1e-12)
+    # the curve's last segment is 3s^2 - 2s^3: |a| peaks at 6 d / h^2 = 30 rad/s^2 (limit 2)
+    assert out.time_scale == pytest.approx(math.sqrt(15.0), rel=1e-12)
     assert out.max_acceleration_ratio == pytest.approx(1.0)
-    assert out.max_velocity_ratio == pytest.approx(0.5 / math.sqrt(2.5))
-    # at rest at both ends: 0.5 rad/s reached within half a segment (0.05 s) -> 10 rad/s^2
-    rest = dataclasses.replace(slow, rest_at_ends=True)
-    out = _validate(robot, rest, names, positions[1:], times[1:] - 0.1)
-    assert out.time_scale == pytest.approx(math.sqrt(5.0), rel=1e-12)
+    assert out.curve().max_abs_acceleration()[0] == pytest.approx(2.0)
+    assert 'streamed acceleration limit' in out.warnings[0]
 
 
 def test_slow_down_refused_beyond_max_slowdown(robot, config):
@@ -250,14 +293,14 @@ def test_slow_down_refused_beyond_max_slowdown(robot, config):
                                max_acceleration=1000.0, max_slowdown=3.0)
     names, positions, times = _ramp(robot, speed=3.5)
     msg = _rejects(r'\[dynamics\]: velocity limit', robot, slow, names, positions, times)
-    assert 'slow-down by 3.5x > max_slowdown 3.0' in msg
+    assert 'slow-down by 4.667x > max_slowdown 3.0' in msg
 
 
 def test_duration_is_checked_after_the_slow_down(robot, config):
     slow = dataclasses.replace(config, on_violation='slow_down', rest_at_ends=False,
                                max_acceleration=1000.0, max_duration_s=0.8)
-    names, positions, times = _ramp(robot, speed=2.0)  # 0.5 s, stretched to 1.0 s
-    _rejects(r'\[duration\]: 1 s after slowing down by 2x > max_duration_s 0.8', robot,
+    names, positions, times = _ramp(robot, speed=2.0)  # 0.1 + 0.5 s, stretched 2.667x
+    _rejects(r'\[duration\]: 1.6 s after slowing down by 2.667x > max_duration_s 0.8', robot,
              slow, names, positions, times)
 
 

@@ -8,7 +8,8 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: I100
 
 from vag_ros.errors import ConfigError
 from vag_ros.ros import conversions as cv, frame_geometry as fg
-from vag_ros.ros.configs import CaptureNodeConfig, GeneratorNodeConfig, ReplayNodeConfig
+from vag_ros.ros.configs import CaptureNodeConfig, GeneratorNodeConfig, MockArmConfig, \
+    ReplayNodeConfig
 from vag_ros.ros.parameters import config_to_parameters, declare_config
 
 pytestmark = pytest.mark.ros
@@ -252,17 +253,17 @@ def test_joint_state_and_time_helpers():
 def test_parameters_map_onto_config_dataclasses(ros_context):
     import rclpy
     node = rclpy.create_node('param_test', context=ros_context, parameter_overrides=[
-        Parameter('safety.velocity_scale', value=1),  # int for a float field: accepted
-        Parameter('safety.max_acceleration', value=[2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 0.5]),
-        Parameter('controller_mode', value='joint_trajectory')])
+        Parameter('sim.frame_rate', value=25),  # int for a float field: accepted
+        Parameter('sim.object_x_range', value=[0.3, 0.5]),
+        Parameter('task', value='push')])
     try:
-        cfg = declare_config(node, ReplayNodeConfig)
-        assert cfg.controller_mode == 'joint_trajectory' and cfg.dry_run is True
-        assert cfg.safety.velocity_scale == 1.0
-        assert cfg.safety.max_acceleration == (2.0, 2.0, 2.0, 3.0, 3.0, 3.0, 0.5)
-        assert node.get_parameter('safety.on_violation').value == 'reject'
+        cfg = declare_config(node, MockArmConfig)
+        assert cfg.task == 'push' and cfg.controller == 'arm_controller'
+        assert cfg.sim.frame_rate == 25.0
+        assert tuple(cfg.sim.object_x_range) == (0.3, 0.5)
+        assert node.get_parameter('sim.width').value == 128
         params = config_to_parameters(ReplayNodeConfig())
-        assert params['safety.max_state_age_s'] == 0.5 and params['dry_run'] is True
+        assert params['safety_file'] == '' and params['dry_run'] is True
     finally:
         node.destroy_node()
     node = rclpy.create_node('param_test_bad', context=ros_context, parameter_overrides=[

@@ -85,7 +85,7 @@ def test_vag_ros_yaml_holds_every_node_and_only_real_parameters():
     specs = graph.generate_and_replay('/ckpt', params_file=yaml_file,
                                       parameters={'vag_replay': {'stream_rate_hz': 100.0}})
     replay = [s for s in specs if s.name == 'vag_replay'][0].parameter_dict()
-    assert replay['stream_rate_hz'] == 100.0 and replay['safety.velocity_scale'] == 0.5
+    assert replay['stream_rate_hz'] == 100.0 and replay['safety_file'] == ''
     generator = [s for s in specs if s.name == 'vag_generator'][0].parameter_dict()
     assert generator['checkpoint'] == '/ckpt'  # the argument wins over the file
 

@@ -13,12 +13,11 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from ros_helpers import spin_for, spin_until  # noqa: I100
-from vag_ros.errors import ConfigError, TrajectoryError
-from vag_ros.robot.interpolation import TrajectoryInterpolator
-from vag_ros.ros.conversions import arrays_to_trajectory
+from vag_ros.errors import ConfigError
+from vag_ros.robot.safety_config import load_safety_config
+from vag_ros.ros.conversions import arrays_to_trajectory, trajectory_to_arrays
 from vag_ros.ros.mock_arm_node import MockArmNode
-from vag_ros.ros.replay_node import check_interpolated_velocity, ControllerWatch, \
-    ReplayNode
+from vag_ros.ros.replay_node import ControllerWatch, ReplayNode
 from vag_ros.ros.status import status_values
 
 pytestmark = pytest.mark.ros
@@ -43,7 +42,7 @@ class Rig:
                                                    '/vag/predicted_trajectory', 10)
         self.clients = {name: self.peer.create_client(kind, f'/vag_replay/{name}')
                         for name, kind in (('arm', SetBool), ('execute', Trigger),
-                                           ('cancel', Trigger))}
+                                           ('cancel', Trigger), ('validate', Trigger))}
         self.executor = SingleThreadedExecutor(context=context)
         for node in (self.arm, self.replay, self.peer):
             self.executor.add_node(node)
@@ -64,6 +63,7 @@ class Rig:
         return future.result()
 
     def send(self, names, times, positions):
+        """Publish a trajectory; the replay's errors it caused (empty: validated)."""
         self.replay.pending = None
         before = len(self.errors)
         self.traj_pub.publish(arrays_to_trajectory(names, times, positions))
@@ -84,6 +84,15 @@ class Rig:
         self.executor.shutdown()
         for node in (self.replay, self.arm, self.peer):
             node.destroy_node()
+
+
+def assert_held(rig):
+    """After a stop: the last setpoint was sent once more (the hold), then nothing."""
+    spin_for(rig.executor, 0.3)
+    count = len(rig.commands)
+    spin_for(rig.executor, 0.5)
+    assert len(rig.commands) == count
+    assert list(rig.commands[-1].data) == list(rig.commands[-2].data)
 
 
 @pytest.fixture
@@ -107,8 +116,9 @@ def test_invalid_trajectories_rejected_with_nothing_commanded(rig):
     assert '[start state]' in rig.send(names, times, far_start)[0]
     assert rig.replay.pending is None
     assert rig.call('arm', True).success
-    reply = rig.call('execute')
-    assert not reply.success and 'no validated trajectory' in reply.message
+    reply = rig.call('execute')  # checks the newest trajectory again: still too far
+    assert not reply.success and '[start state]' in reply.message
+    assert not rig.replay.armed
     spin_for(rig.executor, 0.2)
     assert rig.commands == [] and rig.trajectories == []
 
@@ -122,7 +132,7 @@ def test_execute_without_arming_refused(rig):
 
 
 def test_armed_execute_reaches_the_end_state(rig):
-    names, times, positions = rig.motion(delta=0.3, duration=1.0, steps=11)
+    names, times, positions = rig.motion(delta=0.3, duration=1.5, steps=16)
     assert rig.send(names, times, positions) == []
     assert rig.call('arm', True).success
     reply = rig.call('execute')
@@ -172,9 +182,7 @@ def test_stale_joint_states_stop_motion(rig):
     assert spin_until(rig.executor, lambda: len(rig.commands) >= 3, 5.0)
     rig.arm.publishing = False
     assert spin_until(rig.executor, lambda: rig.replay._motion is None, 3.0)
-    count = len(rig.commands)
-    spin_for(rig.executor, 0.5)
-    assert len(rig.commands) == count
+    assert_held(rig)
     assert any('joint states stale' in e for e in rig.errors)
 
 
@@ -196,10 +204,13 @@ def test_silent_controller_stops_motion(ros_context, mode):
         assert rig.call('execute').success
         assert spin_until(rig.executor, lambda: rig.replay._motion is None, 3.0)
         assert spin_until(rig.executor, lambda: any(
-            'controller silent' in e for e in rig.errors) and len(states) >= 3, 3.0), rig.errors
-        count = len(rig.commands)
-        spin_for(rig.executor, 0.3)
-        assert len(rig.commands) == count
+            'controller silent' in e for e in rig.errors)
+            and any(s['state'] == 'stopped' for s in states), 3.0), rig.errors
+        if mode == 'forward_position':
+            assert_held(rig)
+        else:  # the hold: an empty trajectory after the motion's one
+            assert spin_until(rig.executor, lambda: len(rig.trajectories) == 2, 2.0)
+            assert rig.trajectories[-1].points == []
         by_state = {s['state']: s for s in states}
         assert by_state['moving']['episode_stamp_ns'] == 123
         assert 'controller silent' in by_state['stopped']['message']
@@ -234,7 +245,7 @@ def test_dry_run_default_commands_nothing(ros_context):
 def test_joint_trajectory_mode_sends_one_trajectory(ros_context):
     rig = Rig(ros_context, dry_run=False, controller_mode='joint_trajectory')
     try:
-        names, times, positions = rig.motion(delta=-0.2, duration=1.0, steps=11)
+        names, times, positions = rig.motion(delta=-0.2, duration=1.5, steps=16)
         assert rig.send(names, times, positions) == []
         rig.call('arm', True)
         assert rig.call('execute').success
@@ -251,14 +262,101 @@ def test_follow_joint_trajectory_without_control_msgs_is_a_clear_error(ros_conte
     with pytest.raises(ConfigError, match='control_msgs'):
         ReplayNode(context=ros_context, parameter_overrides=[
             Parameter('controller_mode', value='follow_joint_trajectory')])
-    with pytest.raises(ConfigError, match='velocity_scale'):
-        ReplayNode(context=ros_context, parameter_overrides=[
-            Parameter('safety.velocity_scale', value=2.0)])
     assert rclpy.ok(context=ros_context)
 
 
-def test_interpolated_peak_velocity_checked():
-    interpolator = TrajectoryInterpolator([0.0, 1.0], [[0.0], [1.0]])  # peak 1.5 at s=0.5
-    check_interpolated_velocity(interpolator, np.array([1.6]), ['j'])
-    with pytest.raises(TrajectoryError, match='interpolated velocity'):
-        check_interpolated_velocity(interpolator, np.array([1.4]), ['j'])
+def test_the_safety_file_named_is_the_one_in_force(ros_context, tmp_path):
+    shipped = load_safety_config()
+    replay = ReplayNode(context=ros_context)
+    try:
+        assert replay.safety == shipped and replay.safety_file.name == 'safety.yaml'
+        assert replay.limits.acceleration[3] == 3.0  # the file's per-joint list, not 2.0
+    finally:
+        replay.destroy_node()
+    custom = tmp_path / 'cell.yaml'
+    custom.write_text('velocity_scale: 0.2\nmax_acceleration: 1.0\n')
+    replay = ReplayNode(context=ros_context, parameter_overrides=[
+        Parameter('safety_file', value=str(custom))])
+    try:
+        assert replay.safety.velocity_scale == 0.2 and replay.limits.acceleration[0] == 1.0
+    finally:
+        replay.destroy_node()
+    custom.write_text('velocity_scale: 2.0\n')
+    with pytest.raises(ConfigError, match='velocity_scale'):
+        ReplayNode(context=ros_context, parameter_overrides=[
+            Parameter('safety_file', value=str(custom))])
+    with pytest.raises(ConfigError, match='missing.yaml'):
+        ReplayNode(context=ros_context, parameter_overrides=[
+            Parameter('safety_file', value=str(tmp_path / 'missing.yaml'))])
+
+
+def _hermite(times, positions, velocities, ts):
+    """(positions (N, D), velocities (N, D), accelerations (N, D)) at ``ts`` of the cubic
+    Hermite segments a joint_trajectory_controller builds from points with velocities."""
+    k = np.clip(np.searchsorted(times, ts, side='right') - 1, 0, len(times) - 2)
+    h = (times[k + 1] - times[k])[:, None]
+    s = ((ts - times[k])[:, None]) / h
+    p0, p1, m0, m1 = positions[k], positions[k + 1], velocities[k] * h, velocities[k + 1] * h
+    p = (2 * s**3 - 3 * s**2 + 1) * p0 + (s**3 - 2 * s**2 + s) * m0 \
+        + (-2 * s**3 + 3 * s**2) * p1 + (s**3 - s**2) * m1
+    v = ((6 * s**2 - 6 * s) * p0 + (3 * s**2 - 4 * s + 1) * m0 + (-6 * s**2 + 6 * s) * p1
+         + (3 * s**2 - 2 * s) * m1) / h
+    a = ((12 * s - 6) * p0 + (6 * s - 4) * m0 + (-12 * s + 6) * p1 + (6 * s - 2) * m1) / h**2
+    return p, v, a
+
+
+@pytest.mark.parametrize('mode', ['forward_position', 'joint_trajectory'])
+@pytest.mark.parametrize('gap', [0.045, -0.03])
+def test_every_motion_starts_at_the_measured_state_with_a_lead_in_within_limits(
+        ros_context, mode, gap):
+    """The first point is ``gap`` rad from the arm (within start_tolerance): the first
+    command is the measured state, and the lead-in to the first point keeps the velocity
+    and acceleration limits of the safety file in force."""
+    rig = Rig(ros_context, dry_run=False, controller_mode=mode)
+    try:
+        limits = rig.replay.limits
+        names, times, positions = rig.motion(delta=0.2, duration=3.0, steps=31)
+        positions[:, 0] += gap
+        assert rig.send(names, times, positions) == []
+        state = rig.arm.joints()
+        assert rig.call('arm', True).success and rig.call('execute').success
+        lead_in = rig.replay._motion[0].times[1]  # when step 0 is reached [s]
+        assert spin_until(rig.executor, lambda: rig.replay._motion is None, 15.0)
+        spin_for(rig.executor, 0.3)
+        if mode == 'forward_position':
+            rate = rig.replay.config.stream_rate_hz
+            stream = np.array([c.data for c in rig.commands])       # (N, D) at k / rate
+            n = int(np.ceil(lead_in * rate)) + 2
+            first, lead = stream[0], stream[:n]
+            velocity = np.diff(lead, axis=0) * rate                  # (n - 1, D)
+            acceleration = np.diff(np.vstack([lead[:1], lead]), 2, axis=0) * rate ** 2
+        else:
+            assert len(rig.trajectories) == 1
+            t, p = trajectory_to_arrays(rig.trajectories[0])[1:]
+            v = np.array([pt.velocities for pt in rig.trajectories[0].points])
+            assert t[0] == 0.0 and t[1] == pytest.approx(lead_in)
+            first = p[0]
+            _, velocity, acceleration = _hermite(t, p, v, np.linspace(0.0, t[1], 4001))
+        np.testing.assert_allclose(first, state, atol=1e-3)  # not step 0, 'gap' away
+        assert np.all(np.abs(velocity).max(0) <= limits.velocity * (1 + 1e-6))
+        assert np.all(np.abs(acceleration).max(0) <= limits.acceleration * (1 + 1e-6))
+        assert np.abs(velocity).max() > 0  # the lead-in does move to step 0
+    finally:
+        rig.close()
+
+
+def test_a_rejected_trajectory_is_checked_again_once_the_arm_is_at_its_start(rig):
+    names, times, positions = rig.motion(delta=0.2, duration=3.0, steps=31)
+    positions[:, 0] += 0.2  # the operator has not moved the arm to the start yet
+    assert '[start state]' in rig.send(names, times, positions)[0]
+    reply = rig.call('validate')
+    assert not reply.success and '[start state]' in reply.message
+    rig.peer.create_publisher(Float64MultiArray, '/arm_controller/commands', 10).publish(
+        Float64MultiArray(data=[float(v) for v in positions[0]]))  # the operator moves it
+    assert spin_until(rig.executor, lambda: np.allclose(rig.arm.joints()[:6],
+                                                        positions[0, :6], atol=0.01), 10.0)
+    reply = rig.call('validate')
+    assert reply.success, reply.message
+    assert rig.call('arm', True).success and rig.call('execute').success
+    assert spin_until(rig.executor, lambda: rig.replay._motion is None, 15.0)
+    assert rig.errors == [e for e in rig.errors if '[start state]' in e]

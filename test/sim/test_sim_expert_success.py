@@ -23,7 +23,9 @@ def test_expert_success_rate(family):
 def test_expert_trajectories_pass_replay_validation(family):
     """Expert data must be replayable under the shipped safety config with the demo's
     slow_down: the wrist never winds to joint6's limit (grasp yaw chosen by the block's
-    symmetry), the first frame does not jump, and at most a 2.5x slow-down is needed."""
+    symmetry), the first frame does not jump, and at most a 3.25x slow-down is needed
+    (the streamed PCHIP curve's peak acceleration is checked, not only finite
+    differences between waypoints)."""
     import dataclasses
 
     import numpy as np
@@ -40,4 +42,4 @@ def test_expert_trajectories_pass_replay_validation(family):
         times = (np.arange(len(actions)) + 1) / world.config.frame_rate
         checked = validate_trajectory(robot.joint_names, actions, times, robot, safety,
                                       current_positions=np.asarray(task.initial_joints))
-        assert checked.time_scale <= 2.5, (family, seed, checked.time_scale)
+        assert checked.time_scale <= 3.25, (family, seed, checked.time_scale)

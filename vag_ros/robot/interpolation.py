@@ -5,7 +5,8 @@ joint: it passes through every waypoint, has continuous velocity, starts and end
 and on each segment stays between the segment's two waypoints, so it never leaves the
 range that validation accepted. Results are also clipped to that hull against rounding.
 Peak velocity inside a segment can exceed the segment's finite-difference velocity (up to
-1.5x at rest ends, more where slopes are steep); ``max_abs_velocity`` reports it exactly.
+1.5x at rest ends, more where slopes are steep); ``max_abs_velocity`` and
+``max_abs_acceleration`` report the curve's peaks exactly.
 """
 
 import typing
@@ -113,21 +114,38 @@ class TrajectoryInterpolator:
         inside = (ts >= self.times[0]) & (ts <= self.times[-1])
         return np.where(inside[:, None], out, 0.0)
 
-    def max_abs_velocity(self) -> np.ndarray:
-        """(D,) largest |velocity| anywhere on the curve (at segment ends or the vertex)."""
+    def segment_peaks(self) -> typing.Tuple[np.ndarray, np.ndarray]:
+        """(peak |velocity| (S, D), peak |acceleration| (S, D)) on each of the S segments.
+
+        On a segment of length h with s = t / h, velocity is a quadratic in s (its peak is at
+        an end or the vertex) and acceleration is linear in s (its peak is at an end).
+        """
+        d = self.positions.shape[1]
         if len(self.times) == 1:
-            return np.zeros(self.positions.shape[1])
-        h = np.diff(self.times)[:, None]
-        p0, p1 = self.positions[:-1], self.positions[1:]
+            return np.zeros((0, d)), np.zeros((0, d))
+        h = np.diff(self.times)[:, None]                   # (S, 1)
+        p0, p1 = self.positions[:-1], self.positions[1:]   # (S, D)
         m0, m1 = self.velocities[:-1], self.velocities[1:]
-        # v(s) = A s^2 + B s + C on each segment
+        # v(s) = A s^2 + B s + m0
         a = 6 * (p0 - p1) / h + 3 * m0 + 3 * m1
         b = -6 * (p0 - p1) / h - 4 * m0 - 2 * m1
         with np.errstate(divide='ignore', invalid='ignore'):
             s = np.clip(np.where(a != 0, -b / (2 * a), 0.0), 0.0, 1.0)
         vertex = np.abs(a * s * s + b * s + m0)
-        peak = np.maximum(np.maximum(np.abs(m0), np.abs(m1)), vertex)  # (T - 1, D)
-        return peak.max(axis=0)
+        peak_v = np.maximum(np.maximum(np.abs(m0), np.abs(m1)), vertex)
+        # dv/dt = (2 A s + B) / h: its ends s = 0 and s = 1
+        peak_a = np.maximum(np.abs(b), np.abs(2 * a + b)) / h
+        return peak_v, peak_a
+
+    def max_abs_velocity(self) -> np.ndarray:
+        """(D,) largest |velocity| anywhere on the curve (at segment ends or the vertex)."""
+        peak_v, _ = self.segment_peaks()
+        return peak_v.max(axis=0) if len(peak_v) else np.zeros(self.positions.shape[1])
+
+    def max_abs_acceleration(self) -> np.ndarray:
+        """(D,) largest |acceleration| anywhere on the curve (at a segment end)."""
+        _, peak_a = self.segment_peaks()
+        return peak_a.max(axis=0) if len(peak_a) else np.zeros(self.positions.shape[1])
 
     def sample_times(self, rate_hz: float, start: typing.Optional[float] = None) -> np.ndarray:
         """(N,) times at ``rate_hz`` from ``start`` (default first point) to the end."""

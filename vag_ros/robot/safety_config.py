@@ -67,6 +67,7 @@ class SafetyConfig:
     start_tolerance: PerJoint = 0.05        # first point vs current joints [rad]
     prismatic_start_tolerance: float = 0.01  # [m]
     max_state_age_s: float = 0.5            # refuse older joint states [s]
+    min_lead_in_s: float = 0.1              # shortest move from the measured state [s]
     on_violation: str = 'reject'            # 'reject' | 'slow_down' (velocity/acceleration)
     max_slowdown: float = 4.0               # refuse if a longer stretch would be needed
     max_duration_s: float = 60.0            # after any slow-down [s]
@@ -79,7 +80,8 @@ class SafetyConfig:
         for name in ('prismatic_position_margin', 'prismatic_start_tolerance'):
             value = getattr(self, name)
             require(_finite(value) and value >= 0, name, value, 'must be a finite number >= 0')
-        for name in ('prismatic_max_acceleration', 'max_state_age_s', 'max_duration_s'):
+        for name in ('prismatic_max_acceleration', 'max_state_age_s', 'max_duration_s',
+                     'min_lead_in_s'):
             value = getattr(self, name)
             require(_finite(value) and value > 0, name, value, 'must be a finite number > 0')
         require(_finite(self.velocity_scale) and 0 < self.velocity_scale <= 1,

@@ -2,10 +2,14 @@
 
 ``validate_trajectory`` is a pure function of its inputs. It checks names, shapes,
 finiteness, timing, position limits, the current joint state (known, fresh, close to the
-first point), velocity and acceleration by finite differences, and the duration. With
-``on_violation='slow_down'`` velocity and acceleration violations (only those) are fixed by
-stretching time uniformly by the smallest sufficient factor s: velocities scale by 1/s,
-accelerations by 1/s^2.
+first point), velocity and acceleration, and the duration. Every motion starts at the
+measured state at t=0: a lead-in to step 0 (``with_lead_in``) is timed within the limits,
+and step 0 and everything after it are shifted by it. Velocity and acceleration are checked
+twice over the whole motion, lead-in included: by finite differences between waypoints and
+as the exact peaks of the PCHIP curve that every controller mode executes
+(``ValidatedTrajectory.curve``). With ``on_violation='slow_down'`` velocity and
+acceleration violations (only those) are fixed by stretching time uniformly by the smallest
+sufficient factor s: velocities scale by 1/s, accelerations by 1/s^2.
 """
 
 import dataclasses
@@ -15,6 +19,7 @@ import typing
 import numpy as np
 
 from vag_ros.errors import TrajectoryError
+from vag_ros.robot.interpolation import TrajectoryInterpolator
 from vag_ros.robot.description import RobotDescription
 from vag_ros.robot.safety_config import JointLimits, SafetyConfig
 
@@ -30,12 +35,13 @@ class ValidatedTrajectory:
 
     joint_names: typing.Tuple[str, ...]  # the robot's actuated joints, its order
     positions: np.ndarray        # (T, D) rad or m, read-only
-    times: np.ndarray            # (T,) s from start of motion, after any slow-down
+    times: np.ndarray            # (T,) s from start of motion: after the lead-in, any slow-down
     time_scale: float            # s >= 1 applied to the input times (1.0: unchanged)
     start_positions: np.ndarray  # (D,) the current joint state the checks used
     max_velocity_ratio: float    # max |v| / limit over joints and segments, <= 1
     max_acceleration_ratio: float  # max |a| / limit, <= 1
     warnings: typing.Tuple[str, ...] = ()
+    lead_in_s: float = 0.0       # time added before step 0 for the move from the state [s]
 
     @property
     def duration_s(self) -> float:
@@ -43,11 +49,13 @@ class ValidatedTrajectory:
         return float(self.times[-1])
 
     def with_start(self) -> typing.Tuple[np.ndarray, np.ndarray]:
-        """(times (T',), positions (T', D)) with the start state prepended at t=0 if t0 > 0."""
-        if self.times[0] > 0:
-            return (np.concatenate([[0.0], self.times]),
-                    np.concatenate([self.start_positions[None], self.positions]))
-        return self.times.copy(), self.positions.copy()
+        """(times (T + 1,), positions (T + 1, D)): the motion, the measured state at t=0."""
+        return (np.concatenate([[0.0], self.times]),
+                np.concatenate([self.start_positions[None], self.positions]))
+
+    def curve(self) -> TrajectoryInterpolator:
+        """The curve every controller mode executes: PCHIP through ``with_start()``."""
+        return TrajectoryInterpolator(*self.with_start())
 
 
 def _fail(check: str, detail: str):
@@ -123,25 +131,74 @@ def _current_state(current, age_s, description: RobotDescription,
     return state
 
 
-def _segment_label(k: int, lead_in: bool, times: np.ndarray) -> str:
-    """Text for extended segment ``k`` (from point k to k+1)."""
-    if lead_in:
-        if k == 0:
-            return f'from the current state (t=0) to step 0 (t={times[0]:.4g} s)'
-        k -= 1
-    return f'from step {k} (t={times[k]:.4g} s) to step {k + 1} (t={times[k + 1]:.4g} s)'
+def _segment_label(k: int, times: np.ndarray, lead_in_end: float) -> str:
+    """Text for segment ``k`` of the motion; point 0 is the measured state, ``times`` (T,)
+    are the input's, step 0 is reached at ``lead_in_end`` s."""
+    if k == 0:
+        return (f'on the lead-in from the measured state (t=0) to step 0 '
+                f'(reached at t={lead_in_end:.4g} s)')
+    return f'from step {k - 1} (t={times[k - 1]:.4g} s) to step {k} (t={times[k]:.4g} s)'
 
 
-def _point_label(k: int, lead_in: bool, n_points: int, times: np.ndarray) -> str:
-    """Text for extended point ``k``."""
-    if lead_in:
-        if k == 0:
-            return 'at the current state (start of motion)'
-        k -= 1
-    label = f'at step {k} (t={times[k]:.4g} s)'
-    if k == n_points - 1 - int(lead_in):
+def _point_label(k: int, times: np.ndarray) -> str:
+    """Text for point ``k`` of the motion (point 0 is the measured state)."""
+    if k == 0:
+        return 'at the measured state (start of motion)'
+    label = f'at step {k - 1} (t={times[k - 1]:.4g} s)'
+    if k == len(times):
         label += ' (stopping at the end)'
     return label
+
+
+def _problem(name, ratio, values, limits, description, config, times, lead_in_end) -> str:
+    """The worst violation of one check, its joint and place, as text."""
+    robot = description.joint_names
+    k, j = np.unravel_index(np.argmax(ratio), ratio.shape)
+    unit = limits.units[j]
+    value = abs(values[name][k, j])
+    if 'velocity' in name:
+        where = _segment_label(k, times, lead_in_end)
+        return (f'{name}: joint {robot[j]!r} {where}: |v| = {value:.4g} {unit}/s > '
+                f'{limits.velocity[j]:.4g} {unit}/s (velocity_scale {config.velocity_scale} '
+                f'x URDF {description.velocity[j]:.4g})')
+    where = _point_label(k, times) if name == 'acceleration limit' else \
+        _segment_label(k, times, lead_in_end)
+    return (f'{name}: joint {robot[j]!r} {where}: |a| = {value:.4g} {unit}/s^2 > '
+            f'{limits.acceleration[j]:.4g} {unit}/s^2')
+
+
+def lead_in_duration(start: np.ndarray, first: np.ndarray, limits: JointLimits,
+                     min_s: float) -> float:
+    """Shortest time [s] >= ``min_s`` for a rest-to-rest cubic from ``start`` to ``first``.
+
+    The cubic 3s^2 - 2s^3 over a distance d in time T peaks at |v| = 1.5 d / T and
+    |a| = 6 d / T^2; both must stay within the limits, for every joint (D,).
+    """
+    d = np.abs(np.asarray(first, dtype=float) - start)   # (D,)
+    return float(max(min_s, np.max(1.5 * d / limits.velocity),
+                     np.max(np.sqrt(6 * d / limits.acceleration))))
+
+
+def with_lead_in(current: np.ndarray, positions: np.ndarray, times: np.ndarray,
+                 limits: JointLimits, config: SafetyConfig) -> typing.Tuple[np.ndarray, float]:
+    """(times (T,) shifted so step 0 comes a safe lead-in after t=0, lead-in added [s]).
+
+    The motion starts at the measured state at t=0 and reaches step 0 at
+    max(times[0], lead-in), the lead-in long enough that the streamed curve's first
+    segment (which also bends toward step 1) stays within the velocity and acceleration
+    limits.
+    """
+    first = max(float(times[0]), lead_in_duration(current, positions[0], limits,
+                                                  config.min_lead_in_s))
+    for _ in range(60):  # grows by 1.15x per try; 60 tries cover any realistic case
+        shifted = times + (first - times[0])
+        points = np.concatenate([current[None], positions[:2]])          # (<= 3, D)
+        peak_v, peak_a = TrajectoryInterpolator(
+            np.concatenate([[0.0], shifted[:2]]), points).segment_peaks()
+        if np.all(peak_v[0] <= limits.velocity) and np.all(peak_a[0] <= limits.acceleration):
+            break
+        first *= 1.15
+    return shifted, float(first - times[0])
 
 
 def _dynamics(points: np.ndarray, point_times: np.ndarray, rest_at_ends: bool):
@@ -230,44 +287,38 @@ def validate_trajectory(names: typing.Sequence[str], positions, times,
               f'{current[j]:.6g} > start_tolerance {limits.start_tolerance[j]:.4g} '
               f'{limits.units[j]}')
 
-    lead_in = times[0] > 0  # the move from the current state to step 0 is checked too
-    points = np.concatenate([current[None], positions]) if lead_in else positions
-    point_times = np.concatenate([[0.0], times]) if lead_in else times
+    input_times = times
+    times, lead_in_s = with_lead_in(current, positions, times, limits, config)
+    points = np.concatenate([current[None], positions])   # (T + 1, D) from the state
+    point_times = np.concatenate([[0.0], times])          # (T + 1,)
     warnings = []
-    scale, v_ratio, a_ratio = 1.0, 0.0, 0.0
-    if points.shape[0] >= 2:
-        v, a = _dynamics(points, point_times, config.rest_at_ends)
-        v_ratios = np.abs(v) / limits.velocity                  # (S, D)
-        a_ratios = np.nan_to_num(np.abs(a) / limits.acceleration, nan=0.0)  # (N, D)
-        v_ratio, a_ratio = float(v_ratios.max()), float(a_ratios.max())
-        needed = max(1.0, v_ratio, math.sqrt(a_ratio))
-        if needed > 1.0 + RATIO_TOLERANCE:
-            problems = []
-            if v_ratio > 1.0 + RATIO_TOLERANCE:
-                k, j = np.unravel_index(np.argmax(v_ratios), v_ratios.shape)
-                problems.append(
-                    f'velocity limit: joint {robot[j]!r} {_segment_label(k, lead_in, times)}:'
-                    f' |v| = {abs(v[k, j]):.4g} {limits.units[j]}/s > '
-                    f'{limits.velocity[j]:.4g} {limits.units[j]}/s (velocity_scale '
-                    f'{config.velocity_scale} x URDF {description.velocity[j]:.4g})')
-            if a_ratio > 1.0 + RATIO_TOLERANCE:
-                k, j = np.unravel_index(np.argmax(a_ratios), a_ratios.shape)
-                where = _point_label(k, lead_in, points.shape[0], times)
-                problems.append(
-                    f'acceleration limit: joint {robot[j]!r} {where}: |a| = '
-                    f'{abs(a[k, j]):.4g} {limits.units[j]}/s^2 > {limits.acceleration[j]:.4g}'
-                    f' {limits.units[j]}/s^2')
-            if config.on_violation == 'reject':
-                _fail('dynamics', '; '.join(problems)
-                      + f' (on_violation=reject; a slow-down by {needed:.4g}x would fix it)')
-            if needed > config.max_slowdown:
-                _fail('dynamics', '; '.join(problems)
-                      + f'; fixing it needs a slow-down by {needed:.4g}x > max_slowdown '
-                      f'{config.max_slowdown}')
-            scale = needed
-            times = times * scale
-            v_ratio, a_ratio = v_ratio / scale, a_ratio / scale ** 2
-            warnings.append(f'slowed down by {scale:.4g}x: ' + '; '.join(problems))
+    v, a = _dynamics(points, point_times, config.rest_at_ends)  # (T, D), (T + 1, D)
+    peak_v, peak_a = TrajectoryInterpolator(point_times, points).segment_peaks()  # (T, D)
+    values = {'velocity limit': v, 'acceleration limit': a,
+              'streamed velocity limit': peak_v, 'streamed acceleration limit': peak_a}
+    ratios = {name: np.nan_to_num(np.abs(value) / (
+        limits.velocity if 'velocity' in name else limits.acceleration), nan=0.0)
+        for name, value in values.items()}
+    v_ratio = max(float(ratios[k].max()) for k in ratios if 'velocity' in k)
+    a_ratio = max(float(ratios[k].max()) for k in ratios if 'acceleration' in k)
+    scale = 1.0
+    needed = max(1.0, v_ratio, math.sqrt(a_ratio))
+    if needed > 1.0 + RATIO_TOLERANCE:
+        problems = [_problem(name, ratio, values, limits, description, config, input_times,
+                             float(times[0]))
+                    for name, ratio in ratios.items()
+                    if ratio.max() > 1.0 + RATIO_TOLERANCE]
+        if config.on_violation == 'reject':
+            _fail('dynamics', '; '.join(problems)
+                  + f' (on_violation=reject; a slow-down by {needed:.4g}x would fix it)')
+        if needed > config.max_slowdown:
+            _fail('dynamics', '; '.join(problems)
+                  + f'; fixing it needs a slow-down by {needed:.4g}x > max_slowdown '
+                  f'{config.max_slowdown}')
+        scale = needed
+        times = times * scale
+        v_ratio, a_ratio = v_ratio / scale, a_ratio / scale ** 2
+        warnings.append(f'slowed down by {scale:.4g}x: ' + '; '.join(problems))
 
     if times[-1] > config.max_duration_s:
         stretched = f' after slowing down by {scale:.4g}x' if scale > 1 else ''
@@ -280,4 +331,4 @@ def validate_trajectory(names: typing.Sequence[str], positions, times,
     return ValidatedTrajectory(
         joint_names=tuple(robot), positions=positions, times=times, time_scale=float(scale),
         start_positions=current, max_velocity_ratio=v_ratio, max_acceleration_ratio=a_ratio,
-        warnings=tuple(warnings))
+        warnings=tuple(warnings), lead_in_s=lead_in_s * scale)

@@ -6,10 +6,12 @@ dataclasses become dotted names (``safety.velocity_scale``), as in a YAML parame
 
 import dataclasses
 import math
+from pathlib import Path
 
 from vag_ros.config import require
 from vag_ros.episodes import topics as tp
-from vag_ros.robot.safety_config import SafetyConfig
+from vag_ros.resources import share_path
+from vag_ros.robot.safety_config import DEFAULT_SAFETY_YAML
 from vag_ros.ros.frame_geometry import CROP_MODES
 from vag_ros.sim.config import SimConfig
 
@@ -122,7 +124,9 @@ class ReplayNodeConfig:
     controller_mode: str = 'forward_position'
     dry_run: bool = True                   # validate and report, never command
     stream_rate_hz: float = 50.0           # forward_position command rate [Hz]
-    joint_state_timeout_s: float = 0.25    # stop if /joint_states is older during motion [s]
+    # stop if /joint_states is older during motion [s]: 3x the 170 ms gaps a 100 Hz
+    # publisher showed on a busy host, and max_state_age_s of the shipped safety file
+    joint_state_timeout_s: float = 0.5
     # silent controller: stop when the measured joints neither move by progress_tolerance
     # nor sit within tracking_tolerance of the commanded setpoint for controller_timeout_s
     controller_timeout_s: float = 0.5      # [s]
@@ -132,7 +136,8 @@ class ReplayNodeConfig:
     trajectory_topic: str = tp.PREDICTED_TRAJECTORY_TOPIC
     joint_states_topic: str = tp.JOINT_STATES_TOPIC
     state_topic: str = REPLAY_STATE_TOPIC
-    safety: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
+    # the limits in force: a SafetyConfig YAML; '' = the package's config/safety.yaml
+    safety_file: str = ''
 
     def __post_init__(self):
         require(self.controller_mode in CONTROLLER_MODES, 'controller_mode',
@@ -150,6 +155,12 @@ class ReplayNodeConfig:
         _topic(self.trajectory_topic, 'trajectory_topic')
         _topic(self.joint_states_topic, 'joint_states_topic')
         _topic(self.state_topic, 'state_topic')
+        require(isinstance(self.safety_file, str), 'safety_file', self.safety_file,
+                'expected a path to a safety YAML, or empty for the shipped one')
+
+    def safety_path(self) -> Path:
+        """The safety YAML in force."""
+        return Path(self.safety_file) if self.safety_file else share_path(DEFAULT_SAFETY_YAML)
 
 
 def _fast_sim() -> SimConfig:

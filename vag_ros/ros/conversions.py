@@ -229,18 +229,28 @@ def trajectory_to_arrays(msg: JointTrajectory
 
 
 def arrays_to_trajectory(names: typing.Sequence[str], times, positions, stamp_ns: int = 0,
-                         frame_id: str = '') -> JointTrajectory:
-    """(names, times (T,) s, positions (T, D)) -> JointTrajectory with time_from_start."""
+                         frame_id: str = '', velocities=None) -> JointTrajectory:
+    """(names, times (T,) s, positions (T, D)[, velocities (T, D)]) -> JointTrajectory.
+
+    With velocities, a joint_trajectory_controller interpolates cubic Hermite segments,
+    the same curve as ``TrajectoryInterpolator`` through these points.
+    """
     times = np.asarray(times, dtype=float)
     positions = np.asarray(positions, dtype=float)
     if positions.ndim != 2 or positions.shape[1] != len(names) \
             or times.shape != (positions.shape[0],):
         raise ConversionError(f'trajectory: positions {positions.shape} and times '
                               f'{times.shape} do not fit {len(names)} joint names')
+    if velocities is not None and np.shape(velocities) != positions.shape:
+        raise ConversionError(f'trajectory: velocities {np.shape(velocities)} do not match '
+                              f'positions {positions.shape}')
     msg = JointTrajectory(header=make_header(stamp_ns, frame_id), joint_names=list(names))
     msg.points = [JointTrajectoryPoint(positions=[float(v) for v in row],
                                        time_from_start=seconds_to_duration(t))
                   for t, row in zip(times, positions)]
+    if velocities is not None:
+        for point, row in zip(msg.points, np.asarray(velocities, dtype=float)):
+            point.velocities = [float(v) for v in row]
     return msg
 
 

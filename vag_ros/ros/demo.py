@@ -26,6 +26,7 @@ from visualization_msgs.msg import MarkerArray
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: I100
 from vag_ros.episodes import topics as tp
 from vag_ros.errors import VagError
+from vag_ros.resources import share_path
 from vag_ros.ros import graph
 from vag_ros.ros.configs import EPISODE_ANNOTATION_TOPIC, FRAME_TOPIC, REPLAY_STATE_TOPIC, \
     REPLAY_TERMINAL_STATES
@@ -34,6 +35,7 @@ from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to
 from vag_ros.ros.recorder_node import episode_name
 from vag_ros.ros.status import status_values
 
+DEMO_SAFETY_YAML = 'config/safety_demo.yaml'  # safety.yaml with on_violation: slow_down
 DEFAULT_TASK_SEED = 200000  # held out: sim-record and training use seeds below this
 
 
@@ -179,12 +181,10 @@ class Demo:
                  log=print):
         self.out, self.timeouts, self.log = Path(out), timeouts, log
         self.controller_mode = controller_mode
-        # The real-arm safety defaults of config/safety.yaml, except that a trajectory faster
-        # than the velocity/acceleration limits is slowed down by just what they require
-        # (at most max_slowdown) instead of rejected: the embedded world's experts, and so
-        # the model's trajectories, move faster than a real arm's conservative limits.
+        # config/safety_demo.yaml: the real-arm limits of config/safety.yaml, but a
+        # trajectory faster than them is slowed down (at most max_slowdown), not rejected
         overrides = {'vag_recorder': {'execution_wait_s': 60.0, 'settle_s': 0.5},
-                     'vag_replay': {'safety.on_violation': 'slow_down'}}
+                     'vag_replay': {'safety_file': str(share_path(DEMO_SAFETY_YAML))}}
         for name, values in (parameters or {}).items():
             overrides.setdefault(name, {}).update(values)
         self.specs = graph.generate_and_replay(

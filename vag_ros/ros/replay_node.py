@@ -2,14 +2,23 @@
 
 Dry-run is the default. Nothing is commanded unless the trajectory passed
 ``validate_trajectory`` (again, against the joint state at execute time) and ``~/arm`` was
-called; arming is consumed by one execute. Cancel, disarm, stale /joint_states and a silent
-controller (the measured joints stop following the commands) stop the motion.
+called; arming is consumed by one execute. The limits come from the YAML file the
+``safety_file`` parameter names (default: the package's config/safety.yaml). Every motion
+starts at the measured state: the validated curve (lead-in included) is what all three
+controller modes execute. A rejected trajectory is kept: ``~/validate`` and ``~/execute``
+check it again against the current state (after the operator moved the arm to its start).
+Cancel, disarm, stale /joint_states, a silent controller (the measured joints stop
+following the commands) and the node's exit (signal or exception) stop the motion: the
+stop reaches the controller before the node goes (``stop``).
 
 Execution state goes to /vag/status and, for the recorder and the demo, as JSON
 ``{"state", "episode_stamp_ns", "message"}`` on ``state_topic`` (std_msgs/String): the
 episode is the predicted trajectory's header stamp, the generator's episode identity.
-Controller modes: ``forward_position`` (streamed Float64MultiArray), ``joint_trajectory``
-(one JointTrajectory) and ``follow_joint_trajectory`` (control_msgs action, where installed).
+Controller modes: ``forward_position`` (streamed Float64MultiArray: the k-th command is the
+curve at k / stream_rate_hz, so a late tick delays the motion and never enlarges a step),
+``joint_trajectory`` (one JointTrajectory: the curve's waypoints with velocities, the
+measured state first at t=0) and ``follow_joint_trajectory`` (the same trajectory as a
+control_msgs action goal, where control_msgs is installed).
 """
 
 import json
@@ -17,15 +26,16 @@ import time
 import typing
 
 import numpy as np
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from vag_ros.errors import ConfigError, TrajectoryError, VagError
+from vag_ros.errors import ConfigError, VagError
 from vag_ros.robot.description import load_robot_description
-from vag_ros.robot.interpolation import TrajectoryInterpolator
+from vag_ros.robot.safety_config import load_safety_config
 from vag_ros.robot.trajectory_validation import validate_trajectory, ValidatedTrajectory
 from vag_ros.ros.configs import ReplayNodeConfig
 from vag_ros.ros.conversions import arrays_to_trajectory, joint_state_to_dict, \
@@ -35,18 +45,8 @@ from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_replay'
-
-
-def check_interpolated_velocity(interpolator: TrajectoryInterpolator, limits: np.ndarray,
-                                names: typing.Sequence[str]) -> None:
-    """TrajectoryError if the streamed curve's peak |velocity| (D,) exceeds ``limits``."""
-    peak = interpolator.max_abs_velocity()  # (D,)
-    over = np.flatnonzero(peak > limits * (1 + 1e-9))
-    if over.size:
-        i = over[0]
-        raise TrajectoryError(
-            f'trajectory rejected [interpolated velocity]: joint {names[i]!r} peaks at '
-            f'{peak[i]:.4g} between waypoints > limit {limits[i]:.4g}; slow it down')
+# how long a stop waits for the controller's subscriber to acknowledge it [s]
+STOP_ACK_TIMEOUT_S = 0.5
 
 
 class ControllerWatch:
@@ -90,7 +90,9 @@ class ReplayNode(Node):
         try:
             self.config = declare_config(self, ReplayNodeConfig)
             self.robot = load_robot_description(self.config.urdf or None)
-            self.limits = self.config.safety.resolve(self.robot)
+            self.safety_file = self.config.safety_path()
+            self.safety = load_safety_config(self.safety_file)
+            self.limits = self.safety.resolve(self.robot)
             self._make_command_interface()
         except VagError as exc:
             self.status.error('unconfigured', f'configure failed: {exc}')
@@ -99,10 +101,15 @@ class ReplayNode(Node):
         self._joints: typing.Dict[str, float] = {}
         self._joints_at: typing.Optional[float] = None  # monotonic receive time [s]
         self.pending: typing.Optional[ValidatedTrajectory] = None
+        # the newest trajectory as received, valid or not: (names, times (T,), positions
+        # (T, D), episode stamp ns); ~/validate and ~/execute check it again
+        self._received: typing.Optional[tuple] = None
         self._pending_stamp = 0   # episode (trajectory header stamp, ns) of ``pending``
         self.episode_stamp = 0    # episode of the running or last motion
         self.armed = False
         self._motion = None  # (interpolator, start monotonic s) while moving
+        self._last_command: typing.Optional[np.ndarray] = None  # (D,) forward_position
+        self._ticks = 0
         self._watch: typing.Optional[ControllerWatch] = None
         self._goal_handle = None  # follow_joint_trajectory: the accepted goal
         self._timer = None
@@ -110,10 +117,12 @@ class ReplayNode(Node):
         self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory, 10)
         self.create_subscription(JointState, cfg.joint_states_topic, self._on_joint_state, 10)
         self.create_service(SetBool, '~/arm', self._on_arm)
+        self.create_service(Trigger, '~/validate', self._on_validate)
         self.create_service(Trigger, '~/execute', self._on_execute)
         self.create_service(Trigger, '~/cancel', self._on_cancel)
         self.status.publish('idle', f'{cfg.controller_mode} -> /{cfg.controller}'
-                            + (' (dry run)' if cfg.dry_run else ''), dry_run=cfg.dry_run)
+                            + (' (dry run)' if cfg.dry_run else ''), dry_run=cfg.dry_run,
+                            safety_file=str(self.safety_file))
 
     def _make_command_interface(self) -> None:
         cfg = self.config
@@ -162,12 +171,28 @@ class ReplayNode(Node):
 
     def _validate(self, names, positions, times) -> ValidatedTrajectory:
         current, age = self._current()
-        validated = validate_trajectory(names, positions, times, self.robot,
-                                        self.config.safety, current, age)
-        if self.config.controller_mode == 'forward_position':
-            check_interpolated_velocity(TrajectoryInterpolator(*validated.with_start()),
-                                        self.limits.velocity, self.robot.joint_names)
-        return validated
+        return validate_trajectory(names, positions, times, self.robot, self.safety, current,
+                                   age)
+
+    def _check_received(self) -> bool:
+        """Validate the received trajectory against the current state; ``pending`` if valid."""
+        names, times, positions, stamp = self._received
+        self.pending = None
+        try:
+            validated = self._validate(names, positions, times)
+        except VagError as exc:
+            self.status.error('rejected', str(exc), episode_stamp_ns=stamp)
+            self._state('rejected', str(exc), stamp)
+            return False
+        self.pending, self._pending_stamp = validated, stamp
+        message = (f'{len(validated.times)} points, {validated.duration_s:.2f} s '
+                   f'(lead-in {validated.lead_in_s:.2f} s)')
+        self.status.publish(
+            'validated', message, duration_s=f'{validated.duration_s:.3f}',
+            time_scale=validated.time_scale, lead_in_s=f'{validated.lead_in_s:.3f}',
+            warnings='; '.join(validated.warnings), episode_stamp_ns=stamp)
+        self._state('validated', message, stamp)
+        return True
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         stamp = time_to_ns(msg.header.stamp)
@@ -182,18 +207,13 @@ class ReplayNode(Node):
                              'review it and call ~/arm again', armed=False)
         try:
             names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, D)
-            validated = self._validate(names, positions, times)
         except VagError as exc:
+            self._received = None
             self.status.error('rejected', str(exc), episode_stamp_ns=stamp)
             self._state('rejected', str(exc), stamp)
             return
-        self.pending, self._pending_stamp = validated, stamp
-        message = f'{len(validated.times)} points, {validated.duration_s:.2f} s'
-        self.status.publish(
-            'validated', message, duration_s=f'{validated.duration_s:.3f}',
-            time_scale=validated.time_scale, warnings='; '.join(validated.warnings),
-            episode_stamp_ns=stamp)
-        self._state('validated', message, stamp)
+        self._received = (names, times, positions, stamp)
+        self._check_received()
 
     # --- services ---------------------------------------------------------------------
 
@@ -211,9 +231,21 @@ class ReplayNode(Node):
                             armed=self.armed)
         return response
 
-    def _refuse(self, response, reason: str):
+    def _refuse(self, response, reason: str, service: str = 'execute'):
         response.success, response.message = False, reason
-        self.status.warn('refused', f'execute refused: {reason}')
+        self.status.warn('refused', f'{service} refused: {reason}')
+        return response
+
+    def _on_validate(self, request, response):
+        """Check the newest trajectory again, against the joint state now."""
+        if self._motion is not None:
+            return self._refuse(response, 'a motion is running', 'validate')
+        if self._received is None:
+            return self._refuse(response, 'no trajectory received (send one on '
+                                f'{self.config.trajectory_topic})', 'validate')
+        response.success = self._check_received()
+        response.message = (self.status.last_error if not response.success else
+                            f'valid: {self.pending.duration_s:.2f} s')
         return response
 
     def _on_execute(self, request, response):
@@ -221,22 +253,19 @@ class ReplayNode(Node):
             return self._refuse(response, 'a motion is already running')
         if not self.armed:
             return self._refuse(response, 'not armed: call ~/arm with data: true first')
-        if self.pending is None:
+        if self._received is None:
             return self._refuse(response, 'no validated trajectory (send one on '
                                 f'{self.config.trajectory_topic})')
         if self._action_client is not None and not self._action_client.server_is_ready():
             return self._refuse(response, 'no FollowJointTrajectory action server on '
                                 f'/{self.config.controller}/follow_joint_trajectory')
         self.armed = False  # one execute per arming
-        pending, self.pending = self.pending, None
-        self.episode_stamp = self._pending_stamp
-        try:  # the arm may have moved since the trajectory arrived
-            validated = self._validate(self.robot.joint_names, pending.positions,
-                                       pending.times)
-        except VagError as exc:
-            self.status.error('rejected', str(exc), episode_stamp_ns=self.episode_stamp)
-            self._state('rejected', str(exc))
-            return self._refuse(response, str(exc))
+        # the arm may have moved since the trajectory arrived: check it against now
+        valid = self._check_received()
+        self.episode_stamp = self._received[3]
+        if not valid:
+            return self._refuse(response, self.status.last_error)
+        validated, self.pending, self._received = self.pending, None, None
         if self.config.dry_run:
             response.success = True
             response.message = (f'dry run: trajectory of {validated.duration_s:.2f} s valid; '
@@ -252,6 +281,7 @@ class ReplayNode(Node):
     def _on_cancel(self, request, response):
         moving = self._motion is not None
         self.armed = False
+        self.pending = self._received = None  # nothing resumes after a cancel
         self.stop('cancelled')
         response.success = True
         response.message = 'motion cancelled' if moving else 'nothing was moving; disarmed'
@@ -261,14 +291,17 @@ class ReplayNode(Node):
 
     def _start(self, validated: ValidatedTrajectory) -> None:
         cfg = self.config
-        times, positions = validated.with_start()  # (T',), (T', D)
-        self._motion = (TrajectoryInterpolator(times, positions), time.monotonic())
+        curve = validated.curve()  # from the measured state at t=0, lead-in included
+        self._motion, self._last_command = (curve, time.monotonic()), None
+        self._ticks = 0  # forward_position: commands sent in this motion
         self._watch = ControllerWatch(cfg.controller_timeout_s, cfg.tracking_tolerance,
                                       cfg.progress_tolerance)
-        trajectory = arrays_to_trajectory(self.robot.joint_names, validated.times,
-                                          validated.positions)  # stamp 0: start on receipt
+        # a trajectory controller gets the same curve: the waypoints with their PCHIP
+        # velocities (cubic Hermite segments), the measured state first at t=0
+        trajectory = arrays_to_trajectory(self.robot.joint_names, curve.times,
+                                          curve.positions, velocities=curve.velocities)
         if cfg.controller_mode == 'joint_trajectory':
-            self.command_pub.publish(trajectory)
+            self.command_pub.publish(trajectory)  # stamp 0: start on receipt
         elif cfg.controller_mode == 'follow_joint_trajectory':
             self._send_goal(trajectory, validated.duration_s)
         self._timer = self.create_timer(1.0 / cfg.stream_rate_hz, self._tick)
@@ -289,9 +322,15 @@ class ReplayNode(Node):
         interpolator, start = self._motion
         now = time.monotonic()
         elapsed = now - start
+        streaming = self.config.controller_mode == 'forward_position'
+        if streaming:  # the k-th command is the curve at k / rate: a late tick slows the
+            # motion down instead of sending a larger step than the validated curve has
+            elapsed = self._ticks / self.config.stream_rate_hz
+            self._ticks += 1
         sample = interpolator.sample(min(elapsed, interpolator.end_time))  # (D,)
-        if self.config.controller_mode == 'forward_position':
+        if streaming:
             self.command_pub.publish(Float64MultiArray(data=[float(v) for v in sample]))
+            self._last_command = sample
         names = self.robot.joint_names
         measured = np.array([current.get(n, np.nan) for n in names])  # (D,)
         if np.all(np.isfinite(measured)):
@@ -365,15 +404,28 @@ class ReplayNode(Node):
             self._timer = None
 
     def stop(self, state: str, error: str = '') -> None:
-        """Stop the motion; a trajectory controller gets an empty trajectory (hold)."""
+        """Stop the motion: the controller holds where it is now.
+
+        forward_position: the last command again; joint_trajectory: an empty trajectory
+        (ros2_controllers' joint_trajectory_controller holds position on it);
+        follow_joint_trajectory: the goal is cancelled. Waits (briefly) until a reliable
+        subscriber acknowledged the stop, so it is out before a shutting-down node goes.
+        """
         if self._motion is None:
             return
         self._end_motion()
-        if self.config.controller_mode == 'joint_trajectory':
+        mode = self.config.controller_mode
+        if mode == 'joint_trajectory':
             self.command_pub.publish(JointTrajectory(joint_names=list(self.robot.joint_names)))
+        elif mode == 'forward_position' and self._last_command is not None:
+            self.command_pub.publish(Float64MultiArray(
+                data=[float(v) for v in self._last_command]))
+            self._last_command = None
         elif self._goal_handle is not None:
             self._goal_handle.cancel_goal_async()
             self._goal_handle = None
+        if self.command_pub is not None:
+            self.command_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_TIMEOUT_S))
         if error:
             self.status.error(state, error, episode_stamp_ns=self.episode_stamp)
         else:

@@ -1,32 +1,65 @@
-"""The ``main()`` of every node: init, build, spin until Ctrl-C, clean shutdown."""
+"""The ``main()`` of every node: init, build, spin until a signal, stop, clean shutdown.
 
+rclpy's own signal handlers shut the context down the moment SIGINT or SIGTERM arrives, so
+a node could no longer publish its stop (the replay's hold) on the way out. Here the
+handlers only ask the spin loop to end; the node's ``stop`` runs while the context is still
+valid, then the node is destroyed and the context shut down. An exception escaping a
+callback takes the same path (the stop first), then exits 1 with the traceback.
+"""
+
+import signal
 import sys
+import threading
+import traceback
 import typing
 
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from vag_ros.errors import VagError
+
+SPIN_PERIOD_S = 0.1  # how often the loop looks at the stop flag [s]
 
 
 def run_node(node_class: typing.Callable, args=None,
              start: typing.Optional[typing.Callable] = None,
              stop: typing.Optional[typing.Callable] = None) -> None:
     """Spin one node; a configuration error at construction exits with code 2."""
-    rclpy.init(args=args)
+    stopping = threading.Event()
+    previous = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous[number] = signal.signal(number, lambda *_: stopping.set())
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = node_class()
     except VagError as exc:
         print(f'{node_class.__name__}: {exc}', file=sys.stderr)
         rclpy.try_shutdown()
         raise SystemExit(2)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    code = 0
     try:
         if start is not None:
             start(node)
-        rclpy.spin(node)
+        while not stopping.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except KeyboardInterrupt:
         pass
+    except Exception:  # the stop still goes out; then the traceback and exit 1
+        traceback.print_exc()
+        code = 1
     finally:
-        if stop is not None:
-            stop(node)
-        node.destroy_node()
-        rclpy.try_shutdown()
+        try:
+            if stop is not None:
+                stop(node)
+        finally:
+            executor.remove_node(node)
+            node.destroy_node()
+            executor.shutdown()
+            rclpy.try_shutdown()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    if code:
+        raise SystemExit(code)
