@@ -16,6 +16,7 @@ from trajectory_msgs.msg import JointTrajectory
 from ros_helpers import spin_until  # noqa: I100
 from vag_ros.ros.conversions import numpy_to_image
 from vag_ros.ros.generator_node import GeneratorNode
+from vag_ros.ros.protocol import RequestResult
 from vag_ros.ros.status import status_values
 
 pytestmark = pytest.mark.ros
@@ -34,6 +35,10 @@ class Harness:
         self.peer.create_subscription(JointTrajectory, '/vag/predicted_trajectory',
                                       self.trajectories.append, 10)
         self.peer.create_subscription(DiagnosticArray, '/vag/status', self._status, 100)
+        self.results = []
+        self.peer.create_subscription(
+            String, '/vag/request_result',
+            lambda m: self.results.append(RequestResult.from_json(m.data)), 50)
         self.frame_pub = self.peer.create_publisher(Image, '/vag/frame', 1)
         self.state_pub = self.peer.create_publisher(JointState, '/joint_states', 10)
         self.instruction_pub = self.peer.create_publisher(String, '/vag/instruction', 10)
@@ -230,3 +235,36 @@ def test_engine_backend_without_engine_dir_fails_configure(ros_context, micro_ch
         assert 'vag-ros export' in error
     finally:
         h.close()
+
+
+def test_every_request_gets_an_id_and_its_results(harness):
+    """A client matches outcomes to its requests by id, not by timing."""
+    import json
+    h = harness
+    h.send_frame()
+    spin_until(h.executor, lambda: h.instruction_pub.get_subscription_count() > 0, 5.0)
+    h.instruct(json.dumps({'instruction': 'x' * 600, 'request_id': 'too-long'}))
+    h.instruct(json.dumps({'instruction': 'touch the red block', 'request_id': 'mine-1'}))
+    h.instruct('{"instruction": ')  # broken JSON
+    h.instruct(json.dumps({'instruction': 'push it', 'colour': 'red'}))  # unknown field
+    h.instruct('push the blue block')  # plain text: the generator names it
+
+    def by(request_id, state):
+        return [r for r in h.results if r.request_id == request_id and r.state == state]
+    assert spin_until(h.executor, lambda: by('mine-1', 'generated'), 60.0), h.results
+    assert spin_until(h.executor, lambda: len(h.results) >= 7, 30.0), h.results
+    rejected = [r for r in h.results if r.state == 'rejected']
+    assert by('too-long', 'rejected')[0].reason.startswith('instruction has 600 characters')
+    assert any('looks like JSON' in r.reason for r in rejected)
+    assert any("unknown request field(s) ['colour']" in r.reason for r in rejected)
+    accepted, generated = by('mine-1', 'accepted')[0], by('mine-1', 'generated')[0]
+    assert accepted.instruction == generated.instruction == 'touch the red block'
+    assert accepted.episode_stamp_ns == generated.episode_stamp_ns > 0
+    assert generated.details['frames'] == 5 and generated.details['fps'] == 10.0
+    stamps = {t.header.stamp.sec * 10**9 + t.header.stamp.nanosec for t in h.trajectories}
+    assert accepted.episode_stamp_ns in stamps
+    named = [r for r in h.results if r.state == 'accepted' and r.request_id != 'mine-1']
+    assert named and named[0].request_id.startswith('vag_generator-req-')
+    assert named[0].instruction == 'push the blue block'
+    ids = [r.request_id for r in rejected]
+    assert len(set(ids)) == len(ids) and all(ids)  # every rejection names its request

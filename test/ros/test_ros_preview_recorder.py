@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+import signal
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from ros_helpers import spin_until  # noqa: I100
 from vag_ros.robot.description import load_robot_description
 from vag_ros.ros.conversions import arrays_to_trajectory, make_joint_state, numpy_to_image
 from vag_ros.ros.preview_node import PreviewNode
+from vag_ros.ros.protocol import RequestResult
 from vag_ros.ros.recorder_node import RecorderNode
 from vag_ros.ros.status import status_values
 
@@ -38,7 +40,7 @@ class Feed:
         pub = self.node.create_publisher
         self.video = pub(Image, '/vag/predicted_video', 100)
         self.trajectory = pub(JointTrajectory, '/vag/predicted_trajectory', 10)
-        self.instruction = pub(String, '/vag/instruction', 10)
+        self.results = pub(String, '/vag/request_result', 10)
         self.annotation = pub(String, '/vag/episode_annotation', 10)
         self.replay_state = pub(String, '/vag/replay/state', 10)
         self.joints = pub(JointState, '/joint_states', 50)
@@ -59,9 +61,15 @@ class Feed:
         return arrays_to_trajectory(robot.joint_names, np.arange(frames) / 10, positions,
                                     stamp_ns=stamp)
 
-    def state(self, state, stamp=START):
+    def state(self, state, stamp=START, **details):
         self.replay_state.publish(String(data=json.dumps(
-            {'state': state, 'episode_stamp_ns': stamp, 'message': ''})))
+            dict(details, state=state, episode_stamp_ns=stamp, message=''))))
+
+    def result(self, state, instruction, stamp=START, request_id='r', **details):
+        """A generator's request result for the episode at ``stamp``."""
+        self.results.publish(String(data=RequestResult(
+            request_id, state, 'vag_generator', instruction=instruction,
+            episode_stamp_ns=stamp, details=details).to_json()))
 
 
 def _executor(context, *nodes):
@@ -108,7 +116,7 @@ def test_recorder_writes_predicted_and_executed_episode(ros_context, tmp_path):
         assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1
                           and feed.replay_state.get_subscription_count() >= 1, 5.0)
         feed.annotation.publish(String(data=json.dumps({'task': 'touch', 'seed': 7})))
-        feed.instruction.publish(String(data='touch the red block'))
+        feed.result('accepted', 'touch the red block')
         trajectory = feed.episode(robot)
         assert spin_until(executor, lambda: len(recorder._frames) == 4
                           and recorder._next_annotation, 5.0)
@@ -174,4 +182,131 @@ def test_unwritable_folder_is_an_error_and_the_recorder_keeps_running(ros_contex
     finally:
         executor.shutdown()
         recorder.destroy_node()
+        feed.node.destroy_node()
+
+
+def _bag_summary(bag):
+    """({topic: count}, metadata dict, predicted frame stamps) of a written bag."""
+    from rosbags.rosbag2 import Reader
+    from vag_ros.episodes.topics import TYPESTORE
+    from rosbags.typesys import get_typestore
+    store = get_typestore(TYPESTORE)
+    with Reader(bag) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        video = [c for c in reader.connections if c.topic == '/vag/predicted_video']
+        stamps = [store.deserialize_cdr(raw, c.msgtype).header.stamp
+                  for c, _, raw in reader.messages(connections=video)]
+    info = yaml.safe_load((Path(bag) / 'metadata.yaml').read_text())
+    meta = json.loads(info['rosbag2_bagfile_information']['custom_data'][
+        'vag_ros.episode_metadata'])
+    return counts, meta, [s.sec * 10**9 + s.nanosec for s in stamps]
+
+
+def test_each_episode_gets_its_own_request_frames_and_execution_flag(ros_context, tmp_path):
+    """Overlapping episodes, a rejected and a dry-run one, a best-effort camera and a
+    replay that dies mid-motion: every bag carries its own request's text and frames."""
+    from rclpy.qos import qos_profile_sensor_data
+    robot = load_robot_description()
+    recorder = RecorderNode(context=ros_context, parameter_overrides=[
+        Parameter('out_dir', value=str(tmp_path)), Parameter('settle_s', value=0.2)])
+    feed = Feed(ros_context, 'recorder_identity_feed')
+    best_effort_camera = feed.node.create_publisher(Image, '/camera/image_raw',
+                                                    qos_profile_sensor_data)
+    executor = _executor(ros_context, recorder, feed.node)
+    a, b, d = START, START + 250_000_000, START + 10**9  # a and b overlap in time
+    try:
+        assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1
+                          and feed.results.get_subscription_count() >= 1, 5.0)
+        feed.result('accepted', 'touch the red block', a, 'req-a')
+        feed.result('accepted', 'push the blue block', b, 'req-b')
+        trajectories = {stamp: feed.episode(robot, stamp=stamp) for stamp in (a, b)}
+        assert spin_until(executor, lambda: len(recorder._frames) == 8
+                          and b in recorder._generation, 5.0)
+        feed.result('rejected', 'lift the green block', 0, 'req-c')  # never an episode
+        for stamp in (a, b):
+            feed.result('generated', '', stamp, 'req-a' if stamp == a else 'req-b', frames=4,
+                        fps=10.0, seed=stamp % 97)
+            feed.trajectory.publish(trajectories[stamp])
+            assert spin_until(executor, lambda: stamp in recorder._open, 5.0)
+            feed.state('rejected' if stamp == a else 'dry_run', stamp)
+            assert spin_until(executor, lambda: recorder._open[stamp].state == 'ended', 5.0)
+        feed.result('accepted', 'lift the yellow block', d, 'req-d')
+        trajectory = feed.episode(robot, stamp=d)
+        assert spin_until(executor, lambda: d in recorder._generation
+                          and len(recorder._frames) == 12, 5.0)
+        feed.trajectory.publish(trajectory)
+        assert spin_until(executor, lambda: d in recorder._open, 5.0)
+        feed.state('moving', d, duration_s=0.5)  # ... and the replay dies: no end state
+        assert spin_until(executor, lambda: recorder._recording is not None, 5.0)
+        for k in range(3):
+            best_effort_camera.publish(numpy_to_image(np.full((6, 6, 3), k, np.uint8),
+                                                      stamp_ns=d + k * 10**7))
+        assert spin_until(executor, lambda: len(recorder.written) == 3, 10.0)
+        assert not recorder._open and recorder._recording is None
+        bags = {int(Path(p).name.split('-')[1]): _bag_summary(p) for p in recorder.written}
+        for stamp, text, request, executed in ((a, 'touch the red block', 'req-a', False),
+                                               (b, 'push the blue block', 'req-b', False),
+                                               (d, 'lift the yellow block', 'req-d', True)):
+            counts, meta, frame_stamps = bags[stamp]
+            assert meta['instruction'] == text
+            assert meta['extra']['request_id'] == request
+            assert meta['extra']['executed'] is executed, (stamp, meta['extra'])
+            assert frame_stamps == [stamp + k * 100_000_000 for k in range(4)]
+        assert bags[a][1]['extra']['execution'] == 'rejected'
+        assert bags[b][1]['extra']['execution'] == 'dry_run'
+        assert bags[d][1]['extra']['execution'] == 'unfinished'
+        assert bags[d][0]['/camera/image_raw'] == 3
+        assert bags[d][1]['extra']['camera_frames'] == 3
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
+        feed.node.destroy_node()
+
+
+@pytest.mark.parametrize('number', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_closes_every_open_episode_completely(ros_context, tmp_path, number):
+    """vag_recorder in its own process: open episodes (one executing) are all written, and
+    the process exits cleanly, within seconds of the signal."""
+    import subprocess
+    import sys
+    import time
+    robot = load_robot_description()
+    feed = Feed(ros_context, f'recorder_signal_feed_{int(number)}')
+    executor = _executor(ros_context, feed.node)
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'vag_ros.ros.recorder_node', '--ros-args', '-p',
+         f'out_dir:={tmp_path}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stamps = [START + k * 10**9 for k in range(3)]
+    try:
+        assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1
+                          and feed.replay_state.get_subscription_count() >= 1
+                          and feed.results.get_subscription_count() >= 1, 60.0)
+        for stamp in stamps:
+            feed.result('accepted', f'episode {stamp}', stamp, f'req-{stamp}')
+            trajectory = feed.episode(robot, stamp=stamp)
+            spin_until(executor, lambda: False, 0.3)
+            feed.trajectory.publish(trajectory)
+            spin_until(executor, lambda: False, 0.3)
+        feed.state('moving', stamps[-1], duration_s=30.0)
+        for k in range(5):
+            feed.joints.publish(make_joint_state(robot.joint_names, HOME, stamps[-1] + k))
+        spin_until(executor, lambda: False, 0.5)
+        sent = time.monotonic()
+        process.send_signal(number)
+        assert spin_until(executor, lambda: process.poll() is not None, 20.0)
+        took = time.monotonic() - sent
+        stderr = process.communicate()[1]
+        assert process.returncode == 0 and 'Traceback' not in stderr, stderr
+        bags = sorted(p.name for p in tmp_path.iterdir())
+        assert bags == [f'generated-{s}' for s in stamps], (bags, stderr)
+        summaries = [_bag_summary(tmp_path / name) for name in bags]
+        assert [m['instruction'] for _, m, _ in summaries] == [f'episode {s}' for s in stamps]
+        assert summaries[-1][1]['extra']['executed'] is True
+        assert all(c['/vag/predicted_video'] == 4 for c, _, _ in summaries)
+        assert took < 10.0, took
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        executor.shutdown()
         feed.node.destroy_node()

@@ -360,3 +360,27 @@ def test_a_rejected_trajectory_is_checked_again_once_the_arm_is_at_its_start(rig
     assert rig.call('arm', True).success and rig.call('execute').success
     assert spin_until(rig.executor, lambda: rig.replay._motion is None, 15.0)
     assert rig.errors == [e for e in rig.errors if '[start state]' in e]
+
+
+def test_replay_results_carry_the_request_id_of_their_episode(rig):
+    from vag_ros.ros.protocol import RequestResult
+    results = []
+    rig.peer.create_subscription(String, '/vag/request_result',
+                                 lambda m: results.append(RequestResult.from_json(m.data)), 50)
+    generator = rig.peer.create_publisher(String, '/vag/request_result', 10)
+    assert spin_until(rig.executor, lambda: generator.get_subscription_count() >= 2, 5.0)
+    generator.publish(String(data=RequestResult(
+        'req-9', 'accepted', 'vag_generator', episode_stamp_ns=123).to_json()))
+    assert spin_until(rig.executor, lambda: 123 in rig.replay._requests, 5.0)
+    names, times, positions = rig.motion()
+    rig.traj_pub.publish(arrays_to_trajectory(names, times, positions, stamp_ns=123))
+    far = positions + 0.3
+    rig.traj_pub.publish(arrays_to_trajectory(names, times, far, stamp_ns=456))
+    assert spin_until(rig.executor, lambda: len(
+        [r for r in results if r.node == 'vag_replay']) >= 2, 5.0)
+    mine = [r for r in results if r.node == 'vag_replay']
+    assert (mine[0].request_id, mine[0].state, mine[0].episode_stamp_ns) == \
+        ('req-9', 'validated', 123)
+    assert mine[0].details['duration_s'] > 0
+    assert (mine[1].request_id, mine[1].state) == ('', 'rejected')  # no request known
+    assert 'trajectory rejected' in mine[1].reason

@@ -32,6 +32,7 @@ from vag_ros.ros.configs import EPISODE_ANNOTATION_TOPIC, FRAME_TOPIC, REPLAY_ST
     REPLAY_TERMINAL_STATES
 from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to_ns, \
     trajectory_to_arrays
+from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.recorder_node import episode_name
 from vag_ros.ros.status import status_values
 
@@ -100,6 +101,7 @@ class _Observer:
         sub(JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC, self._on_trajectory, 10)
         sub(DiagnosticArray, tp.STATUS_TOPIC, self._on_status, 200)
         sub(String, REPLAY_STATE_TOPIC, self._on_replay, 50)
+        sub(String, REQUEST_RESULT_TOPIC, self._on_result, 50)
         sub(MarkerArray, '/vag/preview/markers', self._on_markers, 10)
         sub(JointState, tp.JOINT_STATES_TOPIC, self._on_joints, 100)
         sub(Image, tp.CAMERA_TOPIC, self._on_camera, 10)
@@ -113,6 +115,7 @@ class _Observer:
             self.trajectories = []            # [JointTrajectory]
             self.statuses = []                # [values] of every node
             self.replay = []                  # [dict]
+            self.results = []                 # [RequestResult]
             self.markers = 0
             self.joints = []                  # [(receive monotonic, {name: position})]
             self.camera = []                  # [Image]
@@ -135,6 +138,17 @@ class _Observer:
             self.replay.append(json.loads(msg.data))
         except ValueError:
             pass
+
+    def _on_result(self, msg):
+        try:
+            self.results.append(RequestResult.from_json(msg.data))
+        except VagError:
+            pass
+
+    def result(self, request_id: str, states) -> typing.Optional[RequestResult]:
+        """The first result of ``request_id`` in one of ``states``, or None."""
+        return next((r for r in list(self.results)
+                     if r.request_id == request_id and r.state in states), None)
 
     def _on_markers(self, msg):
         self.markers += 1
@@ -286,26 +300,21 @@ class Demo:
         obs.annotation_pub.publish(String(data=json.dumps(
             {'task': family, 'seed': task_seed, 'demo_index': index})))
         sent = time.monotonic()
-        obs.instruction_pub.publish(String(data=task.instruction))
-
-        def outcome():
-            for s in obs.statuses:
-                if s['message'].startswith('request rejected') or s['state'] == 'failed':
-                    return s
-            return obs.trajectories[-1] if obs.trajectories else None
-
-        result = _wait(outcome, t.generation, 'the generated trajectory')
-        if isinstance(result, dict):
-            row.reason = f'generation: {result["last_error"]}'
+        request_id = f'demo-{index}-{task_seed}'
+        obs.instruction_pub.publish(String(data=json.dumps(
+            {'instruction': task.instruction, 'request_id': request_id})))
+        outcome = _wait(lambda: obs.result(request_id, ('generated', 'rejected', 'failed')),
+                        t.generation, 'the generated trajectory')
+        if outcome.state != 'generated':
+            row.reason = f'generation: {outcome.state}: {outcome.reason}'
             return row
-        stamp = time_to_ns(result.header.stamp)
+        stamp = outcome.episode_stamp_ns
         if stamp < reset_ns:
             raise DemoError(f'a trajectory from before the reset arrived (stamp {stamp})')
-        episode = f'-{stamp}'
-        done = _wait(lambda: next((s for s in obs.statuses if s.get('episode_id', '')
-                                   .endswith(episode) and 'timing.total_s' in s), None),
-                     t.validation, 'the generator\'s timings')
-        row.generation_s = float(done['timing.total_s'])
+        result = _wait(lambda: next((m for m in obs.trajectories
+                                     if time_to_ns(m.header.stamp) == stamp), None),
+                       t.validation, 'the generated trajectory')
+        row.generation_s = float(outcome.details['timings']['total'])
         mine = [(rx, f) for rx, f in obs.predicted if time_to_ns(f.header.stamp) >= stamp]
         if mine:
             row.overhead_s = mine[0][0] - sent - row.generation_s

@@ -23,6 +23,8 @@ from vag_ros.errors import ConfigError, VagError
 from vag_ros.ros.configs import GeneratorNodeConfig
 from vag_ros.ros.conversions import arrays_to_trajectory, image_to_numpy, numpy_to_image
 from vag_ros.ros.parameters import declare_parameters, read_config
+from vag_ros.ros.protocol import parse_request, REQUEST_RESULT_TOPIC, RequestError, \
+    RequestResult
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
@@ -30,6 +32,7 @@ NODE_NAME = 'vag_generator'
 
 
 class _Request(typing.NamedTuple):
+    request_id: str
     instruction: str
     frame: typing.Any   # (H, W, 3) uint8
     seed: int
@@ -58,7 +61,10 @@ class GeneratorNode(LifecycleNode):
         # s); merged over messages, so an arm and a gripper may publish on their own
         self._joints: typing.Dict[str, typing.Tuple[float, float]] = {}
         self._seeds = itertools.count()
+        self._request_numbers = itertools.count(1)
         self._subs = []
+        # per-request results, also while inactive (rejections must reach the client)
+        self.result_pub = self.create_publisher(String, REQUEST_RESULT_TOPIC, 50)
         self.status.publish('unconfigured')
 
     # --- lifecycle --------------------------------------------------------------------
@@ -197,54 +203,76 @@ class GeneratorNode(LifecycleNode):
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self._frame = (frame, time.monotonic(), stamp_ns)
 
-    def _reject(self, reason: str, instruction: str = '') -> None:
-        self.status.warn('rejected', f'request rejected: {reason}',
-                         instruction=instruction[:80])
+    def _result(self, request_id: str, state: str, reason: str = '', **fields) -> None:
+        """One step of a request's life on /vag/request_result."""
+        self.result_pub.publish(String(data=RequestResult(
+            request_id, state, self.get_name(), reason, **fields).to_json()))
+
+    def _reject(self, reason: str, instruction: str, request_id: str) -> None:
+        self.status.warn('rejected', f'request {request_id} rejected: {reason}',
+                         instruction=instruction[:80], request_id=request_id)
+        self._result(request_id, 'rejected', reason, instruction=instruction[:1000])
 
     def _on_instruction(self, msg: String) -> None:
-        self.submit(msg.data)
+        try:
+            request = parse_request(msg.data)
+        except RequestError as exc:
+            self._reject(str(exc), msg.data, self._new_request_id())
+            return
+        self.submit(request.instruction, request.request_id)
 
-    def submit(self, instruction: str) -> typing.Optional[str]:
-        """Admit one request; its episode id, or None (the reason is on /vag/status)."""
-        cfg = self.config
-        if not self._active or cfg is None:
-            self._reject('generator is not active', instruction)
-            return None
-        if not isinstance(instruction, str) or not instruction.strip():
-            self._reject('empty instruction', str(instruction))
-            return None
-        if len(instruction) > cfg.max_instruction_length:
-            self._reject(f'instruction has {len(instruction)} characters > '
-                         f'max_instruction_length {cfg.max_instruction_length}', instruction)
-            return None
-        latest = self._frame
-        if latest is None:
-            self._reject(f'no camera frame received on {cfg.frame_topic}', instruction)
-            return None
-        age = time.monotonic() - latest[1]
-        if age > cfg.max_frame_age_s:
-            self._reject(f'newest frame is {age:.2f} s old > max_frame_age_s '
-                         f'{cfg.max_frame_age_s} s (stale)', instruction)
-            return None
+    def _new_request_id(self) -> str:
+        return f'{self.get_name()}-req-{next(self._request_numbers)}'
+
+    def submit(self, instruction: str, request_id: str = '') -> typing.Optional[str]:
+        """Admit one request; its episode id, or None (the reason goes to the results)."""
+        request_id = request_id or self._new_request_id()
+        reason = self._admission_problem(instruction)
         state = None
-        if self.needs_state:
-            state, why = self.measured_state()
-            if state is None:
-                self._reject(why, instruction)
-                return None
+        if not reason and self.needs_state:
+            state, reason = self.measured_state()
+        if reason:
+            self._reject(reason, str(instruction), request_id)
+            return None
+        cfg = self.config
         with self._lock:
             if self._pending > cfg.queue_size:
-                self._reject(f'queue full ({self._pending} requests, queue_size '
-                             f'{cfg.queue_size} + 1 running)', instruction)
-                return None
-            self._pending += 1
+                reason = (f'queue full ({self._pending} requests, queue_size '
+                          f'{cfg.queue_size} + 1 running)')
+            else:
+                self._pending += 1
+        if reason:
+            self._reject(reason, instruction, request_id)
+            return None
         stamp_ns = self.get_clock().now().nanoseconds
         episode_id = f'{self.get_name()}-{stamp_ns}'
-        self._queue.put(_Request(instruction.strip(), latest[0], cfg.seed + next(self._seeds),
-                                 stamp_ns, episode_id, state))
+        instruction = instruction.strip()
+        self._queue.put(_Request(request_id, instruction, self._frame[0],
+                                 cfg.seed + next(self._seeds), stamp_ns, episode_id, state))
         self.status.publish('queued', f'queued {episode_id}', episode_id=episode_id,
-                            pending=self._pending)
+                            pending=self._pending, request_id=request_id)
+        self._result(request_id, 'accepted', episode_id=episode_id,
+                     episode_stamp_ns=stamp_ns, instruction=instruction)
         return episode_id
+
+    def _admission_problem(self, instruction) -> str:
+        """Why a request cannot be taken now ('' if it can), before the queue."""
+        cfg = self.config
+        if not self._active or cfg is None:
+            return 'generator is not active'
+        if not isinstance(instruction, str) or not instruction.strip():
+            return 'empty instruction'
+        if len(instruction) > cfg.max_instruction_length:
+            return (f'instruction has {len(instruction)} characters > '
+                    f'max_instruction_length {cfg.max_instruction_length}')
+        latest = self._frame
+        if latest is None:
+            return f'no camera frame received on {cfg.frame_topic}'
+        age = time.monotonic() - latest[1]
+        if age > cfg.max_frame_age_s:
+            return (f'newest frame is {age:.2f} s old > max_frame_age_s '
+                    f'{cfg.max_frame_age_s} s (stale)')
+        return ''
 
     # --- worker -----------------------------------------------------------------------
 
@@ -256,8 +284,12 @@ class GeneratorNode(LifecycleNode):
             try:
                 self._generate(request)
             except Exception as exc:  # the node keeps serving; the reason goes out
+                reason = f'{type(exc).__name__}: {exc}'
                 self.status.error('failed', f'generation of {request.episode_id} failed: '
-                                  f'{type(exc).__name__}: {exc}', episode_id=request.episode_id)
+                                  f'{reason}', episode_id=request.episode_id)
+                self._result(request.request_id, 'failed', reason,
+                             episode_id=request.episode_id,
+                             episode_stamp_ns=request.stamp_ns)
             finally:
                 with self._lock:
                     self._pending -= 1
@@ -277,6 +309,8 @@ class GeneratorNode(LifecycleNode):
                                         state=request.state)
         if not self._active:
             self.status.warn('inactive', f'{episode}: finished while inactive; not published')
+            self._result(request.request_id, 'failed', 'the generator was deactivated',
+                         episode_id=episode, episode_stamp_ns=request.stamp_ns)
             return
         period_ns = 1e9 / result.fps
         for k, frame in enumerate(result.video):  # (H, W, 3) each
@@ -292,6 +326,12 @@ class GeneratorNode(LifecycleNode):
         self.status.publish('idle', f'{episode}: published {len(result.video)} frames',
                             progress=1.0, timings=result.timings, episode_id=episode,
                             frames=len(result.video), seed=request.seed, **extra)
+        self._result(request.request_id, 'generated', episode_id=episode,
+                     episode_stamp_ns=request.stamp_ns, instruction=request.instruction,
+                     details=dict(extra, seed=request.seed, frames=len(result.video),
+                                  fps=float(result.fps),
+                                  timings={k: float(v) for k, v in result.timings.items()},
+                                  has_trajectory=result.actions is not None))
 
 
 def main(args=None) -> None:

@@ -1,11 +1,16 @@
 """Recorder: each generated episode, predicted and executed, as one MCAP bag.
 
 Identity: an episode is the stamp of its predicted frame 0, which the generator gives the
-trajectory header too and the replay node repeats as ``episode_stamp_ns`` on
-/vag/replay/state; the bag is ``generated-<stamp>``. When a trajectory arrives the episode
-opens; if the replay executes it (state ``moving``), /joint_states and camera frames are
-kept until ``settle_s`` after a terminal state. The episode is then written on a worker
-thread with ``EpisodeBagWriter`` (atomic, free-space check): metadata, instruction,
+trajectory header too, repeats as ``episode_stamp_ns`` in its request results (with the
+request's own instruction, seed and frame count) and the replay node repeats on
+/vag/replay/state; the bag is ``generated-<stamp>``. The predicted frames of an episode are
+those at its own frame stamps (frame 0's stamp + k / fps), never a neighbour's. When a
+trajectory arrives the episode opens; if the replay executes it (state ``moving``, with
+the motion's duration), /joint_states and camera frames (sensor-data QoS, as capture) are
+kept until ``settle_s`` after a terminal state, or until the motion's duration + settle_s
++ ``MOTION_GRACE_S`` if no terminal state comes (a replay that died). The episode is then
+written on a worker thread with ``EpisodeBagWriter`` (atomic, free-space check): metadata,
+the request's instruction,
 conditioning frame, predicted video and trajectory, measured joints, camera frames and the
 replay states. An episode nobody executes is written after ``execution_wait_s``, when the
 replay rejects it, or when the next trajectory arrives. Annotations (JSON on
@@ -16,14 +21,15 @@ ERROR on /vag/status; the node keeps running.
 
 import dataclasses
 import json
+import math
 import queue
 import threading
 import time
 import typing
 
-from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
@@ -37,12 +43,18 @@ from vag_ros.ros.configs import RecorderNodeConfig, REPLAY_TERMINAL_STATES
 from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to_ns, \
     trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.spin import run_node
-from vag_ros.ros.status import status_values, StatusPublisher
+from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_recorder'
 CONDITIONING_TOPIC = '/vag/conditioning_frame'
 REPLAY_STATES_IN_BAG = '/vag/replay/state'
+# an executing episode ends this long after its motion should have (no end state came) [s]
+MOTION_GRACE_S = 2.0
+# a predicted frame belongs to an episode when its stamp is this close to one of the
+# episode's frame stamps [ns]
+FRAME_STAMP_TOLERANCE_NS = 1_000_000
 
 
 def episode_name(stamp_ns: int) -> str:
@@ -58,12 +70,11 @@ class _Episode:
     names: typing.Tuple[str, ...]
     positions: np.ndarray          # (T, D) predicted, robot order of ``names``
     rate: float                    # [Hz]
-    instruction: str
-    conditioning: typing.Optional[Image]
     opened_at: float               # monotonic [s]
     annotation: dict = dataclasses.field(default_factory=dict)
     state: str = 'predicted'       # predicted | executing | ended
-    started_at: float = 0.0
+    started_at: float = 0.0        # monotonic [s] of 'moving'; 0: never executed
+    deadline: float = math.inf     # monotonic [s]: stop recording an unfinished motion
     ended_at: float = 0.0
     execution: str = ''            # the replay's terminal state, e.g. done / stopped
     joints: list = dataclasses.field(default_factory=list)   # [(stamp ns, (D,))]
@@ -80,12 +91,12 @@ class RecorderNode(Node):
         self.config = cfg = declare_config(self, RecorderNodeConfig)
         self.robot = load_robot_description(cfg.urdf or None)
         self._frames = _Deque(cfg.max_buffered_frames)
-        self._instruction = ''
         self._latest_conditioning: typing.Optional[Image] = None
-        self._conditioning: typing.Optional[Image] = None
+        self._conditioning: typing.Dict[int, Image] = {}  # by stamp: newest at acceptance
         self._next_annotation: dict = {}
         self._annotations: typing.Dict[int, dict] = {}   # by stamp, before the episode
-        self._generation: typing.Dict[int, dict] = {}    # by stamp: seed, timings
+        # by stamp: the generator's results (request id, instruction, seed, frames, fps...)
+        self._generation: typing.Dict[int, dict] = {}
         self._open: typing.Dict[int, _Episode] = {}
         self._recording: typing.Optional[_Episode] = None  # executing or settling
         self.written: typing.List[str] = []
@@ -95,14 +106,13 @@ class RecorderNode(Node):
         self._worker.start()
         sub = self.create_subscription
         sub(Image, tp.PREDICTED_VIDEO_TOPIC, self._frames.append, 200)
-        sub(String, tp.INSTRUCTION_TOPIC, self._on_instruction, 10)
+        sub(String, REQUEST_RESULT_TOPIC, self._on_request_result, 50)
         sub(JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC, self._on_trajectory, 10)
         sub(Image, cfg.frame_topic, self._on_conditioning, 1)
-        sub(Image, cfg.camera_topic, self._on_camera, 10)
+        sub(Image, cfg.camera_topic, self._on_camera, qos_profile_sensor_data)
         sub(JointState, cfg.joint_states_topic, self._on_joint_state, 50)
         sub(String, cfg.replay_state_topic, self._on_replay_state, 20)
         sub(String, cfg.annotation_topic, self._on_annotation, 20)
-        sub(DiagnosticArray, tp.STATUS_TOPIC, self._on_status, 50)
         self.create_timer(0.1, self._check)
         self.status.publish('idle', f'recording to {cfg.out_dir}')
 
@@ -111,9 +121,24 @@ class RecorderNode(Node):
     def _on_conditioning(self, msg: Image) -> None:
         self._latest_conditioning = msg
 
-    def _on_instruction(self, msg: String) -> None:
-        self._instruction = msg.data
-        self._conditioning = self._latest_conditioning  # what the generator saw, near enough
+    def _on_request_result(self, msg: String) -> None:
+        """The generator's word on each episode: its request's text, seed, frames."""
+        try:
+            result = RequestResult.from_json(msg.data)
+        except VagError:
+            return
+        stamp = int(result.episode_stamp_ns)
+        if not stamp or result.state not in ('accepted', 'generated'):
+            return
+        if result.state == 'accepted' and self._latest_conditioning is not None:
+            self._conditioning[stamp] = self._latest_conditioning  # what it saw, near enough
+            _trim(self._conditioning)
+        entry = self._generation.setdefault(stamp, {})
+        entry.update({k: v for k, v in (
+            ('request_id', result.request_id), ('instruction', result.instruction),
+            ('generator_episode_id', result.episode_id)) if v})
+        entry.update(result.details)
+        _trim(self._generation)
 
     def _on_annotation(self, msg: String) -> None:
         try:
@@ -133,22 +158,6 @@ class RecorderNode(Node):
             self._annotations.setdefault(int(stamp), {}).update(data)
             _trim(self._annotations)
 
-    def _on_status(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            values = status_values(status)
-            episode = values.get('episode_id', '')
-            if 'seed' not in values or '-' not in episode:
-                continue
-            try:
-                stamp = int(episode.rsplit('-', 1)[1])
-            except ValueError:
-                continue
-            self._generation[stamp] = {
-                'generator_episode_id': episode, 'generation_seed': int(values['seed']),
-                'timings': {k[7:-2]: float(v) for k, v in values.items()
-                            if k.startswith('timing.') and k.endswith('_s')}}
-            _trim(self._generation)
-
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         stamp = time_to_ns(msg.header.stamp)
         try:
@@ -163,7 +172,7 @@ class RecorderNode(Node):
             if other.state == 'predicted':
                 self._finalize(other)
         episode = _Episode(stamp, names, positions, 1.0 / float(times[1] - times[0]),
-                           self._instruction, self._conditioning, time.monotonic())
+                           time.monotonic())
         episode.annotation.update(self._next_annotation)
         episode.annotation.update(self._annotations.pop(stamp, {}))
         self._next_annotation = {}
@@ -184,6 +193,9 @@ class RecorderNode(Node):
         episode.replay_states.append((self.get_clock().now().nanoseconds, msg.data))
         if state == 'moving' and episode.state == 'predicted':
             episode.state, episode.started_at = 'executing', now
+            duration = data.get('duration_s')
+            if isinstance(duration, (int, float)) and math.isfinite(duration):
+                episode.deadline = now + duration + self.config.settle_s + MOTION_GRACE_S
             self._recording = episode
         elif state in REPLAY_TERMINAL_STATES and episode.state != 'ended':
             episode.state, episode.ended_at, episode.execution = 'ended', now, state
@@ -215,8 +227,9 @@ class RecorderNode(Node):
                     or episode.state == 'predicted' and \
                     now - episode.opened_at >= cfg.execution_wait_s:
                 self._finalize(episode)
-            elif episode.state == 'executing' and now - episode.started_at >= \
-                    cfg.max_execution_s:
+            elif episode.state == 'executing' and (
+                    now - episode.started_at >= cfg.max_execution_s
+                    or now >= episode.deadline):
                 episode.execution = 'unfinished'
                 self._finalize(episode)
 
@@ -225,10 +238,12 @@ class RecorderNode(Node):
         self._open.pop(episode.stamp_ns, None)
         if self._recording is episode:
             self._recording = None
-        end_ns = episode.stamp_ns + int(round(len(episode.positions) * 1e9 / episode.rate))
-        frames = [f for f in self._frames.items()
-                  if episode.stamp_ns <= time_to_ns(f.header.stamp) < end_ns]
-        self._jobs.put((episode, frames, dict(self._generation.get(episode.stamp_ns, {}))))
+        generation = dict(self._generation.get(episode.stamp_ns, {}))
+        frames = _own_frames(self._frames.items(), episode.stamp_ns,
+                             generation.get('fps', episode.rate),
+                             generation.get('frames', len(episode.positions)))
+        conditioning = self._conditioning.pop(episode.stamp_ns, None)
+        self._jobs.put((episode, frames, generation, conditioning))
 
     def flush(self, timeout: float = 30.0) -> None:
         """Write every open episode now and wait for the writer (shutdown, tests)."""
@@ -248,10 +263,10 @@ class RecorderNode(Node):
             if isinstance(job, threading.Event):
                 job.set()
                 continue
-            episode, frames, generation = job
+            episode, frames, generation, conditioning = job
             name = episode_name(episode.stamp_ns)
             try:
-                path = self._write(episode, frames, generation)
+                path = self._write(episode, frames, generation, conditioning)
             except Exception as exc:  # the node keeps recording; the reason goes out
                 self.failed.append(name)
                 reason = str(exc) if isinstance(exc, VagError) else \
@@ -263,26 +278,31 @@ class RecorderNode(Node):
             self.status.publish('recorded', f'{path} ({len(frames)} predicted frames, '
                                 f'{len(episode.camera)} camera frames, {len(episode.joints)} '
                                 'joint states)', episode_id=name, path=str(path),
-                                executed=episode.state != 'predicted')
+                                executed=episode.started_at > 0)
 
-    def _write(self, episode: _Episode, frames: list, generation: dict):
+    def _write(self, episode: _Episode, frames: list, generation: dict,
+               conditioning: typing.Optional[Image]):
         note = episode.annotation
         name = episode_name(episode.stamp_ns)
-        seed = note.get('seed', generation.get('generation_seed'))
+        seed = note.get('seed', generation.get('seed'))
+        executed = episode.started_at > 0  # the replay reached 'moving'
         extra = {
-            'executed': episode.state != 'predicted', 'execution': episode.execution,
+            'executed': executed, 'execution': episode.execution,
             'success_known': 'success' in note, 'seed_known': seed is not None,
-            'episode_stamp_ns': episode.stamp_ns, 'predicted_joint_names': list(episode.names)}
-        extra.update({k: v for k, v in generation.items()})
+            'episode_stamp_ns': episode.stamp_ns, 'predicted_joint_names': list(episode.names),
+            'camera_frames': len(episode.camera), 'predicted_frames': len(frames)}
+        if executed and not episode.camera:
+            extra['warnings'] = [f'no camera frames on {self.config.camera_topic} while '
+                                 'the motion executed']
+        extra.update({k: v for k, v in generation.items() if k != 'instruction'})
         extra.update({k: v for k, v in note.items() if k not in ('task', 'seed', 'success')})
         metadata = EpisodeMetadata(
             task=str(note.get('task', 'generated')), seed=int(seed or 0),
             success=bool(note.get('success', False)), robot=self.robot.name,
             joint_names=tuple(self.robot.joint_names), frame_rate=episode.rate,
-            source='generated', instruction=episode.instruction or '(unknown)',
+            source='generated', instruction=generation.get('instruction') or '(unknown)',
             episode_id=name, extra=extra)
-        images = frames + episode.camera + ([episode.conditioning] if episode.conditioning
-                                            else [])
+        images = frames + episode.camera + ([conditioning] if conditioning else [])
         estimate = int(1.2 * sum(len(m.data) for m in images)) + 1024 * (
             len(images) + len(episode.joints) + len(episode.replay_states) + 8) + 262144
         order = [episode.names.index(n) for n in self.robot.joint_names
@@ -290,10 +310,10 @@ class RecorderNode(Node):
         writer = EpisodeBagWriter(self.config.out_dir, name, metadata,
                                   start_time_ns=episode.stamp_ns, estimated_bytes=estimate)
         with writer:
-            if episode.conditioning is not None:
-                writer.add_frame(image_to_numpy(episode.conditioning), episode.stamp_ns,
+            if conditioning is not None:
+                writer.add_frame(image_to_numpy(conditioning), episode.stamp_ns,
                                  topic=CONDITIONING_TOPIC,
-                                 frame_id=episode.conditioning.header.frame_id)
+                                 frame_id=conditioning.header.frame_id)
             for frame in frames:
                 writer.add_frame(image_to_numpy(frame), time_to_ns(frame.header.stamp),
                                  topic=tp.PREDICTED_VIDEO_TOPIC,
@@ -336,6 +356,18 @@ class _Deque:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _own_frames(frames: typing.List[Image], stamp_ns: int, fps: float, count: int) -> list:
+    """The frames stamped frame 0 + k / fps (k < count), one per k, in order."""
+    period_ns = 1e9 / float(fps)
+    mine = {}
+    for frame in frames:
+        offset = time_to_ns(frame.header.stamp) - stamp_ns
+        k = int(round(offset / period_ns))
+        if 0 <= k < int(count) and abs(offset - k * period_ns) <= FRAME_STAMP_TOLERANCE_NS:
+            mine.setdefault(k, frame)
+    return [mine[k] for k in sorted(mine)]
 
 
 def _trim(mapping: dict, keep: int = 64) -> None:

@@ -41,6 +41,7 @@ from vag_ros.ros.configs import ReplayNodeConfig
 from vag_ros.ros.conversions import arrays_to_trajectory, joint_state_to_dict, \
     seconds_to_duration, time_to_ns, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
@@ -114,6 +115,9 @@ class ReplayNode(Node):
         self._goal_handle = None  # follow_joint_trajectory: the accepted goal
         self._timer = None
         self.state_pub = self.create_publisher(String, cfg.state_topic, 10)
+        self.result_pub = self.create_publisher(String, REQUEST_RESULT_TOPIC, 50)
+        self._requests: typing.Dict[int, str] = {}  # episode stamp -> request id
+        self.create_subscription(String, REQUEST_RESULT_TOPIC, self._on_request_result, 50)
         self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory, 10)
         self.create_subscription(JointState, cfg.joint_states_topic, self._on_joint_state, 10)
         self.create_service(SetBool, '~/arm', self._on_arm)
@@ -146,12 +150,27 @@ class ReplayNode(Node):
             self._action_client = ActionClient(self, FollowJointTrajectory,
                                                base + '/follow_joint_trajectory')
 
-    def _state(self, state: str, message: str = '', stamp: typing.Optional[int] = None) -> None:
-        """The execution state on ``state_topic`` (JSON), for the recorder and the demo."""
-        self.state_pub.publish(String(data=json.dumps({
-            'state': state, 'episode_stamp_ns': int(self.episode_stamp if stamp is None
-                                                    else stamp),
-            'message': message})))
+    def _state(self, state: str, message: str = '', stamp: typing.Optional[int] = None,
+               **details) -> None:
+        """The execution state on ``state_topic`` (JSON, for the recorder) and as the
+        request's result on /vag/request_result (for clients)."""
+        stamp = int(self.episode_stamp if stamp is None else stamp)
+        self.state_pub.publish(String(data=json.dumps(
+            dict(details, state=state, episode_stamp_ns=stamp, message=message))))
+        self.result_pub.publish(String(data=RequestResult(
+            self._requests.get(stamp, ''), state, self.get_name(), message,
+            episode_stamp_ns=stamp, details=details).to_json()))
+
+    def _on_request_result(self, msg: String) -> None:
+        """Learn which request each episode answers, from the generator's results."""
+        try:
+            result = RequestResult.from_json(msg.data)
+        except VagError:
+            return
+        if result.node != self.get_name() and result.episode_stamp_ns and result.request_id:
+            self._requests[int(result.episode_stamp_ns)] = result.request_id
+            for stamp in list(self._requests)[:-256]:
+                del self._requests[stamp]
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -191,7 +210,8 @@ class ReplayNode(Node):
             'validated', message, duration_s=f'{validated.duration_s:.3f}',
             time_scale=validated.time_scale, lead_in_s=f'{validated.lead_in_s:.3f}',
             warnings='; '.join(validated.warnings), episode_stamp_ns=stamp)
-        self._state('validated', message, stamp)
+        self._state('validated', message, stamp, duration_s=validated.duration_s,
+                    time_scale=validated.time_scale, lead_in_s=validated.lead_in_s)
         return True
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
@@ -308,7 +328,7 @@ class ReplayNode(Node):
         message = f'{validated.duration_s:.2f} s'
         self.status.publish('moving', message, progress=0.0,
                             episode_stamp_ns=self.episode_stamp)
-        self._state('moving', message)
+        self._state('moving', message, duration_s=validated.duration_s)
         self._tick()
 
     def _tick(self) -> None:
