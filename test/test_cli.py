@@ -68,3 +68,60 @@ def test_argument_errors_exit_non_zero(tmp_path, args):
         argv += ['--episodes', '1']
     result = subprocess.run(argv + args, capture_output=True, text=True)
     assert result.returncode == 2 and 'error' in result.stderr
+
+
+def test_sigterm_mid_write_leaves_no_partial_bag(tmp_path):
+    """SIGTERM is handled as Ctrl-C: the bag being written is removed, finished ones stay,
+    exit code 143."""
+    import signal
+    import time
+    child = '''
+import sys, time
+from vag_ros.episodes import bag_writer
+add = bag_writer.EpisodeBagWriter.add_frame
+def slow_add(self, *args, **kwargs):
+    print('writing', flush=True)
+    time.sleep(0.2)  # a slow disk: the signal lands inside a bag write
+    return add(self, *args, **kwargs)
+bag_writer.EpisodeBagWriter.add_frame = slow_add
+from vag_ros import cli
+sys.exit(cli.main(sys.argv[1:]))
+'''
+    out = tmp_path / 'bags'
+    process = subprocess.Popen(
+        [sys.executable, '-c', child, 'sim-record', '--episodes', '3', '--out', str(out),
+         '--task', 'touch', '--quiet'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    assert process.stdout.readline().strip() == 'writing'
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert 'terminated' in stderr and 'Traceback' not in stderr
+    assert [p.name for p in out.iterdir() if '.partial-' in p.name] == []
+
+
+def test_a_schedule_beyond_any_run_is_refused_at_once(tmp_path, capsys):
+    for command in (['sim-record', '--out', str(tmp_path)],
+                    ['eval', '--checkpoint', str(tmp_path), '--json', str(tmp_path / 'e.json')]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, '--episodes', '10000000000'])
+        assert exit_info.value.code == 2
+        assert 'more than the 1,000,000 allowed' in capsys.readouterr().err
+
+
+def test_eval_refuses_unwritable_outputs_before_loading_anything(tmp_path, capsys,
+                                                                 monkeypatch):
+    import vag_ros.train.evaluate as evaluate
+
+    def boom(*args, **kwargs):
+        raise AssertionError('the evaluation started before its outputs were checked')
+    monkeypatch.setattr(evaluate, 'evaluate', boom)
+    (tmp_path / 'plots').write_text('a file where plots/ goes')
+    assert main(['eval', '--checkpoint', str(tmp_path), '--episodes', '1', '--json',
+                 str(tmp_path / 'eval.json')]) == 2
+    assert 'plots folder' in capsys.readouterr().err
+    (tmp_path / 'eval.json').mkdir()
+    assert main(['eval', '--checkpoint', str(tmp_path), '--episodes', '1', '--json',
+                 str(tmp_path / 'eval.json')]) == 2
+    assert 'is a folder' in capsys.readouterr().err

@@ -185,3 +185,62 @@ def test_state_is_required_checked_and_can_come_from_an_episode(checkpoint, tmp_
     first = read_episode(bag).joints[0]
     np.testing.assert_allclose(generated.metadata.extra['state'], first)
     np.testing.assert_allclose(generated.actions[0], first, atol=1e-5)
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading any model fails loudly: what a test proves is refused before it."""
+    from vag_ros.model.pipeline import VagPipeline
+
+    def boom(*args, **kwargs):
+        raise AssertionError('a model was loaded before the arguments were checked')
+    monkeypatch.setattr(VagPipeline, 'from_checkpoint', boom)
+
+
+@pytest.mark.parametrize('case, message', [
+    ('out_is_a_file', 'exists and is not a folder'),
+    ('out_under_a_file', 'is not a folder'),
+    ('name_escapes', "--name '../escape'"),
+    ('name_hidden', "--name '.hidden'"),
+])
+def test_output_arguments_are_refused_before_any_model_runs(checkpoint, tmp_path, capsys,
+                                                            no_model, case, message):
+    image = _png(tmp_path / 'first.png')
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    out, extra = {'out_is_a_file': (blocker, []),
+                  'out_under_a_file': (blocker / 'sub', []),
+                  'name_escapes': (tmp_path / 'o', ['--name', '../escape']),
+                  'name_hidden': (tmp_path / 'o', ['--name', '.hidden'])}[case]
+    assert main(['generate', '--checkpoint', str(checkpoint), '--image', str(image),
+                 '--state', STATE, '--instruction', 'touch it', '--out', str(out),
+                 *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / 'escape').exists() and not (tmp_path / 'o').exists()
+
+
+def test_a_checkpoint_whose_horizon_differs_from_its_video_is_refused_before_loading():
+    import dataclasses
+    from vag_ros.commands.generate import check_checkpoint_fits
+    from vag_ros.errors import VagError
+    config = micro_model.micro_config(frames=FRAMES)
+    robot = load_robot_description()
+    check_checkpoint_fits(config, 'ck', robot, np.zeros(7))
+    longer = dataclasses.replace(config, action=dataclasses.replace(config.action, horizon=8))
+    with pytest.raises(VagError, match='video.frames=4 but action.horizon=8'):
+        check_checkpoint_fits(longer, 'ck', robot, np.zeros(7))
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--device', 'cuda'], 'no CUDA device on this machine'),
+    (['--device', 'tpu:0'], 'not a torch device'),
+    (['--steps', '100000000'], 'more than the 10,000 allowed'),
+])
+def test_impossible_devices_and_counts_are_argument_errors(checkpoint, tmp_path, capsys,
+                                                           argv, message):
+    if 'cuda' in argv and torch.cuda.is_available():
+        pytest.skip('this machine has CUDA')
+    with pytest.raises(SystemExit) as exit_info:
+        main(['generate', '--checkpoint', str(checkpoint), '--instruction', 'x', '--out',
+              str(tmp_path), *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

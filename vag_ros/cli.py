@@ -2,6 +2,7 @@
 
 import argparse
 import importlib
+import signal
 import sys
 import typing
 
@@ -20,6 +21,7 @@ COMMANDS = {
     'export': 'export',
     'build-engine': 'build_engine',
     'bench': 'bench',
+    'bench-storage': 'bench_storage',
 }
 
 
@@ -38,14 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     """Entry point of ``vag-ros``; bad input ends with a one-line message and exit code 2."""
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)  # clean up as for Ctrl-C
     try:
         return args.run(args)
     except VagError as exc:
         print(f'vag-ros {args.command}: error: {exc}', file=sys.stderr)
         return 2
+    except Terminated:
+        print(f'vag-ros {args.command}: terminated', file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f'vag-ros {args.command}: interrupted', file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so partial outputs are removed as on Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 if __name__ == '__main__':

@@ -22,9 +22,13 @@ def copy(engine, tmp_path):
     return shutil.copytree(engine, tmp_path / 'engine')
 
 
-def edit_manifest(path, **changes):
+def edit_manifest(path, seal=True, **changes):
+    """Change manifest fields; ``seal`` recomputes its digest, as an exporter would."""
+    from vag_ros.engines.manifest import content_digest
     data = json.loads((path / 'manifest.json').read_text())
     data.update(changes)
+    if seal:
+        data['digest'] = content_digest(data)
     (path / 'manifest.json').write_text(json.dumps(data))
 
 
@@ -47,7 +51,7 @@ def test_corrupt_or_foreign_manifest(copy):
 
 def test_wrong_manifest_version(copy):
     edit_manifest(copy, version=99)
-    with pytest.raises(EngineError, match='manifest version 99, this vag_ros reads version 1; '
+    with pytest.raises(EngineError, match='manifest version 99, this vag_ros reads version 2; '
                        'export again'):
         open_engine(copy)
 
@@ -127,3 +131,36 @@ def test_guidance_the_engine_cannot_apply(engine):
     frame = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(EngineError, match='without the classifier-free-guidance pair.*--cfg on'):
         pipe.generate(frame, 'pick up the red block', guidance=2.0, state=STATE)
+
+
+def test_a_manifest_edited_after_export_is_refused(copy, checkpoint):
+    """The normalizer and the sampler in the manifest decide the outputs: a bit flip or a
+    hand edit of either must not generate silently."""
+    data = json.loads((copy / 'manifest.json').read_text())
+    normalizer = dict(data['normalizer'], a=[2 * v for v in data['normalizer']['a']])
+    edit_manifest(copy, seal=False, normalizer=normalizer)
+    with pytest.raises(EngineError, match='modified after export'):
+        open_engine(copy)
+    config = json.loads(json.dumps(data['config']))
+    config['sampler']['num_steps'] = 1
+    edit_manifest(copy, seal=False, normalizer=data['normalizer'], config=config)
+    with pytest.raises(EngineError, match='modified after export'):
+        open_engine(copy)
+    # even a re-sealed edit is caught when the checkpoint is named
+    edit_manifest(copy, normalizer=normalizer, config=data['config'])
+    with pytest.raises(EngineError, match='action normalizer differ from checkpoint'):
+        open_engine(copy, 'onnxruntime', checkpoint=checkpoint)
+    edit_manifest(copy, normalizer=data['normalizer'], config=config)
+    with pytest.raises(EngineError, match=r'model config \(sampler, shapes\) differ'):
+        open_engine(copy, 'onnxruntime', checkpoint=checkpoint)
+
+
+def test_export_refuses_bit_flipped_weights(checkpoint, tmp_path):
+    from fault_helpers import flip_bits
+    from vag_ros.engines.export import export_engine
+    from vag_ros.errors import CheckpointError
+    damaged = shutil.copytree(checkpoint, tmp_path / 'damaged')
+    flip_bits(damaged / 'model.safetensors')
+    with pytest.raises(CheckpointError, match='corrupt or truncated: sha256'):
+        export_engine(damaged, tmp_path / 'engine', log=lambda line: None)
+    assert not (tmp_path / 'engine').exists()

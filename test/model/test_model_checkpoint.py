@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from fault_helpers import flip_bits
 import pytest
 import torch
 import yaml
@@ -20,7 +21,8 @@ def saved(tmp_path, model, config):
 
 def test_round_trip_gives_the_same_model(saved, model, config, make_batch, observe):
     path, norm = saved
-    assert {p.name for p in path.iterdir()} == {'model.safetensors', 'config.yaml'}
+    assert {p.name for p in path.iterdir()} == {'model.safetensors', 'config.yaml',
+                                                'SHA256SUMS'}
     ck = load_checkpoint(path)
     assert ck.config == config and ck.extra == {'step': 12, 'note': 'x'}
     assert torch.equal(ck.normalizer.a, norm.a) and ck.normalizer.kind == norm.kind
@@ -62,20 +64,48 @@ def test_truncated_weights_are_rejected(saved):
         load_checkpoint(path)
 
 
+def test_bit_flips_in_the_weights_are_refused_before_use(saved):
+    from safetensors.torch import load_file
+    path, _ = saved
+    flip_bits(path / 'model.safetensors')
+    load_file(str(path / 'model.safetensors'))  # safetensors alone would load it
+    with pytest.raises(CheckpointError, match='corrupt or truncated: sha256'):
+        load_checkpoint(path)
+
+
+def test_an_edited_config_is_refused_unless_its_checksum_is_renewed(saved, config):
+    path, _ = saved
+    text = (path / 'config.yaml').read_text()
+    (path / 'config.yaml').write_text(text.replace('num_steps: ', 'num_steps: 1'))
+    with pytest.raises(CheckpointError, match=r'checkpoint config\) is corrupt'):
+        load_checkpoint(path)
+    renew_checksums(path)  # a deliberate edit: the user renews the record
+    assert load_checkpoint(path).config.sampler.num_steps != config.sampler.num_steps
+
+
+def renew_checksums(path):
+    """What `sha256sum model.safetensors config.yaml > SHA256SUMS` does by hand."""
+    from vag_ros.checksums import write_checksums
+    write_checksums(path, ['model.safetensors', 'config.yaml'])
+
+
 def test_config_mismatch_names_the_tensor(saved, config):
     path, _ = saved
     data = config.to_dict()
     data['action']['down_dims'] = [16, 48]
     (path / 'config.yaml').write_text(yaml.safe_dump(data))
+    renew_checksums(path)
     with pytest.raises(CheckpointError, match=r"tensor 'action\.[^']+' has shape"):
         load_checkpoint(path)
     data = config.to_dict()
     data['video']['num_layers'] = 2
     (path / 'config.yaml').write_text(yaml.safe_dump(data))
+    renew_checksums(path)
     with pytest.raises(CheckpointError, match='missing tensors'):
         load_checkpoint(path)
     data['video']['num_heads'] = 'many'
     (path / 'config.yaml').write_text(yaml.safe_dump(data))
+    renew_checksums(path)
     with pytest.raises(CheckpointError, match='video.num_heads'):
         load_checkpoint(path)
 

@@ -104,3 +104,25 @@ def test_tiny_preset_end_to_end_with_minilm():
                       state=STATE)
     assert r.video.shape == (40, 64, 64, 3) and r.actions.shape == (40, 7)
     assert np.isfinite(r.actions).all()
+    # the model reads 32 tokens: a longer instruction is refused, never silently cut
+    long = 'put the red cube in the bowl, ' + 'then wait a little, ' * 20 + 'then stop'
+    with pytest.raises(GenerationError, match=r'instruction has \d+ tokens > text.max_length 32'):
+        pipe.generate(_frame(128, 128), long, seed=0, num_steps=1, state=STATE)
+    pipe.check_instruction('put the red cube in the bowl')
+
+
+def test_a_frame_of_another_aspect_is_centre_cropped_not_squashed():
+    from vag_ros.model.pipeline import frame_to_tensor
+    wide = _frame(48, 64)                                   # 4:3
+    square = np.ascontiguousarray(wide[:, 8:56])            # its centre 48 x 48
+    np.testing.assert_array_equal(frame_to_tensor(wide, 32, 32, True).numpy(),
+                                  frame_to_tensor(square, 32, 32, True).numpy())
+    tall = _frame(64, 48)
+    np.testing.assert_array_equal(frame_to_tensor(tall, 32, 32, True).numpy(),
+                                  frame_to_tensor(tall[8:56], 32, 32, True).numpy())
+
+
+@pytest.mark.parametrize('shape', [(1, 1), (15, 15), (100, 15)])
+def test_a_frame_far_smaller_than_the_model_input_is_refused(pipe, shape):
+    with pytest.raises(GenerationError, match='more than 2x smaller than the model input'):
+        pipe.generate(_frame(*shape), 'open the drawer', seed=0, num_steps=1, state=STATE)

@@ -368,3 +368,11 @@ def test_resolve_errors(robot):
         SafetyConfig(max_acceleration=[1.0, 2.0]).resolve(robot)
     per_joint = SafetyConfig(position_margin=[0.1] * 6 + [0.001]).resolve(robot)
     assert per_joint.lower[-1] == pytest.approx(0.001)
+
+
+def test_the_demo_safety_file_differs_from_the_shipped_one_only_in_on_violation():
+    from vag_ros.resources import share_path
+    shipped = load_safety_config()
+    demo = load_safety_config(share_path('config/safety_demo.yaml'))
+    assert shipped.on_violation == 'reject' and demo.on_violation == 'slow_down'
+    assert dataclasses.replace(demo, on_violation='reject') == shipped

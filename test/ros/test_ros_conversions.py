@@ -7,7 +7,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image  # noqa: I100
 
 from vag_ros.errors import ConfigError
-from vag_ros.ros import conversions as cv, frame_geometry as fg
+from vag_ros import frame_geometry as fg
+from vag_ros.ros import conversions as cv
 from vag_ros.ros.configs import CaptureNodeConfig, GeneratorNodeConfig, MockArmConfig, \
     ReplayNodeConfig
 from vag_ros.ros.parameters import config_to_parameters, declare_config

@@ -268,3 +268,48 @@ def test_every_request_gets_an_id_and_its_results(harness):
     assert named[0].instruction == 'push the blue block'
     ids = [r.request_id for r in rejected]
     assert len(set(ids)) == len(ids) and all(ids)  # every rejection names its request
+
+
+@pytest.mark.parametrize('number', [2, 15])  # SIGINT, SIGTERM
+def test_the_generator_process_exits_cleanly_on_a_signal_mid_request(ros_context,
+                                                                     micro_checkpoint,
+                                                                     number):
+    import subprocess
+    import sys
+    peer = rclpy_node(ros_context)
+    results = []
+    peer.create_subscription(String, '/vag/request_result',
+                             lambda m: results.append(RequestResult.from_json(m.data)), 50)
+    frame_pub = peer.create_publisher(Image, '/vag/frame', 1)
+    state_pub = peer.create_publisher(JointState, '/joint_states', 10)
+    instruction_pub = peer.create_publisher(String, '/vag/instruction', 10)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(peer)
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'vag_ros.ros.generator_node', '--ros-args', '-p',
+         f'checkpoint:={micro_checkpoint}', '-p', 'max_frame_age_s:=30.0'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert spin_until(executor, lambda: instruction_pub.get_subscription_count() > 0
+                          and frame_pub.get_subscription_count() > 0, 60.0)
+        frame = np.random.default_rng(0).integers(0, 255, (24, 40, 3), dtype=np.uint8)
+        names = ['joint1', 'joint2', 'joint3', 'joint4', 'joint5', 'joint6',
+                 'left_finger_joint']
+        for _ in range(40):  # until the generator takes a request
+            frame_pub.publish(numpy_to_image(frame))
+            state_pub.publish(JointState(name=names, position=list(STATE)))
+            instruction_pub.publish(String(data='touch the red block'))
+            if spin_until(executor, lambda: any(r.state == 'accepted' for r in results),
+                          0.5):
+                break
+        assert any(r.state == 'accepted' for r in results), results
+        process.send_signal(number)
+        assert spin_until(executor, lambda: process.poll() is not None, 30.0)
+        stderr = process.communicate()[1]
+        assert process.returncode == 0 and 'Traceback' not in stderr, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        executor.shutdown()
+        peer.destroy_node()

@@ -105,11 +105,15 @@ def test_preview_publishes_ghost_path_and_video(ros_context):
         feed.node.destroy_node()
 
 
-def test_recorder_writes_predicted_and_executed_episode(ros_context, tmp_path):
+@pytest.mark.parametrize('storage, max_width', [('raw', 0), ('jpeg', 4), ('png', 0)])
+def test_recorder_writes_predicted_and_executed_episode(ros_context, tmp_path, storage,
+                                                        max_width):
     from rosbags.rosbag2 import Reader
     robot = load_robot_description()
     recorder = RecorderNode(context=ros_context, parameter_overrides=[
-        Parameter('out_dir', value=str(tmp_path)), Parameter('settle_s', value=0.2)])
+        Parameter('out_dir', value=str(tmp_path)), Parameter('settle_s', value=0.2),
+        Parameter('camera_storage', value=storage),
+        Parameter('camera_max_width', value=max_width)])
     feed = Feed(ros_context, 'recorder_test_feed')
     executor = _executor(ros_context, recorder, feed.node)
     try:
@@ -143,7 +147,14 @@ def test_recorder_writes_predicted_and_executed_episode(ros_context, tmp_path):
             'vag_ros.episode_metadata'])
         assert counts['/vag/predicted_video'] == 4
         assert counts['/vag/predicted_trajectory'] == 1
-        assert counts['/joint_states'] == 5 and counts['/camera/image_raw'] == 5
+        camera = '/camera/image_raw' + ('' if storage == 'raw' else '/compressed')
+        assert counts['/joint_states'] == 5 and counts[camera] == 5
+        assert ('/camera/image_raw/compressed' in counts) == (storage != 'raw')
+        frames = _camera_frames(bag, camera)  # decoded by a second reader (rosbags + PIL)
+        side = max_width or 6
+        assert [f.shape for f in frames] == [(side, side, 3)] * 5
+        # the frames were np.full(k): every stored pixel is k, whatever the storage
+        assert [int(np.median(f)) for f in frames] == [0, 1, 2, 3, 4]
         assert counts['/vag/replay/state'] >= 2
         assert meta['source'] == 'generated' and meta['task'] == 'touch'
         assert meta['seed'] == 7 and meta['success'] is True
@@ -183,6 +194,26 @@ def test_unwritable_folder_is_an_error_and_the_recorder_keeps_running(ros_contex
         executor.shutdown()
         recorder.destroy_node()
         feed.node.destroy_node()
+
+
+def _camera_frames(bag, topic):
+    """(H, W, 3) uint8 frames of an Image or CompressedImage topic, read back by rosbags."""
+    import io
+    from PIL import Image as PilImage
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import get_typestore
+    from vag_ros.episodes.topics import TYPESTORE
+    store = get_typestore(TYPESTORE)
+    out = []
+    with Reader(bag) as reader:
+        conns = [c for c in reader.connections if c.topic == topic]
+        for conn, _, raw in reader.messages(connections=conns):
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            if conn.msgtype.endswith('CompressedImage'):
+                out.append(np.asarray(PilImage.open(io.BytesIO(bytes(msg.data))).convert('RGB')))
+            else:
+                out.append(np.asarray(msg.data).reshape(msg.height, msg.width, 3))
+    return out
 
 
 def _bag_summary(bag):

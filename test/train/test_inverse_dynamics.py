@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from vag_ros.checksums import write_checksums
 from vag_ros.cli import main
 from vag_ros.episodes.bag_writer import write_episode
 from vag_ros.episodes.episode import Episode, EpisodeMetadata
@@ -64,9 +65,13 @@ def test_refuses_missing_and_corrupt_checkpoints(tmp_path):
         InverseDynamicsModel.load(path)
     good.save(path)
     (path / CONFIG).write_text('{"height": 16, "channels": [8, 32], "groups": 4}')
+    with pytest.raises(CheckpointError, match=r'config\) is corrupt or truncated: sha256'):
+        InverseDynamicsModel.load(path)
+    write_checksums(path, [CONFIG])  # as if edited on purpose, record renewed
     with pytest.raises(CheckpointError, match='does not match its config'):
         InverseDynamicsModel.load(path)
     (path / CONFIG).write_text('{not json')
+    write_checksums(path, [CONFIG])
     with pytest.raises(CheckpointError, match='not valid JSON'):
         InverseDynamicsModel.load(path)
     (path / CONFIG).unlink()

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -226,3 +227,42 @@ def test_cli_train_and_refusal(tmp_path, bag_dir, capsys):
     assert load_checkpoint(out).extra['step'] == 2
     assert cli.main(['train', '--data', str(tmp_path / 'none'), '--out',
                      str(tmp_path / 'o2'), '--quiet']) == 2
+
+
+def test_a_run_killed_in_its_first_save_says_how_to_start_again(
+        tmp_path, bag_dir, dataset, train_config):
+    out = tmp_path / 'killed'
+    one = dataclasses.replace(train_config, steps=1)
+    trainer.train(micro_config(), one, bag_dir, out, progress=False, dataset=dataset)
+    shutil.rmtree(out / 'training_state')  # as if killed before the state was swapped in
+    for resume in (False, True):
+        with pytest.raises(trainer.TrainError, match=r'never finished its first save.*rm -r'):
+            trainer.train(micro_config(), one, bag_dir, out, resume=resume, progress=False,
+                          dataset=dataset)
+
+
+def test_a_crash_between_the_state_renames_keeps_the_complete_state(
+        tmp_path, bag_dir, dataset, train_config):
+    from vag_ros.train import training_state as ts
+    out = tmp_path / 'run'
+    one = dataclasses.replace(train_config, steps=1)
+    trainer.train(micro_config(), one, bag_dir, out, progress=False, dataset=dataset)
+    (out / 'training_state').rename(out / 'training_state.old')  # first rename done, then
+    assert ts.has_state(out) and not (out / 'training_state.old').exists()  # the crash
+    assert ts.read_training_state(out)[1]['step'] == 1
+    # a half-written new state (no SHA256SUMS yet) is never taken for a complete one
+    (out / 'training_state').rename(out / 'training_state.tmp')
+    (out / 'training_state.tmp' / 'SHA256SUMS').unlink()
+    assert not ts.has_state(out)
+
+
+def test_a_bit_flipped_training_state_is_refused(tmp_path, bag_dir, dataset, train_config):
+    from fault_helpers import flip_bits
+    from vag_ros.train import training_state as ts
+    out = tmp_path / 'run'
+    trainer.train(micro_config(), dataclasses.replace(train_config, steps=1), bag_dir, out,
+                  progress=False, dataset=dataset)
+    flip_bits(out / 'training_state' / ts.TENSORS)
+    with pytest.raises(CheckpointError, match='training state.*corrupt or truncated'):
+        trainer.train(micro_config(), dataclasses.replace(train_config, steps=2), bag_dir,
+                      out, resume=True, progress=False, dataset=dataset)

@@ -35,3 +35,44 @@ def positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f'expected a number > 0, got {value}')
     return value
+
+
+MAX_EPISODES = 1_000_000  # more is days of compute: a typo, or several runs
+MAX_SAMPLING_STEPS = 10_000
+
+
+def bounded(limit: int, what: str):
+    """An argparse type: a positive integer of at most ``limit`` ``what``."""
+    def parse(text: str) -> int:
+        value = positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(
+                f'{value} {what} is more than the {limit:,} allowed; split the work into '
+                'several runs')
+        return value
+    parse.__name__ = what.replace(' ', '_')
+    return parse
+
+
+episode_count = bounded(MAX_EPISODES, 'episodes')
+sampling_steps = bounded(MAX_SAMPLING_STEPS, 'sampling steps')
+
+
+def torch_device(text: str) -> str:
+    """A torch device that exists here: cpu, cuda, cuda:<i> (checked against this machine)."""
+    import torch
+    try:
+        device = torch.device(text)
+    except (RuntimeError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a torch device ({exc})') from None
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(
+                f'{text}: no CUDA device on this machine (torch {torch.__version__}, '
+                'torch.cuda.is_available() is False); use --device cpu')
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(
+                f'{text}: this machine has {torch.cuda.device_count()} CUDA device(s)')
+    elif device.type != 'cpu':
+        raise argparse.ArgumentTypeError(f'{text}: expected cpu or cuda[:i]')
+    return text

@@ -10,7 +10,7 @@ temporary folder first.
 
 import argparse
 
-from vag_ros.commands.arguments import non_negative, positive, positive_float
+from vag_ros.commands.arguments import non_negative, positive, positive_float, torch_device
 
 HELP = 'benchmark torch / torch.compile / onnxruntime / TensorRT on one model'
 BENCH_BACKENDS = ('torch', 'torch-compile', 'onnxruntime', 'tensorrt')
@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'torch,onnxruntime)')
     parser.add_argument('--engine', default=None,
                         help='engine folder for onnxruntime / tensorrt (vag-ros export)')
-    parser.add_argument('--device', default='cpu', help='cpu or cuda[:i] (default cpu)')
+    parser.add_argument('--device', type=torch_device, default='cpu',
+                        help='cpu or cuda[:i] (default cpu)')
     parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
                         help='torch backends\' step dtype (default float32)')
     parser.add_argument('--precision', default=None, choices=('fp32', 'fp16', 'bf16', 'fp8'),

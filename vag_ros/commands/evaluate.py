@@ -3,14 +3,15 @@ seeds, with wrong-target, counterfactual and held-out-template figures."""
 
 import argparse
 
-from vag_ros.commands.arguments import non_negative, positive
+from vag_ros.commands.arguments import episode_count, non_negative, sampling_steps, \
+    torch_device
 
 HELP = 'evaluate a VAG checkpoint and its baselines on held-out seeds of the embedded world'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--checkpoint', required=True, help='joint VAG checkpoint folder')
-    parser.add_argument('--episodes', type=positive, required=True, help='number of episodes')
+    parser.add_argument('--episodes', type=episode_count, required=True, help='number of episodes')
     parser.add_argument('--json', required=True, help='results JSON file to write')
     parser.add_argument('--out', default=None,
                         help='folder for report.md, eval.json and plots/ (default: the '
@@ -38,22 +39,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "joint checkpoint's own video)")
     parser.add_argument('--sim-config', default=None,
                         help='SimConfig YAML (default config/sim.yaml)')
-    parser.add_argument('--steps', type=positive, default=None,
+    parser.add_argument('--steps', type=sampling_steps, default=None,
                         help='sampling steps (default: the checkpoints\' sampler.num_steps)')
     parser.add_argument('--plots', type=non_negative, default=3,
                         help='episodes to draw action curves for (default 3)')
-    parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    parser.add_argument('--device', type=torch_device, default='cpu',
+                        help='torch device (default cpu)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from vag_ros.outputs import writable_file, writable_folder
     from vag_ros.train.evaluate import evaluate, write_json
     from vag_ros.train.report import method_table
 
-    json_path = Path(args.json)
-    out = Path(args.out) if args.out is not None else json_path.parent
+    # outputs first: a run never finds out at its end that it cannot save
+    json_path = writable_file(args.json, '--json file', create=False)
+    out = writable_folder(args.out if args.out is not None else json_path.parent,
+                          'report folder', create=False)
+    writable_folder(out / 'plots', 'plots folder', create=False)
     results = evaluate(
         args.checkpoint, args.episodes, seed_start=args.seed_start, out_dir=out,
         no_bridge_dir=args.no_bridge, inverse_dynamics_dir=args.inverse_dynamics,

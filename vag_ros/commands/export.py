@@ -10,6 +10,8 @@ onnxruntime before the manifest is written.
 
 import argparse
 
+from vag_ros.commands.arguments import torch_device
+
 HELP = 'export a VAG checkpoint to ONNX graphs and an engine manifest'
 
 
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
     parser.add_argument('--instruction', action='append', default=[],
                         help='instruction to embed into the text cache (repeatable)')
-    parser.add_argument('--device', default='cpu',
+    parser.add_argument('--device', type=torch_device, default='cpu',
                         help='trace (and verify) on this torch device; cuda for paper-sized '
                         'models (default cpu)')
     parser.add_argument('--no-verify', action='store_true',

@@ -12,7 +12,7 @@ have been exported from --checkpoint. Every backend writes the same files.
 
 import argparse
 
-from vag_ros.commands.arguments import non_negative, positive
+from vag_ros.commands.arguments import non_negative, sampling_steps, torch_device
 
 HELP = 'generate a robot video and joint trajectory from a first frame and an instruction'
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')  # vag_ros.engines.runtime.BACKENDS
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--instruction', required=True, help='what the robot should do')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--seed', type=non_negative, default=0, help='sampling seed')
-    parser.add_argument('--steps', type=positive, default=None,
+    parser.add_argument('--steps', type=sampling_steps, default=None,
                         help='sampling steps (default: the checkpoint\'s sampler.num_steps)')
     parser.add_argument('--name', default=None,
                         help='bag and file name stem (default generated_seed<seed>)')
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--engine', default=None,
                         help='engine folder (vag-ros export; vag-ros build-engine for '
                         'tensorrt); required by, and only for, --backend onnxruntime/tensorrt')
-    parser.add_argument('--device', default=None,
+    parser.add_argument('--device', type=torch_device, default=None,
                         help='torch device (default cpu; cuda for --backend tensorrt)')
 
 
@@ -67,41 +67,32 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.episodes.bag_writer import write_episode
     from vag_ros.episodes.episode import Episode, EpisodeMetadata
     from vag_ros.errors import EpisodeError, VagError
+    from vag_ros.model.checkpoint import read_config
+    from vag_ros.outputs import check_name, writable_folder
     from vag_ros.robot.description import load_robot_description
     from vag_ros.train import media
 
     check_backend_arguments(args)
-    frame, state = first_frame_and_state(args)  # before any model loading
-    if not args.instruction.strip():
-        raise VagError('--instruction is empty')
-    out = Path(args.out)
-    name = args.name or f'generated_seed{args.seed:06d}'
+    # everything that can be checked is checked before any model runs
+    name = check_name(args.name or f'generated_seed{args.seed:06d}', '--name')
+    out = writable_folder(args.out, '--out folder', create=False)
     if (out / name).exists():
         raise EpisodeError(f'{out / name} already exists; refusing to overwrite: choose '
                            f'another --out, --name or --seed')
+    frame, state = first_frame_and_state(args)
+    if not args.instruction.strip():
+        raise VagError('--instruction is empty')
     robot = load_robot_description()
+    check_checkpoint_fits(read_config(args.checkpoint), args.checkpoint, robot, state)
     pipe = load_pipeline(args)
     try:
-        if pipe.config.mode != 'joint':  # video_only: no joints; action_no_bridge: no video
-            raise VagError(f'{args.checkpoint}: mode {pipe.config.mode!r} does not generate '
-                           f'both video and joints; use a joint checkpoint')
-        if pipe.config.action.dim != robot.dof:
-            raise VagError(f'{args.checkpoint}: action.dim={pipe.config.action.dim} but the '
-                           f'robot {robot.name} has {robot.dof} joints {robot.joint_names}')
         label = pipe.describe() if args.backend in ENGINE_BACKENDS else f'torch ({pipe.device})'
-        if pipe.config.action.state_conditioning and state is None:
-            raise VagError(f'{args.checkpoint} starts from the arm\'s measured joints: pass '
-                           f'--state with {robot.dof} values {list(robot.joint_names)} or '
-                           f'--episode BAG')
         result = pipe.generate(frame, args.instruction, seed=args.seed, num_steps=args.steps,
                                state=state)
     finally:
         if hasattr(pipe, 'close'):
             pipe.close()
     video, joints = result.video, result.actions.astype(np.float64)  # (T, H, W, 3), (T, D)
-    if len(video) != len(joints):  # the bag's one clock needs one joint vector per frame
-        raise VagError(f'{args.checkpoint}: {len(video)} frames but {len(joints)} actions; '
-                       f'video.frames must equal action.horizon')
     metadata = EpisodeMetadata(
         task='generated', seed=args.seed, success=False, robot=robot.name,
         joint_names=tuple(robot.joint_names), frame_rate=float(result.fps),
@@ -128,6 +119,26 @@ def run(args: argparse.Namespace) -> int:
     print(f'actions: {png}')
     print('timings: ' + ', '.join(f'{k} {v:.2f} s' for k, v in result.timings.items()))
     return 0
+
+
+def check_checkpoint_fits(config, checkpoint, robot, state) -> None:
+    """VagError unless the checkpoint generates both streams for this robot from ``state``."""
+    from vag_ros.errors import VagError
+    if config.mode != 'joint':  # video_only: no joints; action_no_bridge: no video
+        raise VagError(f'{checkpoint}: mode {config.mode!r} does not generate both video and '
+                       'joints; use a joint checkpoint')
+    if config.action.dim != robot.dof:
+        raise VagError(f'{checkpoint}: action.dim={config.action.dim} but the robot '
+                       f'{robot.name} has {robot.dof} joints {list(robot.joint_names)}')
+    if config.video.frames != config.action.horizon:  # one bag clock: a joint per frame
+        raise VagError(f'{checkpoint}: video.frames={config.video.frames} but '
+                       f'action.horizon={config.action.horizon}; they must be equal')
+    if config.action.state_conditioning and state is None:
+        raise VagError(f"{checkpoint} starts from the arm's measured joints: pass --state "
+                       f'with {robot.dof} values {list(robot.joint_names)} or --episode BAG')
+    if state is not None and len(state) != robot.dof:
+        raise VagError(f'--state has {len(state)} values: expected {robot.dof} joint '
+                       f'positions {list(robot.joint_names)} of {robot.name}')
 
 
 def parse_state(text: str):

@@ -2,13 +2,13 @@
 
 import argparse
 
-from vag_ros.commands.arguments import non_negative, positive
+from vag_ros.commands.arguments import episode_count, non_negative
 
 HELP = 'record scripted-expert episodes of the embedded world as bags'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--episodes', type=positive, required=True, help='number of episodes')
+    parser.add_argument('--episodes', type=episode_count, required=True, help='number of episodes')
     parser.add_argument('--out', required=True, help='output folder, one bag per episode')
     parser.add_argument('--task', default='all',
                         help='task family (touch, push, pick) or "all" to cycle (default)')

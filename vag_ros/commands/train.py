@@ -2,7 +2,7 @@
 
 import argparse
 
-from vag_ros.commands.arguments import positive
+from vag_ros.commands.arguments import positive, torch_device
 
 HELP = 'train a VAG model on episode bags (EMA checkpoint + resumable state in --out)'
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='total optimizer steps (overrides the train config)')
     parser.add_argument('--mode', choices=('joint', 'video_only', 'action_no_bridge'),
                         default=None, help='override the model mode (default: the config)')
-    parser.add_argument('--device', default=None,
+    parser.add_argument('--device', type=torch_device, default=None,
                         help='torch device (default: cuda when available, else cpu)')
     parser.add_argument('--init', default=None,
                         help='start from this checkpoint (same model config): its weights, '

@@ -2,7 +2,7 @@
 
 import argparse
 
-from vag_ros.commands.arguments import non_negative, positive
+from vag_ros.commands.arguments import non_negative, positive, torch_device
 
 HELP = "train the two-stage baseline's inverse-dynamics CNN on a folder of episode bags"
 
@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--seed', type=non_negative, default=0)
     parser.add_argument('--no-augment', action='store_true', help='no random shifts')
-    parser.add_argument('--device', default='cpu', help='torch device (default cpu)')
+    parser.add_argument('--device', type=torch_device, default='cpu',
+                        help='torch device (default cpu)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
 
 

@@ -24,11 +24,18 @@ def cached_engine_dir(checkpoint: typing.Union[str, Path],
 def ensure_engine(checkpoint: typing.Union[str, Path], root: typing.Union[str, Path],
                   log: typing.Callable[[str], None] = print) -> Path:
     """The cached engine folder of ``checkpoint``, exporting it first if there is none."""
+    from vag_ros.engines.manifest import read_manifest
+    from vag_ros.errors import EngineError
     out = cached_engine_dir(checkpoint, root)
+    stale = ''
     if (out / MANIFEST).is_file():
-        log(f'engine: {out} (exported earlier from {checkpoint})')
-        return out
+        try:
+            read_manifest(out)
+            log(f'engine: {out} (exported earlier from {checkpoint})')
+            return out
+        except EngineError as exc:  # an older format or a damaged cache: export again
+            stale = f' again ({exc})'
     from vag_ros.engines.export import export_engine
-    log(f'engine: exporting {checkpoint} to {out} once (ONNX, float32)')
-    export_engine(checkpoint, out, log=lambda line: None)
+    log(f'engine: exporting {checkpoint} to {out} once (ONNX, float32){stale}')
+    export_engine(checkpoint, out, log=lambda line: None, force=bool(stale))
     return out

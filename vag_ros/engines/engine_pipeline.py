@@ -44,6 +44,10 @@ class EnginePipeline(GenerationPipeline):
     def describe(self) -> str:
         return self.step.describe()
 
+    def instruction_tokens(self, instruction: str) -> typing.Optional[int]:
+        """Tokens under the text encoder (None for instructions in the engine's cache)."""
+        return self.text.token_count(instruction)
+
     def encode_text(self, instruction: str) -> typing.Tuple[torch.Tensor, torch.Tensor]:
         """-> text embeddings (1, L, E) and mask (1, L): the engine's cache or the encoder."""
         return self.text.encode(instruction)

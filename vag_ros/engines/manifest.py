@@ -15,24 +15,16 @@ from pathlib import Path
 import platform
 import typing
 
+from vag_ros.checksums import sha256_file
 from vag_ros.engines.io_contract import EngineContract
 from vag_ros.errors import EngineError
 
 MANIFEST = 'manifest.json'
 FORMAT = 'vag_ros.engine'
-VERSION = 1
+VERSION = 2  # 2: the manifest carries the sha256 of its own content ('digest')
 # files above this size are checked by size at load (hashing GBs each start is too slow);
 # ``verify_files(full=True)`` hashes them all
 HASH_LIMIT = 512 * 2 ** 20
-
-
-def sha256_file(path: typing.Union[str, Path], chunk: int = 2 ** 22) -> str:
-    """Hex sha256 of one file, streamed."""
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def checkpoint_files(checkpoint: typing.Union[str, Path]) -> typing.List[Path]:
@@ -125,12 +117,19 @@ class Manifest:
         return f'engine {self.directory}' if self.directory else 'engine'
 
     def write(self, directory: typing.Union[str, Path]) -> Path:
-        """Write atomically (a manifest is never half-written)."""
+        """Write atomically (a manifest is never half-written), sealed by its digest."""
         path = Path(directory) / MANIFEST
         tmp = path.with_suffix('.json.tmp')
+        self.data['digest'] = content_digest(self.data)
         tmp.write_text(json.dumps(self.data, indent=2, sort_keys=False) + '\n')
         os.replace(tmp, path)
         return path
+
+
+def content_digest(data: dict) -> str:
+    """sha256 of a manifest's content (everything but the digest), canonical JSON."""
+    body = {k: v for k, v in data.items() if k != 'digest'}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def read_manifest(directory: typing.Union[str, Path]) -> Manifest:
@@ -160,14 +159,21 @@ def read_manifest(directory: typing.Union[str, Path]) -> Manifest:
                if k not in data]
     if missing:
         raise EngineError(f'{path}: missing fields {missing}; export again')
+    if data.get('digest') != content_digest(data):
+        raise EngineError(f'{path} was modified after export (its content no longer matches '
+                          'its digest): the normalizer, sampler and graphs it names decide '
+                          'the outputs, so it is not used; export again with vag-ros export '
+                          f'--out {directory} --force')
     return Manifest(data, directory)
 
 
 def check_checkpoint(manifest: Manifest, checkpoint: typing.Union[str, Path]) -> None:
-    """Refuse an engine exported from another checkpoint than ``checkpoint``."""
+    """Refuse an engine exported from another checkpoint than ``checkpoint``, or whose
+    model config or action normalizer differ from that checkpoint's."""
     ours = checkpoint_hash(checkpoint)
     recorded = manifest.data['checkpoint']
     if ours['sha256'] == recorded['sha256']:
+        _check_against_checkpoint(manifest, checkpoint)
         return
     changed = sorted(k for k in set(ours['files']) | set(recorded.get('files', {}))
                      if ours['files'].get(k) != recorded.get('files', {}).get(k))
@@ -176,6 +182,28 @@ def check_checkpoint(manifest: Manifest, checkpoint: typing.Union[str, Path]) ->
         f'(sha256 {recorded["sha256"][:12]}), but {checkpoint} has sha256 '
         f'{ours["sha256"][:12]} ({", ".join(changed)} differ); re-export it: vag-ros export '
         f'--checkpoint {checkpoint} --out {manifest.directory} --force')
+
+
+def _check_against_checkpoint(manifest: Manifest, checkpoint: typing.Union[str, Path]) -> None:
+    """The manifest's config and normalizer must be the checkpoint's own."""
+    import torch
+    from vag_ros.model.checkpoint import NORM_PREFIX, read_config, read_weights
+    from vag_ros.model.normalization import ActionNormalizer
+    problems = []
+    if manifest.config().to_dict() != read_config(checkpoint).to_dict():
+        problems.append('model config (sampler, shapes)')
+    tensors, _ = read_weights(checkpoint)
+    stats = {k: v for k, v in tensors.items() if k.startswith(NORM_PREFIX)}
+    ours, theirs = ActionNormalizer.from_tensors(stats, NORM_PREFIX), manifest.normalizer()
+    if ours.kind != theirs.kind or not all(
+            torch.allclose(torch.as_tensor(x, dtype=torch.float64),
+                           torch.as_tensor(y, dtype=torch.float64), rtol=1e-6, atol=1e-9)
+            for x, y in ((ours.a, theirs.a), (ours.b, theirs.b))):
+        problems.append('action normalizer')
+    if problems:
+        raise EngineError(f'engine {manifest.directory}: its {" and ".join(problems)} differ '
+                          f'from checkpoint {checkpoint}; export again: vag-ros export '
+                          f'--checkpoint {checkpoint} --out {manifest.directory} --force')
 
 
 def verify_files(manifest: Manifest, entries: typing.Iterable[dict], full: bool = False

@@ -57,6 +57,18 @@ class TextSource:
         if instruction in self.cache:
             emb, mask = self.cache[instruction]
             return emb[None], mask[None]
+        self.misses += 1
+        return self.encoder_for(instruction).encode([instruction])
+
+    def token_count(self, instruction: str) -> typing.Optional[int]:
+        """Tokens of an instruction the cache lacks (None for cached ones: they were
+        encoded at export)."""
+        if instruction in self.cache:
+            return None
+        return self.encoder_for(instruction).token_count(instruction)
+
+    def encoder_for(self, instruction: str):
+        """The text encoder for an instruction the cache lacks (built once)."""
         if self.strict:
             raise EngineError(f'instruction {instruction!r} is not in the engine text cache '
                               f'({len(self.cache)} instructions) and text_cache is strict')
@@ -67,5 +79,4 @@ class TextSource:
             except (ConfigError, VagError) as exc:
                 raise EngineError(f'instruction {instruction!r} is not in the engine text '
                                   f'cache and the text encoder cannot be built: {exc}') from None
-        self.misses += 1
-        return self.encoder.encode([instruction])
+        return self.encoder

@@ -273,6 +273,30 @@ class EpisodeBagWriter:
             data=np.ascontiguousarray(frame).reshape(-1))
         self.add_message(topic or self.topics.frames, tp.IMAGE_TYPE, msg, stamp_ns)
 
+    def add_compressed_frame(self, frame: np.ndarray, stamp_ns: int,
+                             topic: typing.Optional[str] = None, fmt: str = 'jpeg',
+                             quality: int = 90, frame_id: str = tp.CAMERA_FRAME_ID) -> int:
+        """Write one RGB frame (H, W, 3) uint8 as a JPEG or PNG CompressedImage on
+        ``<topic>/compressed`` (image_transport's layout); returns the encoded bytes."""
+        import io
+        from PIL import Image as PilImage
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise EpisodeError(f'frame: expected (H, W, 3) uint8, got {frame.shape} {frame.dtype}')
+        if fmt not in tp.COMPRESSED_FORMATS:
+            raise EpisodeError(f'compressed frame format {fmt!r}: expected one of '
+                               f'{tp.COMPRESSED_FORMATS}')
+        buffer = io.BytesIO()
+        options = {'quality': int(quality)} if fmt == 'jpeg' else {'compress_level': 1}
+        PilImage.fromarray(np.ascontiguousarray(frame)).save(buffer, format=fmt.upper(),
+                                                             **options)
+        data = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+        msg = typestore().types[tp.COMPRESSED_IMAGE_TYPE](
+            header=_header(stamp_ns, frame_id), format=f'rgb8; {fmt} compressed bgr8',
+            data=data)
+        self.add_message((topic or self.topics.frames) + tp.COMPRESSED_SUFFIX,
+                         tp.COMPRESSED_IMAGE_TYPE, msg, stamp_ns)
+        return len(data)
+
     def add_joint_state(self, positions: np.ndarray, stamp_ns: int,
                         topic: typing.Optional[str] = None) -> None:
         """Write measured joint positions (D,) as a JointState named by metadata.joint_names."""

@@ -9,6 +9,7 @@ from vag_ros.errors import EpisodeError
 
 # Message types (rosbag2 spelling, as in metadata.yaml and MCAP schemas).
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
+COMPRESSED_IMAGE_TYPE = 'sensor_msgs/msg/CompressedImage'
 JOINT_STATE_TYPE = 'sensor_msgs/msg/JointState'
 TRAJECTORY_TYPE = 'trajectory_msgs/msg/JointTrajectory'
 STRING_TYPE = 'std_msgs/msg/String'
@@ -24,6 +25,9 @@ PREDICTED_TRAJECTORY_TOPIC = '/vag/predicted_trajectory'
 STATUS_TOPIC = '/vag/status'
 
 IMAGE_ENCODING = 'rgb8'
+# image_transport's naming: a compressed stream is <topic>/compressed
+COMPRESSED_SUFFIX = '/compressed'
+COMPRESSED_FORMATS = ('jpeg', 'png')
 CAMERA_FRAME_ID = 'camera'
 
 # Keys in the bag's metadata.yaml custom_data (also inside the MCAP 'rosbag2' metadata record).

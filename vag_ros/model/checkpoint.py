@@ -14,6 +14,7 @@ import typing
 import torch
 import yaml
 
+from vag_ros.checksums import verify_file, write_checksums
 from vag_ros.errors import CheckpointError, ConfigError
 from vag_ros.model.config import config_from_dict, VagConfig
 from vag_ros.model.normalization import ActionNormalizer
@@ -59,6 +60,7 @@ def save_checkpoint(directory: typing.Union[str, Path], model: VagModel, config:
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, directory / WEIGHTS)  # never leave a half-written weights file
     (directory / CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_checksums(directory, [WEIGHTS, CONFIG])  # verified at every load
     return directory
 
 
@@ -72,6 +74,7 @@ def read_config(directory: typing.Union[str, Path]) -> VagConfig:
     path = Path(directory) / CONFIG
     if not path.is_file():
         raise CheckpointError(f'checkpoint config missing: {path}')
+    verify_file(path, 'checkpoint config')
     try:
         data = yaml.safe_load(path.read_text())
         return config_from_dict(data or {})
@@ -86,12 +89,14 @@ def read_safetensors(path: typing.Union[str, Path], fmt: typing.Optional[str] = 
                      ) -> typing.Tuple[typing.Dict[str, torch.Tensor], typing.Dict[str, str]]:
     """(tensors, metadata) of one safetensors file, never unpickled.
 
-    CheckpointError when it is missing, corrupt, or (with ``fmt``) of another format.
+    CheckpointError when it is missing, corrupt (or differs from the SHA256SUMS beside
+    it), or (with ``fmt``) of another format.
     """
     from safetensors import safe_open
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f'{what} missing: {path}')
+    verify_file(path, what)
     try:
         with safe_open(str(path), framework='pt', device='cpu') as f:
             metadata = f.metadata() or {}

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vag_ros.errors import VagError
+from vag_ros.frame_geometry import crop_box
 from vag_ros.model import action_space
 from vag_ros.model.codecs import build_codec, LatentCodec
 from vag_ros.model.normalization import ActionNormalizer
@@ -37,7 +38,12 @@ class GenerationResult:
 
 
 def frame_to_tensor(frame: np.ndarray, height: int, width: int, resize: bool) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, 1, height, width) float in [-1, 1]."""
+    """(H, W, 3) uint8 -> (1, 3, 1, height, width) float in [-1, 1].
+
+    A frame of another size is centre-cropped to the model's aspect ratio, then resized (as
+    the capture node's ``crop: center``), never squashed; one more than
+    ``MAX_UPSCALE`` times smaller than the model's input on a side is refused.
+    """
     if not isinstance(frame, np.ndarray):
         raise GenerationError(f'first frame: expected a numpy array, got {type(frame).__name__}')
     if frame.dtype != np.uint8:
@@ -46,12 +52,20 @@ def frame_to_tensor(frame: np.ndarray, height: int, width: int, resize: bool) ->
         raise GenerationError(f'first frame: expected shape (H, W, 3), got {frame.shape}')
     if frame.shape[0] < 1 or frame.shape[1] < 1:
         raise GenerationError(f'first frame: empty image of shape {frame.shape}')
-    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
-    x = x / 127.5 - 1.0  # (1, 3, H, W)
-    if tuple(x.shape[2:]) != (height, width):
+    if tuple(frame.shape[:2]) != (height, width):
         if not resize:
             raise GenerationError(f'first frame: size {frame.shape[:2]} differs from the '
                                   f'model resolution {(height, width)} and resize is off')
+        left, top, right, bottom = crop_box(frame.shape[1], frame.shape[0], width, height)
+        frame = frame[top:bottom, left:right]  # (h, w, 3) the model's aspect
+        if frame.shape[0] * MAX_UPSCALE < height or frame.shape[1] * MAX_UPSCALE < width:
+            raise GenerationError(
+                f'first frame: {frame.shape[1]}x{frame.shape[0]} px (after the centre crop) '
+                f'is more than {MAX_UPSCALE}x smaller than the model input {width}x{height}; '
+                'send the camera image at its own resolution')
+    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
+    x = x / 127.5 - 1.0  # (1, 3, H, W)
+    if tuple(x.shape[2:]) != (height, width):
         x = F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False,
                           antialias=True).clamp(-1.0, 1.0)
     return x[:, :, None]  # (1, 3, 1, H, W)
@@ -61,6 +75,10 @@ def video_to_uint8(video: torch.Tensor) -> np.ndarray:
     """(3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
     x = ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
     return x.permute(1, 2, 3, 0).cpu().numpy()
+
+
+# a first frame may be at most this many times smaller than the model input on a side
+MAX_UPSCALE = 2
 
 
 def check_request(instruction, seed) -> None:
@@ -78,6 +96,20 @@ class GenerationPipeline:
     Subclasses set ``config`` (VagConfig), ``normalizer`` and ``resize``.
     """
 
+    def instruction_tokens(self, instruction: str) -> typing.Optional[int]:
+        """How many tokens the text encoder makes of ``instruction`` (None: unknown)."""
+        return None
+
+    def check_instruction(self, instruction: str) -> None:
+        """GenerationError when the model would read only part of ``instruction``."""
+        check_request(instruction, 0)
+        limit = self.config.text.max_length
+        tokens = self.instruction_tokens(instruction)
+        if tokens is not None and tokens > limit:
+            raise GenerationError(
+                f'instruction has {tokens} tokens > text.max_length {limit} that the model '
+                f'reads: it would act on a cut-off text ({instruction[:60]!r}...); shorten it')
+
     @torch.no_grad()
     def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,
                  num_steps: typing.Optional[int] = None,
@@ -89,6 +121,7 @@ class GenerationPipeline:
         ``state``: the arm's measured joints (D,), required by state-conditioned models.
         """
         check_request(instruction, seed)
+        self.check_instruction(instruction)
         vc, ac = self.config.video, self.config.action
         relative = ac.state_conditioning and self.config.mode != 'video_only'
         state_t = action_space.check_state(state, ac.dim) if relative else None  # (1, D)
@@ -171,6 +204,10 @@ class VagPipeline(GenerationPipeline):
             codec = checkpoint_codec(ckpt, str(directory))
         text_encoder = text_encoder or build_text_encoder(cfg.text)
         return cls(ckpt.model, codec, text_encoder, ckpt.normalizer, device, resize)
+
+    def instruction_tokens(self, instruction: str) -> typing.Optional[int]:
+        """Tokens of ``instruction`` under the checkpoint's text encoder."""
+        return self.text_encoder.token_count(instruction)
 
     def encode_text(self, instruction: str) -> typing.Tuple[torch.Tensor, torch.Tensor]:
         """-> text embeddings (1, L, E) and mask (1, L) on the model's device."""

@@ -41,6 +41,10 @@ class TextEncoder(nn.Module):
         mask = torch.stack([self._cache[t][1] for t in texts])  # (B, L)
         return emb, mask
 
+    def token_count(self, text: str) -> typing.Optional[int]:
+        """Tokens of ``text`` before padding or truncation (None: this encoder has none)."""
+        return None
+
     def null(self, batch: int) -> typing.Tuple[torch.Tensor, torch.Tensor]:
         """Return the unconditional embedding: zeros (B, L, E), empty mask (B, L)."""
         return null_embedding(batch, self.max_length, self.embed_dim)
@@ -75,6 +79,10 @@ class HFTextEncoder(TextEncoder):
         self.max_length = max_length
         self.embed_dim = model.config.d_model if hasattr(model.config, 'd_model') \
             else model.config.hidden_size
+
+    def token_count(self, text: str) -> int:
+        """Tokens of ``text``, special tokens included, before truncation."""
+        return len(self.tokenizer(text, truncation=False)['input_ids'])
 
     def _encode_batch(self, texts):
         tok = self.tokenizer(texts, padding='max_length', max_length=self.max_length,

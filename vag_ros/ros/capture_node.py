@@ -26,7 +26,7 @@ from vag_ros.errors import ConfigError, VagError
 from vag_ros.ros.configs import CaptureNodeConfig
 from vag_ros.ros.conversions import (compressed_to_numpy, image_to_numpy, numpy_to_image,
                                      time_to_ns)
-from vag_ros.ros.frame_geometry import check_frame_age, fit_frame, resize_available
+from vag_ros.frame_geometry import check_frame_age, fit_frame, resize_available
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher, WARN

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from vag_ros.config import require
 from vag_ros.episodes import topics as tp
+from vag_ros.episodes.camera_storage import STORAGE_MODES
 from vag_ros.resources import share_path
 from vag_ros.robot.safety_config import DEFAULT_SAFETY_YAML
-from vag_ros.ros.frame_geometry import CROP_MODES
+from vag_ros.frame_geometry import CROP_MODES
 from vag_ros.sim.config import SimConfig
 
 
@@ -234,6 +235,12 @@ class RecorderNodeConfig:
     settle_s: float = 1.0                  # keep recording after the motion ends [s]
     execution_wait_s: float = 120.0        # write without execution if none starts [s]
     max_execution_s: float = 120.0         # write anyway if the motion never ends [s]
+    # the executed camera in the bag: raw (sensor_msgs/Image on camera_topic) or jpeg / png
+    # (sensor_msgs/CompressedImage on <camera_topic>/compressed, image_transport's layout);
+    # `vag-ros bench-storage` measures size and write time of each
+    camera_storage: str = 'raw'
+    camera_max_width: int = 0              # downscale wider frames to this width [px]; 0: no
+    camera_jpeg_quality: int = 90          # 1-100
 
     def __post_init__(self):
         require(bool(self.out_dir), 'out_dir', self.out_dir, 'must not be empty')
@@ -245,3 +252,9 @@ class RecorderNodeConfig:
         require(self.settle_s >= 0, 'settle_s', self.settle_s, 'must be >= 0')
         for name in ('execution_wait_s', 'max_execution_s'):
             require(getattr(self, name) > 0, name, getattr(self, name), 'must be > 0')
+        require(self.camera_storage in STORAGE_MODES, 'camera_storage', self.camera_storage,
+                f'expected one of {STORAGE_MODES}')
+        require(0 <= self.camera_max_width <= 16384, 'camera_max_width',
+                self.camera_max_width, 'must be in [0, 16384] (0 = as received)')
+        require(1 <= self.camera_jpeg_quality <= 100, 'camera_jpeg_quality',
+                self.camera_jpeg_quality, 'must be in [1, 100]')

@@ -265,6 +265,10 @@ class GeneratorNode(LifecycleNode):
         if len(instruction) > cfg.max_instruction_length:
             return (f'instruction has {len(instruction)} characters > '
                     f'max_instruction_length {cfg.max_instruction_length}')
+        try:  # the model's own limit: the tokens its text encoder reads
+            self.pipeline.check_instruction(instruction.strip())
+        except VagError as exc:
+            return str(exc)
         latest = self._frame
         if latest is None:
             return f'no camera frame received on {cfg.frame_topic}'

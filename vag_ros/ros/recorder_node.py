@@ -36,6 +36,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vag_ros.episodes import topics as tp
 from vag_ros.episodes.bag_writer import EpisodeBagWriter
+from vag_ros.episodes.camera_storage import write_camera_frame
 from vag_ros.episodes.episode import EpisodeMetadata
 from vag_ros.errors import VagError
 from vag_ros.robot.description import load_robot_description
@@ -290,7 +291,8 @@ class RecorderNode(Node):
             'executed': executed, 'execution': episode.execution,
             'success_known': 'success' in note, 'seed_known': seed is not None,
             'episode_stamp_ns': episode.stamp_ns, 'predicted_joint_names': list(episode.names),
-            'camera_frames': len(episode.camera), 'predicted_frames': len(frames)}
+            'camera_frames': len(episode.camera), 'predicted_frames': len(frames),
+            'camera_storage': self.config.camera_storage}
         if executed and not episode.camera:
             extra['warnings'] = [f'no camera frames on {self.config.camera_topic} while '
                                  'the motion executed']
@@ -324,9 +326,12 @@ class RecorderNode(Node):
                                       frame_rate=episode.rate)
             for stamp, positions in episode.joints:
                 writer.add_joint_state(positions, stamp)
+            cfg = self.config
             for image in episode.camera:
-                writer.add_frame(image_to_numpy(image), time_to_ns(image.header.stamp),
-                                 frame_id=image.header.frame_id)
+                write_camera_frame(writer, image_to_numpy(image),
+                                   time_to_ns(image.header.stamp), image.header.frame_id,
+                                   cfg.camera_storage, cfg.camera_max_width,
+                                   cfg.camera_jpeg_quality)
             for stamp, text in episode.replay_states:
                 writer.add_string(REPLAY_STATES_IN_BAG, text, stamp)
         return writer.path

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from vag_ros.episodes.bag_writer import write_episode
 from vag_ros.errors import EpisodeError, SimError
+from vag_ros.outputs import writable_folder
 from vag_ros.sim.config import load_sim_config
 from vag_ros.sim.world import TASK_FAMILIES, World
 
@@ -51,19 +52,8 @@ def task_schedule(task: str, episodes: int, seed: int) -> typing.List[typing.Tup
 
 
 def prepare_output(out_dir: typing.Union[str, Path]) -> Path:
-    """Create ``out_dir`` if needed; raise EpisodeError when it cannot hold bags."""
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EpisodeError(f'cannot create output folder {out}: {exc.strerror}') from None
-    probe = out / f'.write-probe-{time.time_ns()}'
-    try:
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise EpisodeError(f'output folder {out} is not writable: {exc.strerror}') from None
-    return out
+    """Create ``out_dir`` if needed; OutputError when it cannot hold bags."""
+    return writable_folder(out_dir)
 
 
 def record_expert_dataset(out_dir, episodes: int, task: str = 'all', seed: int = 0,

@@ -11,12 +11,12 @@ normalization statistics stay float32, since they map the model's output to join
 and so do fitted codec tensors (they map latents to pixels).
 """
 
-import hashlib
 import json
 from pathlib import Path
 import shutil
 import typing
 
+from vag_ros.checksums import read_checksums, write_checksums
 from vag_ros.errors import CheckpointError
 
 # kept at full precision: they map model outputs to joint units and latents to pixels
@@ -37,10 +37,6 @@ def _convert(source: Path, target: Path, dtype: str) -> None:
         if value.is_floating_point() and not key.startswith(STATS_PREFIXES):
             tensors[key] = value.to(cast).contiguous()
     save_file(tensors, str(target), metadata=metadata)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def pack_demo_checkpoint(vag_dir, no_bridge_dir, inverse_dynamics_dir, out_dir,
@@ -70,9 +66,10 @@ def pack_demo_checkpoint(vag_dir, no_bridge_dir, inverse_dynamics_dir, out_dir,
             for name in COPIED:
                 if (source / name).is_file():
                     shutil.copy2(source / name, target / name)
+            names = sorted(p.name for p in target.iterdir() if p.is_file())
+            write_checksums(target, names)  # what every loader verifies
             manifest['parts'][where] = {
-                'source': str(source),
-                'files': {p.name: _sha256(p) for p in sorted(target.iterdir()) if p.is_file()}}
+                'source': str(source), 'files': read_checksums(target)}
         (staging / 'manifest.json').write_text(json.dumps(manifest, indent=2) + '\n')
         if out.exists():
             out.rmdir()

@@ -245,6 +245,7 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     from vag_ros.train.inverse_dynamics import InverseDynamicsModel
     from vag_ros.train.report import plot_episode, write_report
     from vag_ros.train.scene_blind import SceneBlindBaseline
+    from vag_ros.outputs import writable_folder
 
     if episodes < 1:
         raise ConfigError(f'episodes={episodes}: must be >= 1')
@@ -261,7 +262,7 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
         sim_config = load_sim_config(sim_config)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        (out / 'plots').mkdir(parents=True, exist_ok=True)
+        writable_folder(out / 'plots', 'plots folder')
 
     t_load = time.perf_counter()
     vag = _load_pipeline(checkpoint_dir, ('joint',), 'VAG checkpoint', device)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from vag_ros.checksums import verify_file, write_checksums
 from vag_ros.errors import CheckpointError, ConfigError, EpisodeError
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.train.dataset import resize_frames
@@ -167,6 +168,7 @@ class InverseDynamicsModel:
         save_file(tensors, str(tmp), metadata=metadata)
         os.replace(tmp, directory / WEIGHTS)
         (directory / CONFIG).write_text(json.dumps(self.config.to_dict(), indent=2) + '\n')
+        write_checksums(directory, [WEIGHTS, CONFIG])
         return directory
 
     @classmethod
@@ -179,6 +181,7 @@ class InverseDynamicsModel:
         cfg_path, weights = directory / CONFIG, directory / WEIGHTS
         if not cfg_path.is_file():
             raise CheckpointError(f'inverse-dynamics config missing: {cfg_path}')
+        verify_file(cfg_path, 'inverse-dynamics config')
         try:
             config = InverseDynamicsConfig.from_dict(json.loads(cfg_path.read_text()))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

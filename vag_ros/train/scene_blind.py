@@ -13,6 +13,7 @@ import typing
 
 import numpy as np
 
+from vag_ros.checksums import write_checksums
 from vag_ros.errors import CheckpointError, EpisodeError
 
 WEIGHTS = 'scene_blind.safetensors'
@@ -46,6 +47,7 @@ class SceneBlindBaseline:
         metadata = {'format': FORMAT, 'joint_names': json.dumps(list(self.joint_names)),
                     'episodes': json.dumps(self.episodes)}
         save_file(tensors, str(directory / WEIGHTS), metadata=metadata)
+        write_checksums(directory, [WEIGHTS])
         return directory
 
     @classmethod

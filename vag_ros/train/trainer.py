@@ -90,9 +90,24 @@ def _dist_info() -> typing.Tuple[int, int, int]:
     return world, rank, local
 
 
+# what a training run writes into its folder (and nothing else)
+RUN_FILES = ('model.safetensors', 'model.safetensors.tmp', 'config.yaml', 'SHA256SUMS',
+             'SHA256SUMS.tmp', 'loss_log.jsonl', 'training_state.tmp', 'training_state.old')
+
+
+def _only_run_files(out_dir: Path) -> bool:
+    return all(p.name in RUN_FILES for p in out_dir.iterdir())
+
+
 def check_out_dir(out_dir: Path, resume: bool) -> None:
     """Refuse a non-empty folder unless resuming a run; refuse resume without a state."""
-    busy = out_dir.exists() and any(out_dir.iterdir())
+    busy = out_dir.is_dir() and any(out_dir.iterdir())
+    unfinished = busy and not ts.has_state(out_dir) and _only_run_files(out_dir)
+    if unfinished:
+        raise TrainError(
+            f'{out_dir}: holds a run that never finished its first save (killed or crashed '
+            f'before {ts.STATE_DIR}/ was written), so there is nothing to resume; remove it '
+            f'and start again: rm -r {out_dir}')
     if resume:
         if not ts.has_state(out_dir):
             raise TrainError(f'{out_dir}: --resume given, but there is no '

@@ -12,6 +12,7 @@ import typing
 
 import torch
 
+from vag_ros.checksums import read_checksums, verify_file, write_checksums
 from vag_ros.errors import CheckpointError
 
 STATE_DIR = 'training_state'
@@ -19,8 +20,27 @@ TENSORS = 'state.safetensors'
 META = 'state.json'
 
 
+def _complete(d: Path) -> bool:
+    """A state folder whose files are all there and recorded (its SHA256SUMS comes last)."""
+    return (d / TENSORS).is_file() and (d / META).is_file() and bool(read_checksums(d))
+
+
+def recover_state(out_dir: typing.Union[str, Path]) -> None:
+    """After a crash between the renames of ``save_training_state``: put the newest
+    complete state (the new one, else the previous one) back under its name."""
+    out_dir = Path(out_dir)
+    final = out_dir / STATE_DIR
+    if final.exists():
+        return
+    for candidate in (out_dir / (STATE_DIR + '.tmp'), out_dir / (STATE_DIR + '.old')):
+        if candidate.is_dir() and _complete(candidate):
+            os.replace(candidate, final)
+            return
+
+
 def has_state(out_dir: typing.Union[str, Path]) -> bool:
-    """Tell whether ``out_dir`` holds a complete training state."""
+    """Tell whether ``out_dir`` holds a complete training state (recovering one first)."""
+    recover_state(out_dir)
     d = Path(out_dir) / STATE_DIR
     return (d / TENSORS).is_file() and (d / META).is_file()
 
@@ -52,6 +72,7 @@ def save_training_state(out_dir: typing.Union[str, Path], model: torch.nn.Module
     tmp.mkdir(parents=True)
     save_file(tensors, str(tmp / TENSORS))
     (tmp / META).write_text(json.dumps(data, indent=1, sort_keys=True))
+    write_checksums(tmp, [TENSORS, META])
     final, old = out_dir / STATE_DIR, out_dir / (STATE_DIR + '.old')
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -68,6 +89,8 @@ def read_training_state(out_dir: typing.Union[str, Path]
     d = Path(out_dir) / STATE_DIR
     if not has_state(out_dir):
         raise CheckpointError(f'{d}: no training state to resume from')
+    for name in (TENSORS, META):
+        verify_file(d / name, 'training state')
     try:
         tensors = load_file(str(d / TENSORS))
         meta = json.loads((d / META).read_text())
