@@ -287,7 +287,8 @@ def test_the_generator_process_exits_cleanly_on_a_signal_mid_request(ros_context
     executor.add_node(peer)
     process = subprocess.Popen(
         [sys.executable, '-m', 'vag_ros.ros.generator_node', '--ros-args', '-p',
-         f'checkpoint:={micro_checkpoint}', '-p', 'max_frame_age_s:=30.0'],
+         f'checkpoint:={micro_checkpoint}', '-p', 'max_frame_age_s:=30.0', '-p',
+         'max_joint_state_age_s:=30.0'],  # a loaded host: what is tested is the exit
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert spin_until(executor, lambda: instruction_pub.get_subscription_count() > 0

@@ -318,10 +318,14 @@ def test_a_signal_closes_every_open_episode_completely(ros_context, tmp_path, nu
             spin_until(executor, lambda: False, 0.3)
             feed.trajectory.publish(trajectory)
             spin_until(executor, lambda: False, 0.3)
+        # every episode is open in the child before the signal (a loaded host is slow)
+        assert spin_until(executor, lambda: len(
+            {st.get('episode_id') for st in feed.statuses if st['state'] == 'episode'}) == 3,
+            30.0), feed.statuses
         feed.state('moving', stamps[-1], duration_s=30.0)
         for k in range(5):
             feed.joints.publish(make_joint_state(robot.joint_names, HOME, stamps[-1] + k))
-        spin_until(executor, lambda: False, 0.5)
+        spin_until(executor, lambda: False, 1.5)
         sent = time.monotonic()
         process.send_signal(number)
         assert spin_until(executor, lambda: process.poll() is not None, 20.0)
