@@ -11,6 +11,7 @@ from vag_ros.errors import VagError
 # subcommand -> module in vag_ros.commands (HELP, add_arguments, run)
 COMMANDS = {
     'sim-record': 'sim_record',
+    'ingest': 'ingest',
     'train': 'train',
     'train-inverse-dynamics': 'train_inverse_dynamics',
     'train-scene-blind': 'train_scene_blind',

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from train_helpers import micro_config, write_bags
+from vag_ros.episodes.bag_reader import read_episode
 from vag_ros.errors import EpisodeError, VagError
 from vag_ros.train.dataset import EpisodeDataset, resize_frames
 
@@ -82,3 +83,33 @@ def test_dataset_reuses_a_given_normalizer(tmp_path):
     norm = ActionNormalizer.identity(7)
     ds = EpisodeDataset(micro_config(), folder, normalizer=norm)
     assert ds.normalizer is norm
+
+
+def test_window_starts_cover_every_frame():
+    from vag_ros.train.dataset import window_starts
+    assert window_starts(4, 4, 4) == [0]
+    assert window_starts(10, 4, 4) == [0, 4, 6]
+    assert window_starts(10, 4, 2) == [0, 2, 4, 6]
+    assert window_starts(9, 4, 1) == [0, 1, 2, 3, 4, 5]
+
+
+def test_long_episodes_give_windows_conditioned_on_their_own_first_frame(tmp_path):
+    from vag_ros.episodes.bag_writer import write_episode
+    from vag_ros.episodes.episode import Episode, EpisodeMetadata
+    rng = np.random.default_rng(1)
+    for k, length in enumerate((4, 7, 10)):  # mixed lengths, a clip is 4 frames
+        joints = np.cumsum(rng.normal(0, 0.01, (length, 7)), axis=0)
+        meta = EpisodeMetadata(task='teleop', seed=k, success=True, robot='vag_arm',
+                               joint_names=tuple(f'j{i}' for i in range(7)), frame_rate=10.0,
+                               source='teleop', instruction=f'task {k}')
+        write_episode(Episode(rng.integers(0, 255, (length, 32, 32, 3), dtype=np.uint8),
+                              joints, joints + 0.01, meta), tmp_path, name=f'ep{k}')
+    ds = EpisodeDataset(micro_config(frames=4), tmp_path, window_stride=3)
+    assert ds.windows == [('ep0', 0), ('ep1', 0), ('ep1', 3), ('ep2', 0), ('ep2', 3),
+                          ('ep2', 6)]
+    episode = read_episode(tmp_path / 'ep2')
+    k = ds.windows.index(('ep2', 3))
+    assert torch.allclose(ds.states[k], torch.as_tensor(episode.joints[3], dtype=torch.float32))
+    assert ds.instructions[k] == 'task 2'
+    with pytest.raises(EpisodeError, match=r'ep0.*4 frames.*shorter than one clip'):
+        EpisodeDataset(micro_config(frames=6), tmp_path)

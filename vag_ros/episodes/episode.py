@@ -9,7 +9,7 @@ import numpy as np
 from vag_ros.errors import EpisodeError
 
 
-SOURCES = ('expert', 'generated', 'replayed')
+SOURCES = ('expert', 'generated', 'replayed', 'teleop')  # teleop: vag-ros ingest
 
 
 @dataclasses.dataclass

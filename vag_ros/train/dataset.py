@@ -38,12 +38,24 @@ def frames_to_video(frames: np.ndarray) -> torch.Tensor:
     return x.permute(3, 0, 1, 2)
 
 
-class EpisodeDataset(torch.utils.data.Dataset):
-    """Episodes of a bag folder, encoded once and kept in memory.
+def window_starts(length: int, clip: int, stride: int) -> typing.List[int]:
+    """First frames of the clip-long windows of an episode of ``length`` frames: every
+    ``stride`` frames, and the last window flush with the end (no frame left out)."""
+    starts = list(range(0, length - clip + 1, stride))
+    if starts[-1] != length - clip:
+        starts.append(length - clip)
+    return starts
 
-    Item k: latent (C, T', H', W'), text_emb (L, E), text_mask (L,), actions_norm (T, D),
-    observation frame (3, S, S) in [-1, 1] and the measured state at the first frame (D,).
-    Everything stays on the CPU (``device`` only runs the codec); latents are float32.
+
+class EpisodeDataset(torch.utils.data.Dataset):
+    """Windows of the episodes of a bag folder, encoded once and kept in memory.
+
+    Episodes of any length >= the model's clip (video.frames) give windows every
+    ``window_stride`` frames (0: the clip length, no overlap); a window's first frame and
+    measured state are its condition. Item k: latent (C, T', H', W'), text_emb (L, E),
+    text_mask (L,), actions_norm (T, D), observation frame (3, S, S) in [-1, 1] and the
+    measured state at the window's first frame (D,). Everything stays on the CPU
+    (``device`` only runs the codec); latents are float32.
     """
 
     def __init__(self, model_config, data_dir: typing.Union[str, Path],
@@ -51,10 +63,13 @@ class EpisodeDataset(torch.utils.data.Dataset):
                  text_encoder: typing.Optional[TextEncoder] = None,
                  normalizer: typing.Optional[ActionNormalizer] = None,
                  encode_batch: int = 8, progress: bool = False,
-                 device: typing.Union[str, torch.device] = 'cpu'):
+                 device: typing.Union[str, torch.device] = 'cpu', window_stride: int = 0):
         self.config = model_config
         self.data_dir = Path(data_dir)
         self.bags = self._list_bags(self.data_dir)
+        self.windows: typing.List[typing.Tuple[str, int]] = []  # (bag name, first frame)
+        if window_stride < 0:
+            raise EpisodeError(f'window_stride={window_stride}: must be >= 0')
         video = model_config.video
         frames, actions, instructions, observed, states = [], [], [], [], []
         oh, ow = model_config.observation_hw
@@ -66,11 +81,17 @@ class EpisodeDataset(torch.utils.data.Dataset):
             except Exception as exc:  # noqa: B902 - anything else still means a bad bag
                 raise EpisodeError(f'{path}: unreadable episode: {exc}') from exc
             self._check(path, episode)
-            frames.append(resize_frames(episode.frames, video.height, video.width))
-            observed.append(resize_frames(episode.frames[:1], oh, ow)[0])  # (S, S, 3) uint8
-            states.append(torch.as_tensor(episode.joints[0], dtype=torch.float32))  # (D,)
-            actions.append(torch.as_tensor(episode.actions, dtype=torch.float32))  # (T, D)
-            instructions.append(episode.metadata.instruction)
+            clip = video.frames
+            resized = resize_frames(episode.frames, video.height, video.width)
+            for start in window_starts(episode.num_steps, clip, window_stride or clip):
+                end = start + clip
+                frames.append(resized[start:end])
+                observed.append(resize_frames(episode.frames[start:start + 1], oh, ow)[0])
+                states.append(torch.as_tensor(episode.joints[start], dtype=torch.float32))
+                actions.append(torch.as_tensor(episode.actions[start:end],
+                                               dtype=torch.float32))  # (T, D)
+                instructions.append(episode.metadata.instruction)
+                self.windows.append((path.name, start))
         actions_all = torch.stack(actions)  # (N, T, D)
         self.states = torch.stack(states)  # (N, D)
         relative = model_config.action.state_conditioning
@@ -119,12 +140,13 @@ class EpisodeDataset(torch.utils.data.Dataset):
     def _check(self, path: Path, episode) -> None:
         video, action = self.config.video, self.config.action
         t = episode.num_steps
-        if t != video.frames:
-            raise EpisodeError(f'{path}: episode has {t} frames, the model config needs '
-                               f'video.frames={video.frames}')
-        if t != action.horizon:
-            raise EpisodeError(f'{path}: episode has {t} actions, the model config needs '
-                               f'action.horizon={action.horizon}')
+        if video.frames != action.horizon:
+            raise EpisodeError(f'model config: video.frames={video.frames} but '
+                               f'action.horizon={action.horizon}; they must be equal')
+        if t < video.frames:
+            raise EpisodeError(f'{path}: episode has {t} frames ({t / video.fps:.1f} s), '
+                               f'shorter than one clip of video.frames={video.frames}; '
+                               'leave it out or record longer episodes')
         if self.config.mode != 'video_only' and episode.actions.shape[1] != action.dim:
             raise EpisodeError(f'{path}: actions have {episode.actions.shape[1]} dims, the '
                                f'model config needs action.dim={action.dim}')

@@ -31,12 +31,17 @@ class TrainConfig:
     # instruction queries did not find the named block (measured; README).
     observation_warmup_steps: int = 0
     observation_lr_scale: float = 1.0
+    # episodes longer than the model's clip give a window every window_stride frames
+    # (0: the clip length, windows do not overlap)
+    window_stride: int = 0
 
     def validate(self) -> 'TrainConfig':
         for name in ('steps', 'batch_size', 'log_every', 'save_every'):
             value = getattr(self, name)
             require(value >= 1, name, value, 'must be >= 1')
         require(self.lr > 0, 'lr', self.lr, 'must be > 0')
+        require(self.window_stride >= 0, 'window_stride', self.window_stride,
+                'must be >= 0 (0 = the clip length)')
         require(self.weight_decay >= 0, 'weight_decay', self.weight_decay, 'must be >= 0')
         require(self.warmup_steps >= 0, 'warmup_steps', self.warmup_steps, 'must be >= 0')
         require(0 <= self.min_lr_ratio <= 1, 'min_lr_ratio', self.min_lr_ratio,

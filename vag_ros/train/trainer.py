@@ -242,7 +242,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         # resume: the codec fitted by the first run, not a refit
         codec = read_codec(out_dir, model_config) if state is not None else init_codec
         dataset = EpisodeDataset(model_config, data_dir, codec=codec, normalizer=normalizer,
-                                 progress=progress and main, device=dev)
+                                 progress=progress and main, device=dev,
+                                 window_stride=cfg.window_stride)
     normalizer, codec = dataset.normalizer, dataset.codec
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank

@@ -1,0 +1,1 @@
+"""Teleoperation bags into episodes: the topic contract, stream alignment, vag-ros ingest."""

@@ -1,0 +1,232 @@
+"""Teleoperation bags -> the project's episodes, through a topic contract.
+
+Per bag: read every contract stream once (stamps, joints, text), cut it into episodes
+(one per bag, at a topic's messages, or around idle stretches), sample each at the
+contract's fps (as-of within ``tolerance_s``: a sample without a fresh camera frame or
+state ends the episode there; or hold the newest), decode only the camera frames sampled,
+write one episode bag each, and a quality report (JSON) of what was found.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+import typing
+
+import numpy as np
+
+from vag_ros.episodes.bag_writer import write_episode
+from vag_ros.episodes.episode import Episode, EpisodeMetadata
+from vag_ros.errors import EpisodeError
+from vag_ros.ingest.contract import TopicContract
+from vag_ros.ingest.streams import asof, read_camera_frames, read_streams, Stream
+from vag_ros.outputs import check_name
+
+REPORT = 'ingest_report.json'
+
+
+@dataclasses.dataclass
+class Segment:
+    """One episode's samples: times (K,) [ns], camera message numbers (K,), joints (K, D)."""
+
+    times: np.ndarray
+    camera: np.ndarray
+    joints: np.ndarray
+    actions: np.ndarray
+
+
+def _joint_table(streams: typing.Dict[str, Stream], sources, joint_names, times: np.ndarray,
+                 tolerance_ns: int, hold: bool, what: str, report: dict):
+    """(K, D) joint values at ``times`` from the sources, and (K,) bool: all fresh."""
+    values = np.full((len(times), len(joint_names)), np.nan)
+    fresh = np.ones(len(times), bool)
+    for source in sources:
+        stream = streams[source.topic]
+        order = stream.order()
+        stamps = stream.stamps[order]
+        cols = [joint_names.index(j) for j in source.joints]
+        rows = np.full((len(stamps), len(cols)), np.nan)   # (N, d) in stamp order
+        for r, k in enumerate(order):
+            got = stream.values[k]
+            rows[r] = [got.get(j, np.nan) for j in source.joints]
+        absent = [j for c, j in enumerate(source.joints) if np.all(np.isnan(rows[:, c]))]
+        if absent:
+            report.setdefault('joints_missing', {})[source.topic] = absent
+            raise EpisodeError(f'{what} topic {source.topic}: joint(s) {absent} '
+                               f'({[source.joints[j] for j in absent]} in its messages) never '
+                               'appear; check the contract\'s joint names')
+        rows = rows * source.scale + source.offset
+        index = asof(stamps, times)                        # (K,)
+        known = index >= 0
+        age = np.where(known, times - stamps[np.maximum(index, 0)], np.iinfo(np.int64).max)
+        values[:, cols] = np.where(known[:, None], rows[np.maximum(index, 0)], np.nan)
+        if not hold:
+            fresh &= known & (age <= tolerance_ns)
+        else:
+            fresh &= known
+    fresh &= np.all(np.isfinite(values), axis=1)
+    return values, fresh
+
+
+def _segments(contract: TopicContract, streams, start: int, end: int) -> typing.List[tuple]:
+    """[(start ns, end ns)] of episodes before sampling: the bag, or cut at split messages."""
+    if contract.split == 'topic':
+        cuts = np.sort(streams[contract.split_topic].stamps)
+        edges = [start] + [int(c) for c in cuts if start < c < end] + [end]
+        return list(zip(edges[:-1], edges[1:]))
+    return [(start, end)]
+
+
+def _runs(mask: np.ndarray) -> typing.List[typing.Tuple[int, int]]:
+    """[(first, last + 1)] of the True runs of a (K,) bool array."""
+    padded = np.concatenate([[False], mask, [False]]).astype(int)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def plan_episodes(contract: TopicContract, streams: typing.Dict[str, Stream],
+                  joint_names: typing.Sequence[str], report: dict) -> typing.List[Segment]:
+    """Sample times, camera frames and joints of every episode of one bag."""
+    period = int(round(1e9 / contract.fps))
+    tolerance = int(round(contract.tolerance_s * 1e9))
+    hold = contract.alignment == 'hold'
+    camera = streams[contract.camera_topic]
+    cam_order = camera.order()
+    cam_stamps = camera.stamps[cam_order]
+    state_topics = [s.topic for s in contract.state]
+    firsts = [streams[t].stamps.min() for t in [contract.camera_topic] + state_topics
+              if len(streams[t].stamps)]
+    lasts = [streams[t].stamps.max() for t in [contract.camera_topic] + state_topics
+             if len(streams[t].stamps)]
+    if len(firsts) < 1 + len(state_topics):
+        raise EpisodeError('the camera or a state topic has no messages')
+    start, end = int(max(firsts)), int(min(lasts))
+    counts = {'samples': 0, 'without_camera': 0, 'without_state': 0, 'idle_samples': 0,
+              'too_short': 0}
+    segments = []
+    for seg_start, seg_end in _segments(contract, streams, start, end):
+        times = np.arange(seg_start, seg_end + 1, period, dtype=np.int64)   # (K,)
+        if len(times) == 0:
+            continue
+        index = asof(cam_stamps, times)
+        cam_age = np.where(index >= 0, times - cam_stamps[np.maximum(index, 0)],
+                           np.iinfo(np.int64).max)
+        cam_ok = index >= 0 if hold else (index >= 0) & (cam_age <= tolerance)
+        joints, state_ok = _joint_table(streams, contract.state, list(joint_names), times,
+                                        tolerance, hold, 'state', report)
+        counts['samples'] += len(times)
+        counts['without_camera'] += int(np.sum(~cam_ok))
+        counts['without_state'] += int(np.sum(~state_ok))
+        usable = cam_ok & state_ok
+        if contract.split == 'idle':
+            usable &= ~_idle(joints, contract, counts)
+        for a, b in _runs(usable):
+            if (b - a - 1) * period < contract.min_episode_s * 1e9:
+                counts['too_short'] += 1
+                continue
+            t = times[a:b]
+            q = joints[a:b]
+            if contract.action_source == 'next_state':
+                actions = np.concatenate([q[1:], q[-1:]])   # the state one step later
+            else:
+                actions, _ = _joint_table(streams, contract.action, list(joint_names), t,
+                                          tolerance, True, 'action', report)
+                if not np.all(np.isfinite(actions)):
+                    raise EpisodeError('action topics start after the episode; no command '
+                                       'is known for its first frames')
+            segments.append(Segment(t, cam_order[index[a:b]], q, actions))
+    report['samples'] = counts
+    return segments
+
+
+def _idle(joints: np.ndarray, contract: TopicContract, counts: dict) -> np.ndarray:
+    """(K,) True inside still stretches of at least idle_s (the joints barely move)."""
+    step = np.zeros(len(joints))
+    step[1:] = np.nanmax(np.abs(np.diff(joints, axis=0)), axis=1)
+    still = step < contract.idle_tolerance
+    idle = np.zeros(len(joints), bool)
+    need = int(np.ceil(contract.idle_s * contract.fps))
+    for a, b in _runs(still):
+        if b - a >= need:
+            idle[a:b] = True
+    counts['idle_samples'] += int(idle.sum())
+    return idle
+
+
+def _instruction(contract: TopicContract, streams, custom: dict, start_ns: int, path) -> str:
+    if contract.instruction_source == 'given':
+        return contract.instruction
+    if contract.instruction_source == 'metadata':
+        text = custom.get(contract.instruction_key, '')
+        if not text:
+            raise EpisodeError(f'{path}: no instruction: the bag\'s metadata has no '
+                               f'{contract.instruction_key!r} (custom_data keys: '
+                               f'{sorted(custom)}); give --instruction or --instruction-topic')
+        return str(text)
+    stream = streams[contract.instruction_topic]
+    if not len(stream.stamps):
+        raise EpisodeError(f'{path}: no message on {contract.instruction_topic}')
+    order = stream.order()
+    before = [k for k in order if stream.stamps[k] <= start_ns]
+    k = before[-1] if before else order[0]
+    return stream.values[k]
+
+
+def _custom_data(path: Path) -> dict:
+    """The bag's metadata.yaml custom_data ({} when there is none)."""
+    import yaml
+    info = path / 'metadata.yaml'
+    if not info.is_file():
+        return {}
+    data = yaml.safe_load(info.read_text()) or {}
+    return dict((data.get('rosbag2_bagfile_information') or {}).get('custom_data') or {})
+
+
+def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
+               progress: bool = False) -> dict:
+    """Write the episodes of one bag into ``out_dir``; its quality report."""
+    path = Path(path)
+    report: dict = {'bag': str(path), 'episodes': []}
+    joint_maps = {s.topic: s.joints for s in contract.state}
+    if contract.action_source == 'topic':
+        joint_maps.update({s.topic: s.joints for s in contract.action})
+    streams, found = read_streams(path, {t: '' for t in contract.topics()},
+                                  contract.camera_topic, joint_maps,
+                                  contract.stamps == 'header', progress)
+    report['topics'] = {t: s.stats() for t, s in streams.items()}
+    camera_type = found[contract.camera_topic]
+    if not camera_type.endswith(('/Image', '/CompressedImage')):
+        raise EpisodeError(f'{path}: {contract.camera_topic} is {camera_type}, not an Image '
+                           'or CompressedImage')
+    segments = plan_episodes(contract, streams, list(robot.joint_names), report)
+    custom = _custom_data(path)
+    wanted = {int(n) for seg in segments for n in seg.camera}
+    frames = read_camera_frames(path, contract.camera_topic, wanted)
+    for k, seg in enumerate(segments):
+        name = check_name(f'{path.name}_ep{k:03d}', 'episode name')
+        images = np.stack([frames[int(n)] for n in seg.camera])   # (T, H, W, 3)
+        instruction = _instruction(contract, streams, custom, int(seg.times[0]), path)
+        metadata = EpisodeMetadata(
+            task='teleop', seed=k, success=True, robot=robot.name,
+            joint_names=tuple(robot.joint_names), frame_rate=contract.fps, source='teleop',
+            instruction=instruction, episode_id=name,
+            extra={'bag': str(path), 'start_s': float(seg.times[0] * 1e-9),
+                   'camera_topic': contract.camera_topic, 'action': contract.action_source})
+        episode = Episode(frames=images, joints=seg.joints, actions=seg.actions,
+                          metadata=metadata)
+        write_episode(episode, out_dir, name=name)
+        report['episodes'].append({'name': name, 'frames': len(seg.times),
+                                   'duration_s': round(len(seg.times) / contract.fps, 3),
+                                   'instruction': instruction})
+    return report
+
+
+def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
+           progress: bool = True) -> dict:
+    """Ingest every bag; writes ``out_dir``/ingest_report.json and returns it."""
+    from vag_ros.outputs import writable_folder
+    out = writable_folder(out_dir, '--out folder')
+    reports = [ingest_bag(Path(b), contract, robot, out, progress) for b in bags]
+    summary = {'contract': dataclasses.asdict(contract), 'bags': reports,
+               'episodes': sum(len(r['episodes']) for r in reports)}
+    (out / REPORT).write_text(json.dumps(summary, indent=2, default=str) + '\n')
+    return summary

@@ -1,0 +1,157 @@
+"""Streams of a foreign bag: stamps and joint values read once, statistics, as-of lookup.
+
+Reads rosbag2 bags (MCAP or sqlite3) with ``rosbags``' AnyReader and the bag's own message
+definitions. Camera messages are only stamped here (their index kept); their pixels are
+decoded later, only for the frames an episode samples.
+"""
+
+import dataclasses
+import typing
+
+import numpy as np
+
+from vag_ros.errors import EpisodeError
+
+GAP_S = 0.1  # a stream gap longer than this is reported [s]
+
+
+@dataclasses.dataclass
+class Stream:
+    """One topic: stamps (N,) [ns] in bag order, and what each message carried."""
+
+    topic: str
+    msgtype: str
+    stamps: np.ndarray                       # (N,) int64 ns, header or receive
+    values: list = dataclasses.field(default_factory=list)  # per message, topic-specific
+
+    def stats(self) -> dict:
+        """count, mean and median rate, gaps over GAP_S, out-of-order and duplicate stamps."""
+        s = self.stamps.astype(np.float64) * 1e-9
+        n = len(s)
+        out = {'topic': self.topic, 'type': self.msgtype, 'messages': n}
+        if n < 2:
+            return dict(out, duration_s=0.0, rate_hz=0.0, median_rate_hz=0.0,
+                        gaps_over_100ms=0, max_gap_s=0.0, out_of_order=0, duplicate_stamps=0)
+        d = np.diff(s)
+        ordered = np.sort(s)
+        gaps = np.diff(ordered)
+        span = ordered[-1] - ordered[0]
+        positive = gaps[gaps > 0]
+        return dict(out, duration_s=round(float(span), 4),
+                    rate_hz=round(float((n - 1) / span), 3) if span > 0 else 0.0,
+                    median_rate_hz=round(float(1 / np.median(positive)), 3)
+                    if len(positive) else 0.0,
+                    gaps_over_100ms=int(np.sum(gaps > GAP_S)),
+                    max_gap_s=round(float(gaps.max()), 4),
+                    out_of_order=int(np.sum(d < 0)), duplicate_stamps=int(np.sum(d == 0)))
+
+    def order(self) -> np.ndarray:
+        """(N,) message indices sorted by stamp (stable)."""
+        return np.argsort(self.stamps, kind='stable')
+
+
+def asof(stamps_sorted: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """(K,) index into ``stamps_sorted`` of the newest stamp <= each time (-1: none yet)."""
+    return np.searchsorted(stamps_sorted, times, side='right') - 1
+
+
+def _stamp(msg, receive_ns: int, use_header: bool) -> int:
+    header = getattr(msg, 'header', None)
+    if use_header and header is not None:
+        ns = int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+        if ns > 0:
+            return ns
+    return int(receive_ns)
+
+
+def joint_values(msg, names: typing.Mapping[str, typing.Union[str, int]]) -> dict:
+    """{robot joint: value} from a JointState, JointTrajectory (first point) or
+    Float64MultiArray (``names`` map to indices) message; absent joints are left out."""
+    indexed = False
+    if hasattr(msg, 'position') and hasattr(msg, 'name'):          # JointState
+        by_name = dict(zip(list(msg.name), np.asarray(msg.position, dtype=float)))
+    elif hasattr(msg, 'joint_names') and hasattr(msg, 'points'):   # JointTrajectory
+        if not len(msg.points):
+            return {}
+        by_name = dict(zip(list(msg.joint_names),
+                           np.asarray(msg.points[0].positions, dtype=float)))
+    elif hasattr(msg, 'data'):                                     # Float64MultiArray
+        by_name = dict(enumerate(np.asarray(msg.data, dtype=float)))
+        indexed = True
+    else:
+        raise EpisodeError(f'{type(msg).__name__}: not a joint message (JointState, '
+                           'JointTrajectory or Float64MultiArray)')
+    out = {}
+    for robot, source in names.items():
+        key = int(source) if indexed else str(source)
+        if key in by_name and np.isfinite(by_name[key]):
+            out[robot] = float(by_name[key])
+    return out
+
+
+def read_streams(path, topics: typing.Mapping[str, str], camera_topic: str,
+                 joint_maps: typing.Mapping[str, typing.Mapping], use_header: bool,
+                 progress: bool = False) -> typing.Tuple[typing.Dict[str, Stream], dict]:
+    """One pass over the bag: {topic: Stream} for ``topics`` and the bag's topic types.
+
+    ``joint_maps``: topic -> {robot joint: message name}; those messages become value dicts;
+    String topics keep their text; the camera keeps (message number) only.
+    """
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import get_typestore, Stores
+    from tqdm import tqdm
+    try:
+        reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+        reader.open()
+    except Exception as exc:  # noqa: B902 - rosbags raises its own errors for bad bags
+        raise EpisodeError(f'{path}: not a readable rosbag2 bag: {exc}') from None
+    try:
+        found = {c.topic: c.msgtype for c in reader.connections}
+        missing = [t for t in topics if t not in found]
+        if missing:
+            raise EpisodeError(
+                f'{path}: the contract needs topic(s) {missing}, which the bag does not have; '
+                f'it has: ' + ', '.join(f'{t} ({found[t]})' for t in sorted(found)))
+        streams = {t: Stream(t, found[t], np.zeros(0, np.int64)) for t in topics}
+        stamps = {t: [] for t in topics}
+        connections = [c for c in reader.connections if c.topic in topics]
+        total = sum(c.msgcount for c in connections)
+        for conn, receive_ns, raw in tqdm(reader.messages(connections=connections),
+                                          total=total, desc=f'reading {path.name}',
+                                          unit='msg', disable=not progress):
+            msg = reader.deserialize(raw, conn.msgtype)
+            topic = conn.topic
+            stamps[topic].append(_stamp(msg, receive_ns, use_header))
+            if topic == camera_topic:
+                streams[topic].values.append(len(stamps[topic]) - 1)
+            elif topic in joint_maps:
+                streams[topic].values.append(joint_values(msg, joint_maps[topic]))
+            else:
+                streams[topic].values.append(str(getattr(msg, 'data', '')))
+        for topic, stream in streams.items():
+            stream.stamps = np.asarray(stamps[topic], dtype=np.int64)
+        return streams, found
+    finally:
+        reader.close()
+
+
+def read_camera_frames(path, topic: str, wanted: typing.Set[int]) -> typing.Dict[int, np.ndarray]:
+    """{message number: (H, W, 3) uint8 RGB} for the ``wanted`` camera messages."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import get_typestore, Stores
+    from vag_ros.ros.conversions import compressed_to_numpy, ConversionError, image_to_numpy
+    out = {}
+    with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+        connections = [c for c in reader.connections if c.topic == topic]
+        for number, (conn, _, raw) in enumerate(reader.messages(connections=connections)):
+            if number not in wanted:
+                continue
+            msg = reader.deserialize(raw, conn.msgtype)
+            try:
+                out[number] = compressed_to_numpy(msg) if hasattr(msg, 'format') else \
+                    image_to_numpy(msg)
+            except ConversionError as exc:
+                raise EpisodeError(f'{path}: {topic} message {number}: {exc}') from None
+            if len(out) == len(wanted):
+                break
+    return out
