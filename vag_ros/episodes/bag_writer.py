@@ -347,18 +347,50 @@ def write_episode(episode: Episode, out_dir: typing.Union[str, Path],
     episode.validate()
     if episode.num_steps == 0:
         raise EpisodeError('episode has no frames (T = 0)')
-    meta = episode.metadata
-    name = default_bag_name(meta) if name is None else name
-    bag = EpisodeBagWriter(out_dir, name, meta, topics=topics,
-                           start_time_ns=start_time_ns,
-                           estimated_bytes=estimate_episode_bytes(episode))
+    return write_episode_frames(iter(episode.frames), episode.joints, episode.actions,
+                                episode.metadata, out_dir, name, topics, start_time_ns,
+                                estimate_episode_bytes(episode))
+
+
+def write_episode_frames(frames: typing.Iterator[np.ndarray], joints: np.ndarray,
+                         actions: np.ndarray, metadata: EpisodeMetadata,
+                         out_dir: typing.Union[str, Path], name: typing.Optional[str] = None,
+                         topics: tp.EpisodeTopics = tp.EpisodeTopics(),
+                         start_time_ns: typing.Optional[int] = None,
+                         estimated_bytes: int = 0) -> Path:
+    """Write an episode whose T frames (H, W, 3) uint8 arrive one by one from ``frames``
+    (long recordings never sit in memory whole); ``joints``, ``actions`` (T, D)."""
+    joints, actions = np.asarray(joints, np.float64), np.asarray(actions, np.float64)
+    t = len(joints)
+    if t == 0 or actions.shape != joints.shape or joints.ndim != 2:
+        raise EpisodeError(f'joints {joints.shape} and actions {actions.shape}: expected the '
+                           'same (T, D) with T >= 1')
+    first = next(frames, None)
+    if first is None or first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
+        raise EpisodeError(f'first frame: expected (H, W, 3) uint8, got '
+                           f'{getattr(first, "shape", None)}')
+    name = default_bag_name(metadata) if name is None else name
+    estimate = estimated_bytes or int(1.1 * t * (first.nbytes + 40 * joints.shape[1])) \
+        + _FIXED_BYTES
+    bag = EpisodeBagWriter(out_dir, name, metadata, topics=topics,
+                           start_time_ns=start_time_ns, estimated_bytes=estimate)
+    digest = hashlib.sha256(repr((t,) + first.shape).encode())
     with bag:
         t0 = bag.start_time_ns
-        bag.add_trajectory(episode.actions, t0)  # (T, D)
-        for k in range(episode.num_steps):
-            stamp = frame_stamp_ns(t0, k, meta.frame_rate)
-            bag.add_frame(episode.frames[k], stamp)  # (H, W, 3)
-            bag.add_joint_state(episode.joints[k], stamp)  # (D,)
-        bag.set_custom_data(tp.CUSTOM_DATA_DIGEST_KEY, episode_digest(
-            episode.frames, episode.joints, episode.actions))
+        bag.add_trajectory(actions, t0)  # (T, D)
+        frame = first
+        for k in range(t):
+            if k:
+                frame = next(frames, None)
+                if frame is None or frame.shape != first.shape or frame.dtype != np.uint8:
+                    raise EpisodeError(f'frame {k}: expected {first.shape} uint8, got '
+                                       f'{getattr(frame, "shape", None)} (frames: {t} wanted)')
+            stamp = frame_stamp_ns(t0, k, metadata.frame_rate)
+            bag.add_frame(frame, stamp)  # (H, W, 3)
+            bag.add_joint_state(joints[k], stamp)  # (D,)
+            digest.update(np.ascontiguousarray(frame).tobytes())
+        for array in (joints, actions):
+            digest.update(repr(array.shape).encode())
+            digest.update(np.ascontiguousarray(array, dtype='<f8').tobytes())
+        bag.set_custom_data(tp.CUSTOM_DATA_DIGEST_KEY, digest.hexdigest())
     return bag.path

@@ -14,11 +14,11 @@ import typing
 
 import numpy as np
 
-from vag_ros.episodes.bag_writer import write_episode
-from vag_ros.episodes.episode import Episode, EpisodeMetadata
+from vag_ros.episodes.bag_writer import write_episode_frames
+from vag_ros.episodes.episode import EpisodeMetadata
 from vag_ros.errors import EpisodeError
 from vag_ros.ingest.contract import TopicContract
-from vag_ros.ingest.streams import asof, read_camera_frames, read_streams, Stream
+from vag_ros.ingest.streams import asof, camera_frames_in_order, read_streams, Stream
 from vag_ros.outputs import check_name
 
 REPORT = 'ingest_report.json'
@@ -199,11 +199,9 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
                            'or CompressedImage')
     segments = plan_episodes(contract, streams, list(robot.joint_names), report)
     custom = _custom_data(path)
-    wanted = {int(n) for seg in segments for n in seg.camera}
-    frames = read_camera_frames(path, contract.camera_topic, wanted)
     for k, seg in enumerate(segments):
         name = check_name(f'{path.name}_ep{k:03d}', 'episode name')
-        images = np.stack([frames[int(n)] for n in seg.camera])   # (T, H, W, 3)
+        frames = camera_frames_in_order(path, contract.camera_topic, list(seg.camera))
         instruction = _instruction(contract, streams, custom, int(seg.times[0]), path)
         metadata = EpisodeMetadata(
             task='teleop', seed=k, success=True, robot=robot.name,
@@ -211,9 +209,8 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
             instruction=instruction, episode_id=name,
             extra={'bag': str(path), 'start_s': float(seg.times[0] * 1e-9),
                    'camera_topic': contract.camera_topic, 'action': contract.action_source})
-        episode = Episode(frames=images, joints=seg.joints, actions=seg.actions,
-                          metadata=metadata)
-        write_episode(episode, out_dir, name=name)
+        metadata.validate()
+        write_episode_frames(frames, seg.joints, seg.actions, metadata, out_dir, name)
         report['episodes'].append({'name': name, 'frames': len(seg.times),
                                    'duration_s': round(len(seg.times) / contract.fps, 3),
                                    'instruction': instruction})

@@ -5,6 +5,7 @@ definitions. Camera messages are only stamped here (their index kept); their pix
 decoded later, only for the frames an episode samples.
 """
 
+import collections
 import dataclasses
 import typing
 
@@ -135,23 +136,36 @@ def read_streams(path, topics: typing.Mapping[str, str], camera_topic: str,
         reader.close()
 
 
-def read_camera_frames(path, topic: str, wanted: typing.Set[int]) -> typing.Dict[int, np.ndarray]:
-    """{message number: (H, W, 3) uint8 RGB} for the ``wanted`` camera messages."""
+def camera_frames_in_order(path, topic: str, numbers: typing.Sequence[int]
+                           ) -> typing.Iterator[np.ndarray]:
+    """(H, W, 3) uint8 RGB frames of the camera messages ``numbers`` (message numbers in
+    bag order, in the order wanted, repeats allowed), decoded one by one: only the frames
+    read ahead of their turn (out-of-order stamps) are held."""
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import get_typestore, Stores
     from vag_ros.ros.conversions import compressed_to_numpy, ConversionError, image_to_numpy
-    out = {}
+    remaining = collections.Counter(int(n) for n in numbers)
+    pending: typing.Dict[int, np.ndarray] = {}
+    position = 0
     with AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
         connections = [c for c in reader.connections if c.topic == topic]
         for number, (conn, _, raw) in enumerate(reader.messages(connections=connections)):
-            if number not in wanted:
+            if position == len(numbers):
+                return
+            if number not in remaining:
                 continue
             msg = reader.deserialize(raw, conn.msgtype)
             try:
-                out[number] = compressed_to_numpy(msg) if hasattr(msg, 'format') else \
+                pending[number] = compressed_to_numpy(msg) if hasattr(msg, 'format') else \
                     image_to_numpy(msg)
             except ConversionError as exc:
                 raise EpisodeError(f'{path}: {topic} message {number}: {exc}') from None
-            if len(out) == len(wanted):
-                break
-    return out
+            while position < len(numbers) and int(numbers[position]) in pending:
+                wanted = int(numbers[position])
+                yield pending[wanted]
+                remaining[wanted] -= 1
+                if not remaining[wanted]:
+                    del pending[wanted], remaining[wanted]
+                position += 1
+    if position < len(numbers):
+        raise EpisodeError(f'{path}: {topic}: camera message {numbers[position]} not found')
