@@ -48,6 +48,10 @@ ARGUMENTS = (
 )
 
 
+# seconds a node gets between SIGINT/SIGTERM and SIGKILL (launch's default: 5)
+SHUTDOWN_TIMEOUT_S = {'vag_recorder': 30, 'vag_replay': 10}
+
+
 def _true(value: str) -> bool:
     return value.strip().lower() in ('1', 'true', 'yes', 'on')
 
@@ -69,7 +73,10 @@ def _nodes(context):
         actions.append(kind(
             package='vag_ros', executable=spec.executable, name=spec.name, namespace='',
             parameters=[spec.parameter_dict()], remappings=list(spec.remappings),
-            output='screen'))
+            output='screen',
+            # on Ctrl-C the recorder writes every open episode, the replay brakes the arm:
+            # more time than launch's default 5 s before SIGKILL
+            sigterm_timeout=str(SHUTDOWN_TIMEOUT_S.get(spec.name, 5))))
     urdf = Path(arg['robot_description']).read_text()
     if _true(arg['use_sim']):  # a real robot publishes its own robot_description and TF
         actions.append(Node(package='robot_state_publisher', executable='robot_state_publisher',

@@ -149,3 +149,14 @@ def test_fitted_codec_travels_with_the_checkpoint(tmp_path, micro_config):
     save_checkpoint(tmp_path / 'without', model, config, norm)
     with pytest.raises(CheckpointError, match='no codec'):
         VagPipeline.from_checkpoint(tmp_path / 'without')
+
+
+def test_a_checkpoint_without_its_checksums_is_refused_with_the_command_to_record_them(saved):
+    import subprocess
+    path, _ = saved
+    (path / 'SHA256SUMS').unlink()
+    with pytest.raises(CheckpointError, match=r'no SHA256SUMS record.*sha256sum model'):
+        load_checkpoint(path)
+    subprocess.run('sha256sum model.safetensors config.yaml > SHA256SUMS', shell=True,
+                   cwd=path, check=True)  # the command the message gives
+    load_checkpoint(path)

@@ -48,7 +48,9 @@ def test_camera_transport_reaches_capture():
 def test_in_process_graph_generates_and_replay_judges(ros_context, micro_checkpoint,
                                                       tmp_path):
     import rclpy
-    specs = graph.generate_and_replay(str(micro_checkpoint), record_dir=str(tmp_path))
+    specs = graph.generate_and_replay(  # a rejected episode is written 0.5 s after it
+        str(micro_checkpoint), record_dir=str(tmp_path),
+        parameters={'vag_recorder': {'rejected_wait_s': 0.5}})
     nodes = graph.create_nodes(specs, context=ros_context)
     peer = rclpy.create_node('graph_test_peer', context=ros_context)
     frames, trajectories, replay_states = [], [], []

@@ -260,7 +260,7 @@ def test_each_episode_gets_its_own_request_frames_and_execution_flag(ros_context
             feed.trajectory.publish(trajectories[stamp])
             assert spin_until(executor, lambda: stamp in recorder._open, 5.0)
             feed.state('rejected' if stamp == a else 'dry_run', stamp)
-            assert spin_until(executor, lambda: recorder._open[stamp].state == 'ended', 5.0)
+            assert spin_until(executor, lambda: recorder._open[stamp].execution, 5.0)
         feed.result('accepted', 'lift the yellow block', d, 'req-d')
         trajectory = feed.episode(robot, stamp=d)
         assert spin_until(executor, lambda: d in recorder._generation
@@ -344,4 +344,49 @@ def test_a_signal_closes_every_open_episode_completely(ros_context, tmp_path, nu
             process.kill()
             process.communicate()
         executor.shutdown()
+        feed.node.destroy_node()
+
+
+def test_a_rejected_trajectory_executed_after_revalidation_is_recorded(ros_context, tmp_path):
+    """The operator moves the arm to the start, validates again and executes: the episode
+    the replay first rejected records that execution."""
+    robot = load_robot_description()
+    recorder = RecorderNode(context=ros_context, parameter_overrides=[
+        Parameter('out_dir', value=str(tmp_path)), Parameter('settle_s', value=0.2)])
+    feed = Feed(ros_context, 'recorder_revalidation_feed')
+    executor = _executor(ros_context, recorder, feed.node)
+    try:
+        assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1
+                          and feed.replay_state.get_subscription_count() >= 1, 5.0)
+        feed.result('accepted', 'touch the red block')
+        feed.trajectory.publish(feed.episode(robot))
+        assert spin_until(executor, lambda: START in recorder._open, 5.0)
+        feed.state('rejected')
+        assert spin_until(executor, lambda: recorder._open[START].execution == 'rejected', 5.0)
+        spin_until(executor, lambda: False, 0.5)
+        assert START in recorder._open and not recorder.written  # still open
+        feed.state('validated')
+        feed.state('moving', duration_s=0.3)
+        assert spin_until(executor, lambda: recorder._recording is not None, 5.0)
+        for k in range(3):
+            feed.joints.publish(make_joint_state(robot.joint_names, HOME, START + k * 10**7))
+        spin_until(executor, lambda: False, 0.2)
+        feed.state('done')
+        assert spin_until(executor, lambda: recorder.written, 10.0)
+        counts, meta, _ = _bag_summary(recorder.written[0])
+        assert meta['extra']['executed'] is True and meta['extra']['execution'] == 'done'
+        assert counts['/joint_states'] == 3
+        # malformed messages are refused with a warning; the node keeps recording
+        for text in ('{"episode_stamp_ns": "x", "state": "moving"}', '{"state": 3}'):
+            feed.replay_state.publish(String(data=text))
+        feed.results.publish(String(data='{"request_id": 1, "state": "accepted", '
+                                         '"node": "g", "details": []}'))
+        feed.annotation.publish(String(data='{"episode_stamp_ns": "soon", "success": true}'))
+        spin_until(executor, lambda: False, 0.5)
+        warnings = [s['last_error'] if 'last_error' in s else s.get('message', '')
+                    for s in feed.statuses]
+        assert any('request result' in w for w in warnings), warnings
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
         feed.node.destroy_node()

@@ -86,13 +86,33 @@ class Rig:
             node.destroy_node()
 
 
+def assert_braked(commands, rate, acceleration):
+    """The streamed commands (each ``data`` (D,)) change by at most the acceleration limit
+    between ticks, and end at rest."""
+    stream = np.array([c.data for c in commands])                 # (N, D) at 1 / rate
+    velocity = np.diff(stream, axis=0) * rate                      # (N - 1, D)
+    change = np.abs(np.diff(velocity, axis=0)) * rate              # (N - 2, D)
+    assert np.all(change.max(0) <= acceleration * 1.05 + 1e-9), change.max(0)
+    assert np.all(np.abs(velocity[-1]) < 0.05)
+
+
 def assert_held(rig):
-    """After a stop: the last setpoint was sent once more (the hold), then nothing."""
+    """After a stop: the commands braked to rest within the limits, then nothing."""
     spin_for(rig.executor, 0.3)
     count = len(rig.commands)
     spin_for(rig.executor, 0.5)
     assert len(rig.commands) == count
-    assert list(rig.commands[-1].data) == list(rig.commands[-2].data)
+    assert_braked(rig.commands, rig.replay.config.stream_rate_hz, rig.replay.limits.acceleration)
+
+
+def assert_braking_trajectory(trajectory, limits):
+    """A joint_trajectory stop: two points, from a velocity to rest within the limits."""
+    t, p = trajectory_to_arrays(trajectory)[1:]
+    v = np.array([pt.velocities for pt in trajectory.points])
+    assert len(t) == 2 and t[0] == 0.0 and np.all(v[1] == 0)
+    assert np.all(np.abs(v[0]) / t[1] <= limits.acceleration * (1 + 1e-6))  # ns rounding
+    np.testing.assert_allclose(p[1], np.clip(p[0] + v[0] * t[1] / 2, limits.lower,
+                                             limits.upper))
 
 
 @pytest.fixture
@@ -208,9 +228,9 @@ def test_silent_controller_stops_motion(ros_context, mode):
             and any(s['state'] == 'stopped' for s in states), 3.0), rig.errors
         if mode == 'forward_position':
             assert_held(rig)
-        else:  # the hold: an empty trajectory after the motion's one
+        else:  # the stop: a braking trajectory after the motion's one
             assert spin_until(rig.executor, lambda: len(rig.trajectories) == 2, 2.0)
-            assert rig.trajectories[-1].points == []
+            assert_braking_trajectory(rig.trajectories[-1], rig.replay.limits)
         by_state = {s['state']: s for s in states}
         assert by_state['moving']['episode_stamp_ns'] == 123
         assert 'controller silent' in by_state['stopped']['message']
@@ -402,3 +422,24 @@ def test_a_short_gap_in_joint_states_does_not_stop_a_motion(rig):
     rig.arm.publishing = True
     assert spin_until(rig.executor, lambda: rig.replay._motion is None, 10.0)
     assert not any('joint states stale' in e for e in rig.errors), rig.errors
+
+
+def test_each_joint_must_be_fresh_a_gripper_alone_does_not_keep_the_arm_alive(rig):
+    """The arm's broadcaster dies while the gripper keeps publishing: the arm's joints go
+    stale on their own, and the motion stops."""
+    from sensor_msgs.msg import JointState
+    gripper = rig.peer.create_publisher(JointState, '/joint_states', 10)
+    assert rig.send(*rig.motion(delta=0.3, duration=3.0)) == []
+    rig.call('arm', True)
+    assert rig.call('execute').success
+    assert spin_until(rig.executor, lambda: len(rig.commands) >= 5, 5.0)
+    import time
+    rig.arm.publishing = False
+    end = time.monotonic() + 2.0
+    while time.monotonic() < end and rig.replay._motion is not None:
+        gripper.publish(JointState(name=['left_finger_joint'], position=[0.02]))
+        spin_for(rig.executor, 0.02)
+    assert rig.replay._motion is None
+    assert spin_until(rig.executor, lambda: any('stale' in e for e in rig.errors), 2.0)
+    stale = [e for e in rig.errors if 'joint states stale' in e]
+    assert stale and any(f"'joint{k}'" in stale[0] for k in range(1, 7)), rig.errors

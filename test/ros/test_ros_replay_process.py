@@ -21,8 +21,13 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from ros_helpers import spin_for, spin_until  # noqa: I100
+from test_ros_replay import assert_braked, assert_braking_trajectory  # noqa: I100
+from vag_ros.robot.description import load_robot_description
+from vag_ros.robot.safety_config import load_safety_config
 from vag_ros.ros.conversions import arrays_to_trajectory
 from vag_ros.ros.mock_arm_node import MockArmNode
+
+LIMITS = load_safety_config().resolve(load_robot_description())  # the node's defaults
 
 pytestmark = pytest.mark.ros
 
@@ -137,13 +142,14 @@ def test_a_signal_mid_motion_stops_the_controller_before_the_node_goes(
         code, stderr = cell.wait_exit()
         assert code == 0 and 'Traceback' not in stderr, stderr
         spin_for(cell.executor, 0.3)
-        if mode == 'joint_trajectory':  # the motion, then the hold (an empty trajectory)
-            assert len(cell.trajectories) == 2 and cell.trajectories[1].points == []
-        else:  # the last setpoint once more, then nothing
+        if mode == 'joint_trajectory':  # the motion, then the braking trajectory
+            assert len(cell.trajectories) == 2
+            assert_braking_trajectory(cell.trajectories[1], LIMITS)
+        else:  # braked to rest within the limits, then nothing
             count = len(cell.commands)
             spin_for(cell.executor, 0.3)
             assert len(cell.commands) == count
-            assert list(cell.commands[-1].data) == list(cell.commands[-2].data)
+            assert_braked(cell.commands, 50.0, LIMITS.acceleration)
         before, after = _joint1_after_stop(cell)
         assert abs(after - before) < 0.01 and after - start < 0.25  # held, not finished
         assert cell.states[-1]['state'] == 'shutdown'
@@ -158,7 +164,8 @@ def test_an_exception_in_a_callback_stops_the_controller_then_exits_1(ros_contex
         code, stderr = cell.wait_exit()
         assert code == 1 and 'injected fault in a motion callback' in stderr
         spin_for(cell.executor, 0.3)
-        assert len(cell.trajectories) == 2 and cell.trajectories[1].points == []
+        assert len(cell.trajectories) == 2
+        assert_braking_trajectory(cell.trajectories[1], LIMITS)
         before, after = _joint1_after_stop(cell)
         assert abs(after - before) < 0.01
     finally:

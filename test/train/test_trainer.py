@@ -241,18 +241,25 @@ def test_a_run_killed_in_its_first_save_says_how_to_start_again(
                           dataset=dataset)
 
 
-def test_a_crash_between_the_state_renames_keeps_the_complete_state(
+def test_a_crash_between_the_state_renames_resumes_from_the_newest_complete_state(
         tmp_path, bag_dir, dataset, train_config):
+    from fault_helpers import flip_bits
     from vag_ros.train import training_state as ts
     out = tmp_path / 'run'
-    one = dataclasses.replace(train_config, steps=1)
-    trainer.train(micro_config(), one, bag_dir, out, progress=False, dataset=dataset)
-    (out / 'training_state').rename(out / 'training_state.old')  # first rename done, then
-    assert ts.has_state(out) and not (out / 'training_state.old').exists()  # the crash
-    assert ts.read_training_state(out)[1]['step'] == 1
-    # a half-written new state (no SHA256SUMS yet) is never taken for a complete one
+    trainer.train(micro_config(), dataclasses.replace(train_config, steps=1, save_every=1),
+                  bag_dir, out, progress=False, dataset=dataset)
+    shutil.copytree(out / 'training_state', tmp_path / 'step1')  # complete, step 1
+    trainer.train(micro_config(), dataclasses.replace(train_config, steps=2, save_every=1),
+                  bag_dir, out, resume=True, progress=False, dataset=dataset)
+    # the crash between the renames of the next save: .old and the new .tmp, no final
     (out / 'training_state').rename(out / 'training_state.tmp')
-    (out / 'training_state.tmp' / 'SHA256SUMS').unlink()
+    previous = shutil.copytree(tmp_path / 'step1', out / 'training_state.old')
+    assert ts.state_dir(out) == out / 'training_state.tmp'        # the newest complete
+    assert ts.read_training_state(out)[1]['step'] == 2
+    flip_bits(out / 'training_state.tmp' / ts.TENSORS)           # a torn new state ...
+    assert ts.state_dir(out) == previous                          # ... falls back to .old
+    assert ts.read_training_state(out)[1]['step'] == 1
+    (previous / 'SHA256SUMS').unlink()                            # nothing complete left
     assert not ts.has_state(out)
 
 

@@ -14,7 +14,7 @@ import typing
 import torch
 import yaml
 
-from vag_ros.checksums import verify_file, write_checksums
+from vag_ros.checksums import read_checksums, SUMS, verify_file, write_checksums
 from vag_ros.errors import CheckpointError, ConfigError
 from vag_ros.model.config import config_from_dict, VagConfig
 from vag_ros.model.normalization import ActionNormalizer
@@ -122,6 +122,11 @@ def load_checkpoint(directory: typing.Union[str, Path],
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f'checkpoint folder not found: {directory}')
+    if WEIGHTS not in read_checksums(directory):
+        raise CheckpointError(
+            f'{directory}: no {SUMS} record of {WEIGHTS}, so its weights cannot be verified '
+            'before they drive a robot; if you trust the files, record them: cd '
+            f'{directory} && sha256sum {WEIGHTS} {CONFIG} > {SUMS}')
     config = config or read_config(directory)
     tensors, metadata = read_weights(directory)
     # weights may be stored in half precision (vag-ros pack-demo); compute in float32

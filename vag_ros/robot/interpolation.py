@@ -33,9 +33,10 @@ def _slopes(times: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 class TrajectoryInterpolator:
-    """``sample(t)`` of a trajectory (times (T,), positions (T, D)); held at both ends."""
+    """``sample(t)`` of a trajectory (times (T,), positions (T, D), optional velocities
+    (T, D), else PCHIP's); held at both ends."""
 
-    def __init__(self, times, positions):
+    def __init__(self, times, positions, velocities=None):
         times = np.array(times, dtype=float)           # (T,)
         positions = np.array(positions, dtype=float)   # (T, D)
         if positions.ndim != 2 or positions.shape[0] == 0:
@@ -50,7 +51,17 @@ class TrajectoryInterpolator:
             raise TrajectoryError('interpolation: times must strictly increase')
         self.times = times
         self.positions = positions
-        self.velocities = _slopes(times, positions)    # (T, D)
+        # given velocities (a trajectory message's): cubic Hermite through them, as a
+        # joint_trajectory_controller does; the curve may then leave the waypoints' hull
+        self._hull = velocities is None
+        if velocities is None:
+            self.velocities = _slopes(times, positions)    # (T, D)
+        else:
+            self.velocities = np.array(velocities, dtype=float)
+            if self.velocities.shape != positions.shape or \
+                    not np.all(np.isfinite(self.velocities)):
+                raise TrajectoryError(f'interpolation: velocities must be finite and shaped '
+                                      f'{positions.shape}, got {self.velocities.shape}')
 
     @property
     def start_time(self) -> float:
@@ -92,6 +103,8 @@ class TrajectoryInterpolator:
         s2, s3 = s * s, s * s * s
         out = ((2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * h * m0
                + (-2 * s3 + 3 * s2) * p1 + (s3 - s2) * h * m1)
+        if not self._hull:
+            return out
         # PCHIP stays in this hull exactly; the clip only removes rounding.
         return np.clip(out, np.minimum(p0, p1), np.maximum(p0, p1))
 

@@ -234,6 +234,9 @@ class RecorderNodeConfig:
     annotation_topic: str = EPISODE_ANNOTATION_TOPIC
     settle_s: float = 1.0                  # keep recording after the motion ends [s]
     execution_wait_s: float = 120.0        # write without execution if none starts [s]
+    # a rejected trajectory waits this long for a new ~/validate + ~/execute (the operator
+    # moving the arm to its start) before its episode is written unexecuted [s]
+    rejected_wait_s: float = 30.0
     max_execution_s: float = 120.0         # write anyway if the motion never ends [s]
     # the executed camera in the bag: raw (sensor_msgs/Image on camera_topic) or jpeg / png
     # (sensor_msgs/CompressedImage on <camera_topic>/compressed, image_transport's layout);
@@ -250,7 +253,7 @@ class RecorderNodeConfig:
                      'replay_state_topic', 'annotation_topic'):
             _topic(getattr(self, name), name)
         require(self.settle_s >= 0, 'settle_s', self.settle_s, 'must be >= 0')
-        for name in ('execution_wait_s', 'max_execution_s'):
+        for name in ('execution_wait_s', 'max_execution_s', 'rejected_wait_s'):
             require(getattr(self, name) > 0, name, getattr(self, name), 'must be > 0')
         require(self.camera_storage in STORAGE_MODES, 'camera_storage', self.camera_storage,
                 f'expected one of {STORAGE_MODES}')

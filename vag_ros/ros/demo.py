@@ -197,7 +197,8 @@ class Demo:
         self.controller_mode = controller_mode
         # config/safety_demo.yaml: the real-arm limits of config/safety.yaml, but a
         # trajectory faster than them is slowed down (at most max_slowdown), not rejected
-        overrides = {'vag_recorder': {'execution_wait_s': 60.0, 'settle_s': 0.5},
+        overrides = {'vag_recorder': {'execution_wait_s': 60.0, 'settle_s': 0.5,
+                                      'rejected_wait_s': 1.0},
                      'vag_replay': {'safety_file': str(share_path(DEMO_SAFETY_YAML))}}
         for name, values in (parameters or {}).items():
             overrides.setdefault(name, {}).update(values)

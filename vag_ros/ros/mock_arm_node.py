@@ -1,6 +1,8 @@
 """Mock arm: the embedded world's arm behind ros2_control-like topics.
 
-Accepts /<controller>/joint_trajectory (JointTrajectory; empty = hold) and
+Accepts /<controller>/joint_trajectory (JointTrajectory, cubic Hermite through the points'
+velocities when given, else PCHIP; an empty one is rejected, as the real
+joint_trajectory_controller does) and
 /<controller>/commands (Float64MultiArray, position targets), steps the world every
 1/sim.frame_rate s and publishes /joint_states.
 """
@@ -57,20 +59,24 @@ class MockArmNode(Node):
             return self.shared.world.joints()
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        if not msg.points:
-            self._trajectory = None
-            self._target = self.joints()
-            return
         try:
+            if not msg.points:  # as ros2_controllers' joint_trajectory_controller (>= #902)
+                raise VagError('Empty trajectory received.')
             names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, D)
             missing = [n for n in self.names if n not in names]
             if missing:
                 raise VagError(f'trajectory lacks joint(s) {missing}')
-            positions = positions[:, [names.index(n) for n in self.names]]
+            order = [names.index(n) for n in self.names]
+            positions = positions[:, order]
+            velocities = None
+            if all(len(p.velocities) == len(names) for p in msg.points):  # cubic Hermite
+                velocities = np.array([p.velocities for p in msg.points])[:, order]
             if times[0] > 0:
                 times = np.concatenate([[0.0], times])
                 positions = np.concatenate([self.joints()[None], positions])
-            interpolator = TrajectoryInterpolator(times, positions)
+                if velocities is not None:
+                    velocities = np.concatenate([np.zeros((1, len(order))), velocities])
+            interpolator = TrajectoryInterpolator(times, positions, velocities)
         except VagError as exc:
             self.status.error('rejected', f'mock arm: trajectory rejected: {exc}')
             return

@@ -57,7 +57,15 @@ class RequestResult:
                 raise ValueError('expected a JSON object')
             known = {f.name for f in dataclasses.fields(cls)}
             result = cls(**{k: v for k, v in data.items() if k in known})
-            int(result.episode_stamp_ns)
+            for name in ('request_id', 'state', 'node', 'reason', 'episode_id',
+                         'instruction'):
+                if not isinstance(getattr(result, name), str):
+                    raise TypeError(f'{name} must be a string')
+            if isinstance(result.episode_stamp_ns, bool) or \
+                    not isinstance(result.episode_stamp_ns, int):
+                raise TypeError('episode_stamp_ns must be an integer')
+            if not isinstance(result.details, dict):
+                raise TypeError('details must be an object')
         except (ValueError, TypeError) as exc:
             raise RequestError(f'request result {text[:80]!r}: {exc}') from None
         return result

@@ -53,6 +53,9 @@ CONDITIONING_TOPIC = '/vag/conditioning_frame'
 REPLAY_STATES_IN_BAG = '/vag/replay/state'
 # an executing episode ends this long after its motion should have (no end state came) [s]
 MOTION_GRACE_S = 2.0
+# shutdown waits this long for the open episodes to be written (the launch file gives the
+# recorder 30 s before SIGKILL) [s]
+FLUSH_TIMEOUT_S = 25.0
 # a predicted frame belongs to an episode when its stamp is this close to one of the
 # episode's frame stamps [ns]
 FRAME_STAMP_TOLERANCE_NS = 1_000_000
@@ -76,6 +79,7 @@ class _Episode:
     state: str = 'predicted'       # predicted | executing | ended
     started_at: float = 0.0        # monotonic [s] of 'moving'; 0: never executed
     deadline: float = math.inf     # monotonic [s]: stop recording an unfinished motion
+    rejected_at: float = math.inf  # monotonic [s] of the replay's newest rejection
     ended_at: float = 0.0
     execution: str = ''            # the replay's terminal state, e.g. done / stopped
     joints: list = dataclasses.field(default_factory=list)   # [(stamp ns, (D,))]
@@ -126,7 +130,8 @@ class RecorderNode(Node):
         """The generator's word on each episode: its request's text, seed, frames."""
         try:
             result = RequestResult.from_json(msg.data)
-        except VagError:
+        except VagError as exc:
+            self.status.warn('request result rejected', f'recorder: {exc}')
             return
         stamp = int(result.episode_stamp_ns)
         if not stamp or result.state not in ('accepted', 'generated'):
@@ -151,6 +156,10 @@ class RecorderNode(Node):
                              f'is not a JSON object: {exc}')
             return
         stamp = data.pop('episode_stamp_ns', None)
+        if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int)):
+            self.status.warn('annotation rejected', f'recorder: annotation episode_stamp_ns '
+                             f'{stamp!r} is not an integer')
+            return
         if stamp is None:
             self._next_annotation.update(data)
         elif int(stamp) in self._open:
@@ -185,7 +194,9 @@ class RecorderNode(Node):
         try:
             data = json.loads(msg.data)
             stamp, state = int(data['episode_stamp_ns']), str(data['state'])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
+            self.status.warn('replay state rejected', f'recorder: replay state '
+                             f'{msg.data[:80]!r} is not {{"state", "episode_stamp_ns"}}')
             return
         episode = self._open.get(stamp)
         if episode is None:
@@ -198,6 +209,10 @@ class RecorderNode(Node):
             if isinstance(duration, (int, float)) and math.isfinite(duration):
                 episode.deadline = now + duration + self.config.settle_s + MOTION_GRACE_S
             self._recording = episode
+        elif state == 'rejected' and episode.state == 'predicted':
+            # the operator may move the arm to the start and validate it again: the episode
+            # stays open for rejected_wait_s (or until the next trajectory)
+            episode.execution, episode.rejected_at = 'rejected', now
         elif state in REPLAY_TERMINAL_STATES and episode.state != 'ended':
             episode.state, episode.ended_at, episode.execution = 'ended', now, state
 
@@ -225,8 +240,9 @@ class RecorderNode(Node):
         cfg, now = self.config, time.monotonic()
         for episode in list(self._open.values()):
             if episode.state == 'ended' and now - episode.ended_at >= cfg.settle_s \
-                    or episode.state == 'predicted' and \
-                    now - episode.opened_at >= cfg.execution_wait_s:
+                    or episode.state == 'predicted' and (
+                        now - episode.opened_at >= cfg.execution_wait_s
+                        or now - episode.rejected_at >= cfg.rejected_wait_s):
                 self._finalize(episode)
             elif episode.state == 'executing' and (
                     now - episode.started_at >= cfg.max_execution_s
@@ -246,7 +262,7 @@ class RecorderNode(Node):
         conditioning = self._conditioning.pop(episode.stamp_ns, None)
         self._jobs.put((episode, frames, generation, conditioning))
 
-    def flush(self, timeout: float = 30.0) -> None:
+    def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
         """Write every open episode now and wait for the writer (shutdown, tests)."""
         for episode in list(self._open.values()):
             self._finalize(episode)
@@ -341,7 +357,7 @@ class RecorderNode(Node):
         if self._worker is not None:
             self.flush()
             self._jobs.put(None)
-            self._worker.join(timeout=30.0)
+            self._worker.join(timeout=2.0)
             self._worker = None
         return super().destroy_node()
 

@@ -34,6 +34,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from vag_ros.errors import ConfigError, VagError
+from vag_ros.robot.braking import braking, Braking
 from vag_ros.robot.description import load_robot_description
 from vag_ros.robot.safety_config import load_safety_config
 from vag_ros.robot.trajectory_validation import validate_trajectory, ValidatedTrajectory
@@ -99,8 +100,9 @@ class ReplayNode(Node):
             self.status.error('unconfigured', f'configure failed: {exc}')
             raise
         cfg = self.config
-        self._joints: typing.Dict[str, float] = {}
-        self._joints_at: typing.Optional[float] = None  # monotonic receive time [s]
+        # newest measured position of each joint and its receive time (monotonic s): an arm
+        # and a gripper may publish apart, and each must be fresh on its own
+        self._joints: typing.Dict[str, typing.Tuple[float, float]] = {}
         self.pending: typing.Optional[ValidatedTrajectory] = None
         # the newest trajectory as received, valid or not: (names, times (T,), positions
         # (T, D), episode stamp ns); ~/validate and ~/execute check it again
@@ -113,6 +115,7 @@ class ReplayNode(Node):
         self._ticks = 0
         self._watch: typing.Optional[ControllerWatch] = None
         self._goal_handle = None  # follow_joint_trajectory: the accepted goal
+        self._goal_futures: typing.List = []  # follow_joint_trajectory: goals/cancels in flight
         self._timer = None
         self.state_pub = self.create_publisher(String, cfg.state_topic, 10)
         self.result_pub = self.create_publisher(String, REQUEST_RESULT_TOPIC, 50)
@@ -176,17 +179,28 @@ class ReplayNode(Node):
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:
-            self._joints.update(joint_state_to_dict(msg))
+            positions = joint_state_to_dict(msg)
         except VagError as exc:
             self.status.warn('joint state rejected', str(exc))
             return
-        self._joints_at = time.monotonic()
+        now = time.monotonic()
+        self._joints.update({name: (value, now) for name, value in positions.items()})
+
+    @property
+    def _joints_at(self) -> typing.Optional[float]:
+        """Receive time of the stalest robot joint (None until every one was heard)."""
+        names = self.robot.joint_names
+        if not all(n in self._joints for n in names):
+            return None
+        return min(self._joints[n][1] for n in names)
 
     def _current(self):
-        """({name: position} or None, age s or None)."""
-        if self._joints_at is None:
+        """({name: position} or None, age s of the stalest robot joint, or None)."""
+        if not self._joints:
             return None, None
-        return dict(self._joints), time.monotonic() - self._joints_at
+        current = {name: value for name, (value, _) in self._joints.items()}
+        at = self._joints_at
+        return current, None if at is None else time.monotonic() - at
 
     def _validate(self, names, positions, times) -> ValidatedTrajectory:
         current, age = self._current()
@@ -336,8 +350,11 @@ class ReplayNode(Node):
             return
         current, age = self._current()
         if age is None or age > self.config.joint_state_timeout_s:
-            self.stop('stopped', f'joint states stale ({age if age is None else round(age, 3)}'
-                      f' s > joint_state_timeout_s {self.config.joint_state_timeout_s} s)')
+            stale = max(self.robot.joint_names,
+                        key=lambda n: time.monotonic() - self._joints.get(n, (0, -1e9))[1])
+            self.stop('stopped', f'joint states stale ({stale!r}: '
+                      f'{age if age is None else round(age, 3)} s > joint_state_timeout_s '
+                      f'{self.config.joint_state_timeout_s} s)')
             return
         interpolator, start = self._motion
         now = time.monotonic()
@@ -379,12 +396,13 @@ class ReplayNode(Node):
         stamp = self.episode_stamp
         future = self._action_client.send_goal_async(goal, feedback_callback=self._on_feedback)
         future.add_done_callback(lambda f: self._on_goal_response(f, stamp))
+        self._goal_futures.append(future)  # a stop before the answer waits for it
 
     def _on_goal_response(self, future, stamp: int) -> None:
         handle = future.result()
         if stamp != self.episode_stamp or self._motion is None:
             if handle is not None and handle.accepted:  # stopped while the goal was in flight
-                handle.cancel_goal_async()
+                self._goal_futures.append(handle.cancel_goal_async())
             return
         if handle is None or not handle.accepted:
             self.stop('stopped', 'follow_joint_trajectory: goal rejected by '
@@ -423,34 +441,66 @@ class ReplayNode(Node):
             self.destroy_timer(self._timer)
             self._timer = None
 
-    def stop(self, state: str, error: str = '') -> None:
-        """Stop the motion: the controller holds where it is now.
+    def _braking(self) -> Braking:
+        """The stop from where the controller is commanded now, within the limits."""
+        curve, start = self._motion
+        if self.config.controller_mode == 'forward_position':
+            t = max(self._ticks - 1, 0) / self.config.stream_rate_hz  # the last command
+        else:
+            t = time.monotonic() - start
+        t = min(t, curve.end_time)
+        return braking(curve.sample(t), curve.velocity_many([t])[0], self.limits.acceleration,
+                       self.limits.lower, self.limits.upper,
+                       min_duration_s=1.0 / self.config.stream_rate_hz)
 
-        forward_position: the last command again; joint_trajectory: an empty trajectory
-        (ros2_controllers' joint_trajectory_controller holds position on it);
-        follow_joint_trajectory: the goal is cancelled. Waits (briefly) until a reliable
-        subscriber acknowledged the stop, so it is out before a shutting-down node goes.
+    def stop(self, state: str, error: str = '') -> None:
+        """Stop the motion: decelerate from the commanded motion to rest within the
+        acceleration limits (``vag_ros.robot.braking``).
+
+        forward_position: the braking samples are streamed at stream_rate_hz (this call
+        returns when the arm is commanded to rest); joint_trajectory: the braking as a
+        two-point trajectory with velocities (it replaces the running one; an empty
+        trajectory is rejected by ros2_controllers' joint_trajectory_controller);
+        follow_joint_trajectory: the braking as a new goal, the running goal cancelled.
+        Then waits (briefly) until a reliable subscriber acknowledged it.
         """
         if self._motion is None:
             return
+        stop = self._braking()
         self._end_motion()
         mode = self.config.controller_mode
-        if mode == 'joint_trajectory':
-            self.command_pub.publish(JointTrajectory(joint_names=list(self.robot.joint_names)))
-        elif mode == 'forward_position' and self._last_command is not None:
-            self.command_pub.publish(Float64MultiArray(
-                data=[float(v) for v in self._last_command]))
+        if mode == 'forward_position':
+            period = 1.0 / self.config.stream_rate_hz
+            steps = int(np.ceil(stop.duration_s / period))
+            for k in range(1, steps + 1):
+                time.sleep(period)
+                self.command_pub.publish(Float64MultiArray(
+                    data=[float(v) for v in stop.sample(k * period)]))
             self._last_command = None
-        elif self._goal_handle is not None:
-            self._goal_handle.cancel_goal_async()
-            self._goal_handle = None
+        else:
+            trajectory = arrays_to_trajectory(self.robot.joint_names, *stop.points()[:2],
+                                              velocities=stop.points()[2])
+            if mode == 'joint_trajectory':
+                self.command_pub.publish(trajectory)
+            else:
+                if self._goal_handle is not None:
+                    self._goal_futures.append(self._goal_handle.cancel_goal_async())
+                    self._goal_handle = None
+                goal = self._fjt.Goal(trajectory=trajectory)
+                self._goal_futures.append(self._action_client.send_goal_async(goal))
         if self.command_pub is not None:
             self.command_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_TIMEOUT_S))
         if error:
             self.status.error(state, error, episode_stamp_ns=self.episode_stamp)
         else:
             self.status.publish(state, 'motion stopped', episode_stamp_ns=self.episode_stamp)
-        self._state(state, error or 'motion stopped')
+        self._state(state, error or 'motion stopped', braking_s=stop.duration_s)
+
+    def stopping(self) -> bool:
+        """True while a stop's goal or cancel request (follow_joint_trajectory) is in
+        flight: the node must keep spinning for it (``run_node`` does, on exit)."""
+        self._goal_futures = [f for f in self._goal_futures if not f.done()]
+        return bool(self._goal_futures)
 
     def destroy_node(self):
         """Release the action client, then destroy the node."""

@@ -10,6 +10,7 @@ callback takes the same path (the stop first), then exits 1 with the traceback.
 import signal
 import sys
 import threading
+import time
 import traceback
 import typing
 
@@ -20,6 +21,7 @@ from rclpy.signals import SignalHandlerOptions
 from vag_ros.errors import VagError
 
 SPIN_PERIOD_S = 0.1  # how often the loop looks at the stop flag [s]
+STOP_SPIN_S = 2.0    # longest wait for a stop request's answer on the way out [s]
 
 
 def run_node(node_class: typing.Callable, args=None,
@@ -54,6 +56,11 @@ def run_node(node_class: typing.Callable, args=None,
         try:
             if stop is not None:
                 stop(node)
+                # a stop that is a request (an action goal or cancel) needs its answer
+                deadline = time.monotonic() + STOP_SPIN_S
+                while getattr(node, 'stopping', lambda: False)() and \
+                        time.monotonic() < deadline:
+                    executor.spin_once(timeout_sec=0.05)
         finally:
             executor.remove_node(node)
             node.destroy_node()

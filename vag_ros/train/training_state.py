@@ -21,28 +21,32 @@ META = 'state.json'
 
 
 def _complete(d: Path) -> bool:
-    """A state folder whose files are all there and recorded (its SHA256SUMS comes last)."""
-    return (d / TENSORS).is_file() and (d / META).is_file() and bool(read_checksums(d))
+    """A state folder whose files are all there and match their SHA256SUMS (written last)."""
+    if not ((d / TENSORS).is_file() and (d / META).is_file() and read_checksums(d)):
+        return False
+    try:
+        return all(verify_file(d / name, 'training state') for name in (TENSORS, META))
+    except CheckpointError:
+        return False
 
 
-def recover_state(out_dir: typing.Union[str, Path]) -> None:
-    """After a crash between the renames of ``save_training_state``: put the newest
-    complete state (the new one, else the previous one) back under its name."""
+def state_dir(out_dir: typing.Union[str, Path]) -> typing.Optional[Path]:
+    """The folder to resume from: training_state/, or after a crash between the renames of
+    ``save_training_state`` the newest complete one (the new .tmp, else the previous .old);
+    None when there is none. Nothing is renamed here (every distributed rank reads)."""
     out_dir = Path(out_dir)
     final = out_dir / STATE_DIR
-    if final.exists():
-        return
+    if (final / TENSORS).is_file() and (final / META).is_file():
+        return final
     for candidate in (out_dir / (STATE_DIR + '.tmp'), out_dir / (STATE_DIR + '.old')):
         if candidate.is_dir() and _complete(candidate):
-            os.replace(candidate, final)
-            return
+            return candidate
+    return None
 
 
 def has_state(out_dir: typing.Union[str, Path]) -> bool:
-    """Tell whether ``out_dir`` holds a complete training state (recovering one first)."""
-    recover_state(out_dir)
-    d = Path(out_dir) / STATE_DIR
-    return (d / TENSORS).is_file() and (d / META).is_file()
+    """Tell whether ``out_dir`` holds a complete training state to resume from."""
+    return state_dir(out_dir) is not None
 
 
 def _contiguous(t: torch.Tensor) -> torch.Tensor:
@@ -72,6 +76,9 @@ def save_training_state(out_dir: typing.Union[str, Path], model: torch.nn.Module
     tmp.mkdir(parents=True)
     save_file(tensors, str(tmp / TENSORS))
     (tmp / META).write_text(json.dumps(data, indent=1, sort_keys=True))
+    for name in (TENSORS, META):  # on disk before the record that says they are complete
+        with open(tmp / name, 'rb') as f:
+            os.fsync(f.fileno())
     write_checksums(tmp, [TENSORS, META])
     final, old = out_dir / STATE_DIR, out_dir / (STATE_DIR + '.old')
     shutil.rmtree(old, ignore_errors=True)
@@ -86,9 +93,9 @@ def read_training_state(out_dir: typing.Union[str, Path]
                         ) -> typing.Tuple[typing.Dict[str, torch.Tensor], dict]:
     """(tensors, meta) of out_dir/training_state; CheckpointError when missing or corrupt."""
     from safetensors.torch import load_file
-    d = Path(out_dir) / STATE_DIR
-    if not has_state(out_dir):
-        raise CheckpointError(f'{d}: no training state to resume from')
+    d = state_dir(out_dir)
+    if d is None:
+        raise CheckpointError(f'{Path(out_dir) / STATE_DIR}: no training state to resume from')
     for name in (TENSORS, META):
         verify_file(d / name, 'training state')
     try:
