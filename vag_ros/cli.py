@@ -23,6 +23,7 @@ COMMANDS = {
     'build-engine': 'build_engine',
     'bench': 'bench',
     'bench-storage': 'bench_storage',
+    'bench-ingest': 'bench_ingest',
 }
 
 

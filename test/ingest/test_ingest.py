@@ -43,7 +43,7 @@ def _header(t):
 
 def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(640, 480),
                      duration=4.0, gap=(2.0, 2.3), idle=None, instruction='metadata',
-                     arm_names=ARM_NAMES, camera_topic='/camera/image_raw'):
+                     arm_names=ARM_NAMES, camera_topic='/camera/image_raw', commands=False):
     """A teleoperation recording: 30 Hz bgr8 (or JPEG) camera with jittered stamps and a
     gap, /joint_states at 200 Hz with 9 joints in another order, the gripper on its own
     topic (in units twice the robot's), the instruction in metadata, on /task, or absent."""
@@ -88,6 +88,15 @@ def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(64
             header=_header(t), name=['finger'], position=np.array([2 * finger(np.array([t]))[0]]),
             velocity=np.zeros(0), effort=np.zeros(0))
         messages.append((t + 0.001, '/gripper/joint_states', 'sensor_msgs/msg/JointState', msg))
+    if commands:  # a forward position controller's commands: the state 0.05 s ahead
+        for t in t_js[::4]:
+            ahead = np.array([t + 0.05])
+            data = np.concatenate([arm(ahead, idle)[0], finger(ahead)])
+            messages.append((t + 0.001, '/arm_controller/commands',
+                             'std_msgs/msg/Float64MultiArray',
+                             STORE.types['std_msgs/msg/Float64MultiArray'](
+                                 layout=STORE.types['std_msgs/msg/MultiArrayLayout'](
+                                     dim=[], data_offset=0), data=data)))
     if instruction == 'topic':
         messages.append((0.05, '/task', 'std_msgs/msg/String',
                          STORE.types['std_msgs/msg/String'](data='lift the green block')))
@@ -242,3 +251,32 @@ def test_train_on_ingested_episodes_of_mixed_lengths_then_generate(tmp_path, rob
                  first.metadata.instruction, '--out', str(tmp_path / 'gen')]) == 0
     generated = read_episode(tmp_path / 'gen' / 'generated_seed000000')
     np.testing.assert_allclose(generated.actions[0], first.joints[0], atol=1e-4)
+
+
+def test_bench_ingest_runs_and_reports(tmp_path, capsys):
+    figures = tmp_path / 'bench.json'
+    assert main(['bench-ingest', '--minutes', '0.05', '--width', '64', '--height', '48',
+                 '--json', str(figures)]) == 0
+    data = json.loads(figures.read_text())
+    assert data['camera_messages'] == 90 and data['joint_state_messages'] == 600
+    assert data['episode_frames'] >= 25 and data['peak_rss_mb'] > 0
+
+
+def test_actions_from_a_command_topic(tmp_path, robot):
+    bag = tmp_path / 'session5'
+    write_teleop_bag(bag, size=(32, 24), duration=9.0, gap=None, idle=(3.0, 6.0),
+                     instruction=None, arm_names=ROBOT_NAMES, commands=True)
+    contract = contract_file(
+        tmp_path, 'commands_idle_split.yaml',
+        state=[{'topic': '/joint_states', 'joints': list(ROBOT_NAMES)},
+               {'topic': '/gripper/joint_states', 'joints': {'left_finger_joint': 'finger'},
+                'scale': 0.5}])
+    out = tmp_path / 'episodes'
+    assert main(['ingest', '--contract', str(contract), '--bags', str(bag), '--out', str(out),
+                 '--quiet']) == 0
+    episodes = [read_episode(b) for b in list_episode_bags(out)]
+    assert len(episodes) == 2 and episodes[0].metadata.instruction == 'tidy up the table'
+    first = episodes[0]
+    t = first.metadata.extra['start_s'] + np.arange(first.num_steps) / 10.0
+    # the newest command at each tick (50 Hz, each 0.05 s ahead of its own time)
+    np.testing.assert_allclose(first.actions[:, :6], arm(t + 0.05, (3.0, 6.0)), atol=0.01)

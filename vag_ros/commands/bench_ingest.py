@@ -1,0 +1,70 @@
+"""vag-ros bench-ingest: ingest throughput and peak memory on a long synthetic recording.
+
+Writes a ``--minutes`` long MCAP bag (30 Hz JPEG camera, 200 Hz /joint_states; rosbags'
+writer), then runs `vag-ros ingest` on it in a child process and reports wall time, camera
+messages and episode frames per second, and the child's peak resident memory.
+"""
+
+import argparse
+
+from vag_ros.commands.arguments import positive, positive_float
+
+HELP = 'measure vag-ros ingest throughput and peak memory on a synthetic recording'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--minutes', type=positive_float, default=10.0,
+                        help='length of the recording (default 10)')
+    parser.add_argument('--width', type=positive, default=640, help='camera width [px]')
+    parser.add_argument('--height', type=positive, default=480, help='camera height [px]')
+    parser.add_argument('--out', default=None,
+                        help='work folder (default: a temporary one, removed after)')
+    parser.add_argument('--json', default=None, help='also write the figures here')
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+    import resource
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from vag_ros.ingest.synthetic import write_synthetic_bag
+    from vag_ros.robot.description import load_robot_description
+    robot = load_robot_description()
+    root = Path(args.out or tempfile.mkdtemp(prefix='vag-bench-ingest-'))
+    try:
+        bag = root / 'bags' / 'session'
+        bag.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        counts = write_synthetic_bag(bag, robot.joint_names, args.minutes, args.width,
+                                     args.height)
+        written_s = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([sys.executable, '-m', 'vag_ros.cli', 'ingest', '--bags', str(bag),
+                        '--out', str(root / 'episodes'), '--camera-topic',
+                        '/camera/image_raw/compressed', '--quiet'], check=True,
+                       stdout=subprocess.DEVNULL)
+        ingest_s = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        report = json.loads((root / 'episodes' / 'ingest_report.json').read_text())
+        frames = sum(e['frames'] for b in report['bags'] for e in b['episodes'])
+        figures = {
+            'minutes': args.minutes, 'camera': f'{args.width}x{args.height} JPEG 30 Hz',
+            'camera_messages': counts['camera'], 'joint_state_messages': counts['joint_states'],
+            'bag_mb': round(sum(p.stat().st_size for p in bag.rglob('*')) / 1e6, 1),
+            'write_bag_s': round(written_s, 1), 'ingest_s': round(ingest_s, 1),
+            'camera_messages_per_s': round(counts['camera'] / ingest_s, 1),
+            'episode_frames': frames, 'episode_frames_per_s': round(frames / ingest_s, 1),
+            'peak_rss_mb': round(peak_mb, 1)}
+    finally:
+        if args.out is None:
+            shutil.rmtree(root, ignore_errors=True)
+    for key, value in figures.items():
+        print(f'{key:>24}: {value}')
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + '\n')
+    return 0
