@@ -24,6 +24,7 @@ COMMANDS = {
     'bench': 'bench',
     'bench-storage': 'bench_storage',
     'bench-ingest': 'bench_ingest',
+    'bench-train-cache': 'bench_train_cache',
 }
 
 

@@ -43,7 +43,8 @@ def _header(t):
 
 def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(640, 480),
                      duration=4.0, gap=(2.0, 2.3), idle=None, instruction='metadata',
-                     arm_names=ARM_NAMES, camera_topic='/camera/image_raw', commands=False):
+                     arm_names=ARM_NAMES, camera_topic='/camera/image_raw', commands=False,
+                     split_at=()):
     """A teleoperation recording: 30 Hz bgr8 (or JPEG) camera with jittered stamps and a
     gap, /joint_states at 200 Hz with 9 joints in another order, the gripper on its own
     topic (in units twice the robot's), the instruction in metadata, on /task, or absent."""
@@ -97,6 +98,9 @@ def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(64
                              STORE.types['std_msgs/msg/Float64MultiArray'](
                                  layout=STORE.types['std_msgs/msg/MultiArrayLayout'](
                                      dim=[], data_offset=0), data=data)))
+    for t in split_at:  # e.g. a teleop pedal's "new episode" message
+        messages.append((t, '/episode_start', 'std_msgs/msg/String',
+                         STORE.types['std_msgs/msg/String'](data='start')))
     if instruction == 'topic':
         messages.append((0.05, '/task', 'std_msgs/msg/String',
                          STORE.types['std_msgs/msg/String'](data='lift the green block')))
@@ -224,8 +228,6 @@ def test_every_shipped_contract_loads(robot):
 
 def test_train_on_ingested_episodes_of_mixed_lengths_then_generate(tmp_path, robot):
     import micro_model
-    from vag_ros.train import trainer
-    from vag_ros.train.train_config import TrainConfig
     for k, duration in enumerate((2.0, 3.5)):
         write_teleop_bag(tmp_path / 'bags' / f's{k}', size=(64, 48), duration=duration,
                          gap=None, arm_names=ROBOT_NAMES)
@@ -237,11 +239,18 @@ def test_train_on_ingested_episodes_of_mixed_lengths_then_generate(tmp_path, rob
     data = tmp_path / 'episodes'
     assert main(['ingest', '--contract', str(contract), '--bags', str(tmp_path / 'bags'),
                  '--out', str(data), '--quiet']) == 0
-    cfg = TrainConfig(steps=2, batch_size=2, warmup_steps=0, log_every=1, save_every=2,
-                      window_stride=2)
+    import yaml
     config = micro_model.micro_config('joint', 4, 2, codec_kind='pca', observation_dim=16)
-    result = trainer.train(config, cfg, data, tmp_path / 'run', progress=False)
-    assert result.step == 2
+    (tmp_path / 'model.yaml').write_text(yaml.safe_dump(config.to_dict()))
+    (tmp_path / 'train.yaml').write_text(yaml.safe_dump(
+        {'steps': 2, 'batch_size': 2, 'warmup_steps': 0, 'log_every': 1, 'save_every': 2}))
+    for run in ('run', 'run_again'):  # the second run reuses the cache the first built
+        assert main(['train', '--config', str(tmp_path / 'model.yaml'), '--train-config',
+                     str(tmp_path / 'train.yaml'), '--data', str(data), '--out',
+                     str(tmp_path / run), '--window-stride', '2', '--cache',
+                     str(tmp_path / 'cache'), '--quiet']) == 0
+    manifest = json.loads((tmp_path / 'cache' / 'manifest.json').read_text())
+    assert manifest['window_stride'] == 2 and len(manifest['windows']) >= 2 * 2
     first = read_episode(data / 's1_ep000')
     from PIL import Image as PilImage
     PilImage.fromarray(first.frames[0]).save(tmp_path / 'first.png')
@@ -280,3 +289,20 @@ def test_actions_from_a_command_topic(tmp_path, robot):
     t = first.metadata.extra['start_s'] + np.arange(first.num_steps) / 10.0
     # the newest command at each tick (50 Hz, each 0.05 s ahead of its own time)
     np.testing.assert_allclose(first.actions[:, :6], arm(t + 0.05, (3.0, 6.0)), atol=0.01)
+
+
+def test_episodes_split_at_a_topic(tmp_path, robot):
+    bag = tmp_path / 'bags' / 'session6'
+    write_teleop_bag(bag, size=(64, 48), duration=7.0, gap=None, instruction='metadata',
+                     arm_names=ROBOT_NAMES, split_at=(3.0,))
+    contract = contract_file(
+        tmp_path, 'default.yaml', state=[{'topic': '/joint_states', 'joints': list(ROBOT_NAMES)},
+                                         {'topic': '/gripper/joint_states',
+                                          'joints': {'left_finger_joint': 'finger'},
+                                          'scale': 0.5}],
+        episodes={'split': 'topic', 'topic': '/episode_start'})
+    data = tmp_path / 'episodes'
+    assert main(['ingest', '--contract', str(contract), '--bags', str(bag), '--out', str(data),
+                 '--quiet']) == 0
+    lengths = [read_episode(b).num_steps for b in list_episode_bags(data)]
+    assert len(lengths) == 2 and abs(lengths[0] - 30) <= 1 and abs(lengths[1] - 40) <= 1

@@ -113,3 +113,26 @@ def test_long_episodes_give_windows_conditioned_on_their_own_first_frame(tmp_pat
     assert ds.instructions[k] == 'task 2'
     with pytest.raises(EpisodeError, match=r'ep0.*4 frames.*shorter than one clip'):
         EpisodeDataset(micro_config(frames=6), tmp_path)
+
+
+def test_the_latent_cache_gives_the_in_memory_batches_and_refuses_when_stale(tmp_path,
+                                                                             bag_dir):
+    from vag_ros.episodes.bag_reader import list_episode_bags
+    from vag_ros.train.latent_cache import build_latent_cache, CachedEpisodeDataset
+    config = micro_config()
+    bags = list_episode_bags(bag_dir)
+    memory = EpisodeDataset(config, bag_dir)
+    cache = build_latent_cache(config, bags, tmp_path / 'cache', shard_windows=2)
+    cached = CachedEpisodeDataset(cache, config, bags, verify=True)
+    assert len(cached) == len(memory) and len(list(cache.glob('shard_*'))) >= 2
+    index = torch.tensor([len(memory) - 1, 0, 1])
+    for a, b in zip(memory.batch(index), cached.batch(index)):
+        torch.testing.assert_close(a, b)
+    assert torch.equal(cached.normalizer.a, memory.normalizer.a)
+    # a stale cache is refused: another stride, or the data changed
+    with pytest.raises(EpisodeError, match=r"stale latent cache.*'window_stride'"):
+        CachedEpisodeDataset(cache, config, bags, window_stride=1)
+    with pytest.raises(EpisodeError, match=r"stale latent cache.*'data'"):
+        CachedEpisodeDataset(cache, config, bags[1:])
+    with pytest.raises(EpisodeError, match='not empty'):
+        build_latent_cache(config, bags, cache)

@@ -273,3 +273,22 @@ def test_a_bit_flipped_training_state_is_refused(tmp_path, bag_dir, dataset, tra
     with pytest.raises(CheckpointError, match='training state.*corrupt or truncated'):
         trainer.train(micro_config(), dataclasses.replace(train_config, steps=2), bag_dir,
                       out, resume=True, progress=False, dataset=dataset)
+
+
+def test_train_from_the_latent_cache_then_resume_from_it(tmp_path, bag_dir, train_config):
+    """The cache path trains exactly like the in-memory one (same windows, codec, batches),
+    and a resumed run accepts the cache its first run built."""
+    cache, out, memory = tmp_path / 'cache', tmp_path / 'run', tmp_path / 'memory'
+    one = dataclasses.replace(train_config, steps=1, save_every=1)
+    trainer.train(micro_config(), one, bag_dir, out, progress=False, cache_dir=cache)
+    trainer.train(micro_config(), one, bag_dir, memory, progress=False)
+    assert (cache / 'manifest.json').is_file()
+    a, _ = read_weights(out)
+    b, _ = read_weights(memory)
+    assert a.keys() == b.keys()
+    for key in a:  # the cache encodes per episode, memory in batches of 8: float rounding
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    two = dataclasses.replace(train_config, steps=2, save_every=1)
+    result = trainer.train(micro_config(), two, bag_dir, out, resume=True, progress=False,
+                           cache_dir=cache)
+    assert result.step == 2

@@ -47,6 +47,98 @@ def window_starts(length: int, clip: int, stride: int) -> typing.List[int]:
     return starts
 
 
+class Window(typing.NamedTuple):
+    """One clip of an episode, ready to encode."""
+
+    start: int                 # first frame in the episode
+    frames: np.ndarray         # (T, H, W, 3) uint8 at the model's video size
+    observed: np.ndarray       # (S, S, 3) uint8 first frame at the observation size
+    state: torch.Tensor        # (D,) measured joints at the first frame
+    actions: torch.Tensor      # (T, D) absolute actions
+    instruction: str
+
+
+def read_training_episode(model_config, path: Path):
+    """The episode bag at ``path``, checked against the model config."""
+    try:
+        episode = read_episode(path)
+    except EpisodeError:
+        raise
+    except Exception as exc:  # noqa: B902 - anything else still means a bad bag
+        raise EpisodeError(f'{path}: unreadable episode: {exc}') from exc
+    video, action = model_config.video, model_config.action
+    t = episode.num_steps
+    if video.frames != action.horizon:
+        raise EpisodeError(f'model config: video.frames={video.frames} but '
+                           f'action.horizon={action.horizon}; they must be equal')
+    if t < video.frames:
+        raise EpisodeError(f'{path}: episode has {t} frames ({t / video.fps:.1f} s), '
+                           f'shorter than one clip of video.frames={video.frames}; '
+                           'leave it out or record longer episodes')
+    if model_config.mode != 'video_only' and episode.actions.shape[1] != action.dim:
+        raise EpisodeError(f'{path}: actions have {episode.actions.shape[1]} dims, the '
+                           f'model config needs action.dim={action.dim}')
+    return episode
+
+
+def episode_windows(model_config, path: Path, window_stride: int = 0) -> typing.List[Window]:
+    """The clip-long windows of one episode bag, every ``window_stride`` frames."""
+    if window_stride < 0:
+        raise EpisodeError(f'window_stride={window_stride}: must be >= 0')
+    episode = read_training_episode(model_config, path)
+    video = model_config.video
+    oh, ow = model_config.observation_hw
+    clip = video.frames
+    resized = resize_frames(episode.frames, video.height, video.width)
+    return [Window(start, resized[start:start + clip],
+                   resize_frames(episode.frames[start:start + 1], oh, ow)[0],
+                   torch.as_tensor(episode.joints[start], dtype=torch.float32),
+                   torch.as_tensor(episode.actions[start:start + clip], dtype=torch.float32),
+                   episode.metadata.instruction)
+            for start in window_starts(episode.num_steps, clip, window_stride or clip)]
+
+
+def fit_normalizer(model_config, actions: torch.Tensor, states: torch.Tensor
+                   ) -> ActionNormalizer:
+    """The action statistics of windows (N, T, D) starting at states (N, D)."""
+    relative = model_config.action.state_conditioning
+    return ActionNormalizer.fit(actions - states[:, None] if relative else actions,
+                                model_config.action.normalization)
+
+
+def normalize_actions(model_config, actions, states, normalizer) -> torch.Tensor:
+    """(N, T, D) absolute actions -> what the model learns (relative when state-conditioned)."""
+    return action_space.to_model(actions, states, normalizer,
+                                 model_config.action.state_conditioning)
+
+
+def encode_instructions(text_encoder: TextEncoder, instructions: typing.Sequence[str]):
+    """(emb (N, L, E), mask (N, L)), encoding each distinct instruction once."""
+    unique = sorted(set(instructions))
+    emb, mask = text_encoder.encode(unique)  # (U, L, E), (U, L)
+    index = torch.tensor([unique.index(s) for s in instructions])
+    return emb[index].contiguous(), mask[index].contiguous()
+
+
+def fit_codec(codec, frames: typing.Sequence[np.ndarray], encode_batch: int, device,
+              progress: bool = False) -> None:
+    """Fit a pca codec on clips (each (T, H, W, 3) uint8), in small batches."""
+    batches = (torch.stack([frames_to_video(f) for f in frames[i:i + encode_batch]])
+               .to(device) for i in range(0, len(frames), encode_batch))
+    codec.fit(_maybe_tqdm(batches, progress, 'fitting codec'))
+
+
+@torch.no_grad()
+def encode_clips(codec, frames: typing.Sequence[np.ndarray], encode_batch: int, device,
+                 progress: bool = False) -> torch.Tensor:
+    """Clips (each (T, H, W, 3) uint8) -> latents (N, C, T', H', W') float32 on the CPU."""
+    latents = []
+    for i in _maybe_tqdm(range(0, len(frames), encode_batch), progress, 'encoding'):
+        chunk = torch.stack([frames_to_video(f) for f in frames[i:i + encode_batch]])
+        latents.append(codec.encode(chunk.to(device)).float().cpu())  # (b, C, T', H', W')
+    return torch.cat(latents)
+
+
 class EpisodeDataset(torch.utils.data.Dataset):
     """Windows of the episodes of a bag folder, encoded once and kept in memory.
 
@@ -72,57 +164,29 @@ class EpisodeDataset(torch.utils.data.Dataset):
             raise EpisodeError(f'window_stride={window_stride}: must be >= 0')
         video = model_config.video
         frames, actions, instructions, observed, states = [], [], [], [], []
-        oh, ow = model_config.observation_hw
         for path in _maybe_tqdm(self.bags, progress, 'reading bags'):
-            try:
-                episode = read_episode(path)
-            except EpisodeError:
-                raise
-            except Exception as exc:  # noqa: B902 - anything else still means a bad bag
-                raise EpisodeError(f'{path}: unreadable episode: {exc}') from exc
-            self._check(path, episode)
-            clip = video.frames
-            resized = resize_frames(episode.frames, video.height, video.width)
-            for start in window_starts(episode.num_steps, clip, window_stride or clip):
-                end = start + clip
-                frames.append(resized[start:end])
-                observed.append(resize_frames(episode.frames[start:start + 1], oh, ow)[0])
-                states.append(torch.as_tensor(episode.joints[start], dtype=torch.float32))
-                actions.append(torch.as_tensor(episode.actions[start:end],
-                                               dtype=torch.float32))  # (T, D)
-                instructions.append(episode.metadata.instruction)
-                self.windows.append((path.name, start))
+            for window in episode_windows(model_config, path, window_stride):
+                frames.append(window.frames)
+                observed.append(window.observed)
+                states.append(window.state)
+                actions.append(window.actions)
+                instructions.append(window.instruction)
+                self.windows.append((path.name, window.start))
         actions_all = torch.stack(actions)  # (N, T, D)
         self.states = torch.stack(states)  # (N, D)
-        relative = model_config.action.state_conditioning
-        fit_on = actions_all - self.states[:, None] if relative else actions_all
-        self.normalizer = normalizer or ActionNormalizer.fit(
-            fit_on, model_config.action.normalization)
-        self.actions = action_space.to_model(actions_all, self.states, self.normalizer,
-                                             relative)  # (N, T, D)
+        self.normalizer = normalizer or fit_normalizer(model_config, actions_all, self.states)
+        self.actions = normalize_actions(model_config, actions_all, self.states,
+                                         self.normalizer)  # (N, T, D)
         self.observation_frames = torch.from_numpy(np.stack(observed)).permute(0, 3, 1, 2)
         #                                               (N, 3, S, S) uint8
         self.instructions = instructions
-        # text: once per unique instruction
         text_encoder = text_encoder or build_text_encoder(model_config.text)
-        unique = sorted(set(instructions))
-        emb, mask = text_encoder.encode(unique)  # (U, L, E), (U, L)
-        index = torch.tensor([unique.index(s) for s in instructions])
-        self.text_emb, self.text_mask = emb[index].contiguous(), mask[index].contiguous()
-        # latents: once, in small batches
+        self.text_emb, self.text_mask = encode_instructions(text_encoder, instructions)
         codec = (codec or build_codec(video.codec, video.latent_channels)).to(device)
         if not getattr(codec, 'fitted', True):  # pca: fit on these frames (saved with the model)
-            batches = (torch.stack([frames_to_video(f) for f in frames[i:i + encode_batch]])
-                       .to(device) for i in range(0, len(frames), encode_batch))
-            codec.fit(_maybe_tqdm(batches, progress, 'fitting codec'))
+            fit_codec(codec, frames, encode_batch, device, progress)
         self.codec = codec
-        latents = []
-        with torch.no_grad():
-            for i in _maybe_tqdm(range(0, len(frames), encode_batch), progress, 'encoding'):
-                chunk = torch.stack([frames_to_video(f) for f in frames[i:i + encode_batch]])
-                chunk = chunk.to(device)  # (b, 3, T, H, W) in [-1, 1]
-                latents.append(codec.encode(chunk).float().cpu())  # (b, C, T', H', W')
-        self.latents = torch.cat(latents)  # (N, C, T', H', W')
+        self.latents = encode_clips(codec, frames, encode_batch, device, progress)
         if tuple(self.latents.shape[1:]) != tuple(video.latent_shape):
             raise EpisodeError(f'{self.data_dir}: codec gives latents of shape '
                                f'{tuple(self.latents.shape[1:])}, the model expects '
@@ -136,20 +200,6 @@ class EpisodeDataset(torch.utils.data.Dataset):
         if not bags:
             raise EpisodeError(f'{data_dir}: no episode bags (folders with metadata.yaml)')
         return bags
-
-    def _check(self, path: Path, episode) -> None:
-        video, action = self.config.video, self.config.action
-        t = episode.num_steps
-        if video.frames != action.horizon:
-            raise EpisodeError(f'model config: video.frames={video.frames} but '
-                               f'action.horizon={action.horizon}; they must be equal')
-        if t < video.frames:
-            raise EpisodeError(f'{path}: episode has {t} frames ({t / video.fps:.1f} s), '
-                               f'shorter than one clip of video.frames={video.frames}; '
-                               'leave it out or record longer episodes')
-        if self.config.mode != 'video_only' and episode.actions.shape[1] != action.dim:
-            raise EpisodeError(f'{path}: actions have {episode.actions.shape[1]} dims, the '
-                               f'model config needs action.dim={action.dim}')
 
     def __len__(self) -> int:
         return self.latents.shape[0]

@@ -133,7 +133,8 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
           device: typing.Union[str, torch.device, None] = None,
           dataset: typing.Optional[EpisodeDataset] = None,
           init: typing.Union[str, Path, None] = None,
-          init_video: typing.Union[str, Path, None] = None) -> TrainResult:
+          init_video: typing.Union[str, Path, None] = None,
+          cache_dir: typing.Union[str, Path, None] = None) -> TrainResult:
     """Train a VagModel on the bags of ``data_dir``; checkpoint (EMA weights) into out_dir.
 
     out_dir gets ``model.safetensors`` + ``config.yaml`` (load_checkpoint), ``loss_log.jsonl``
@@ -144,6 +145,8 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
     the same video and text config; the action branch starts afresh. With ``freeze_video``
     this trains a new action branch on a trained video branch (the bridge is detached, so
     that is the joint objective's action part).
+    ``cache_dir``: read the encoded windows from this latent cache (built there first when
+    the folder is new; refused when stale) instead of holding them all in memory.
     """
     if init is not None and init_video is not None:
         raise ConfigError('give init (the whole model) or init_video (its video branch), '
@@ -170,7 +173,7 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
         dist.barrier()
     try:
         return _train(model_config, train_config, data_dir, out_dir, resume, progress, dev,
-                      dataset, world, rank, init, init_video)
+                      dataset, world, rank, init, init_video, cache_dir)
     finally:
         if distributed:
             import torch.distributed as dist
@@ -219,7 +222,7 @@ def _load_video_init(init, model_config):
 
 def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: bool,
            dev: torch.device, dataset, world: int, rank: int, init=None,
-           init_video=None) -> TrainResult:
+           init_video=None, cache_dir=None) -> TrainResult:
     main = rank == 0
     if cfg.batch_size % world:
         raise ConfigError(f'batch_size={cfg.batch_size}: must divide by the {world} processes')
@@ -241,9 +244,13 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     if dataset is None:
         # resume: the codec fitted by the first run, not a refit
         codec = read_codec(out_dir, model_config) if state is not None else init_codec
-        dataset = EpisodeDataset(model_config, data_dir, codec=codec, normalizer=normalizer,
-                                 progress=progress and main, device=dev,
-                                 window_stride=cfg.window_stride)
+        if cache_dir is not None:
+            dataset = _cached_dataset(model_config, cfg, data_dir, Path(cache_dir), codec,
+                                      normalizer, dev, main, world > 1)
+        else:
+            dataset = EpisodeDataset(model_config, data_dir, codec=codec,
+                                     normalizer=normalizer, progress=progress and main,
+                                     device=dev, window_stride=cfg.window_stride)
     normalizer, codec = dataset.normalizer, dataset.codec
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
@@ -379,6 +386,24 @@ def _truncate_log(path: Path, step: int) -> None:
         except (ValueError, KeyError, TypeError):
             continue  # a line cut by the crash
     path.write_text(''.join(keep))
+
+
+def _cached_dataset(model_config, cfg, data_dir, cache_dir: Path, codec, normalizer, dev,
+                    main: bool, distributed: bool):
+    """The latent cache of ``data_dir`` (built by rank 0 when new), checked fresh."""
+    from vag_ros.episodes.bag_reader import list_episode_bags
+    from vag_ros.train.latent_cache import build_latent_cache, CachedEpisodeDataset, MANIFEST
+    bags = list_episode_bags(data_dir)
+    if not bags:
+        raise TrainError(f'{data_dir}: no episode bags')
+    if main and not (cache_dir / MANIFEST).is_file():
+        build_latent_cache(model_config, bags, cache_dir, codec=codec, normalizer=normalizer,
+                           window_stride=cfg.window_stride, device=dev)
+    if distributed:
+        import torch.distributed as dist
+        dist.barrier()  # the cache is complete before any rank reads it
+    return CachedEpisodeDataset(cache_dir, model_config, bags, cfg.window_stride, codec,
+                                normalizer)
 
 
 def _check_resume(meta: dict, model_config, cfg) -> None:
