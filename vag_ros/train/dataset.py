@@ -91,7 +91,8 @@ def episode_windows(model_config, path: Path, window_stride: int = 0) -> typing.
     clip = video.frames
     resized = resize_frames(episode.frames, video.height, video.width)
     return [Window(start, resized[start:start + clip],
-                   resize_frames(episode.frames[start:start + 1], oh, ow)[0],
+                   # a copy: a view would keep the whole episode's frames alive
+                   resize_frames(episode.frames[start:start + 1], oh, ow)[0].copy(),
                    torch.as_tensor(episode.joints[start], dtype=torch.float32),
                    torch.as_tensor(episode.actions[start:start + clip], dtype=torch.float32),
                    episode.metadata.instruction)
@@ -137,6 +138,17 @@ def encode_clips(codec, frames: typing.Sequence[np.ndarray], encode_batch: int, 
         chunk = torch.stack([frames_to_video(f) for f in frames[i:i + encode_batch]])
         latents.append(codec.encode(chunk.to(device)).float().cpu())  # (b, C, T', H', W')
     return torch.cat(latents)
+
+
+def episode_window_actions(model_config, path: Path, window_stride: int = 0):
+    """(actions (n, T, D), states (n, D)) of an episode's windows, without its frames."""
+    episode = read_training_episode(model_config, path)
+    clip = model_config.video.frames
+    starts = window_starts(episode.num_steps, clip, window_stride or clip)
+    actions = torch.as_tensor(np.stack([episode.actions[s:s + clip] for s in starts]),
+                              dtype=torch.float32)
+    states = torch.as_tensor(episode.joints[starts], dtype=torch.float32)
+    return actions, states
 
 
 class EpisodeDataset(torch.utils.data.Dataset):

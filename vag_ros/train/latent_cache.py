@@ -23,8 +23,9 @@ from vag_ros.errors import EpisodeError
 from vag_ros.model.codecs import build_codec
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.text import build_text_encoder
-from vag_ros.train.dataset import (encode_clips, encode_instructions, episode_windows,
-                                   fit_codec, fit_normalizer, normalize_actions)
+from vag_ros.train.dataset import (encode_clips, encode_instructions,
+                                   episode_window_actions, episode_windows, fit_codec,
+                                   fit_normalizer, normalize_actions)
 
 MANIFEST = 'manifest.json'
 FORMAT = 'vag_ros.latent_cache.v1'
@@ -79,18 +80,18 @@ def build_latent_cache(model_config, bags: typing.Sequence[Path], cache_dir, cod
                            'new folder')
     video = model_config.video
     codec = (codec or build_codec(video.codec, video.latent_channels)).to(device)
-    if normalizer is None or not getattr(codec, 'fitted', True):   # first pass: statistics
-        actions, states, fit_frames = [], [], []
+    if normalizer is None:   # first pass: the action statistics (no frames decoded)
+        pairs = [episode_window_actions(model_config, path, window_stride) for path in bags]
+        normalizer = fit_normalizer(model_config, torch.cat([a for a, _ in pairs]),
+                                    torch.cat([s for _, s in pairs]))
+    if not getattr(codec, 'fitted', True):   # pca: fitted on the first fit_windows windows
+        fit_frames = []
         for path in bags:
-            for window in episode_windows(model_config, path, window_stride):
-                actions.append(window.actions)
-                states.append(window.state)
-                if len(fit_frames) < fit_windows:
-                    fit_frames.append(window.frames)
-        if normalizer is None:
-            normalizer = fit_normalizer(model_config, torch.stack(actions), torch.stack(states))
-        if not getattr(codec, 'fitted', True):
-            fit_codec(codec, fit_frames, encode_batch, device, progress)
+            fit_frames += [w.frames for w in episode_windows(model_config, path,
+                                                             window_stride)]
+            if len(fit_frames) >= fit_windows:
+                break
+        fit_codec(codec, fit_frames[:fit_windows], encode_batch, device, progress)
     text_encoder = build_text_encoder(model_config.text)
     staging = cache_dir.with_name(f'.{cache_dir.name}.partial')
     shutil.rmtree(staging, ignore_errors=True)
