@@ -5,13 +5,16 @@ import os
 import subprocess
 import sys
 
+import pytest
 from train_helpers import micro_config
 import yaml
 
 from vag_ros.model.checkpoint import load_checkpoint
 
 
-def test_torchrun_two_cpu_processes(tmp_path, bag_dir):
+@pytest.mark.parametrize('cache', [False, True])
+def test_torchrun_two_cpu_processes(tmp_path, bag_dir, cache):
+    """With --cache, rank 0 builds the latent cache and both ranks read it."""
     model_yaml = tmp_path / 'micro.yaml'
     model_yaml.write_text(yaml.safe_dump(micro_config().to_dict()))
     train_yaml = tmp_path / 'train.yaml'
@@ -22,7 +25,7 @@ def test_torchrun_two_cpu_processes(tmp_path, bag_dir):
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone',
            '--nproc_per_node', '2', '-m', 'vag_ros.cli', 'train', '--config', str(model_yaml),
            '--data', str(bag_dir), '--out', str(out), '--train-config', str(train_yaml),
-           '--device', 'cpu', '--quiet']
+           '--device', 'cpu', '--quiet'] + (['--cache', str(tmp_path / 'cache')] if cache else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count('trained to step 2') == 1  # only rank 0 reports
@@ -32,3 +35,4 @@ def test_torchrun_two_cpu_processes(tmp_path, bag_dir):
     assert [r['step'] for r in log] == [1, 2]  # one writer
     state = json.loads((out / 'training_state' / 'state.json').read_text())
     assert state['world_size'] == 2
+    assert (tmp_path / 'cache' / 'manifest.json').is_file() == cache
