@@ -205,6 +205,11 @@ def test_missing_topics_are_refused_with_the_topics_the_bag_has(tmp_path, capsys
                  '--camera-topic', '/front/image_raw', '--quiet']) == 2
     err = capsys.readouterr().err
     assert "needs topic(s) ['/front/image_raw']" in err and '/camera/image_raw (sensor_msgs' in err
+    contract = contract_file(tmp_path, 'default.yaml', camera={'topic': '/camera/image_raw',
+                                                               'type': 'compressed'})
+    assert main(['ingest', '--bags', str(bag), '--out', str(tmp_path / 'o'), '--contract',
+                 str(contract), '--instruction', 'x', '--quiet']) == 2
+    assert "camera.type 'compressed' wants CompressedImage" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('change, key', [

@@ -194,9 +194,12 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
                                   contract.stamps == 'header', progress)
     report['topics'] = {t: s.stats() for t, s in streams.items()}
     camera_type = found[contract.camera_topic]
-    if not camera_type.endswith(('/Image', '/CompressedImage')):
-        raise EpisodeError(f'{path}: {contract.camera_topic} is {camera_type}, not an Image '
-                           'or CompressedImage')
+    expected = {'auto': ('/Image', '/CompressedImage'), 'image': ('/Image',),
+                'compressed': ('/CompressedImage',)}[contract.camera_type]
+    if not camera_type.endswith(expected):
+        raise EpisodeError(f'{path}: {contract.camera_topic} is {camera_type}; the contract\'s '
+                           f'camera.type {contract.camera_type!r} wants '
+                           f'{" or ".join(e.strip("/") for e in expected)}')
     segments = plan_episodes(contract, streams, list(robot.joint_names), report)
     custom = _custom_data(path)
     for k, seg in enumerate(segments):
