@@ -23,7 +23,6 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: I100
 from vag_ros.episodes import topics as tp
 from vag_ros.errors import VagError
 from vag_ros.resources import share_path
@@ -34,7 +33,6 @@ from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to
     trajectory_to_arrays
 from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.recorder_node import episode_name
-from vag_ros.ros.status import status_values
 
 DEMO_SAFETY_YAML = 'config/safety_demo.yaml'  # safety.yaml with on_violation: slow_down
 DEFAULT_TASK_SEED = 200000  # held out: sim-record and training use seeds below this
@@ -99,7 +97,6 @@ class _Observer:
         sub(Image, FRAME_TOPIC, self._on_frame, 2)
         sub(Image, tp.PREDICTED_VIDEO_TOPIC, self._on_predicted, 200)
         sub(JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC, self._on_trajectory, 10)
-        sub(DiagnosticArray, tp.STATUS_TOPIC, self._on_status, 200)
         sub(String, REPLAY_STATE_TOPIC, self._on_replay, 50)
         sub(String, REQUEST_RESULT_TOPIC, self._on_result, 50)
         sub(MarkerArray, '/vag/preview/markers', self._on_markers, 10)
@@ -113,7 +110,6 @@ class _Observer:
             self.frame = None                 # (stamp ns, Image) newest /vag/frame
             self.predicted = []               # [(receive monotonic, Image)]
             self.trajectories = []            # [JointTrajectory]
-            self.statuses = []                # [values] of every node
             self.replay = []                  # [dict]
             self.results = []                 # [RequestResult]
             self.markers = 0
@@ -129,9 +125,6 @@ class _Observer:
 
     def _on_trajectory(self, msg):
         self.trajectories.append(msg)
-
-    def _on_status(self, msg):
-        self.statuses += [status_values(s) for s in msg.status]
 
     def _on_replay(self, msg):
         try:
@@ -337,11 +330,11 @@ class Demo:
         obs.annotation_pub.publish(String(data=json.dumps(
             {'episode_stamp_ns': stamp, 'success': bool(row.success),
              'executed': row.executed})))
-        name = episode_name(stamp)
-        record = _wait(lambda: next((s for s in obs.statuses if s.get('episode_id') == name
-                                     and s['state'] in ('recorded', 'write failed')), None),
-                       t.record + 30.0, f'the recorder to write {name}')
-        row.bag = record.get('path', '') or f'not written: {record["last_error"]}'
+        record = _wait(lambda: next((r for r in list(obs.results)
+                                     if r.node == 'vag_recorder' and r.episode_stamp_ns == stamp
+                                     and r.state in ('recorded', 'record_failed')), None),
+                       t.record + 30.0, f'the recorder to write {episode_name(stamp)}')
+        row.bag = record.details.get('path') or f'not written: {record.reason}'
         names, times, positions = trajectory_to_arrays(result)  # (T,), (T, D)
         # all of the predicted video by now (it was still arriving when the trajectory came)
         predicted = [image_to_numpy(f) for rx, f in obs.predicted
@@ -368,8 +361,10 @@ class Demo:
             obs.capturing = False
             row.trajectory, row.reason = 'rejected', f'execute refused: {reply.message}'
             return
-        duration = float(reply.message.split()[1]) if reply.message.startswith('executing') \
-            else 0.0
+        moving = _wait(lambda: next((r for r in obs.replay if r['episode_stamp_ns'] == stamp
+                                     and r['state'] in ('moving',) + REPLAY_TERMINAL_STATES),
+                                    None), t.service, 'the motion to start')
+        duration = float(moving.get('duration_s', 0.0))
         row.motion_s = duration or None
         end = _wait(lambda: next((r for r in obs.replay if r['episode_stamp_ns'] == stamp
                                   and r['state'] in REPLAY_TERMINAL_STATES), None),

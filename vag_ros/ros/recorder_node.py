@@ -107,6 +107,7 @@ class RecorderNode(Node):
         self.written: typing.List[str] = []
         self.failed: typing.List[str] = []
         self._jobs: queue.Queue = queue.Queue()
+        self.result_pub = self.create_publisher(String, REQUEST_RESULT_TOPIC, 50)
         self._worker = threading.Thread(target=self._work, name='vag_recorder', daemon=True)
         self._worker.start()
         sub = self.create_subscription
@@ -290,12 +291,24 @@ class RecorderNode(Node):
                     f'{type(exc).__name__}: {exc}'
                 self.status.error('write failed', f'recorder: episode {name} not recorded: '
                                   f'{reason}', episode_id=name)
+                self._result(episode, generation, 'record_failed', reason)
                 continue
             self.written.append(str(path))
+            self._result(episode, generation, 'recorded', path=str(path),
+                         executed=episode.started_at > 0, execution=episode.execution,
+                         predicted_frames=len(frames), camera_frames=len(episode.camera))
             self.status.publish('recorded', f'{path} ({len(frames)} predicted frames, '
                                 f'{len(episode.camera)} camera frames, {len(episode.joints)} '
                                 'joint states)', episode_id=name, path=str(path),
                                 executed=episode.started_at > 0)
+
+    def _result(self, episode: _Episode, generation: dict, state: str, reason: str = '',
+                **details) -> None:
+        """The episode's bag on /vag/request_result, for its request."""
+        self.result_pub.publish(String(data=RequestResult(
+            str(generation.get('request_id', '')), state, self.get_name(), reason,
+            episode_id=episode_name(episode.stamp_ns), episode_stamp_ns=episode.stamp_ns,
+            details=details).to_json()))
 
     def _write(self, episode: _Episode, frames: list, generation: dict,
                conditioning: typing.Optional[Image]):
