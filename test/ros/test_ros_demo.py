@@ -77,10 +77,13 @@ def test_vag_ros_yaml_holds_every_node_and_only_real_parameters():
     assert set(params) == set(classes) == {s.name for s in graph.generate_and_replay(
         record_dir='/tmp/x')}
     for name, cls in classes.items():
-        expected = set(config_to_parameters(cls()))
+        defaults = config_to_parameters(cls())
+        expected = set(defaults)
         if name == 'vag_generator':
             expected.add('autostart')
         assert set(params[name]) == expected, name
+        for key, value in defaults.items():  # the file documents the defaults, no drift
+            assert params[name][key] == value, (name, key, params[name][key], value)
     yaml_file = str(ROOT / 'config' / 'vag_ros.yaml')
     specs = graph.generate_and_replay('/ckpt', params_file=yaml_file,
                                       parameters={'vag_replay': {'stream_rate_hz': 100.0}})
