@@ -376,3 +376,21 @@ def test_the_demo_safety_file_differs_from_the_shipped_one_only_in_on_violation(
     demo = load_safety_config(share_path('config/safety_demo.yaml'))
     assert shipped.on_violation == 'reject' and demo.on_violation == 'slow_down'
     assert dataclasses.replace(demo, on_violation='reject') == shipped
+
+
+def test_a_motion_starts_only_from_rest(robot, config):
+    names, positions, times = _smooth(robot)
+    at_rest = np.full(robot.dof, 0.01)
+    _validate(robot, config, names, positions, times, current_velocities=at_rest)
+    moving = at_rest.copy()
+    moving[3] = -0.2
+    _rejects(r"\[start state\]: the arm is moving: joint 'joint4' at 0.2 rad/s > "
+             r'max_start_velocity 0.05', robot, config, names, positions, times,
+             current_velocities=moving)
+    gripper = {'left_finger_joint': 0.02}  # m/s, by name; the others unknown = at rest
+    _rejects(r"'left_finger_joint' at 0.02 m/s > max_start_velocity 0.01", robot, config,
+             names, positions, times, current_velocities=gripper)
+    nan = at_rest.copy()
+    nan[0] = np.nan
+    _rejects('the arm is moving', robot, config, names, positions, times,
+             current_velocities=nan)

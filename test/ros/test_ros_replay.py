@@ -375,11 +375,34 @@ def test_a_rejected_trajectory_is_checked_again_once_the_arm_is_at_its_start(rig
         Float64MultiArray(data=[float(v) for v in positions[0]]))  # the operator moves it
     assert spin_until(rig.executor, lambda: np.allclose(rig.arm.joints()[:6],
                                                         positions[0, :6], atol=0.01), 10.0)
+    reply = rig.call('validate')  # there, but still settling: a motion starts from rest
+    assert reply.success or 'the arm is moving' in reply.message, reply.message
+    assert spin_until(rig.executor, lambda: max(
+        abs(v) for v in rig.replay._velocities.values()) < 0.01, 10.0)
     reply = rig.call('validate')
     assert reply.success, reply.message
     assert rig.call('arm', True).success and rig.call('execute').success
     assert spin_until(rig.executor, lambda: rig.replay._motion is None, 15.0)
     assert rig.errors == [e for e in rig.errors if '[start state]' in e]
+
+
+def test_a_moving_arm_is_refused_at_execute(rig):
+    """Validation assumes the arm starts at rest: the measured velocity is checked."""
+    names, times, positions = rig.motion(delta=0.2, duration=3.0, steps=31)
+    assert rig.send(names, times, positions) == []
+    rig.call('arm', True)
+    from sensor_msgs.msg import JointState
+    states = rig.peer.create_publisher(JointState, '/joint_states', 10)
+    rig.arm.publishing = False  # a robot whose /joint_states report joint2 moving
+    velocity = [0.3 if n == 'joint2' else 0.0 for n in rig.arm.names]
+    states.publish(JointState(name=list(rig.arm.names), velocity=velocity,
+                              position=[float(v) for v in rig.arm.joints()]))
+    assert spin_until(rig.executor, lambda: rig.replay._velocities.get('joint2') == 0.3, 2.0)
+    reply = rig.call('execute')
+    assert not reply.success and "the arm is moving: joint 'joint2' at 0.3 rad/s" in \
+        reply.message
+    spin_for(rig.executor, 0.2)
+    assert rig.commands == []
 
 
 def test_replay_results_carry_the_request_id_of_their_episode(rig):

@@ -52,6 +52,7 @@ class JointLimits:
     acceleration: np.ndarray  # (D,) rad/s^2 or m/s^2
     start_tolerance: np.ndarray  # (D,) rad or m
     units: typing.Tuple[str, ...]  # 'rad' or 'm' per joint, for messages
+    start_velocity: np.ndarray = None  # (D,) rad/s or m/s: the arm counts as at rest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +68,9 @@ class SafetyConfig:
     start_tolerance: PerJoint = 0.05        # first point vs current joints [rad]
     prismatic_start_tolerance: float = 0.01  # [m]
     max_state_age_s: float = 0.5            # refuse older joint states [s]
+    # a motion starts only from rest: measured |velocity| at most this [rad/s]
+    max_start_velocity: PerJoint = 0.05
+    prismatic_max_start_velocity: float = 0.01  # [m/s]
     min_lead_in_s: float = 0.1              # shortest move from the measured state [s]
     on_violation: str = 'reject'            # 'reject' | 'slow_down' (velocity/acceleration)
     max_slowdown: float = 4.0               # refuse if a longer stretch would be needed
@@ -74,14 +78,14 @@ class SafetyConfig:
 
     def __post_init__(self):
         for name, allow_zero in (('position_margin', True), ('max_acceleration', False),
-                                 ('start_tolerance', True)):
+                                 ('start_tolerance', True), ('max_start_velocity', False)):
             object.__setattr__(
                 self, name, _per_joint_value(getattr(self, name), name, allow_zero))
         for name in ('prismatic_position_margin', 'prismatic_start_tolerance'):
             value = getattr(self, name)
             require(_finite(value) and value >= 0, name, value, 'must be a finite number >= 0')
         for name in ('prismatic_max_acceleration', 'max_state_age_s', 'max_duration_s',
-                     'min_lead_in_s'):
+                     'min_lead_in_s', 'prismatic_max_start_velocity'):
             value = getattr(self, name)
             require(_finite(value) and value > 0, name, value, 'must be a finite number > 0')
         require(_finite(self.velocity_scale) and 0 < self.velocity_scale <= 1,
@@ -132,7 +136,8 @@ class SafetyConfig:
             velocity=self.velocity_scale * np.asarray(description.velocity, dtype=float),
             acceleration=per_joint('max_acceleration', self.prismatic_max_acceleration),
             start_tolerance=per_joint('start_tolerance', self.prismatic_start_tolerance),
-            units=tuple('m' if p else 'rad' for p in prismatic))
+            units=tuple('m' if p else 'rad' for p in prismatic),
+            start_velocity=per_joint('max_start_velocity', self.prismatic_max_start_velocity))
 
 
 def load_safety_config(path: typing.Union[str, Path, None] = None) -> SafetyConfig:

@@ -167,6 +167,23 @@ def _problem(name, ratio, values, limits, description, config, times, lead_in_en
             f'{limits.acceleration[j]:.4g} {unit}/s^2')
 
 
+def _check_at_rest(velocities, description: RobotDescription, limits: JointLimits) -> None:
+    """TrajectoryError when a joint moves faster than ``limits.start_velocity``."""
+    robot = description.joint_names
+    if isinstance(velocities, typing.Mapping):
+        velocities = [velocities.get(n, 0.0) for n in robot]
+    v = np.abs(_as_array(velocities, 'current joint velocities'))
+    if v.shape != (len(robot),):
+        _fail('start state', f'current joint velocities: expected shape ({len(robot)},), got '
+              f'{v.shape}')
+    moving = np.flatnonzero(~(v <= limits.start_velocity))  # NaN counts as moving
+    if moving.size:
+        j = moving[0]
+        _fail('start state', f'the arm is moving: joint {robot[j]!r} at {v[j]:.4g} '
+              f'{limits.units[j]}/s > max_start_velocity {limits.start_velocity[j]:.4g} '
+              f'{limits.units[j]}/s; a motion starts from rest')
+
+
 def lead_in_duration(start: np.ndarray, first: np.ndarray, limits: JointLimits,
                      min_s: float) -> float:
     """Shortest time [s] >= ``min_s`` for a rest-to-rest cubic from ``start`` to ``first``.
@@ -219,14 +236,17 @@ def _dynamics(points: np.ndarray, point_times: np.ndarray, rest_at_ends: bool):
 def validate_trajectory(names: typing.Sequence[str], positions, times,
                         description: RobotDescription, config: SafetyConfig,
                         current_positions=None,
-                        current_age_s: typing.Optional[float] = None) -> ValidatedTrajectory:
+                        current_age_s: typing.Optional[float] = None,
+                        current_velocities=None) -> ValidatedTrajectory:
     """Check a trajectory against ``config`` and the robot; TrajectoryError says why not.
 
     ``positions`` (T, D) follow ``names`` (any order); ``times`` (T,) are seconds from the
     start of motion, strictly increasing from >= 0. ``current_positions`` is the robot's
     joint state, (D,) in robot order or {name: position}; None refuses. ``current_age_s``
     (s since that state was measured) is checked against ``config.max_state_age_s`` when
-    given. Returns the trajectory reordered to ``description.joint_names``.
+    given. ``current_velocities`` ((D,) or {name: velocity}), when given, must be within
+    ``max_start_velocity``: a motion starts from rest. Returns the trajectory reordered to
+    ``description.joint_names``.
     """
     limits: JointLimits = config.resolve(description)
     robot = description.joint_names
@@ -287,6 +307,8 @@ def validate_trajectory(names: typing.Sequence[str], positions, times,
               f'{current[j]:.6g} > start_tolerance {limits.start_tolerance[j]:.4g} '
               f'{limits.units[j]}')
 
+    if current_velocities is not None:
+        _check_at_rest(current_velocities, description, limits)
     input_times = times
     times, lead_in_s = with_lead_in(current, positions, times, limits, config)
     points = np.concatenate([current[None], positions])   # (T + 1, D) from the state

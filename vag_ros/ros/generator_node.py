@@ -117,6 +117,9 @@ class GeneratorNode(LifecycleNode):
             raise ConfigError(f'checkpoint {cfg.checkpoint}: actions have {action.dim} '
                               f'dimensions, robot {robot.name} has {robot.dof} joints '
                               f'{list(robot.joint_names)}')
+        # the text encoder loads now, not at the first request (it takes seconds, and the
+        # admission check counts an instruction's tokens with it)
+        pipeline.instruction_tokens('warm up')
         self.config, self.pipeline, self.joint_names = cfg, pipeline, robot.joint_names
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -265,10 +268,6 @@ class GeneratorNode(LifecycleNode):
         if len(instruction) > cfg.max_instruction_length:
             return (f'instruction has {len(instruction)} characters > '
                     f'max_instruction_length {cfg.max_instruction_length}')
-        try:  # the model's own limit: the tokens its text encoder reads
-            self.pipeline.check_instruction(instruction.strip())
-        except VagError as exc:
-            return str(exc)
         latest = self._frame
         if latest is None:
             return f'no camera frame received on {cfg.frame_topic}'
@@ -276,6 +275,10 @@ class GeneratorNode(LifecycleNode):
         if age > cfg.max_frame_age_s:
             return (f'newest frame is {age:.2f} s old > max_frame_age_s '
                     f'{cfg.max_frame_age_s} s (stale)')
+        try:  # the model's own limit: the tokens its text encoder reads
+            self.pipeline.check_instruction(instruction.strip())
+        except VagError as exc:
+            return str(exc)
         return ''
 
     # --- worker -----------------------------------------------------------------------

@@ -103,6 +103,9 @@ class ReplayNode(Node):
         # newest measured position of each joint and its receive time (monotonic s): an arm
         # and a gripper may publish apart, and each must be fresh on its own
         self._joints: typing.Dict[str, typing.Tuple[float, float]] = {}
+        # measured velocity of each joint (the message's, else from its last two positions)
+        self._velocities: typing.Dict[str, float] = {}
+        self._joint_stamps: typing.Dict[str, float] = {}  # [s] of each joint's newest value
         self.pending: typing.Optional[ValidatedTrajectory] = None
         # the newest trajectory as received, valid or not: (names, times (T,), positions
         # (T, D), episode stamp ns); ~/validate and ~/execute check it again
@@ -184,6 +187,16 @@ class ReplayNode(Node):
             self.status.warn('joint state rejected', str(exc))
             return
         now = time.monotonic()
+        stamp = time_to_ns(msg.header.stamp) * 1e-9 or now  # [s]
+        given = dict(zip(msg.name, msg.velocity)) if len(msg.velocity) == len(msg.name) \
+            else {}
+        for name, value in positions.items():
+            if name in given:
+                self._velocities[name] = float(given[name])
+            elif name in self._joint_stamps and stamp > self._joint_stamps[name]:
+                self._velocities[name] = (value - self._joints[name][0]) / (
+                    stamp - self._joint_stamps[name])
+            self._joint_stamps[name] = stamp
         self._joints.update({name: (value, now) for name, value in positions.items()})
 
     @property
@@ -205,7 +218,7 @@ class ReplayNode(Node):
     def _validate(self, names, positions, times) -> ValidatedTrajectory:
         current, age = self._current()
         return validate_trajectory(names, positions, times, self.robot, self.safety, current,
-                                   age)
+                                   age, dict(self._velocities))
 
     def _check_received(self) -> bool:
         """Validate the received trajectory against the current state; ``pending`` if valid."""
