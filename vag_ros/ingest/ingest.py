@@ -189,7 +189,7 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
     joint_maps = {s.topic: s.joints for s in contract.state}
     if contract.action_source == 'topic':
         joint_maps.update({s.topic: s.joints for s in contract.action})
-    streams, found = read_streams(path, {t: '' for t in contract.topics()},
+    streams, found = read_streams(path, contract.topics(),
                                   contract.camera_topic, joint_maps,
                                   contract.stamps == 'header', progress)
     report['topics'] = {t: s.stats() for t, s in streams.items()}

@@ -90,7 +90,7 @@ def joint_values(msg, names: typing.Mapping[str, typing.Union[str, int]]) -> dic
     return out
 
 
-def read_streams(path, topics: typing.Mapping[str, str], camera_topic: str,
+def read_streams(path, topics: typing.Sequence[str], camera_topic: str,
                  joint_maps: typing.Mapping[str, typing.Mapping], use_header: bool,
                  progress: bool = False) -> typing.Tuple[typing.Dict[str, Stream], dict]:
     """One pass over the bag: {topic: Stream} for ``topics`` and the bag's topic types.

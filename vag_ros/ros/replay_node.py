@@ -110,11 +110,9 @@ class ReplayNode(Node):
         # the newest trajectory as received, valid or not: (names, times (T,), positions
         # (T, D), episode stamp ns); ~/validate and ~/execute check it again
         self._received: typing.Optional[tuple] = None
-        self._pending_stamp = 0   # episode (trajectory header stamp, ns) of ``pending``
         self.episode_stamp = 0    # episode of the running or last motion
         self.armed = False
         self._motion = None  # (interpolator, start monotonic s) while moving
-        self._last_command: typing.Optional[np.ndarray] = None  # (D,) forward_position
         self._ticks = 0
         self._watch: typing.Optional[ControllerWatch] = None
         self._goal_handle = None  # follow_joint_trajectory: the accepted goal
@@ -230,7 +228,7 @@ class ReplayNode(Node):
             self.status.error('rejected', str(exc), episode_stamp_ns=stamp)
             self._state('rejected', str(exc), stamp)
             return False
-        self.pending, self._pending_stamp = validated, stamp
+        self.pending = validated
         message = (f'{len(validated.times)} points, {validated.duration_s:.2f} s '
                    f'(lead-in {validated.lead_in_s:.2f} s)')
         self.status.publish(
@@ -339,7 +337,7 @@ class ReplayNode(Node):
     def _start(self, validated: ValidatedTrajectory) -> None:
         cfg = self.config
         curve = validated.curve()  # from the measured state at t=0, lead-in included
-        self._motion, self._last_command = (curve, time.monotonic()), None
+        self._motion = (curve, time.monotonic())
         self._ticks = 0  # forward_position: commands sent in this motion
         self._watch = ControllerWatch(cfg.controller_timeout_s, cfg.tracking_tolerance,
                                       cfg.progress_tolerance)
@@ -380,7 +378,6 @@ class ReplayNode(Node):
         sample = interpolator.sample(min(elapsed, interpolator.end_time))  # (D,)
         if streaming:
             self.command_pub.publish(Float64MultiArray(data=[float(v) for v in sample]))
-            self._last_command = sample
         names = self.robot.joint_names
         measured = np.array([current.get(n, np.nan) for n in names])  # (D,)
         if np.all(np.isfinite(measured)):
@@ -489,10 +486,10 @@ class ReplayNode(Node):
                 time.sleep(period)
                 self.command_pub.publish(Float64MultiArray(
                     data=[float(v) for v in stop.sample(k * period)]))
-            self._last_command = None
         else:
-            trajectory = arrays_to_trajectory(self.robot.joint_names, *stop.points()[:2],
-                                              velocities=stop.points()[2])
+            times, positions, velocities = stop.points()
+            trajectory = arrays_to_trajectory(self.robot.joint_names, times, positions,
+                                              velocities=velocities)
             if mode == 'joint_trajectory':
                 self.command_pub.publish(trajectory)
             else:

@@ -172,8 +172,6 @@ class EpisodeDataset(torch.utils.data.Dataset):
         self.data_dir = Path(data_dir)
         self.bags = self._list_bags(self.data_dir)
         self.windows: typing.List[typing.Tuple[str, int]] = []  # (bag name, first frame)
-        if window_stride < 0:
-            raise EpisodeError(f'window_stride={window_stride}: must be >= 0')
         video = model_config.video
         frames, actions, instructions, observed, states = [], [], [], [], []
         for path in _maybe_tqdm(self.bags, progress, 'reading bags'):
