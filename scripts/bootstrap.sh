@@ -24,7 +24,7 @@ pip="$VENV/bin/python -m pip install --quiet --disable-pip-version-check"
 # CPU torch first: a range that 2.13.0 satisfies then installs nothing heavier.
 $pip 'torch==2.13.0'
 $pip -r requirements/ros-pypi.txt
-$pip -e '.[sim,model,engine,dev]'
+$pip -e '.[sim,model,engine,dataset,dev]'
 rm -f "$VENV"/.vag_ros-installed-*
 touch "$stamp"
 echo "bootstrap: $VENV ready"

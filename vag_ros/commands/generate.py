@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='sampling steps (default: the checkpoint\'s sampler.num_steps)')
     parser.add_argument('--name', default=None,
                         help='bag and file name stem (default generated_seed<seed>)')
+    add_backend_arguments(parser)
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend, --engine, --device: what runs the checkpoint."""
     parser.add_argument('--backend', default='torch', choices=BACKENDS,
                         help='torch runs the checkpoint; onnxruntime and tensorrt run the '
                         '--engine folder exported from it (default torch)')

@@ -1,0 +1,43 @@
+"""vag-ros export-lerobot: a folder of episode bags -> a LeRobot v3 data set.
+
+observation.images.camera is each bag's camera, observation.state its measured joints,
+action its commanded joints, task its instruction, the fps its frame rate; scores and seeds
+recorded in the bags become per-episode metadata columns (vag/...). --generated adds each
+bag's namesake from a folder of generated episodes as observation.images.generated.
+"""
+
+import argparse
+
+HELP = 'export episode bags as a LeRobot v3 data set'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--episodes', required=True, help='folder of episode bags')
+    parser.add_argument('--out', required=True, help='data set folder to create')
+    parser.add_argument('--generated', default=None,
+                        help='folder of generated episode bags named as --episodes\' ones')
+    parser.add_argument('--codec', default='libsvtav1', choices=('libsvtav1', 'h264'),
+                        help='video codec (default libsvtav1, as LeRobot)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing data set at --out (after the new one is '
+                             'complete)')
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vag_ros.datasets.lerobot_reader import read_dataset
+    from vag_ros.errors import EpisodeError
+    from vag_ros.outputs import writable_folder
+    from vag_ros.synth.export import export_folder
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise EpisodeError(f'{out} already exists; pass --overwrite to replace it')
+    writable_folder(out.parent, 'folder of --out')
+    root = export_folder(Path(args.episodes), out, args.generated and Path(args.generated),
+                         args.codec, args.overwrite)
+    dataset = read_dataset(root, decode_videos=False)
+    print(f'{root}: {len(dataset.episodes)} episodes, {dataset.info["total_frames"]} frames, '
+          f'{len(dataset.tasks)} tasks, cameras {dataset.video_keys}')
+    return 0

@@ -1,0 +1,165 @@
+"""vag-ros synthesize: generate, validate, replay, score and filter episodes into a data set.
+
+Scenes come from the embedded world (--scenes N seeded from --seed, task families in turn)
+or from a lab's first frames (--first-frames LIST: a YAML/JSON list of {image, state,
+instruction[, seed]}). Each scene: the checkpoint generates video and joints from the first
+frame, the measured state and the instruction; the joints are validated as the replay node
+would (the safety file in force: config/safety.yaml unless --safety-file); world scenes are
+replayed in the world and scored (replay success, consistency PSNR, tracking error). Every
+episode is written as bags (bags/: executed, generated/: the generated video and joints) and
+scored in scores.csv / scores.json; the ones passing every --keep rule become the LeRobot v3
+data set lerobot/. Re-running the same command resumes; another checkpoint, backend, engine,
+step count, safety file or scene source in the same --out is refused. Under torchrun each
+rank writes out/shard-<r>-of-<w>/; join them with vag-ros merge-datasets.
+"""
+
+import argparse
+
+from vag_ros.commands.arguments import episode_count, non_negative, sampling_steps
+from vag_ros.commands.generate import add_backend_arguments
+
+HELP = 'generate, validate, replay and score episodes into a LeRobot data set'
+DEFAULT_SEED = 200000  # above eval's held-out seeds (100000...) and training's (below)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--checkpoint', required=True, help='joint VAG checkpoint folder')
+    parser.add_argument('--out', required=True, help='output folder (resumed when it exists)')
+    parser.add_argument('--scenes', type=episode_count, default=None,
+                        help='number of world scenes (or the first N of --first-frames)')
+    parser.add_argument('--first-frames', default=None,
+                        help='YAML/JSON list of {image, state, instruction[, seed]}, paths '
+                             'relative to it: a lab\'s first frames instead of the world')
+    parser.add_argument('--seed', type=non_negative, default=DEFAULT_SEED,
+                        help=f'first world scene seed (default {DEFAULT_SEED}: outside the '
+                             'training and evaluation seeds)')
+    parser.add_argument('--task', default='all', help='task family or "all" (world scenes)')
+    parser.add_argument('--templates', default='train', choices=('train', 'held_out'),
+                        help='instruction templates of world scenes (default train)')
+    parser.add_argument('--keep', action='append', default=None, metavar='RULE',
+                        help='keep an episode only if RULE holds (repeatable, or comma-'
+                             'separated): valid, replay_success, consistency_psnr>=X, '
+                             'tracking_error_max<=X, tracking_error_mean<=X, time_scale<=X, '
+                             'raw_start_error_max<=X. Default: valid,replay_success for '
+                             'world scenes, valid for first frames')
+    parser.add_argument('--safety-file', default=None,
+                        help='safety YAML the trajectories are validated against (default '
+                             'the package\'s config/safety.yaml, as the replay node)')
+    parser.add_argument('--on-violation', default='slow_down', choices=('slow_down', 'reject'),
+                        help='a trajectory faster than the velocity / acceleration limits: '
+                             'slow_down (default) counts it valid when stretching time by '
+                             'at most the file\'s max_slowdown fits the limits (the stretch '
+                             'is the time_scale score); reject: invalid, as a replay node '
+                             'with on_violation: reject decides')
+    parser.add_argument('--steps', type=sampling_steps, default=None,
+                        help='sampling steps (default: the checkpoint\'s)')
+    parser.add_argument('--sim-config', default=None, help='world config YAML (world scenes)')
+    parser.add_argument('--no-generated-video', action='store_true',
+                        help='leave the generated video out of the data set (it is in the '
+                             'bags either way)')
+    parser.add_argument('--codec', default='libsvtav1', choices=('libsvtav1', 'h264'),
+                        help='video codec of the data set (default libsvtav1, as LeRobot)')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    add_backend_arguments(parser)
+
+
+def _scene_source(args, robot):
+    """(specs, loader, world or None, identity of the source)."""
+    from vag_ros.errors import VagError
+    from vag_ros.synth import scenes
+    if args.first_frames is not None:
+        if args.task != 'all' or args.templates != 'train' or args.seed != DEFAULT_SEED:
+            raise VagError('--task, --templates and --seed choose world scenes; a '
+                           '--first-frames list gives its own (seed per entry)')
+        specs = scenes.first_frame_specs(args.first_frames, robot.dof)
+        if args.scenes is not None:
+            specs = specs[:args.scenes]
+        return specs, scenes.FrameScenes(), None, {
+            'kind': 'first_frames', 'digest': scenes.frames_digest(specs)}
+    if args.scenes is None:
+        raise VagError('give --scenes N (world scenes) or --first-frames LIST')
+    from vag_ros.sim.config import load_sim_config
+    from vag_ros.sim.world import World
+    config = load_sim_config(args.sim_config)
+    specs = scenes.world_specs(args.scenes, args.seed, args.task)
+    world = World(config)
+    return specs, scenes.WorldScenes(world, args.templates), world, {
+        'kind': 'world', 'seed': args.seed, 'task': args.task, 'templates': args.templates,
+        'sim_config': repr(config)}
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from vag_ros.checksums import SUMS, sha256_file
+    from vag_ros.commands.generate import (check_backend_arguments, check_checkpoint_fits,
+                                           load_pipeline)
+    from vag_ros.errors import CheckpointError
+    from vag_ros.model.checkpoint import read_config
+    from vag_ros.outputs import writable_folder
+    from vag_ros.resources import share_path
+    from vag_ros.robot.description import load_robot_description
+    from vag_ros.robot.safety_config import DEFAULT_SAFETY_YAML, load_safety_config
+    from vag_ros.synth import keep_rules
+    from vag_ros.synth import synthesize as synth
+
+    check_backend_arguments(args)
+    robot = load_robot_description()
+    rules = keep_rules.parse_rules(args.keep, keep_rules.FRAMES_DEFAULT if args.first_frames
+                                   else keep_rules.WORLD_DEFAULT)
+    safety_path = Path(args.safety_file) if args.safety_file else \
+        share_path(DEFAULT_SAFETY_YAML)
+    safety = dataclasses.replace(load_safety_config(safety_path),
+                                 on_violation=args.on_violation)
+    check_checkpoint_fits(read_config(args.checkpoint), args.checkpoint, robot,
+                          robot.lower)  # every scene brings its state
+    sums = Path(args.checkpoint) / SUMS
+    if not sums.is_file():
+        raise CheckpointError(f'{args.checkpoint}: no {SUMS}; record one: cd '
+                              f'{args.checkpoint} && sha256sum * > {SUMS}')
+    rank, world_size = synth.dist_info()
+    out = writable_folder(synth.rank_folder(Path(args.out), rank, world_size))
+    specs, loader, world, source = _scene_source(args, robot)
+    identity = {'checkpoint_sha256': sha256_file(sums), 'backend': args.backend,
+                'engine_sha256': None if args.engine is None else
+                sha256_file(Path(args.engine) / 'manifest.json'),
+                'steps': args.steps, 'safety_sha256': sha256_file(safety_path),
+                'on_violation': args.on_violation,
+                'source': source}
+    synth.check_identity(out, identity)
+    if args.device is None and world_size > 1:
+        import torch
+        if torch.cuda.is_available():
+            import os
+            args.device = f'cuda:{os.environ.get("LOCAL_RANK", "0")}'
+    pipe = load_pipeline(args)
+    run_config = synth.Synthesis(
+        out=out, checkpoint=str(Path(args.checkpoint).resolve()), identity=identity,
+        pipeline=pipe, robot=robot, safety=safety, rules=rules, loader=loader, world=world,
+        num_steps=args.steps, export_generated=not args.no_generated_video, codec=args.codec)
+    try:
+        summary = synth.synthesize(run_config, specs[rank::world_size], not args.quiet)
+    finally:
+        if world is not None:
+            world.close()
+        if hasattr(pipe, 'close'):
+            pipe.close()
+    stage = summary['stage_s']
+    total = sum(stage.values()) + summary['export_s']
+    print(f'{summary["out"]}: {summary["scenes"]} scenes ({summary["new"]} new, '
+          f'{summary["skipped"]} already done), kept {summary["kept"]} by '
+          f'{", ".join(summary["rules"])}')
+    if summary['new']:
+        rate = 60.0 * summary['new'] / max(summary['seconds'], 1e-9)
+        shares = ', '.join(f'{k[:-2]} {100 * v / total:.0f}%' for k, v in stage.items())
+        print(f'{rate:.1f} scenes/min; time: {shares}, '
+              f'export {100 * summary["export_s"] / total:.0f}%')
+    print(f'scores:  {", ".join(summary["table"])}')
+    print(f'dataset: {summary["dataset"]}')
+    if world_size > 1 and rank == 0:
+        print(f'join the shards: vag-ros merge-datasets {args.out}/shard-*-of-'
+              f'{world_size:03d}/lerobot --out {args.out}/lerobot')
+    (out / 'synthesis_summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    return 0

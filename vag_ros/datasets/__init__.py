@@ -1,0 +1,1 @@
+"""Data sets for policy libraries: the LeRobot v3 layout, written, read back and merged."""

@@ -1,0 +1,53 @@
+"""Join LeRobot v3 data sets written by vag-ros (synthesis shards) into one.
+
+Episodes are ordered by their ``vag/scene`` column when every shard has it (so shards of one
+synthesis run merge into what a single process would have written), else shard by shard.
+Videos are copied byte for byte (vag-ros writes one file per episode), rows re-indexed.
+"""
+
+from pathlib import Path
+import typing
+
+from vag_ros.datasets import lerobot_v3 as v3
+from vag_ros.datasets.lerobot_reader import read_dataset
+from vag_ros.errors import EpisodeError
+
+
+def merge_datasets(shards: typing.Sequence[typing.Union[str, Path]],
+                   out: typing.Union[str, Path], overwrite: bool = False) -> Path:
+    """Write the episodes of every shard into the data set ``out``; its path."""
+    if not shards:
+        raise EpisodeError('merge: no shards given')
+    datasets = [read_dataset(s, decode_videos=False) for s in shards]
+    first = datasets[0]
+    for other in datasets[1:]:
+        for key in ('fps', 'features', 'robot_type'):
+            if other.info[key] != first.info[key]:
+                raise EpisodeError(f'{other.root}: {key} differs from {first.root}; only data '
+                                   'sets of one robot, rate and feature set merge')
+    entries = [(d, e) for d in datasets for e in d.episodes]
+    for d, e in entries:
+        for key in d.video_keys:
+            if e.video_files[key] in (x.video_files[key] for x in d.episodes if x is not e):
+                raise EpisodeError(f'{d.root}: episodes share video files; only data sets '
+                                   'with one video file per episode (vag-ros) merge')
+    scenes = [e.metadata.get('scene') for _, e in entries]
+    if all(s is not None for s in scenes):
+        if len(set(scenes)) != len(scenes):
+            raise EpisodeError('merge: two shards hold the same scene; they overlap')
+        entries = [entry for _, entry in sorted(zip(scenes, entries), key=lambda p: p[0])]
+    features = first.info['features']
+    cameras = {k[len(v3.IMAGE_PREFIX):]: tuple(f['shape'][:2]) for k, f in features.items()
+               if f['dtype'] == 'video'}
+    codec = next((f['info']['video.codec'] for f in features.values()
+                  if f['dtype'] == 'video'), 'av1')
+    codec = {'av1': 'libsvtav1', 'h264': 'h264'}.get(codec, 'libsvtav1')
+    writer = v3.LeRobotWriter(out, first.info['fps'], features[v3.STATE_KEY]['names'],
+                              first.info['robot_type'], cameras, codec, overwrite)
+    for dataset, episode in entries:
+        writer.add(v3.DatasetEpisode(episode.task, episode.state, episode.action,
+                                     {c: None for c in cameras}, episode.metadata),
+                   encoded={c: episode.video_files[v3.IMAGE_PREFIX + c] for c in cameras},
+                   image_stats={k: {s: v.tolist() for s, v in episode.stats[k].items()}
+                                for k in episode.video_files})
+    return writer.close()

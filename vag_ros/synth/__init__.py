@@ -1,0 +1,1 @@
+"""Embodied data synthesis: generate, validate, replay, score, filter, export."""

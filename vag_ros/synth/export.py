@@ -1,0 +1,108 @@
+"""Episode bags -> a LeRobot v3 data set (``vag-ros export-lerobot`` and synthesis).
+
+``observation.images.camera`` is the episode's camera (for a synthesized episode: the
+render of its replayed joints), ``observation.images.generated`` the generated video when
+asked for, ``observation.state`` the measured joints, ``action`` the commanded ones,
+``task`` the instruction. Per-episode metadata columns (``vag/...``): scene, seed, task
+family, source, success and every score.
+"""
+
+from pathlib import Path
+import typing
+
+from vag_ros.datasets.lerobot_v3 import DatasetEpisode, LeRobotWriter
+from vag_ros.errors import EpisodeError
+
+CAMERA = 'camera'
+GENERATED = 'generated'
+
+
+def _metadata(episode, scores: typing.Optional[dict] = None) -> dict:
+    meta = episode.metadata
+    out = {'name': None, 'scene': meta.extra.get('scene'), 'seed': int(meta.seed),
+           'task_family': meta.task, 'source': meta.source, 'success': bool(meta.success),
+           'episode_id': meta.episode_id, 'checkpoint_sha256': meta.extra.get(
+               'checkpoint_sha256')}
+    recorded = meta.extra.get('scores') if scores is None else scores
+    for key, value in (recorded or {}).items():
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[key] = value
+    return out
+
+
+def _camera_shapes(episode, generated) -> typing.Dict[str, typing.Tuple[int, int]]:
+    shapes = {CAMERA: tuple(episode.frames.shape[1:3])}
+    if generated is not None:
+        shapes[GENERATED] = tuple(generated.frames.shape[1:3])
+    return shapes
+
+
+def _to_dataset_episode(episode, generated, metadata: dict) -> DatasetEpisode:
+    videos = {CAMERA: episode.frames}
+    if generated is not None:
+        if generated.num_steps != episode.num_steps:
+            raise EpisodeError(f'generated episode has {generated.num_steps} frames, the '
+                               f'executed one {episode.num_steps}')
+        videos[GENERATED] = generated.frames
+    return DatasetEpisode(episode.metadata.instruction, episode.joints, episode.actions,
+                          videos, metadata)
+
+
+Pair = typing.Tuple[str, Path, typing.Optional[Path], typing.Optional[dict]]
+
+
+def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvtav1', overwrite: bool = True) -> Path:
+    """(name, bag, generated bag or None, scores or None) per episode -> data set at root."""
+    from vag_ros.episodes.bag_reader import read_episode
+    writer = None
+    for name, bag, generated_bag, scores in pairs:
+        episode = read_episode(bag)
+        generated = read_episode(generated_bag) if generated_bag is not None else None
+        if writer is None:
+            meta = episode.metadata
+            writer = LeRobotWriter(root, meta.frame_rate, meta.joint_names, meta.robot,
+                                   _camera_shapes(episode, generated), codec, overwrite)
+        elif _camera_shapes(episode, generated) != writer.cameras:
+            raise EpisodeError(f'{bag}: cameras {_camera_shapes(episode, generated)} differ '
+                               f'from the first episode\'s {writer.cameras}; one data set '
+                               'holds one camera size per key')
+        if list(episode.metadata.joint_names) != writer.joint_names:
+            raise EpisodeError(f'{bag}: joints {episode.metadata.joint_names} differ from '
+                               f'the first episode\'s {writer.joint_names}')
+        metadata = _metadata(episode, scores)
+        metadata['name'] = name
+        writer.add(_to_dataset_episode(episode, generated, metadata))
+    if writer is None:
+        raise EpisodeError(f'{root}: no episodes to export')
+    return writer.close()
+
+
+def export_records(out: Path, records: typing.Sequence[dict], root: Path, robot,
+                   with_generated: bool = True, codec: str = 'libsvtav1') -> Path:
+    """The synthesized episodes of ``records`` (scores.jsonl rows) -> data set at root."""
+    score_keys = ('valid', 'replay_success', 'consistency_psnr', 'tracking_error_mean',
+                  'tracking_error_max', 'time_scale', 'raw_start_error_max')
+    pairs = []
+    for r in records:
+        generated = out / r['generated_bag'] if with_generated and r.get('generated_bag') \
+            else None
+        pairs.append((r['name'], out / r['bag'], generated, {k: r.get(k) for k in score_keys}))
+    return export_pairs(pairs, root, codec)
+
+
+def export_folder(episodes: Path, root: Path, generated: typing.Optional[Path] = None,
+                  codec: str = 'libsvtav1', overwrite: bool = False) -> Path:
+    """Every bag of ``episodes`` (with its namesake in ``generated``) -> data set at root."""
+    from vag_ros.episodes.bag_reader import list_episode_bags
+    bags = list_episode_bags(episodes)
+    if not bags:
+        raise EpisodeError(f'{episodes}: no episode bags')
+    pairs = []
+    for bag in bags:
+        twin = None
+        if generated is not None:
+            twin = Path(generated) / bag.name
+            if not twin.is_dir():
+                raise EpisodeError(f'{bag.name}: no generated bag {twin}')
+        pairs.append((bag.name, bag, twin, None))
+    return export_pairs(pairs, root, codec, overwrite)

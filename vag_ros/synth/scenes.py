@@ -1,0 +1,112 @@
+"""Where synthesis starts: seeded scenes of the embedded world, or a lab's first frames.
+
+A scene is a first frame, the arm's measured joints at that frame and an instruction.
+World scenes also carry their task, so the trajectory can be replayed and judged.
+"""
+
+import dataclasses
+import hashlib
+from pathlib import Path
+import typing
+
+import numpy as np
+
+from vag_ros.errors import VagError
+
+
+@dataclasses.dataclass
+class SceneSpec:
+    """What identifies one scene before anything is rendered."""
+
+    index: int                  # position in the run's scene list (also the merge order)
+    name: str                   # its bag name
+    seed: int                   # task seed (world) and generation seed
+    family: str = 'generated'   # task family, or 'generated' for a lab's frame
+    image: typing.Optional[Path] = None         # first-frame file (first-frames lists)
+    state: typing.Optional[typing.List[float]] = None
+    instruction: typing.Optional[str] = None
+
+
+@dataclasses.dataclass
+class Scene:
+    """A scene ready to generate from."""
+
+    spec: SceneSpec
+    first_frame: np.ndarray     # (H, W, 3) uint8 RGB
+    state: np.ndarray           # (D,) measured joints
+    instruction: str
+    task: typing.Any = None     # vag_ros.sim.tasks.Task for world scenes
+
+
+def world_specs(count: int, seed: int, task: str = 'all') -> typing.List[SceneSpec]:
+    """``count`` seeded world scenes, task families in turn (as sim-record and eval)."""
+    from vag_ros.sim.record import task_schedule
+    return [SceneSpec(k, f'{family}_seed{s:06d}', s, family)
+            for k, (family, s) in enumerate(task_schedule(task, count, seed))]
+
+
+def first_frame_specs(path: typing.Union[str, Path], dof: int) -> typing.List[SceneSpec]:
+    """Scenes from a YAML/JSON list of {image, state, instruction[, seed]} (paths relative to
+    the list); VagError naming the first bad entry."""
+    import yaml
+    path = Path(path)
+    try:
+        entries = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise VagError(f'{path}: cannot read the first-frames list ({exc})') from None
+    if not isinstance(entries, list) or not entries:
+        raise VagError(f'{path}: expected a non-empty list of {{image, state, instruction}}')
+    specs = []
+    for k, entry in enumerate(entries):
+        where = f'{path} entry {k}'
+        if not isinstance(entry, dict) or not {'image', 'state', 'instruction'} <= set(entry):
+            raise VagError(f'{where}: needs image, state and instruction')
+        image = (path.parent / str(entry['image'])).resolve()
+        if not image.is_file():
+            raise VagError(f'{where}: image {image} not found')
+        try:
+            state = [float(v) for v in entry['state']]
+        except (TypeError, ValueError):
+            raise VagError(f'{where}: state must be {dof} numbers') from None
+        if len(state) != dof or not np.all(np.isfinite(state)):
+            raise VagError(f'{where}: state must be {dof} finite joint positions, got '
+                           f'{len(state)}')
+        text = str(entry['instruction']).strip()
+        if not text:
+            raise VagError(f'{where}: instruction is empty')
+        seed = entry.get('seed', k)
+        if not isinstance(seed, int) or seed < 0:
+            raise VagError(f'{where}: seed must be a non-negative integer')
+        specs.append(SceneSpec(k, f'frame{k:05d}_seed{seed:06d}', seed, image=image,
+                               state=state, instruction=text))
+    return specs
+
+
+def frames_digest(specs: typing.Sequence[SceneSpec]) -> str:
+    """sha256 over a first-frames list: every state, instruction, seed and image's bytes."""
+    h = hashlib.sha256()
+    for spec in specs:
+        h.update(repr((spec.seed, spec.state, spec.instruction)).encode())
+        h.update(spec.image.read_bytes())
+    return h.hexdigest()
+
+
+class WorldScenes:
+    """Renders world scenes: the seeded task, its first frame and initial joints."""
+
+    def __init__(self, world, templates: str = 'train'):
+        self.world, self.templates = world, templates
+
+    def load(self, spec: SceneSpec) -> Scene:
+        task = self.world.make_task(spec.family, spec.seed, self.templates)
+        self.world.reset(task)
+        return Scene(spec, self.world.render(), self.world.joints(), task.instruction, task)
+
+
+class FrameScenes:
+    """Reads a lab's first frames from their files."""
+
+    def load(self, spec: SceneSpec) -> Scene:
+        from vag_ros.train import media
+        return Scene(spec, media.load_image(spec.image), np.asarray(spec.state, float),
+                     spec.instruction)
