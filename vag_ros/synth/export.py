@@ -51,7 +51,8 @@ def _to_dataset_episode(episode, generated, metadata: dict) -> DatasetEpisode:
 Pair = typing.Tuple[str, Path, typing.Optional[Path], typing.Optional[dict]]
 
 
-def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvtav1', overwrite: bool = True) -> Path:
+def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvtav1',
+                 overwrite: bool = True) -> Path:
     """(name, bag, generated bag or None, scores or None) per episode -> data set at root."""
     from vag_ros.episodes.bag_reader import read_episode
     writer = None
