@@ -16,6 +16,7 @@ COMMANDS = {
     'train-inverse-dynamics': 'train_inverse_dynamics',
     'train-scene-blind': 'train_scene_blind',
     'eval': 'evaluate',
+    'eval-policy': 'eval_policy',
     'generate': 'generate',
     'synthesize': 'synthesize',
     'export-lerobot': 'export_lerobot',

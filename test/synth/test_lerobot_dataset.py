@@ -1,0 +1,150 @@
+"""The LeRobot v3 writer, reader and merge on their own (no model)."""
+
+import json
+import os
+from pathlib import Path
+import subprocess
+
+import numpy as np
+import pytest
+
+from vag_ros.datasets import lerobot_v3 as v3
+from vag_ros.datasets.lerobot_reader import read_dataset
+from vag_ros.datasets.merge import merge_datasets
+from vag_ros.errors import EpisodeError
+from vag_ros.train.metrics import psnr
+
+ROOT = Path(__file__).resolve().parents[2]
+JOINTS = ('j1', 'j2', 'j3')
+
+
+def smooth_frames(length: int, height: int, width: int, shift: int) -> np.ndarray:
+    """(T, H, W, 3) gradients that move: codec-friendly, and each frame differs."""
+    y, x = np.mgrid[0:height, 0:width]
+    frames = [np.stack([(x * 2 + 5 * t + shift) % 256, (y * 2 + 3 * t) % 256,
+                        np.full_like(x, (40 * shift) % 256)], -1)
+              for t in range(length)]
+    return np.asarray(frames, np.uint8)
+
+
+def make_episode(k: int, length: int = 12) -> v3.DatasetEpisode:
+    rng = np.random.default_rng(k)
+    return v3.DatasetEpisode(
+        task=f'touch the {("red", "blue")[k % 2]} block', state=rng.normal(size=(length, 3)),
+        action=rng.normal(size=(length, 3)),
+        videos={'camera': smooth_frames(length, 48, 64, k),
+                'generated': smooth_frames(length, 32, 32, k + 7)},
+        metadata={'scene': k, 'seed': 100 + k, 'psnr': 20.0 + k, 'ok': k % 2 == 0,
+                  'missing': None})
+
+
+def write(root: Path, indices) -> Path:
+    cameras = {'camera': (48, 64), 'generated': (32, 32)}
+    writer = v3.LeRobotWriter(root, 10, JOINTS, 'test_arm', cameras)
+    for k in indices:
+        writer.add(make_episode(k, 10 + k))
+    return writer.close()
+
+
+def test_round_trip_keeps_every_value(tmp_path):
+    root = write(tmp_path / 'ds', range(3))
+    assert not (tmp_path / 'ds.partial').exists()
+    data = read_dataset(root)
+    assert [e.index for e in data.episodes] == [0, 1, 2]
+    assert data.info['total_frames'] == 10 + 11 + 12 and data.info['fps'] == 10
+    assert data.info['features']['observation.state']['names'] == list(JOINTS)
+    assert set(data.tasks.values()) == {'touch the red block', 'touch the blue block'}
+    for k, episode in enumerate(data.episodes):
+        expected = make_episode(k, 10 + k)
+        assert episode.task == expected.task
+        np.testing.assert_array_equal(episode.state, expected.state.astype(np.float32))
+        np.testing.assert_array_equal(episode.action, expected.action.astype(np.float32))
+        np.testing.assert_allclose(episode.timestamps, np.arange(10 + k) / 10, atol=1e-6)
+        for camera in ('camera', 'generated'):
+            frames = episode.videos['observation.images.' + camera]
+            assert frames.shape == expected.videos[camera].shape
+            assert psnr(frames, expected.videos[camera]) > 30  # lossy AV1, but the same video
+        assert episode.metadata == {'scene': k, 'seed': 100 + k, 'psnr': 20.0 + k,
+                                    'ok': k % 2 == 0, 'missing': None}
+    stats = data.stats['action']
+    everything = np.concatenate([make_episode(k, 10 + k).action for k in range(3)])
+    np.testing.assert_allclose(stats['mean'], everything.mean(0), atol=1e-6)
+    np.testing.assert_allclose(stats['std'], everything.std(0), atol=1e-6)
+    assert stats['count'] == [len(everything)]
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda e: setattr(e, 'state', e.state * np.nan), 'NaN'),
+    (lambda e: setattr(e, 'action', e.action[:, :2]), 'expected'),
+    (lambda e: e.videos.pop('generated'), 'cameras'),
+    (lambda e: e.videos.update(camera=e.videos['camera'][:, :, :63]), 'camera'),
+    (lambda e: setattr(e, 'task', '  '), 'empty'),
+    (lambda e: e.metadata.update(bad=[1, 2]), 'metadata'),
+])
+def test_writer_refuses_bad_episodes(tmp_path, change, message):
+    writer = v3.LeRobotWriter(tmp_path / 'ds', 10, JOINTS, 'arm', {'camera': (48, 64),
+                                                                   'generated': (32, 32)})
+    episode = make_episode(0)
+    change(episode)
+    with pytest.raises(EpisodeError, match=message):
+        writer.add(episode)
+
+
+def test_writer_refuses_to_overwrite_and_odd_rates(tmp_path):
+    write(tmp_path / 'ds', [0])
+    with pytest.raises(EpisodeError, match='already exists'):
+        v3.LeRobotWriter(tmp_path / 'ds', 10, JOINTS, 'arm', {})
+    with pytest.raises(EpisodeError, match='integer'):
+        v3.LeRobotWriter(tmp_path / 'other', 12.5, JOINTS, 'arm', {})
+
+
+def test_reader_finds_broken_references(tmp_path):
+    root = write(tmp_path / 'ds', range(2))
+    info = json.loads((root / v3.INFO_PATH).read_text())
+    info['total_frames'] += 1
+    (root / v3.INFO_PATH).write_text(json.dumps(info))
+    with pytest.raises(EpisodeError, match='totals'):
+        read_dataset(root)
+    root = write(tmp_path / 'ds2', range(2))
+    next((root / 'videos' / 'observation.images.camera').rglob('file-001.mp4')).unlink()
+    with pytest.raises(EpisodeError, match='missing'):
+        read_dataset(root)
+
+
+def test_merge_orders_by_scene_and_refuses_overlap(tmp_path):
+    single = read_dataset(write(tmp_path / 'single', range(4)))
+    odd = write(tmp_path / 'odd', [1, 3])
+    even = write(tmp_path / 'even', [0, 2])
+    merged = read_dataset(merge_datasets([odd, even], tmp_path / 'merged'))
+    assert len(merged.episodes) == 4
+    for a, b in zip(single.episodes, merged.episodes):
+        assert (a.task, a.metadata) == (b.task, b.metadata)
+        np.testing.assert_array_equal(a.state, b.state)
+        np.testing.assert_array_equal(a.action, b.action)
+        for key in a.videos:
+            np.testing.assert_array_equal(a.videos[key], b.videos[key])
+    assert merged.stats['action']['count'] == single.stats['action']['count']
+    np.testing.assert_allclose(merged.stats['action']['mean'], single.stats['action']['mean'])
+    with pytest.raises(EpisodeError, match='same scene'):
+        merge_datasets([odd, odd], tmp_path / 'twice')
+
+
+@pytest.mark.skipif(not os.environ.get('VAG_LEROBOT_PYTHON'),
+                    reason='set VAG_LEROBOT_PYTHON to a python with lerobot==0.4.4 installed '
+                           '(it cannot be installed beside torch 2.13)')
+def test_lerobot_itself_reads_the_data_set(tmp_path):
+    root = write(tmp_path / 'ds', range(3))
+    ours = read_dataset(root)
+    env = dict(os.environ, HF_HUB_OFFLINE='1')
+    out = subprocess.run([os.environ['VAG_LEROBOT_PYTHON'],
+                          str(ROOT / 'scripts' / 'lerobot_read_check.py'), str(root)],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    theirs = json.loads(out.strip().splitlines()[-1])
+    assert theirs['fps'] == 10 and theirs['num_frames'] == ours.info['total_frames']
+    for mine, their in zip(ours.episodes, theirs['episodes']):
+        assert their['task'] == mine.task
+        np.testing.assert_allclose(their['state'], mine.state, atol=1e-6)
+        np.testing.assert_allclose(their['action'], mine.action, atol=1e-6)
+        for key, frames in mine.videos.items():  # same decoded pixels (means in [0, 1])
+            np.testing.assert_allclose(their['videos'][key], frames.mean((1, 2, 3)) / 255,
+                                       atol=2e-3)

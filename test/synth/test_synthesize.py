@@ -1,0 +1,218 @@
+"""vag-ros synthesize / export-lerobot / merge-datasets with the committed checkpoint, the
+real world, real bags and torchrun: the acceptance of data synthesis."""
+
+import json
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vag_ros.checksums import write_checksums
+from vag_ros.cli import main
+from vag_ros.datasets.lerobot_reader import read_dataset
+from vag_ros.episodes.bag_reader import read_episode
+from vag_ros.errors import VagError
+from vag_ros.synth import keep_rules
+from vag_ros.train.metrics import psnr
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT = ROOT / 'checkpoints' / 'tiny_demo'
+BIN = Path(sys.executable).parent
+KEEP_REPLAYED = 'tracking_error_max<=10'  # every replayed episode: a filter that keeps all
+SCENES = '4'
+
+
+def synthesize(out: Path, *extra, torchrun: int = 0, check: bool = True):
+    """Run vag-ros synthesize in its own process (one thread, as torchrun's ranks)."""
+    command = [str(BIN / 'vag-ros'), 'synthesize', '--checkpoint', str(CHECKPOINT),
+               '--out', str(out), '--quiet', *extra]
+    if torchrun:
+        command = [str(BIN / 'torchrun'), '--nproc-per-node', str(torchrun), '--no-python',
+                   *command]
+    env = dict(os.environ, OMP_NUM_THREADS='1', SVT_LOG='1')
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope='module')
+def single(tmp_path_factory):
+    out = tmp_path_factory.mktemp('synth') / 'single'
+    synthesize(out, '--scenes', SCENES, '--keep', KEEP_REPLAYED)
+    return out
+
+
+def scores(out: Path):
+    return json.loads((out / 'scores.json').read_text())['episodes']
+
+
+def test_synthesize_writes_bags_scores_and_a_data_set(single):
+    rows = scores(single)
+    assert [r['scene'] for r in rows] == [0, 1, 2, 3]
+    assert [r['task'] for r in rows] == ['touch', 'push', 'pick', 'touch']
+    for row in rows:
+        assert row['kept'] is True
+        assert isinstance(row['valid'], bool) and isinstance(row['replay_success'], bool)
+        assert row['valid'] == (row['validation_error'] is None)
+        assert 5 < row['consistency_psnr'] < 60
+        assert 0 <= row['tracking_error_mean'] <= row['tracking_error_max']
+        executed = read_episode(single / row['bag'])
+        generated = read_episode(single / row['generated_bag'])
+        assert executed.metadata.source == 'replayed' and generated.metadata.source == \
+            'generated'
+        assert executed.metadata.success == row['replay_success']
+        # the generated joints are what was replayed
+        np.testing.assert_array_equal(executed.actions, generated.actions)
+    csv_lines = (single / 'scores.csv').read_text().splitlines()
+    assert len(csv_lines) == 5 and csv_lines[0].startswith('scene,name,task,seed')
+
+    data = read_dataset(single / 'lerobot')
+    assert len(data.episodes) == 4 and data.info['fps'] == 10
+    assert sorted(data.video_keys) == ['observation.images.camera',
+                                       'observation.images.generated']
+    for row, episode in zip(rows, data.episodes):
+        executed = read_episode(single / row['bag'])
+        generated = read_episode(single / row['generated_bag'])
+        assert episode.task == row['instruction'] == executed.metadata.instruction
+        np.testing.assert_array_equal(episode.state, executed.joints.astype(np.float32))
+        np.testing.assert_array_equal(episode.action, executed.actions.astype(np.float32))
+        assert psnr(episode.videos['observation.images.camera'], executed.frames) > 30
+        assert psnr(episode.videos['observation.images.generated'], generated.frames) > 28
+        meta = episode.metadata
+        assert (meta['scene'], meta['seed'], meta['name']) == (row['scene'], row['seed'],
+                                                               row['name'])
+        for key in ('valid', 'replay_success', 'consistency_psnr', 'tracking_error_max'):
+            assert meta[key] == pytest.approx(row[key])
+
+
+def test_keep_rules_select_and_a_rerun_resumes(single, tmp_path):
+    out = tmp_path / 'resume'
+    shutil.copytree(single, out)
+    before = read_dataset(out / 'lerobot')
+    result = synthesize(out, '--scenes', SCENES)  # default rules: valid, replay_success
+    assert '0 new, 4 already done' in result.stdout
+    rows = scores(out)
+    expected = [r['valid'] and r['replay_success'] for r in rows]
+    assert [r['kept'] for r in rows] == expected
+    after = read_dataset(out / 'lerobot')
+    assert [e.metadata['scene'] for e in after.episodes] == \
+        [r['scene'] for r in rows if r['kept']]
+    kept_before = [e for e in before.episodes if e.metadata['scene'] in
+                   {r['scene'] for r in rows if r['kept']}]
+    for a, b in zip(kept_before, after.episodes):
+        np.testing.assert_array_equal(a.action, b.action)
+    # one more scene: only it runs
+    result = synthesize(out, '--scenes', '5', '--keep', KEEP_REPLAYED)
+    assert '1 new, 4 already done' in result.stdout
+    assert len(read_dataset(out / 'lerobot', decode_videos=False).episodes) == 5
+
+
+def test_a_torn_run_is_redone_and_other_settings_are_refused(single, tmp_path):
+    out = tmp_path / 'torn'
+    shutil.copytree(single, out)
+    lines = (out / 'scores.jsonl').read_text().splitlines()
+    (out / 'scores.jsonl').write_text('\n'.join(lines[:3]) + '\n' + lines[3][:40])
+    result = synthesize(out, '--scenes', SCENES, '--keep', KEEP_REPLAYED)
+    assert '1 new, 3 already done' in result.stdout and 'torn last line' in result.stdout
+    assert 'removing' in result.stdout  # the redone scene's old bags
+
+    result = synthesize(out, '--scenes', SCENES, '--steps', '5', check=False)
+    assert result.returncode == 2 and 'another steps' in result.stderr
+    other = tmp_path / 'other_checkpoint'
+    shutil.copytree(CHECKPOINT, other)
+    with open(other / 'config.yaml', 'a') as f:
+        f.write('# a retrained model\n')
+    write_checksums(other, ['config.yaml'])
+    command = ['--checkpoint', str(other)]
+    result = subprocess.run([str(BIN / 'vag-ros'), 'synthesize', *command, '--out', str(out),
+                             '--scenes', SCENES], capture_output=True, text=True)
+    assert result.returncode == 2 and 'another checkpoint_sha256' in result.stderr
+
+
+def test_torchrun_shards_merge_into_the_single_process_data_set(single, tmp_path):
+    out = tmp_path / 'ranks'
+    synthesize(out, '--scenes', SCENES, '--keep', KEEP_REPLAYED, torchrun=2)
+    shards = [out / 'shard-000-of-002', out / 'shard-001-of-002']
+    assert [[r['scene'] for r in scores(s)] for s in shards] == [[0, 2], [1, 3]]
+    assert main(['merge-datasets', *(str(s / 'lerobot') for s in shards),
+                 '--out', str(out / 'lerobot')]) == 0
+    merged = read_dataset(out / 'lerobot')
+    reference = read_dataset(single / 'lerobot')
+    assert len(merged.episodes) == len(reference.episodes) == 4
+    for a, b in zip(reference.episodes, merged.episodes):
+        assert a.task == b.task
+        assert {k: v for k, v in a.metadata.items() if k != 'episode_id'} == \
+            {k: v for k, v in b.metadata.items() if k != 'episode_id'}
+        np.testing.assert_array_equal(a.state, b.state)
+        np.testing.assert_array_equal(a.action, b.action)
+        for key in a.videos:
+            np.testing.assert_array_equal(a.videos[key], b.videos[key])
+
+
+def test_first_frames_of_a_lab(tmp_path):
+    from PIL import Image
+    from vag_ros.sim.world import World
+    world = World()
+    entries = []
+    try:
+        for k, (family, seed) in enumerate([('touch', 300001), ('pick', 300002)]):
+            task = world.make_task(family, seed)
+            world.reset(task)
+            Image.fromarray(world.render()).save(tmp_path / f'frame{k}.png')
+            entries.append({'image': f'frame{k}.png', 'instruction': task.instruction,
+                            'state': [float(v) for v in world.joints()], 'seed': seed})
+    finally:
+        world.close()
+    (tmp_path / 'frames.yaml').write_text(json.dumps(entries))
+    out = tmp_path / 'lab'
+    synthesize(out, '--first-frames', str(tmp_path / 'frames.yaml'),
+               '--keep', 'raw_start_error_max<=10')
+    rows = scores(out)
+    assert [r['seed'] for r in rows] == [300001, 300002]
+    assert all(r['replay_success'] is None and r['generated_bag'] is None for r in rows)
+    data = read_dataset(out / 'lerobot')
+    assert data.video_keys == ['observation.images.camera']
+    assert [e.task for e in data.episodes] == [e['instruction'] for e in entries]
+    np.testing.assert_allclose(data.episodes[0].state[0], entries[0]['state'], atol=1e-6)
+    (tmp_path / 'bad.yaml').write_text(json.dumps([{'image': 'frame0.png', 'state': [0, 1],
+                                                    'instruction': 'x'}]))
+    result = synthesize(tmp_path / 'bad', '--first-frames', str(tmp_path / 'bad.yaml'),
+                        check=False)
+    assert result.returncode == 2 and '7 finite joint positions' in result.stderr
+
+
+def test_export_lerobot_of_expert_bags(tmp_path):
+    assert main(['sim-record', '--episodes', '2', '--out', str(tmp_path / 'bags'),
+                 '--seed', '700']) == 0
+    assert main(['export-lerobot', '--episodes', str(tmp_path / 'bags'),
+                 '--out', str(tmp_path / 'ds')]) == 0
+    data = read_dataset(tmp_path / 'ds')
+    for episode, bag in zip(data.episodes, sorted((tmp_path / 'bags').iterdir())):
+        recorded = read_episode(bag)
+        assert episode.task == recorded.metadata.instruction
+        assert episode.metadata['source'] == 'expert'
+        np.testing.assert_array_equal(episode.state, recorded.joints.astype(np.float32))
+        assert psnr(episode.videos['observation.images.camera'], recorded.frames) > 30
+    assert main(['export-lerobot', '--episodes', str(tmp_path / 'bags'),
+                 '--out', str(tmp_path / 'ds')]) == 2  # exists: refused
+
+
+@pytest.mark.parametrize('text, holds', [
+    ('valid', True), ('replay_success', False), ('consistency_psnr>=19', True),
+    ('consistency_psnr>20', False), ('tracking_error_max<=0.01', True),
+    ('time_scale<2', False)])
+def test_keep_rules(text, holds):
+    row = {'valid': True, 'replay_success': False, 'consistency_psnr': 19.5,
+           'tracking_error_max': 0.004, 'time_scale': None}
+    assert keep_rules.parse_rule(text).holds(row) is holds
+
+
+@pytest.mark.parametrize('text', ['psnr>=3', 'consistency_psnr', 'valid>=1', 'x==2'])
+def test_keep_rules_refuse(text):
+    with pytest.raises(VagError):
+        keep_rules.parse_rule(text)
