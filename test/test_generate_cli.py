@@ -142,9 +142,9 @@ def test_onnxruntime_engine_writes_what_torch_writes(checkpoint, engine, tmp_pat
 
 
 @pytest.mark.parametrize('extra, message', [
-    (['--backend', 'onnxruntime'], '--backend onnxruntime runs an engine folder: pass --engine'),
-    (['--backend', 'tensorrt'], '--backend tensorrt runs an engine folder: pass --engine'),
-    (['--engine', 'engines/x'], '--engine is for --backend onnxruntime or tensorrt'),
+    (['--backend', 'onnxruntime'], 'backend onnxruntime runs an engine folder: set --engine'),
+    (['--backend', 'tensorrt'], 'backend tensorrt runs an engine folder: set --engine'),
+    (['--engine', 'engines/x'], '--engine is for backend onnxruntime or tensorrt'),
 ])
 def test_engine_arguments_are_checked_first(checkpoint, tmp_path, capsys, extra, message):
     assert _generate(checkpoint, tmp_path / 'missing.png', tmp_path / 'o', *extra) == 2

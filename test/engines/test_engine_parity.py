@@ -88,11 +88,11 @@ def test_guidance_changes_the_episode_on_both_backends(cfg_checkpoint, cfg_engin
     ort.text.encoder = SeededText()
     reference = VagPipeline.from_checkpoint(cfg_checkpoint, text_encoder=SeededText())
     for g in (1.0, 5.0):
-        got = ort.generate(image, INSTRUCTION, seed=2, guidance=g, state=STATE)
-        want = reference.generate(image, INSTRUCTION, seed=2, guidance=g, state=STATE)
+        got = ort.generate(image, INSTRUCTION, seed=2, guidance_scale=g, state=STATE)
+        want = reference.generate(image, INSTRUCTION, seed=2, guidance_scale=g, state=STATE)
         np.testing.assert_allclose(got.actions, want.actions, rtol=0, atol=JOINTS_ATOL)
     assert not np.allclose(got.actions, ort.generate(image, INSTRUCTION, seed=2,
-                                                     guidance=1.0, state=STATE).actions)
+                                                     guidance_scale=1.0, state=STATE).actions)
 
 
 def test_cached_instructions_need_no_text_model(engine, checkpoint):

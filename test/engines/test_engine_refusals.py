@@ -130,7 +130,7 @@ def test_guidance_the_engine_cannot_apply(engine):
     pipe = open_engine(engine)
     frame = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(EngineError, match='without the classifier-free-guidance pair.*--cfg on'):
-        pipe.generate(frame, 'pick up the red block', guidance=2.0, state=STATE)
+        pipe.generate(frame, 'pick up the red block', guidance_scale=2.0, state=STATE)
 
 
 def test_a_manifest_edited_after_export_is_refused(copy, checkpoint):

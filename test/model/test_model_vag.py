@@ -81,7 +81,7 @@ def test_sample_is_seeded_keeps_the_first_frame_and_syncs_steps(
     steps = []
 
     def run(seed, guidance=1.0):
-        return model.sample(first, obs, num_steps=3, guidance=guidance,
+        return model.sample(first, obs, num_steps=3, guidance_scale=guidance,
                             generator=torch.Generator().manual_seed(seed),
                             callback=lambda i, n: steps.append((i, n)))
 

@@ -231,7 +231,7 @@ def test_engine_backend_without_engine_dir_fails_configure(ros_context, micro_ch
         assert h.node.trigger_configure() == TransitionCallbackReturn.FAILURE
         spin_until(h.executor, lambda: any(s['last_error'] for s in h.statuses), 5.0)
         error = [s['last_error'] for s in h.statuses][-1]
-        assert "backend='onnxruntime' runs an engine: set engine_dir" in error
+        assert 'backend onnxruntime runs an engine folder: set engine_dir' in error
         assert 'vag-ros export' in error
     finally:
         h.close()

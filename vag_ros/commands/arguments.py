@@ -26,14 +26,29 @@ def non_negative(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """A duration or a scale: a number > 0."""
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if value != value or value in (float('inf'), float('-inf')):
+        raise argparse.ArgumentTypeError(f'expected a finite number, got {text!r}')
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A duration or a scale: a number > 0."""
+    value = _number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f'expected a number > 0, got {value}')
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A weight such as a guidance scale: a finite number >= 0."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {value}')
     return value
 
 

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.engines import io_contract as io
     from vag_ros.engines.bench import (format_table, memory_in_use_mb, preset_pipeline,
                                        run_bench)
-    from vag_ros.engines.engine_pipeline import open_engine, pipeline_from_checkpoint
+    from vag_ros.engines.engine_pipeline import pipeline_from_checkpoint
+    from vag_ros.engines.factory import load_pipeline
     from vag_ros.engines.export import export_engine
     from vag_ros.engines.manifest import read_manifest
     from vag_ros.errors import EngineError
@@ -109,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
                     pipe = preset_pipeline(args.preset, device=args.device, dtype=args.dtype,
                                            compile=compile, seed=args.seed)
             else:
-                pipe = open_engine(engine, backend, checkpoint=args.checkpoint, device=device,
-                                   precision=args.precision, threads=args.threads,
-                                   graphs=io.GRAPHS)
+                pipe = load_pipeline(backend, args.checkpoint, engine, device,
+                                     precision=args.precision, threads=args.threads,
+                                     graphs=io.GRAPHS)
             pipelines[backend] = pipe
             loaded_mb[backend] = memory_in_use_mb(measured) - before
         vc = next(iter(pipelines.values())).config.video

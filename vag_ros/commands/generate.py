@@ -12,11 +12,11 @@ have been exported from --checkpoint. Every backend writes the same files.
 
 import argparse
 
-from vag_ros.commands.arguments import non_negative, sampling_steps, torch_device
+from vag_ros.commands.arguments import (non_negative, non_negative_float, sampling_steps,
+                                        torch_device)
+from vag_ros.engines.backends import BACKENDS, ENGINE_BACKENDS
 
 HELP = 'generate a robot video and joint trajectory from a first frame and an instruction'
-BACKENDS = ('torch', 'onnxruntime', 'tensorrt')  # vag_ros.engines.runtime.BACKENDS
-ENGINE_BACKENDS = ('onnxruntime', 'tensorrt')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,9 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seed', type=non_negative, default=0, help='sampling seed')
     parser.add_argument('--steps', type=sampling_steps, default=None,
                         help='sampling steps (default: the checkpoint\'s sampler.num_steps)')
+    add_guidance_argument(parser)
     parser.add_argument('--name', default=None,
                         help='bag and file name stem (default generated_seed<seed>)')
     add_backend_arguments(parser)
+
+
+def add_guidance_argument(parser: argparse.ArgumentParser) -> None:
+    """--guidance-scale, beside --steps."""
+    parser.add_argument('--guidance-scale', type=non_negative_float, default=None,
+                        help='classifier-free guidance scale (default: the checkpoint\'s '
+                             'sampler.guidance_scale; 1 = none)')
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,16 +60,8 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_backend_arguments(args: argparse.Namespace) -> None:
     """Refuse --engine without an engine backend and an engine backend without --engine."""
-    from vag_ros.errors import EngineError
-    if args.backend in ENGINE_BACKENDS and args.engine is None:
-        raise EngineError(f'--backend {args.backend} runs an engine folder: pass --engine DIR '
-                          f'(vag-ros export --checkpoint {args.checkpoint} --out engines/<name>'
-                          f'{"; then vag-ros build-engine" if args.backend == "tensorrt" else ""}'
-                          f'), or use --backend torch')
-    if args.backend not in ENGINE_BACKENDS and args.engine is not None:
-        raise EngineError(f'--engine is for --backend onnxruntime or tensorrt; --backend '
-                          f'{args.backend} runs --checkpoint itself: drop --engine or pick an '
-                          f'engine backend')
+    from vag_ros.engines.backends import check_backend_sources
+    check_backend_sources(args.backend, args.checkpoint, args.engine, '--engine')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         label = pipe.describe() if args.backend in ENGINE_BACKENDS else f'torch ({pipe.device})'
         result = pipe.generate(frame, args.instruction, seed=args.seed, num_steps=args.steps,
-                               state=state)
+                               guidance_scale=args.guidance_scale, state=state)
     finally:
         if hasattr(pipe, 'close'):
             pipe.close()
@@ -181,9 +181,5 @@ def load_pipeline(args: argparse.Namespace):
 
     Both have ``config`` and ``generate`` returning the same GenerationResult.
     """
-    if args.backend in ENGINE_BACKENDS:
-        from vag_ros.engines.engine_pipeline import open_engine
-        return open_engine(args.engine, args.backend, checkpoint=args.checkpoint,
-                           device=args.device)
-    from vag_ros.model.pipeline import VagPipeline
-    return VagPipeline.from_checkpoint(args.checkpoint, args.device or 'cpu')
+    from vag_ros.engines.factory import load_pipeline as make_pipeline
+    return make_pipeline(args.backend, args.checkpoint, args.engine, args.device)

@@ -16,7 +16,7 @@ rank writes out/shard-<r>-of-<w>/; join them with vag-ros merge-datasets.
 import argparse
 
 from vag_ros.commands.arguments import episode_count, non_negative, sampling_steps
-from vag_ros.commands.generate import add_backend_arguments
+from vag_ros.commands.generate import add_backend_arguments, add_guidance_argument
 
 HELP = 'generate, validate, replay and score episodes into a LeRobot data set'
 DEFAULT_SEED = 200000  # above eval's held-out seeds (100000...) and training's (below)
@@ -53,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'with on_violation: reject decides')
     parser.add_argument('--steps', type=sampling_steps, default=None,
                         help='sampling steps (default: the checkpoint\'s)')
+    add_guidance_argument(parser)
     parser.add_argument('--sim-config', default=None, help='world config YAML (world scenes)')
     parser.add_argument('--no-generated-video', action='store_true',
                         help='leave the generated video out of the data set (it is in the '
@@ -125,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     identity = {'checkpoint_sha256': sha256_file(sums), 'backend': args.backend,
                 'engine_sha256': None if args.engine is None else
                 sha256_file(Path(args.engine) / 'manifest.json'),
-                'steps': args.steps, 'safety_sha256': sha256_file(safety_path),
+                'steps': args.steps, 'guidance_scale': args.guidance_scale,
+                'safety_sha256': sha256_file(safety_path),
                 'on_violation': args.on_violation,
                 'source': source}
     synth.check_identity(out, identity)
@@ -138,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     run_config = synth.Synthesis(
         out=out, checkpoint=str(Path(args.checkpoint).resolve()), identity=identity,
         pipeline=pipe, robot=robot, safety=safety, rules=rules, loader=loader, world=world,
-        num_steps=args.steps, export_generated=not args.no_generated_video, codec=args.codec)
+        num_steps=args.steps, guidance_scale=args.guidance_scale,
+        export_generated=not args.no_generated_video, codec=args.codec)
     try:
         summary = synth.synthesize(run_config, specs[rank::world_size], not args.quiet)
     finally:

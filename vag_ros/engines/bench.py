@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vag_ros.engines import io_contract as io
-from vag_ros.model import flow
+from vag_ros.model.sampler import SynchronizedEuler
 
 # dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, by device-name fragment; the first
 # match wins, so the specific names come first
@@ -155,7 +155,7 @@ class _Case:
         c, tl, h, w = vc.latent_shape
         x_t = torch.randn((1, c, tl, h, w), generator=gen).to(dev, dtype)
         a_t = torch.randn((1, ac.horizon, ac.dim), generator=gen).to(dev, dtype)
-        t0 = float(flow.euler_timesteps(sc.num_steps, sc.timestep_shift)[1])
+        t0 = SynchronizedEuler(cfg).timesteps()[1]  # the first step's t
         t = torch.full((1,), t0, device=dev, dtype=dtype)
         self.step = {**fixed, 'x_t': x_t, 'a_t': a_t, 't': t}
         self.action = None

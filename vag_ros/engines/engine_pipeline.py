@@ -1,8 +1,8 @@
 """Generation through an engine: VagPipeline.generate with the graphs run by one runtime.
 
-Same inputs, same seeded noise, same timestep sequence and Euler updates as
-``VagModel.sample``; only the step, the encoder and the decoder go through a runtime, so
-every backend returns the same ``GenerationResult``.
+The same sampler as ``VagModel.sample`` (``vag_ros.model.sampler.SynchronizedEuler``: seeded
+noise, timesteps, Euler updates); only the step, the encoder and the decoder go through a
+runtime, so every backend returns the same ``GenerationResult``.
 """
 
 from pathlib import Path
@@ -13,11 +13,12 @@ import torch
 from vag_ros.engines import io_contract as io
 from vag_ros.engines.manifest import (check_checkpoint, check_plan_environment,
                                       graph_entries, Manifest, read_manifest, verify_files)
-from vag_ros.engines.runtime import check_backend, create_runtime, Runtime
+from vag_ros.engines.backends import check_backend
+from vag_ros.engines.runtime import create_runtime, Runtime
 from vag_ros.engines.text_cache import read_text_cache, TextSource
 from vag_ros.errors import EngineError
-from vag_ros.model import flow
 from vag_ros.model.pipeline import GenerationPipeline
+from vag_ros.model.sampler import SynchronizedEuler
 
 RUN_GRAPHS = (io.STEP, io.ENCODER, io.DECODER)
 # plan sets tried in this order when several are built and none is asked for
@@ -56,9 +57,10 @@ class EnginePipeline(GenerationPipeline):
         """(1, 3, 1, H, W) in [-1, 1] -> first latent (1, C, 1, h, w) by the encoder graph."""
         return self.runtimes[io.ENCODER].infer({'frame': frame})['first_latent']
 
-    def denoise(self, first_latent, observation, num_steps, guidance, seed: int, callback):
+    def denoise(self, first_latent, observation, num_steps, guidance_scale, seed: int,
+                callback):
         """-> latents (1, C, T', h, w), normalized actions (1, T, D), by the step graph."""
-        return self.sample(first_latent, observation, num_steps, guidance, seed, callback)
+        return self.sample(first_latent, observation, num_steps, guidance_scale, seed, callback)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(1, C, T', h, w) -> video (3, T, H, W) in [-1, 1] by the decoder graph."""
@@ -88,28 +90,20 @@ class EnginePipeline(GenerationPipeline):
 
     def sample(self, first_latent: torch.Tensor, observation,
                num_steps: typing.Optional[int] = None,
-               guidance: typing.Optional[float] = None, seed: int = 0,
+               guidance_scale: typing.Optional[float] = None, seed: int = 0,
                callback: typing.Optional[typing.Callable[[int, int], None]] = None):
-        """Euler as VagModel.sample: -> latents (1, C, T', h, w), actions (1, T, D)."""
-        sc, ac = self.config.sampler, self.config.action
-        num_steps = sc.num_steps if num_steps is None else num_steps
-        guidance = sc.guidance_scale if guidance is None else float(guidance)
-        dev, dtype = self.device, self.dtype
-        b, c, _, h, w = first_latent.shape
+        """The shared sampler over the step graph: -> latents (1, C, T', h, w), actions
+        (1, T, D)."""
+        sampler = SynchronizedEuler(self.config)
+        num_steps, guidance = sampler.settings(num_steps, guidance_scale)
         feeds = self.step_feeds(first_latent, observation, guidance)
         generator = torch.Generator().manual_seed(seed)
-        x = torch.randn((b, c, self.config.video.latent_frames, h, w), generator=generator)
-        x = torch.cat([feeds['first_latent'], x.to(dev, dtype)[:, :, 1:]], dim=2)
-        a = torch.randn((b, ac.horizon, ac.dim), generator=generator).to(dev, dtype)
-        ts = flow.euler_timesteps(num_steps, sc.timestep_shift).tolist()
-        for i in range(num_steps):
-            t = torch.full((b,), ts[i], device=dev, dtype=dtype)
-            out = self.step.infer({**feeds, 'x_t': x, 'a_t': a, 't': t})
-            x = flow.euler_step(x, out['v_video'].to(dtype), ts[i], ts[i + 1])
-            a = flow.euler_step(a, out['v_action'].to(dtype), ts[i], ts[i + 1])
-            if callback is not None:
-                callback(i + 1, num_steps)
-        return x, a
+        x, a = sampler.noise(feeds['first_latent'], generator)
+
+        def step(x_t, a_t, t):
+            out = self.step.infer({**feeds, 'x_t': x_t, 'a_t': a_t, 't': t})
+            return out['v_video'], out['v_action']
+        return sampler.run(step, x, a, num_steps, callback)
 
     def close(self) -> None:
         for runtime in self.runtimes.values():

@@ -9,10 +9,9 @@ import typing
 
 import torch
 
+from vag_ros.engines.backends import check_backend
 from vag_ros.engines.io_contract import GraphContract
 from vag_ros.errors import EngineError
-
-BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 
 
 class Runtime:
@@ -37,12 +36,6 @@ class Runtime:
 
     def close(self) -> None:
         """Release backend resources (sessions, device buffers)."""
-
-
-def check_backend(backend: str) -> str:
-    if backend not in BACKENDS:
-        raise EngineError(f'backend {backend!r}: expected one of {list(BACKENDS)}')
-    return backend
 
 
 def create_runtime(backend: str, contract: GraphContract, *, path=None, module=None,

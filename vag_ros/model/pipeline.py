@@ -113,7 +113,7 @@ class GenerationPipeline:
     @torch.no_grad()
     def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,
                  num_steps: typing.Optional[int] = None,
-                 guidance: typing.Optional[float] = None,
+                 guidance_scale: typing.Optional[float] = None,
                  callback: typing.Optional[typing.Callable[[int, int], None]] = None,
                  state=None) -> GenerationResult:
         """Generate; same inputs and seed give the same outputs (seeded CPU noise).
@@ -141,7 +141,7 @@ class GenerationPipeline:
         first_latent = timed('encode', self.encode_frame, frame)
         observation = Observation(obs_frame, text_emb, text_mask, state_t)
         latents, actions = timed('denoise', self.denoise, first_latent, observation,
-                                 num_steps, guidance, int(seed), callback)
+                                 num_steps, guidance_scale, int(seed), callback)
         video = None  # (3, T, H, W); an action-only model has none
         if latents is not None:
             video = timed('decode', self.decode, latents)
@@ -218,14 +218,15 @@ class VagPipeline(GenerationPipeline):
         """(1, 3, 1, H, W) in [-1, 1] -> first latent (1, C, 1, h, w)."""
         return self.codec.encode(frame.to(self.device))
 
-    def denoise(self, first_latent, observation: Observation, num_steps, guidance, seed: int,
+    def denoise(self, first_latent, observation: Observation, num_steps, guidance_scale,
+                seed: int,
                 callback):
         """-> latents (1, C, T', h, w), normalized actions (1, T, D) or None."""
         generator = torch.Generator().manual_seed(seed)
         observation = Observation(*(None if x is None else x.to(self.device) for x in (
             observation.frame, observation.text_emb, observation.text_mask,
             observation.state)))
-        return self.model.sample(first_latent, observation, num_steps, guidance,
+        return self.model.sample(first_latent, observation, num_steps, guidance_scale,
                                  generator, callback=callback)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -49,9 +49,6 @@ class TextEncoder(nn.Module):
         """Return the unconditional embedding: zeros (B, L, E), empty mask (B, L)."""
         return null_embedding(batch, self.max_length, self.embed_dim)
 
-    def clear_cache(self) -> None:
-        self._cache.clear()
-
 
 def null_embedding(batch: int, length: int, dim: int) -> typing.Tuple[torch.Tensor, torch.Tensor]:
     """Zeros (B, L, E) and an all-False mask (B, L)."""

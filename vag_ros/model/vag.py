@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from vag_ros.model import flow
+from vag_ros.model.sampler import SynchronizedEuler
 from vag_ros.model.action_unet import ActionUNet
 from vag_ros.model.bridge import bridge
 from vag_ros.model.observation import ObservationEncoder
@@ -194,7 +195,7 @@ class VagModel(nn.Module):
     @torch.no_grad()
     def sample(self, first_latent: torch.Tensor, observation: Observation,
                num_steps: typing.Optional[int] = None,
-               guidance: typing.Optional[float] = None,
+               guidance_scale: typing.Optional[float] = None,
                generator: typing.Optional[torch.Generator] = None,
                null_emb: typing.Optional[torch.Tensor] = None,
                callback: typing.Optional[typing.Callable[[int, int], None]] = None):
@@ -204,41 +205,24 @@ class VagModel(nn.Module):
         -> latents (B, C, T', H, W) (None in mode action_no_bridge), normalized actions
         (B, T, D) (None in mode video_only).
         """
-        sc = self.config.sampler
-        num_steps = sc.num_steps if num_steps is None else num_steps
-        guidance = sc.guidance_scale if guidance is None else guidance
-        b, c, _, h, w = first_latent.shape
-        dev, dtype = first_latent.device, first_latent.dtype
-        frames = self.config.video.latent_frames
+        sampler = SynchronizedEuler(self.config)
+        num_steps, guidance = sampler.settings(num_steps, guidance_scale)
         if null_emb is None:
             null_emb = torch.zeros_like(observation.text_emb)
-        # noise order: the video's, then the actions' (drawn even without a video branch, so
-        # the ablation gets the same action noise for one generator)
-        x = torch.randn((b, c, frames, h, w), generator=generator).to(dev, dtype)
-        x = torch.cat([first_latent, x[:, :, 1:]], dim=2)
-        a = None
-        if self.action is not None:
-            ac = self.config.action
-            a = torch.randn((b, ac.horizon, ac.dim), generator=generator).to(dev, dtype)
+        x, a = sampler.noise(first_latent, generator, self.video is not None,
+                             self.action is not None)
         # the observation is data: its features are computed once, not at every step
         features = self.observe(observation) if self.action is not None else None
-        fixed_cond = None  # the ablation has no bridge: its whole condition is fixed
-        if self.video is None:
+        if self.video is None:  # the ablation has no bridge: its whole condition is fixed
             fixed_cond = self.action_condition(None, observation, features)
-        ts = flow.euler_timesteps(num_steps, sc.timestep_shift).tolist()
-        for i in range(num_steps):
-            t = torch.full((b,), ts[i], device=dev, dtype=dtype)
-            if self.video is None:
-                va = self.action(a, t, fixed_cond)
-            else:
-                v, va = self.step(x, a, t, first_latent, observation, null_emb, guidance,
-                                  features)
-                x = flow.euler_step(x, v, ts[i], ts[i + 1])
-            if va is not None:
-                a = flow.euler_step(a, va, ts[i], ts[i + 1])
-            if callback is not None:
-                callback(i + 1, num_steps)
-        return (x if self.video is not None else None), a
+
+            def step(x_t, a_t, t):
+                return None, self.action(a_t, t, fixed_cond)
+        else:
+            def step(x_t, a_t, t):
+                return self.step(x_t, a_t, t, first_latent, observation, null_emb, guidance,
+                                 features)
+        return sampler.run(step, x, a, num_steps, callback)
 
     def parameter_counts(self) -> typing.Dict[str, int]:
         """Parameters per branch."""

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from vag_ros.config import require
+from vag_ros.engines.backends import BACKENDS
 from vag_ros.episodes import topics as tp
 from vag_ros.episodes.camera_storage import STORAGE_MODES
 from vag_ros.resources import share_path
@@ -17,7 +18,6 @@ from vag_ros.frame_geometry import CROP_MODES
 from vag_ros.sim.config import SimConfig
 
 
-BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
 INPUT_TRANSPORTS = ('raw', 'compressed')  # capture input, as image_transport names them
 CONTROLLER_MODES = ('joint_trajectory', 'forward_position', 'follow_joint_trajectory')
 FRAME_TOPIC = '/vag/frame'  # capture -> generator: the newest camera frame, rgb8
@@ -98,6 +98,7 @@ class GeneratorNodeConfig:
     queue_size: int = 1              # requests waiting behind the running one
     seed: int = 0                    # first request's seed; each request adds 1
     num_steps: int = 0               # denoising steps; 0 = the checkpoint's sampler
+    guidance_scale: float = -1.0     # classifier-free guidance; < 0 = the checkpoint's
     # state-conditioned models: the arm's measured joints at the request, by joint name
     joint_states_topic: str = tp.JOINT_STATES_TOPIC
     max_joint_state_age_s: float = 0.5  # refuse requests when the newest state is older [s]
@@ -114,6 +115,8 @@ class GeneratorNodeConfig:
         require(0 <= self.queue_size <= 100, 'queue_size', self.queue_size,
                 'must be in [0, 100]')
         require(self.num_steps >= 0, 'num_steps', self.num_steps, 'must be >= 0')
+        require(math.isfinite(self.guidance_scale), 'guidance_scale', self.guidance_scale,
+                'must be a finite number')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -97,21 +97,10 @@ class GeneratorNode(LifecycleNode):
     def _load(self) -> None:
         from vag_ros.robot.description import load_robot_description
         cfg = read_config(self, GeneratorNodeConfig)
-        if cfg.backend == 'torch' and not cfg.checkpoint:
-            raise ConfigError("checkpoint='': set the checkpoint parameter to a folder with "
-                              'model.safetensors and config.yaml')
-        if cfg.backend != 'torch' and not cfg.engine_dir:
-            raise ConfigError(f"backend={cfg.backend!r} runs an engine: set engine_dir to a "
-                              f'folder written by `vag-ros export --checkpoint <dir> --out '
-                              f"engines/<name>`, or use backend:='torch'")
+        from vag_ros.engines.factory import load_pipeline
         robot = load_robot_description(cfg.urdf or None)
-        if cfg.backend == 'torch':
-            from vag_ros.model.pipeline import VagPipeline
-            pipeline = VagPipeline.from_checkpoint(cfg.checkpoint, device=cfg.device)
-        else:  # the engine must come from the checkpoint, when one is named
-            from vag_ros.engines.engine_pipeline import open_engine
-            pipeline = open_engine(cfg.engine_dir, cfg.backend, device=cfg.device,
-                                   checkpoint=cfg.checkpoint or None)
+        # an engine must come from the checkpoint, when one is named
+        pipeline = load_pipeline(cfg.backend, cfg.checkpoint, cfg.engine_dir, cfg.device)
         action = pipeline.config.action
         if pipeline.config.mode != 'video_only' and action.dim != robot.dof:
             raise ConfigError(f'checkpoint {cfg.checkpoint}: actions have {action.dim} '
@@ -311,9 +300,10 @@ class GeneratorNode(LifecycleNode):
         self.status.publish('generating', f'{episode}: started', progress=0.0,
                             episode_id=episode)
         num_steps = self.config.num_steps or None
+        guidance = self.config.guidance_scale if self.config.guidance_scale >= 0 else None
         result = self.pipeline.generate(request.frame, request.instruction, request.seed,
-                                        num_steps=num_steps, callback=progress,
-                                        state=request.state)
+                                        num_steps=num_steps, guidance_scale=guidance,
+                                        callback=progress, state=request.state)
         if not self._active:
             self.status.warn('inactive', f'{episode}: finished while inactive; not published')
             self._result(request.request_id, 'failed', 'the generator was deactivated',

@@ -166,23 +166,3 @@ def create_nodes(specs: typing.Sequence[NodeSpec], context=None) -> list:
                 node.trigger_activate()
         nodes.append(node)
     return nodes
-
-
-def run_in_process(specs: typing.Sequence[NodeSpec], args=None) -> None:
-    """Spin every spec in one process until Ctrl-C (the ``vag-ros demo`` path)."""
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-    rclpy.init(args=args)
-    nodes = []
-    try:
-        nodes = create_nodes(specs)
-        executor = MultiThreadedExecutor()
-        for node in nodes:
-            executor.add_node(node)
-        executor.spin()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for node in reversed(nodes):
-            node.destroy_node()
-        rclpy.try_shutdown()

@@ -60,6 +60,7 @@ class Synthesis:
     loader: typing.Any          # WorldScenes or FrameScenes
     world: typing.Any = None    # vag_ros.sim.world.World for world scenes
     num_steps: typing.Optional[int] = None
+    guidance_scale: typing.Optional[float] = None
     export_generated: bool = True
     codec: str = 'libsvtav1'
 
@@ -146,7 +147,7 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
               'instruction': scene.instruction}
     t0 = time.perf_counter()
     result = run.pipeline.generate(scene.first_frame, scene.instruction, spec.seed,
-                                   run.num_steps, state=scene.state)
+                                   run.num_steps, run.guidance_scale, state=scene.state)
     actions = result.actions.astype(np.float64)  # (T, D) joint units
     record['generation_s'] = time.perf_counter() - t0
     record['raw_start_error_max'] = (None if result.raw_start_error is None else

@@ -103,12 +103,6 @@ def _check_lengths(pipe, what: str, steps: int, dof: int, actions: bool = True) 
                           f'{cfg.action.dim}) but the world needs ({steps}, {dof})')
 
 
-def sample_no_bridge(pipe, first_frame: np.ndarray, instruction: str, seed: int,
-                     num_steps: typing.Optional[int] = None, state=None) -> np.ndarray:
-    """Actions (T, D) of an action-only checkpoint, without running its video branch."""
-    return pipe.generate(first_frame, instruction, seed, num_steps, state=state).actions
-
-
 def _finite(value):
     if value is None:
         return None
