@@ -22,8 +22,8 @@ def where(pattern: str):
 def test_the_euler_loop_is_the_sampler_s_alone():
     assert where(r'euler_step\(|euler_timesteps\(') == ['model/flow.py', 'model/sampler.py']
     # the torch model and the engines sample with it; the bench takes a step's t from it
-    assert where(r'SynchronizedEuler\(') == ['engines/bench.py', 'engines/engine_pipeline.py',
-                                              'model/vag.py']
+    users = ['engines/bench.py', 'engines/engine_pipeline.py', 'model/vag.py']
+    assert where(r'SynchronizedEuler\(') == users
 
 
 def test_one_backend_list_and_one_factory():

@@ -17,7 +17,8 @@ from vag_ros.errors import ConfigError
 from vag_ros.robot.safety_config import load_safety_config
 from vag_ros.ros.conversions import arrays_to_trajectory, trajectory_to_arrays
 from vag_ros.ros.mock_arm_node import MockArmNode
-from vag_ros.ros.replay_node import ControllerWatch, ReplayNode
+from vag_ros.robot.controller_watch import ControllerWatch
+from vag_ros.ros.replay_node import ReplayNode
 from vag_ros.ros.status import status_values
 
 pytestmark = pytest.mark.ros

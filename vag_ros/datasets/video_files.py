@@ -5,6 +5,7 @@ frames, CRF 30): its readers seek quickly in them. ``codec='h264'`` falls back w
 build lacks SVT-AV1.
 """
 
+import os
 from pathlib import Path
 import typing
 
@@ -46,6 +47,7 @@ def encode_video(frames: np.ndarray, path: Path, fps: float,
     if round(fps) != fps:
         raise EpisodeError(f'video fps {fps}: LeRobot data sets need an integer rate')
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault('SVT_LOG', '1')  # SVT-AV1 prints its banner per file otherwise
     with av.open(str(path), 'w') as container:
         stream = container.add_stream(codec, int(fps), options=encoder_options(codec))
         stream.pix_fmt = PIXEL_FORMAT

@@ -14,8 +14,9 @@ stop reaches the controller before the node goes (``stop``).
 Execution state goes to /vag/status and, for the recorder and the demo, as JSON
 ``{"state", "episode_stamp_ns", "message"}`` on ``state_topic`` (std_msgs/String): the
 episode is the predicted trajectory's header stamp, the generator's episode identity.
-Controller modes: ``forward_position`` (streamed Float64MultiArray: the k-th command is the
-curve at k / stream_rate_hz, so a late tick delays the motion and never enlarges a step),
+Controller modes, one class each in ``vag_ros.ros.controller_interfaces``:
+``forward_position`` (streamed Float64MultiArray: the k-th command is the curve at k /
+stream_rate_hz, so a late tick delays the motion and never enlarges a step),
 ``joint_trajectory`` (one JointTrajectory: the curve's waypoints with velocities, the
 measured state first at t=0) and ``follow_joint_trajectory`` (the same trajectory as a
 control_msgs action goal, where control_msgs is installed).
@@ -26,60 +27,27 @@ import time
 import typing
 
 import numpy as np
-from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray, String
+from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from vag_ros.errors import ConfigError, VagError
+from vag_ros.errors import VagError
 from vag_ros.robot.braking import braking, Braking
+from vag_ros.robot.controller_watch import ControllerWatch
 from vag_ros.robot.description import load_robot_description
 from vag_ros.robot.safety_config import load_safety_config
 from vag_ros.robot.trajectory_validation import validate_trajectory, ValidatedTrajectory
 from vag_ros.ros.configs import ReplayNodeConfig
-from vag_ros.ros.conversions import arrays_to_trajectory, joint_state_to_dict, \
-    seconds_to_duration, time_to_ns, trajectory_to_arrays
+from vag_ros.ros.controller_interfaces import make_controller_interface
+from vag_ros.ros.conversions import joint_state_to_dict, time_to_ns, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_replay'
-# how long a stop waits for the controller's subscriber to acknowledge it [s]
-STOP_ACK_TIMEOUT_S = 0.5
-
-
-class ControllerWatch:
-    """Tell a silent controller: the measured joints neither move nor track the setpoint.
-
-    ``update`` returns None while the controller follows, else a reason. No ROS here.
-    """
-
-    def __init__(self, timeout_s: float, tracking_tolerance: float, progress_tolerance: float):
-        self.timeout_s = timeout_s
-        self.tracking_tolerance = tracking_tolerance
-        self.progress_tolerance = progress_tolerance
-        self._mark: typing.Optional[np.ndarray] = None  # (D,) where progress was last seen
-        self._mark_at = 0.0
-
-    def update(self, now: float, measured: np.ndarray, setpoint: np.ndarray,
-               names: typing.Sequence[str]) -> typing.Optional[str]:
-        """Feed measured (D,) and commanded (D,) positions at monotonic ``now`` [s]."""
-        error = np.abs(measured - setpoint)  # (D,)
-        moved = self._mark is not None and \
-            np.max(np.abs(measured - self._mark)) > self.progress_tolerance
-        if self._mark is None or moved or np.max(error) <= self.tracking_tolerance:
-            self._mark, self._mark_at = measured.copy(), now
-            return None
-        if now - self._mark_at <= self.timeout_s:
-            return None
-        j = int(np.argmax(error))
-        return (f'controller silent: joints moved < {self.progress_tolerance} for '
-                f'{now - self._mark_at:.2f} s > controller_timeout_s {self.timeout_s} s while '
-                f'{names[j]!r} is {error[j]:.3f} from its setpoint (> tracking_tolerance '
-                f'{self.tracking_tolerance})')
 
 
 class ReplayNode(Node):
@@ -88,14 +56,16 @@ class ReplayNode(Node):
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
-        self._action_client = None
+        self.controller = None  # the controller interface (vag_ros.ros.controller_interfaces)
         try:
             self.config = declare_config(self, ReplayNodeConfig)
             self.robot = load_robot_description(self.config.urdf or None)
             self.safety_file = self.config.safety_path()
             self.safety = load_safety_config(self.safety_file)
             self.limits = self.safety.resolve(self.robot)
-            self._make_command_interface()
+            self.controller = make_controller_interface(
+                self, self.config, self.robot.joint_names, is_current=self._is_current,
+                on_result=self._on_controller_result, on_feedback=self._on_controller_feedback)
         except VagError as exc:
             self.status.error('unconfigured', f'configure failed: {exc}')
             raise
@@ -115,8 +85,6 @@ class ReplayNode(Node):
         self._motion = None  # (interpolator, start monotonic s) while moving
         self._ticks = 0
         self._watch: typing.Optional[ControllerWatch] = None
-        self._goal_handle = None  # follow_joint_trajectory: the accepted goal
-        self._goal_futures: typing.List = []  # follow_joint_trajectory: goals/cancels in flight
         self._timer = None
         self.state_pub = self.create_publisher(String, cfg.state_topic, 10)
         self.result_pub = self.create_publisher(String, REQUEST_RESULT_TOPIC, 50)
@@ -131,28 +99,6 @@ class ReplayNode(Node):
         self.status.publish('idle', f'{cfg.controller_mode} -> /{cfg.controller}'
                             + (' (dry run)' if cfg.dry_run else ''), dry_run=cfg.dry_run,
                             safety_file=str(self.safety_file))
-
-    def _make_command_interface(self) -> None:
-        cfg = self.config
-        base = '/' + cfg.controller.strip('/')
-        if cfg.controller_mode == 'joint_trajectory':
-            self.command_pub = self.create_publisher(
-                JointTrajectory, base + '/joint_trajectory', 10)
-        elif cfg.controller_mode == 'forward_position':
-            self.command_pub = self.create_publisher(Float64MultiArray, base + '/commands', 10)
-        else:
-            try:
-                from control_msgs.action import FollowJointTrajectory
-            except ImportError:
-                raise ConfigError(
-                    "controller_mode='follow_joint_trajectory' needs control_msgs, which is "
-                    "not installed here (apt install ros-$ROS_DISTRO-control-msgs); use "
-                    "'joint_trajectory' or 'forward_position'") from None
-            from rclpy.action import ActionClient
-            self._fjt = FollowJointTrajectory
-            self.command_pub = None
-            self._action_client = ActionClient(self, FollowJointTrajectory,
-                                               base + '/follow_joint_trajectory')
 
     def _state(self, state: str, message: str = '', stamp: typing.Optional[int] = None,
                **details) -> None:
@@ -301,9 +247,9 @@ class ReplayNode(Node):
         if self._received is None:
             return self._refuse(response, 'no validated trajectory (send one on '
                                 f'{self.config.trajectory_topic})')
-        if self._action_client is not None and not self._action_client.server_is_ready():
-            return self._refuse(response, 'no FollowJointTrajectory action server on '
-                                f'/{self.config.controller}/follow_joint_trajectory')
+        unready = self.controller.unready()
+        if unready:
+            return self._refuse(response, unready)
         self.armed = False  # one execute per arming
         # the arm may have moved since the trajectory arrived: check it against now
         valid = self._check_received()
@@ -343,12 +289,7 @@ class ReplayNode(Node):
                                       cfg.progress_tolerance)
         # a trajectory controller gets the same curve: the waypoints with their PCHIP
         # velocities (cubic Hermite segments), the measured state first at t=0
-        trajectory = arrays_to_trajectory(self.robot.joint_names, curve.times,
-                                          curve.positions, velocities=curve.velocities)
-        if cfg.controller_mode == 'joint_trajectory':
-            self.command_pub.publish(trajectory)  # stamp 0: start on receipt
-        elif cfg.controller_mode == 'follow_joint_trajectory':
-            self._send_goal(trajectory, validated.duration_s)
+        self.controller.start(curve, validated.duration_s, self.episode_stamp)
         self._timer = self.create_timer(1.0 / cfg.stream_rate_hz, self._tick)
         message = f'{validated.duration_s:.2f} s'
         self.status.publish('moving', message, progress=0.0,
@@ -370,14 +311,14 @@ class ReplayNode(Node):
         interpolator, start = self._motion
         now = time.monotonic()
         elapsed = now - start
-        streaming = self.config.controller_mode == 'forward_position'
+        streaming = self.controller.streams
         if streaming:  # the k-th command is the curve at k / rate: a late tick slows the
             # motion down instead of sending a larger step than the validated curve has
             elapsed = self._ticks / self.config.stream_rate_hz
             self._ticks += 1
         sample = interpolator.sample(min(elapsed, interpolator.end_time))  # (D,)
         if streaming:
-            self.command_pub.publish(Float64MultiArray(data=[float(v) for v in sample]))
+            self.controller.command(sample)
         names = self.robot.joint_names
         measured = np.array([current.get(n, np.nan) for n in names])  # (D,)
         if np.all(np.isfinite(measured)):
@@ -385,7 +326,7 @@ class ReplayNode(Node):
             if silent:
                 self.stop('stopped', silent)
                 return
-        if self.config.controller_mode == 'follow_joint_trajectory':
+        if self.controller.ends_by_result:
             # the action result ends the motion; this is the backstop if it never comes
             if elapsed > interpolator.end_time + self.config.goal_time_tolerance_s + 1.0:
                 self.stop('stopped', 'follow_joint_trajectory: no result '
@@ -397,50 +338,23 @@ class ReplayNode(Node):
                                 episode_stamp_ns=self.episode_stamp)
             self._state('done', 'trajectory finished')
 
-    # --- follow_joint_trajectory --------------------------------------------------------
+    # --- follow_joint_trajectory ------------------------------------------------------
 
-    def _send_goal(self, trajectory: JointTrajectory, duration_s: float) -> None:
-        goal = self._fjt.Goal()
-        goal.trajectory = trajectory
-        goal.goal_time_tolerance = seconds_to_duration(self.config.goal_time_tolerance_s)
-        stamp = self.episode_stamp
-        future = self._action_client.send_goal_async(goal, feedback_callback=self._on_feedback)
-        future.add_done_callback(lambda f: self._on_goal_response(f, stamp))
-        self._goal_futures.append(future)  # a stop before the answer waits for it
+    def _is_current(self, stamp: int) -> bool:
+        return stamp == self.episode_stamp and self._motion is not None
 
-    def _on_goal_response(self, future, stamp: int) -> None:
-        handle = future.result()
-        if stamp != self.episode_stamp or self._motion is None:
-            if handle is not None and handle.accepted:  # stopped while the goal was in flight
-                self._goal_futures.append(handle.cancel_goal_async())
+    def _on_controller_result(self, stamp: int, error: typing.Optional[str]) -> None:
+        if error is not None:
+            self.stop('stopped', error)
             return
-        if handle is None or not handle.accepted:
-            self.stop('stopped', 'follow_joint_trajectory: goal rejected by '
-                      f'/{self.config.controller}')
-            return
-        self._goal_handle = handle
-        handle.get_result_async().add_done_callback(lambda f: self._on_result(f, stamp))
+        self._end_motion()
+        self.status.publish('done', 'trajectory finished', progress=1.0,
+                            episode_stamp_ns=stamp)
+        self._state('done', 'trajectory finished')
 
-    def _on_feedback(self, feedback_msg) -> None:
-        error = feedback_msg.feedback.error.positions
-        if len(error):
-            self.status.publish('moving', 'following', max_error=f'{max(map(abs, error)):.4f}',
-                                episode_stamp_ns=self.episode_stamp)
-
-    def _on_result(self, future, stamp: int) -> None:
-        if stamp != self.episode_stamp or self._motion is None:
-            return
-        self._goal_handle = None
-        response = future.result()
-        result = response.result
-        if result.error_code == self._fjt.Result.SUCCESSFUL:
-            self._end_motion()
-            self.status.publish('done', 'trajectory finished', progress=1.0,
-                                episode_stamp_ns=stamp)
-            self._state('done', 'trajectory finished')
-        else:
-            self.stop('stopped', f'follow_joint_trajectory failed: error_code '
-                      f'{result.error_code} {result.error_string!r} (status {response.status})')
+    def _on_controller_feedback(self, max_error: float) -> None:
+        self.status.publish('moving', 'following', max_error=f'{max_error:.4f}',
+                            episode_stamp_ns=self.episode_stamp)
 
     # --- stop -------------------------------------------------------------------------
 
@@ -454,11 +368,8 @@ class ReplayNode(Node):
     def _braking(self) -> Braking:
         """The stop from where the controller is commanded now, within the limits."""
         curve, start = self._motion
-        if self.config.controller_mode == 'forward_position':
-            t = max(self._ticks - 1, 0) / self.config.stream_rate_hz  # the last command
-        else:
-            t = time.monotonic() - start
-        t = min(t, curve.end_time)
+        t = min(self.controller.commanded_until(self._ticks, time.monotonic() - start),
+                curve.end_time)
         return braking(curve.sample(t), curve.velocity_many([t])[0], self.limits.acceleration,
                        self.limits.lower, self.limits.upper,
                        min_duration_s=1.0 / self.config.stream_rate_hz)
@@ -478,28 +389,8 @@ class ReplayNode(Node):
             return
         stop = self._braking()
         self._end_motion()
-        mode = self.config.controller_mode
-        if mode == 'forward_position':
-            period = 1.0 / self.config.stream_rate_hz
-            steps = int(np.ceil(stop.duration_s / period))
-            for k in range(1, steps + 1):
-                time.sleep(period)
-                self.command_pub.publish(Float64MultiArray(
-                    data=[float(v) for v in stop.sample(k * period)]))
-        else:
-            times, positions, velocities = stop.points()
-            trajectory = arrays_to_trajectory(self.robot.joint_names, times, positions,
-                                              velocities=velocities)
-            if mode == 'joint_trajectory':
-                self.command_pub.publish(trajectory)
-            else:
-                if self._goal_handle is not None:
-                    self._goal_futures.append(self._goal_handle.cancel_goal_async())
-                    self._goal_handle = None
-                goal = self._fjt.Goal(trajectory=trajectory)
-                self._goal_futures.append(self._action_client.send_goal_async(goal))
-        if self.command_pub is not None:
-            self.command_pub.wait_for_all_acked(Duration(seconds=STOP_ACK_TIMEOUT_S))
+        self.controller.send_stop(stop)
+        self.controller.wait_for_ack()
         if error:
             self.status.error(state, error, episode_stamp_ns=self.episode_stamp)
         else:
@@ -509,14 +400,13 @@ class ReplayNode(Node):
     def stopping(self) -> bool:
         """True while a stop's goal or cancel request (follow_joint_trajectory) is in
         flight: the node must keep spinning for it (``run_node`` does, on exit)."""
-        self._goal_futures = [f for f in self._goal_futures if not f.done()]
-        return bool(self._goal_futures)
+        return self.controller is not None and self.controller.in_flight()
 
     def destroy_node(self):
-        """Release the action client, then destroy the node."""
-        if self._action_client is not None:
-            self._action_client.destroy()
-            self._action_client = None
+        """Release the controller interface, then destroy the node."""
+        if self.controller is not None:
+            self.controller.close()
+            self.controller = None
         return super().destroy_node()
 
 
