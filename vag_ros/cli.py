@@ -25,6 +25,7 @@ COMMANDS = {
     'pack-demo': 'pack_demo',
     'export': 'export',
     'build-engine': 'build_engine',
+    'params': 'params',
     'bench': 'bench',
     'bench-storage': 'bench_storage',
     'bench-ingest': 'bench_ingest',

@@ -10,7 +10,8 @@ temporary folder first.
 
 import argparse
 
-from vag_ros.commands.arguments import non_negative, positive, positive_float, torch_device
+from vag_ros.commands.arguments import (non_negative, non_negative_float, positive,
+                                        positive_float, torch_device)
 
 HELP = 'benchmark torch / torch.compile / onnxruntime / TensorRT on one model'
 BENCH_BACKENDS = ('torch', 'torch-compile', 'onnxruntime', 'tensorrt')
@@ -53,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seed', type=non_negative, default=0)
     parser.add_argument('--peak-tflops', type=positive_float, default=None,
                         help='the GPU\'s bf16 peak, if not in the built-in table')
+    parser.add_argument('--guidance-scale', type=non_negative_float, default=None,
+                        help="--preset only: the sampler's guidance scale (1 = a step without "
+                             "the classifier-free-guidance pair; default the preset's)")
     parser.add_argument('--json', default=None, help='write the report here')
 
 
@@ -108,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
                                                     dtype=args.dtype, cfg=cfg, compile=compile)
                 else:
                     pipe = preset_pipeline(args.preset, device=args.device, dtype=args.dtype,
-                                           compile=compile, seed=args.seed)
+                                           compile=compile, seed=args.seed,
+                                           guidance_scale=args.guidance_scale)
             else:
                 pipe = load_pipeline(backend, args.checkpoint, engine, device,
                                      precision=args.precision, threads=args.threads,
@@ -128,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                            loaded_mb=loaded_mb)
     report['source'] = {'checkpoint': args.checkpoint, 'preset': args.preset,
                         'engine': args.engine, 'device': args.device, 'dtype': args.dtype,
-                        'threads': args.threads}
+                        'threads': args.threads, 'guidance_scale': args.guidance_scale}
     print(format_table(report))
     if args.json:
         path = Path(args.json)

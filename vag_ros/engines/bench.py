@@ -307,7 +307,7 @@ def format_table(report: dict) -> str:
 
 
 def preset_pipeline(preset: str, *, device='cpu', dtype: str = 'float32', compile: bool = False,
-                    seed: int = 0):
+                    seed: int = 0, guidance_scale: typing.Optional[float] = None):
     """Torch pipeline of a model preset with random weights (no checkpoint needed).
 
     The Wan codec without a local folder is diffusers' AutoencoderKLWan with its default
@@ -328,6 +328,9 @@ def preset_pipeline(preset: str, *, device='cpu', dtype: str = 'float32', compil
     config = load_model_config(preset)
     if config.mode != 'joint':
         config = dataclasses.replace(config, mode='joint')
+    if guidance_scale is not None:  # 1: the step without the guidance pair (no CFG)
+        config = dataclasses.replace(config, sampler=dataclasses.replace(
+            config.sampler, guidance_scale=guidance_scale))
     torch.manual_seed(seed)
     with torch.device(device):
         model = VagModel(config)

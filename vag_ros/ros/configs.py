@@ -264,3 +264,15 @@ class RecorderNodeConfig:
                 self.camera_max_width, 'must be in [0, 16384] (0 = as received)')
         require(1 <= self.camera_jpeg_quality <= 100, 'camera_jpeg_quality',
                 self.camera_jpeg_quality, 'must be in [1, 100]')
+
+
+# node name (as the graph and config/vag_ros.yaml name it) -> its parameters
+NODE_CONFIGS = {
+    'vag_capture': CaptureNodeConfig,
+    'vag_generator': GeneratorNodeConfig,
+    'vag_replay': ReplayNodeConfig,
+    'vag_preview': PreviewNodeConfig,
+    'vag_recorder': RecorderNodeConfig,
+    'vag_mock_arm': MockArmConfig,
+    'vag_sim_camera': SimCameraConfig,
+}

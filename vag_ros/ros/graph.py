@@ -105,7 +105,21 @@ def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image
         merged.update(spec.parameter_dict())
         merged.update(layers[2].get(spec.name, {}))
         out.append(dataclasses.replace(spec, parameters=tuple(merged.items())))
+    _check_one_world(out)
     return out
+
+
+def _check_one_world(specs: typing.Sequence[NodeSpec]) -> None:
+    """The sim camera and the mock arm must simulate the same world (their sim.* values)."""
+    from vag_ros.errors import ConfigError
+    worlds = {s.name: {k: v for k, v in s.parameters if k.startswith('sim.')} for s in specs
+              if s.name in ('vag_mock_arm', 'vag_sim_camera')}
+    if len(worlds) == 2:
+        arm, camera = worlds['vag_mock_arm'], worlds['vag_sim_camera']
+        differ = sorted(k for k in set(arm) | set(camera) if arm.get(k) != camera.get(k))
+        if differ:
+            raise ConfigError(f'vag_mock_arm and vag_sim_camera would simulate two worlds: '
+                              f'{", ".join(differ)} differ; give both the same sim.* values')
 
 
 def _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
