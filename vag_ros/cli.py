@@ -27,6 +27,7 @@ COMMANDS = {
     'build-engine': 'build_engine',
     'params': 'params',
     'bench': 'bench',
+    'bench-replay': 'bench_replay',
     'bench-storage': 'bench_storage',
     'bench-ingest': 'bench_ingest',
     'bench-train-cache': 'bench_train_cache',

@@ -23,6 +23,7 @@ control_msgs action goal, where control_msgs is installed).
 """
 
 import json
+import threading
 import time
 import typing
 
@@ -85,7 +86,14 @@ class ReplayNode(Node):
         self._motion = None  # (interpolator, start monotonic s) while moving
         self._ticks = 0
         self._watch: typing.Optional[ControllerWatch] = None
-        self._timer = None
+        self._timer = None   # the motion's watchdog tick (and end) in the executor
+        # forward_position: a thread of its own streams the commands at absolute deadlines
+        # (time.perf_counter), away from the executor's callbacks; the lock orders it
+        # against starts and stops
+        self._lock = threading.RLock()
+        self._stream_token: typing.Optional[object] = None
+        self._streamed_all = False
+        self._stream_error: typing.Optional[BaseException] = None
         self.state_pub = self.create_publisher(String, cfg.state_topic, 10)
         self.result_pub = self.create_publisher(String, REQUEST_RESULT_TOPIC, 50)
         self._requests: typing.Dict[int, str] = {}  # episode stamp -> request id
@@ -283,23 +291,57 @@ class ReplayNode(Node):
     def _start(self, validated: ValidatedTrajectory) -> None:
         cfg = self.config
         curve = validated.curve()  # from the measured state at t=0, lead-in included
-        self._motion = (curve, time.monotonic())
-        self._ticks = 0  # forward_position: commands sent in this motion
+        token = object()
+        with self._lock:
+            self._motion = (curve, time.monotonic())
+            self._ticks = 0  # forward_position: commands sent in this motion
+            self._streamed_all, self._stream_error = False, None
+            self._stream_token = token
         self._watch = ControllerWatch(cfg.controller_timeout_s, cfg.tracking_tolerance,
                                       cfg.progress_tolerance)
         # a trajectory controller gets the same curve: the waypoints with their PCHIP
         # velocities (cubic Hermite segments), the measured state first at t=0
         self.controller.start(curve, validated.duration_s, self.episode_stamp)
         self._timer = self.create_timer(1.0 / cfg.stream_rate_hz, self._tick)
+        if self.controller.streams:
+            threading.Thread(target=self._stream, args=(token, curve), daemon=True,
+                             name='vag_replay_stream').start()
         message = f'{validated.duration_s:.2f} s'
         self.status.publish('moving', message, progress=0.0,
                             episode_stamp_ns=self.episode_stamp)
         self._state('moving', message, duration_s=validated.duration_s)
         self._tick()
 
+    def _stream(self, token: object, curve) -> None:
+        """forward_position: the k-th command is the curve at k / rate, sent at its deadline;
+        a late one delays the motion (the deadlines restart), never enlarges a step."""
+        period = 1.0 / self.config.stream_rate_hz
+        deadline = time.perf_counter()
+        try:
+            while True:
+                with self._lock:
+                    if self._stream_token is not token:
+                        return  # stopped or ended
+                    t = self._ticks * period
+                    self.controller.command(curve.sample(min(t, curve.end_time)))
+                    self._ticks += 1
+                    if t >= curve.end_time:
+                        self._streamed_all = True
+                        return
+                deadline += period
+                delay = deadline - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    deadline = time.perf_counter()
+        except Exception as exc:  # noqa: B902 - the executor's tick raises it and stops
+            self._stream_error = exc
+
     def _tick(self) -> None:
         if self._motion is None:
             return
+        if self._stream_error is not None:
+            raise RuntimeError('the command stream failed') from self._stream_error
         current, age = self._current()
         if age is None or age > self.config.joint_state_timeout_s:
             stale = max(self.robot.joint_names,
@@ -312,13 +354,9 @@ class ReplayNode(Node):
         now = time.monotonic()
         elapsed = now - start
         streaming = self.controller.streams
-        if streaming:  # the k-th command is the curve at k / rate: a late tick slows the
-            # motion down instead of sending a larger step than the validated curve has
-            elapsed = self._ticks / self.config.stream_rate_hz
-            self._ticks += 1
+        if streaming:  # the setpoint is the newest command the stream thread sent
+            elapsed = max(self._ticks - 1, 0) / self.config.stream_rate_hz
         sample = interpolator.sample(min(elapsed, interpolator.end_time))  # (D,)
-        if streaming:
-            self.controller.command(sample)
         names = self.robot.joint_names
         measured = np.array([current.get(n, np.nan) for n in names])  # (D,)
         if np.all(np.isfinite(measured)):
@@ -332,7 +370,7 @@ class ReplayNode(Node):
                 self.stop('stopped', 'follow_joint_trajectory: no result '
                           f'{elapsed - interpolator.end_time:.2f} s after the trajectory end')
             return
-        if elapsed >= interpolator.end_time:
+        if (self._streamed_all if streaming else elapsed >= interpolator.end_time):
             self._end_motion()
             self.status.publish('done', 'trajectory finished', progress=1.0,
                                 episode_stamp_ns=self.episode_stamp)
@@ -359,7 +397,9 @@ class ReplayNode(Node):
     # --- stop -------------------------------------------------------------------------
 
     def _end_motion(self) -> None:
-        self._motion = None
+        with self._lock:
+            self._motion = None
+            self._stream_token = None  # the stream thread ends at its next command
         self._watch = None
         if self._timer is not None:
             self.destroy_timer(self._timer)
@@ -385,10 +425,11 @@ class ReplayNode(Node):
         follow_joint_trajectory: the braking as a new goal, the running goal cancelled.
         Then waits (briefly) until a reliable subscriber acknowledged it.
         """
-        if self._motion is None:
-            return
-        stop = self._braking()
-        self._end_motion()
+        with self._lock:  # the stream thread sends nothing after this point
+            if self._motion is None:
+                return
+            stop = self._braking()
+            self._end_motion()
         self.controller.send_stop(stop)
         self.controller.wait_for_ack()
         if error:
