@@ -56,11 +56,15 @@ def test_demo_without_checkpoint_says_how_to_get_one(tmp_path):
             resolve_checkpoint(None)
 
 
-def test_cli_lists_demo():
-    from vag_ros.cli import build_parser
-    args = build_parser().parse_args(['demo', '--instructions', '2', '--controller-mode',
-                                      'joint_trajectory'])
-    assert args.instructions == 2 and args.controller_mode == 'joint_trajectory'
+def test_cli_demo_refuses_bad_arguments_before_anything_starts(capsys):
+    from vag_ros.cli import main
+    for argv in (['--controller-mode', 'teleport'], ['--instructions', '0']):
+        with pytest.raises(SystemExit) as exit_info:
+            main(['demo', *argv])
+        assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "invalid choice: 'teleport'" in error and 'joint_trajectory' in error
+    assert 'positive integer' in error
 
 
 def test_vag_ros_yaml_holds_every_node_and_only_what_differs_from_the_defaults():
