@@ -13,7 +13,7 @@ from vag_ros.model.config import CodecConfig
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
 from vag_ros.robot.description import load_robot_description
-from vag_ros.train.media import load_image, MediaError
+from vag_ros.media import load_image, MediaError
 
 STATE = '0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02'  # the world's home pose, rad (gripper m)
 

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             loaded_mb[backend] = memory_in_use_mb(measured) - before
         vc = next(iter(pipelines.values())).config.video
         if args.image:
-            from vag_ros.train.media import load_image
+            from vag_ros.media import load_image
             frame = load_image(args.image)
         else:
             rng = np.random.default_rng(args.seed)

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.model.checkpoint import read_config
     from vag_ros.outputs import check_name, writable_folder
     from vag_ros.robot.description import load_robot_description
-    from vag_ros.train import media
+    from vag_ros import media
 
     check_backend_arguments(args)
     # everything that can be checked is checked before any model runs
@@ -163,7 +163,7 @@ def parse_state(text: str):
 def first_frame_and_state(args: argparse.Namespace):
     """(first frame (H, W, 3) uint8, state (D,) or None) from --episode or --image/--state."""
     from vag_ros.errors import VagError
-    from vag_ros.train import media
+    from vag_ros import media
     if args.episode is not None:
         if args.image is not None or args.state is not None:
             raise VagError('--episode gives the first frame and state: drop --image/--state')

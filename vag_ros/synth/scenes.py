@@ -107,6 +107,6 @@ class FrameScenes:
     """Reads a lab's first frames from their files."""
 
     def load(self, spec: SceneSpec) -> Scene:
-        from vag_ros.train import media
+        from vag_ros import media
         return Scene(spec, media.load_image(spec.image), np.asarray(spec.state, float),
                      spec.instruction)

@@ -5,7 +5,7 @@ import typing
 
 import numpy as np
 
-from vag_ros.train.media import plot_action_curves
+from vag_ros.media import plot_action_curves
 
 METHOD_LABELS = {
     'vag': 'VAG (joint)',
