@@ -168,13 +168,18 @@ def test_first_frames_of_a_lab(tmp_path):
                             'state': [float(v) for v in world.joints()], 'seed': seed})
     finally:
         world.close()
-    (tmp_path / 'frames.yaml').write_text(json.dumps(entries))
+    too_long = dict(entries[0], instruction=' '.join(['touch the red block'] * 60), seed=9)
+    (tmp_path / 'frames.yaml').write_text(json.dumps(entries + [too_long]))
     out = tmp_path / 'lab'
     synthesize(out, '--first-frames', str(tmp_path / 'frames.yaml'),
                '--keep', 'raw_start_error_max<=10')
     rows = scores(out)
-    assert [r['seed'] for r in rows] == [300001, 300002]
+    assert [r['seed'] for r in rows] == [300001, 300002, 9]
     assert all(r['replay_success'] is None and r['generated_bag'] is None for r in rows)
+    # a scene the model cannot take is noted and skipped; the run goes on
+    assert rows[2]['kept'] is False and rows[2]['bag'] is None
+    assert 'generation failed' in rows[2]['validation_error'] and 'tokens' in \
+        rows[2]['validation_error']
     data = read_dataset(out / 'lerobot')
     assert data.video_keys == ['observation.images.camera']
     assert [e.task for e in data.episodes] == [e['instruction'] for e in entries]

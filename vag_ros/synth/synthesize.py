@@ -146,8 +146,11 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
     record = {'scene': spec.index, 'name': spec.name, 'task': spec.family, 'seed': spec.seed,
               'instruction': scene.instruction}
     t0 = time.perf_counter()
-    result = run.pipeline.generate(scene.first_frame, scene.instruction, spec.seed,
-                                   run.num_steps, run.guidance_scale, state=scene.state)
+    try:
+        result = run.pipeline.generate(scene.first_frame, scene.instruction, spec.seed,
+                                       run.num_steps, run.guidance_scale, state=scene.state)
+    except VagError as exc:  # this scene's input (an over-long instruction...): noted, skipped
+        return _failed(record, f'generation failed: {exc}', time.perf_counter() - t0)
     actions = result.actions.astype(np.float64)  # (T, D) joint units
     record['generation_s'] = time.perf_counter() - t0
     record['raw_start_error_max'] = (None if result.raw_start_error is None else
@@ -160,12 +163,17 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
     replay = None
     t0 = time.perf_counter()
     if scene.task is not None:
-        replay = run.world.replay(scene.task, actions)
+        try:
+            replay = run.world.replay(scene.task, actions)
+        except VagError as exc:  # NaN joints and the like: not replayable, noted
+            record['replay_error'] = str(exc)
     record['replay_s'] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     record.update({'replay_success': None, 'consistency_psnr': None,
                    'tracking_error_mean': None, 'tracking_error_max': None})
+    if scene.task is not None and replay is None:
+        record['replay_success'] = False
     if replay is not None:
         height, width = result.video.shape[1:3]
         rendered = resize_frames(replay.frames, height, width)  # (T, h, w, 3)
@@ -207,6 +215,17 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
                             .relative_to(run.out))
         record['generated_bag'] = None
     record['writing_s'] = time.perf_counter() - t0
+    return record
+
+
+def _failed(record: dict, error: str, generation_s: float) -> dict:
+    """The record of a scene that produced no episode (kept by no rule)."""
+    record.update({'valid': False, 'validation_error': error, 'time_scale': None,
+                   'lead_in_s': None, 'raw_start_error_max': None, 'replay_success': None,
+                   'consistency_psnr': None, 'tracking_error_mean': None,
+                   'tracking_error_max': None, 'generation_s': generation_s,
+                   'validation_s': 0.0, 'replay_s': 0.0, 'scoring_s': 0.0, 'writing_s': 0.0,
+                   'bag': None, 'generated_bag': None})
     return record
 
 
@@ -264,7 +283,7 @@ def write_tables(out: Path, rows: typing.Sequence[dict],
                  rules: typing.Sequence[keep_rules.KeepRule]) -> typing.Tuple[Path, Path]:
     """scores.csv and scores.json of every scene, ``kept`` by ``rules``."""
     for row in rows:
-        row['kept'] = keep_rules.kept(row, rules)
+        row['kept'] = row.get('bag') is not None and keep_rules.kept(row, rules)
     json_path = out / 'scores.json'
     json_path.write_text(json.dumps({'rules': [str(r) for r in rules], 'episodes': rows},
                                     indent=2, allow_nan=False) + '\n')
