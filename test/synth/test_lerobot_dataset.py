@@ -127,6 +127,13 @@ def test_merge_orders_by_scene_and_refuses_overlap(tmp_path):
     np.testing.assert_allclose(merged.stats['action']['mean'], single.stats['action']['mean'])
     with pytest.raises(EpisodeError, match='same scene'):
         merge_datasets([odd, odd], tmp_path / 'twice')
+    # --overwrite replaces a data set, never a folder that is not one (the inputs' parent)
+    with pytest.raises(EpisodeError, match='not a LeRobot data set'):
+        merge_datasets([odd, even], tmp_path, overwrite=True)
+    assert odd.is_dir() and even.is_dir()
+    from vag_ros.cli import main
+    assert main(['merge-datasets', str(odd), str(even), '--out', str(tmp_path),
+                 '--overwrite']) == 2
 
 
 @pytest.mark.skipif(not os.environ.get('VAG_LEROBOT_PYTHON'),

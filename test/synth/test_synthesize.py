@@ -221,3 +221,10 @@ def test_keep_rules(text, holds):
 def test_keep_rules_refuse(text):
     with pytest.raises(VagError):
         keep_rules.parse_rule(text)
+
+
+def test_an_empty_keep_is_refused_not_keep_all():
+    with pytest.raises(VagError, match='no rule'):
+        keep_rules.parse_rules([' , '], keep_rules.WORLD_DEFAULT)
+    assert [str(r) for r in keep_rules.parse_rules(None, keep_rules.WORLD_DEFAULT)] == \
+        ['valid', 'replay_success']

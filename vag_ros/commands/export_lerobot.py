@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise EpisodeError(f'{out} already exists; pass --overwrite to replace it')
     writable_folder(out.parent, 'folder of --out')
+    for given in (args.episodes, args.generated):
+        if given and Path(given).resolve().is_relative_to(out.resolve()):
+            raise EpisodeError(f'--out {out} holds the input {given}; export elsewhere')
     root = export_folder(Path(args.episodes), out, args.generated and Path(args.generated),
                          args.codec, args.overwrite)
     dataset = read_dataset(root, decode_videos=False)

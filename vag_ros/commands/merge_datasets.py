@@ -26,8 +26,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise EpisodeError(f'{out} already exists; pass --overwrite to replace it')
-    if any(Path(s).resolve() == out.resolve() for s in args.shards):
-        raise EpisodeError('--out is one of the shards; write the merge elsewhere')
+    inside = [s for s in args.shards if Path(s).resolve().is_relative_to(out.resolve())]
+    if inside:
+        raise EpisodeError(f'--out {out} holds the shard {inside[0]}; write the merge elsewhere')
     root = merge_datasets([Path(s) for s in args.shards], out, args.overwrite)
     dataset = read_dataset(root, decode_videos=False)
     print(f'{root}: {len(dataset.episodes)} episodes from {len(args.shards)} data sets, '

@@ -73,10 +73,10 @@ def _scene_source(args, robot):
             raise VagError('--task, --templates and --seed choose world scenes; a '
                            '--first-frames list gives its own (seed per entry)')
         specs = scenes.first_frame_specs(args.first_frames, robot.dof)
+        source = {'kind': 'first_frames', 'digest': scenes.frames_digest(specs)}
         if args.scenes is not None:
             specs = specs[:args.scenes]
-        return specs, scenes.FrameScenes(), None, {
-            'kind': 'first_frames', 'digest': scenes.frames_digest(specs)}
+        return specs, scenes.FrameScenes(), None, source
     if args.scenes is None:
         raise VagError('give --scenes N (world scenes) or --first-frames LIST')
     from vag_ros.sim.config import load_sim_config

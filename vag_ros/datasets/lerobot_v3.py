@@ -133,6 +133,9 @@ class LeRobotWriter:
         self.root = Path(root)
         if self.root.exists() and not overwrite:
             raise EpisodeError(f'{self.root} already exists; refusing to overwrite it')
+        if self.root.exists() and not (self.root / INFO_PATH).is_file():
+            raise EpisodeError(f'{self.root} exists and is not a LeRobot data set (no '
+                               f'{INFO_PATH}); refusing to replace it')
         self.partial = self.root.with_name(self.root.name + '.partial')
         if self.partial.exists():  # our own leftover from an interrupted write
             shutil.rmtree(self.partial)
@@ -247,15 +250,17 @@ class LeRobotWriter:
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.table(columns), path)
 
-    def _write_episodes(self, pd) -> None:
+    def _write_episodes(self, pd, pq) -> None:
+        """meta/episodes files, all of one schema (inferred over every episode)."""
+        import pyarrow as pa
         keys = list(dict.fromkeys(k for row in self.episodes for k in row))
+        frame = pd.DataFrame([{k: row.get(k) for k in keys} for row in self.episodes])
+        table = pa.Table.from_pandas(frame, preserve_index=False)
         for first in range(0, len(self.episodes), EPISODES_PER_FILE):
-            rows = self.episodes[first:first + EPISODES_PER_FILE]
-            frame = pd.DataFrame([{k: row.get(k) for k in keys} for row in rows])
             path = self.partial / EPISODES_PATH.format(
                 **chunk_and_file(first, EPISODES_PER_FILE))
             path.parent.mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(path, index=False)
+            pq.write_table(table.slice(first, EPISODES_PER_FILE), path)
 
     def close(self) -> Path:
         """Write the tables and info, then move the data set to ``root``; its path."""
@@ -269,7 +274,7 @@ class LeRobotWriter:
         if not self.episodes:
             raise EpisodeError(f'{self.root}: no episodes to write')
         self._write_data(pa, pq)
-        self._write_episodes(pd)
+        self._write_episodes(pd, pq)
         tasks = pd.DataFrame({'task_index': list(self.tasks.values())},
                              index=pd.Index(list(self.tasks), name='task'))
         tasks.to_parquet(self.partial / TASKS_PATH)

@@ -26,9 +26,10 @@ def merge_datasets(shards: typing.Sequence[typing.Union[str, Path]],
                 raise EpisodeError(f'{other.root}: {key} differs from {first.root}; only data '
                                    'sets of one robot, rate and feature set merge')
     entries = [(d, e) for d in datasets for e in d.episodes]
-    for d, e in entries:
+    for d in datasets:
         for key in d.video_keys:
-            if e.video_files[key] in (x.video_files[key] for x in d.episodes if x is not e):
+            files = [e.video_files[key] for e in d.episodes]
+            if len(set(files)) != len(files):
                 raise EpisodeError(f'{d.root}: episodes share video files; only data sets '
                                    'with one video file per episode (vag-ros) merge')
     scenes = [e.metadata.get('scene') for _, e in entries]

@@ -428,8 +428,10 @@ class ReplayNode(Node):
         with self._lock:  # the stream thread sends nothing after this point
             if self._motion is None:
                 return
-            stop = self._braking()
-            self._end_motion()
+            try:
+                stop = self._braking()
+            finally:
+                self._end_motion()
         self.controller.send_stop(stop)
         self.controller.wait_for_ack()
         if error:

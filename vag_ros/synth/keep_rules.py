@@ -67,6 +67,8 @@ def parse_rules(texts: typing.Optional[typing.Sequence[str]],
                 default: typing.Sequence[str]) -> typing.Tuple[KeepRule, ...]:
     """The rules of ``texts`` (comma-separated items allowed), or ``default``."""
     items = [t for text in (texts or default) for t in text.split(',') if t.strip()]
+    if not items:
+        raise VagError('--keep gives no rule; name at least one (e.g. valid)')
     return tuple(parse_rule(t) for t in items)
 
 

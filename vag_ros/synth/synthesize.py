@@ -27,6 +27,8 @@ import typing
 import numpy as np
 
 from vag_ros.errors import VagError
+from vag_ros.model.action_space import StateError
+from vag_ros.model.pipeline import GenerationError
 from vag_ros.synth import keep_rules, scoring
 from vag_ros.synth.scenes import Scene, SceneSpec
 
@@ -149,12 +151,17 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
     try:
         result = run.pipeline.generate(scene.first_frame, scene.instruction, spec.seed,
                                        run.num_steps, run.guidance_scale, state=scene.state)
-    except VagError as exc:  # this scene's input (an over-long instruction...): noted, skipped
+    except (GenerationError, StateError) as exc:  # this scene's input: noted, skipped
+        # (a backend's own failure, EngineError, is not the scene's: it ends the run, so
+        # a resume retries every scene after it)
         return _failed(record, f'generation failed: {exc}', time.perf_counter() - t0)
     actions = result.actions.astype(np.float64)  # (T, D) joint units
+    if not np.all(np.isfinite(actions)) or not np.all(np.isfinite(result.video)):
+        return _failed(record, 'generation failed: NaN or inf in the generated joints or '
+                       'video', time.perf_counter() - t0)
     record['generation_s'] = time.perf_counter() - t0
     record['raw_start_error_max'] = (None if result.raw_start_error is None else
-                                     float(np.max(result.raw_start_error)))
+                                     _finite(np.max(result.raw_start_error)))
 
     t0 = time.perf_counter()
     record.update(scoring.validate(actions, scene.state, result.fps, robot, run.safety))
@@ -268,9 +275,11 @@ def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool
         from vag_ros.synth.export import export_records
         dataset = export_records(run.out, kept_rows, run.out / DATASET, run.robot,
                                  run.export_generated, run.codec)
-    elif (run.out / DATASET).exists():
-        print(f'warning: no episode passed the --keep rules; {run.out / DATASET} is left as '
-              'it was')
+    elif (run.out / DATASET).exists():  # it would contradict the table: set aside, kept
+        aside = run.out / f'{DATASET}.superseded-{time.strftime("%Y%m%d-%H%M%S")}'
+        (run.out / DATASET).rename(aside)
+        print(f'warning: no episode passed the --keep rules; the previous data set is now '
+              f'{aside}')
     export_s = time.perf_counter() - t0
     return {'scenes': len(rows), 'new': done, 'skipped': len(rows) - done,
             'kept': len(kept_rows), 'rules': [str(r) for r in run.rules],
