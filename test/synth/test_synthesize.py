@@ -228,3 +228,30 @@ def test_an_empty_keep_is_refused_not_keep_all():
         keep_rules.parse_rules([' , '], keep_rules.WORLD_DEFAULT)
     assert [str(r) for r in keep_rules.parse_rules(None, keep_rules.WORLD_DEFAULT)] == \
         ['valid', 'replay_success']
+
+
+def test_sigterm_mid_run_then_the_same_command_finishes(tmp_path):
+    import signal
+    import time
+    out = tmp_path / 'killed'
+    command = [str(BIN / 'vag-ros'), 'synthesize', '--checkpoint', str(CHECKPOINT),
+               '--out', str(out), '--quiet', '--scenes', '3', '--keep', KEEP_REPLAYED]
+    env = dict(os.environ, OMP_NUM_THREADS='1', SVT_LOG='1')
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    scores_file = out / 'scores.jsonl'
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None and not (
+            scores_file.is_file() and scores_file.read_text().count('\n') >= 1):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode in (0, 143), stderr[-2000:]  # 0: it had already finished
+    done = scores_file.read_text().count('\n')
+    assert done == 3 or process.returncode == 143  # stopped mid-run, as on Ctrl-C
+    for folder in ('bags', 'generated'):  # no partial bag left behind
+        assert all(not p.name.startswith('.') for p in (out / folder).iterdir())
+    result = synthesize(out, '--scenes', '3', '--keep', KEEP_REPLAYED)
+    assert f'{3 - done} new, {done} already done' in result.stdout
+    assert [r['scene'] for r in scores(out)] == [0, 1, 2]
+    assert len(read_dataset(out / 'lerobot', decode_videos=False).episodes) == 3
