@@ -89,6 +89,10 @@ def check_identity(out: Path, identity: dict) -> None:
             raise SynthesisError(f'{path}: unreadable; this folder cannot be resumed') from None
         changed = sorted(k for k in set(recorded) | set(identity)
                          if recorded.get(k) != identity.get(k))
+        scores = out / SCORES_JSONL
+        if changed and not (scores.is_file() and scores.read_text().strip()):
+            changed = []  # nothing was made with the old settings: take the new ones
+            path.write_text(json.dumps(identity, indent=2) + '\n')
         if changed:
             first = changed[0]
             raise SynthesisError(
