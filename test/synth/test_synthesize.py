@@ -169,9 +169,9 @@ def test_first_frames_of_a_lab(tmp_path):
     finally:
         world.close()
     too_long = dict(entries[0], instruction=' '.join(['touch the red block'] * 60), seed=9)
-    (tmp_path / 'frames.yaml').write_text(json.dumps(entries + [too_long]))
+    (tmp_path / 'scenes.json').write_text(json.dumps(entries + [too_long]))
     out = tmp_path / 'lab'
-    synthesize(out, '--first-frames', str(tmp_path / 'frames.yaml'),
+    synthesize(out, '--first-frames', str(tmp_path),  # the folder: its scenes.json
                '--keep', 'raw_start_error_max<=10')
     rows = scores(out)
     assert [r['seed'] for r in rows] == [300001, 300002, 9]
@@ -185,7 +185,7 @@ def test_first_frames_of_a_lab(tmp_path):
     assert [e.task for e in data.episodes] == [e['instruction'] for e in entries]
     np.testing.assert_allclose(data.episodes[0].state[0], entries[0]['state'], atol=1e-6)
     (tmp_path / 'bad.yaml').write_text(json.dumps([{'image': 'frame0.png', 'state': [0, 1],
-                                                    'instruction': 'x'}]))
+                                                    'instruction': 'x'}]))  # a list file
     result = synthesize(tmp_path / 'bad', '--first-frames', str(tmp_path / 'bad.yaml'),
                         check=False)
     assert result.returncode == 2 and '7 finite joint positions' in result.stderr

@@ -28,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--scenes', type=episode_count, default=None,
                         help='number of world scenes (or the first N of --first-frames)')
     parser.add_argument('--first-frames', default=None,
-                        help='YAML/JSON list of {image, state, instruction[, seed]}, paths '
-                             'relative to it: a lab\'s first frames instead of the world')
+                        help='a lab\'s first frames instead of the world: a folder of images '
+                             'with scenes.yaml (or .json), or that list itself: entries '
+                             '{image, state, instruction[, seed]}, paths relative to it')
     parser.add_argument('--seed', type=non_negative, default=DEFAULT_SEED,
                         help=f'first world scene seed (default {DEFAULT_SEED}: outside the '
                              'training and evaluation seeds)')

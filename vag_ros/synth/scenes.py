@@ -45,11 +45,34 @@ def world_specs(count: int, seed: int, task: str = 'all') -> typing.List[SceneSp
             for k, (family, s) in enumerate(task_schedule(task, count, seed))]
 
 
+LIST_NAMES = ('scenes.yaml', 'scenes.yml', 'scenes.json', 'first_frames.yaml',
+              'first_frames.json')
+
+
+def find_scene_list(path: typing.Union[str, Path]) -> Path:
+    """The list file itself, or in a folder of first frames its one list (LIST_NAMES first)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise VagError(f'--first-frames {path}: no such file or folder')
+    for name in LIST_NAMES:
+        if (path / name).is_file():
+            return path / name
+    lists = sorted(p for p in path.iterdir() if p.suffix in ('.yaml', '.yml', '.json'))
+    if len(lists) == 1:
+        return lists[0]
+    raise VagError(f'--first-frames {path}: a folder of first frames needs one list of '
+                   f'{{image, state, instruction[, seed]}} entries (scenes.yaml or '
+                   f'scenes.json), found {len(lists)} YAML/JSON files')
+
+
 def first_frame_specs(path: typing.Union[str, Path], dof: int) -> typing.List[SceneSpec]:
     """Scenes from a YAML/JSON list of {image, state, instruction[, seed]} (paths relative to
-    the list); VagError naming the first bad entry."""
+    the list), or a folder holding the images and that list; VagError naming the first bad
+    entry."""
     import yaml
-    path = Path(path)
+    path = find_scene_list(path)
     try:
         entries = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
