@@ -71,6 +71,12 @@ def test_round_trip_keeps_every_value(tmp_path):
     np.testing.assert_allclose(stats['mean'], everything.mean(0), atol=1e-6)
     np.testing.assert_allclose(stats['std'], everything.std(0), atol=1e-6)
     assert stats['count'] == [len(everything)]
+    for key, q in zip(v3.QUANTILE_KEYS, v3.QUANTILES):  # count-weighted, as LeRobot pools them
+        pooled = sum(len(make_episode(k, 10 + k).action) * np.quantile(
+            make_episode(k, 10 + k).action.astype(np.float32), q, axis=0) for k in range(3))
+        np.testing.assert_allclose(stats[key], pooled / len(everything), atol=1e-5)
+    assert np.all(np.asarray(data.stats['observation.images.camera']['q99'])
+                  >= np.asarray(data.stats['observation.images.camera']['q01']))
 
 
 @pytest.mark.parametrize('change, message', [

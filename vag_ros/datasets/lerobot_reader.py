@@ -121,7 +121,7 @@ def read_dataset(root: typing.Union[str, Path], decode_videos: bool = True) -> R
         for key in features:
             if f'stats/{key}/mean' in row:
                 episode_stats[key] = {s: np.asarray(_nested(row[f'stats/{key}/{s}']))
-                                      for s in v3.STATS}
+                                      for s in v3.STATS if f'stats/{key}/{s}' in row}
         episodes.append(ReadEpisode(
             index, str(row['tasks'][0]), np.stack(rows[v3.STATE_KEY].to_numpy()),
             np.stack(rows[v3.ACTION_KEY].to_numpy()), times, videos, files, metadata,

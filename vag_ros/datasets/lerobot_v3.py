@@ -52,7 +52,10 @@ DEFAULT_FEATURES = {
     'index': {'dtype': 'int64', 'shape': [1], 'names': None},
     'task_index': {'dtype': 'int64', 'shape': [1], 'names': None},
 }
-STATS = ('min', 'max', 'mean', 'std', 'count')
+# LeRobot's DEFAULT_QUANTILES; its pi0.5 normalizes states and actions by them
+QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+QUANTILE_KEYS = tuple(f'q{int(round(q * 100)):02d}' for q in QUANTILES)
+STATS = ('min', 'max', 'mean', 'std', 'count', *QUANTILE_KEYS)
 
 Scalar = typing.Union[None, bool, int, float, str]
 
@@ -78,19 +81,27 @@ def chunk_and_file(number: int, per_file: int = 1) -> typing.Dict[str, int]:
     return {'chunk_index': file_number // CHUNK_SIZE, 'file_index': file_number % CHUNK_SIZE}
 
 
-def _stats(values: np.ndarray, axes) -> typing.Dict[str, list]:
-    """min, max, mean, std, count of ``values`` over ``axes``, as JSON lists."""
+def _stats(values: np.ndarray, axes, sample: typing.Optional[np.ndarray] = None
+           ) -> typing.Dict[str, list]:
+    """min, max, mean, std, count and the quantiles of ``values`` over ``axes``, as lists;
+    the quantiles of ``sample`` (a subsample of ``values``) when given."""
     values = values.astype(np.float64)
-    return {'min': values.min(axis=axes).tolist(), 'max': values.max(axis=axes).tolist(),
-            'mean': values.mean(axis=axes).tolist(), 'std': values.std(axis=axes).tolist(),
-            'count': [int(len(values))]}
+    out = {'min': values.min(axis=axes).tolist(), 'max': values.max(axis=axes).tolist(),
+           'mean': values.mean(axis=axes).tolist(), 'std': values.std(axis=axes).tolist(),
+           'count': [int(len(values))]}
+    sample = values if sample is None else sample
+    for key, q in zip(QUANTILE_KEYS, np.quantile(sample, QUANTILES, axis=axes)):
+        out[key] = q.tolist()
+    return out
 
 
 def _image_stats(frames: np.ndarray) -> typing.Dict[str, list]:
     """Per-channel stats in [0, 1], shape (3, 1, 1), as LeRobot keeps them for videos."""
     chw = frames.transpose(0, 3, 1, 2).astype(np.float64) / 255.0  # (T, 3, H, W)
+    stride = max(1, int(np.sqrt(chw.shape[2] * chw.shape[3] / 4096)))  # quantiles: ~64x64 px
     out = {k: np.asarray(v).reshape(3, 1, 1).tolist()
-           for k, v in _stats(chw, (0, 2, 3)).items() if k != 'count'}
+           for k, v in _stats(chw, (0, 2, 3), chw[:, :, ::stride, ::stride]).items()
+           if k != 'count'}
     out['count'] = [int(len(frames))]
     return out
 
@@ -103,9 +114,14 @@ def aggregate_stats(per_episode: typing.Sequence[typing.Dict[str, list]]) -> dic
     mean = sum(c * m for c, m in zip(counts, means)) / total
     variance = sum(c * (np.asarray(s['std']) ** 2 + (m - mean) ** 2)
                    for c, m, s in zip(counts, means, per_episode)) / total
-    return {'min': np.min([s['min'] for s in per_episode], axis=0).tolist(),
-            'max': np.max([s['max'] for s in per_episode], axis=0).tolist(),
-            'mean': mean.tolist(), 'std': np.sqrt(variance).tolist(), 'count': [int(total)]}
+    out = {'min': np.min([s['min'] for s in per_episode], axis=0).tolist(),
+           'max': np.max([s['max'] for s in per_episode], axis=0).tolist(),
+           'mean': mean.tolist(), 'std': np.sqrt(variance).tolist(), 'count': [int(total)]}
+    for key in QUANTILE_KEYS:  # as LeRobot aggregates them: count-weighted episode quantiles
+        if all(key in s for s in per_episode):
+            out[key] = (sum(c * np.asarray(s[key]) for c, s in zip(counts, per_episode))
+                        / total).tolist()
+    return out
 
 
 def _check_scalar(key: str, value) -> Scalar:
@@ -225,7 +241,8 @@ class LeRobotWriter:
                     for k, v in chunk_and_file(index, EPISODES_PER_FILE).items()})
         for feature, values in stats.items():
             self.feature_stats.setdefault(feature, []).append(values)
-            row.update({f'stats/{feature}/{name}': values[name] for name in STATS})
+            row.update({f'stats/{feature}/{name}': values[name] for name in STATS
+                        if name in values})
         for key, value in episode.metadata.items():
             row[METADATA_PREFIX + key] = _check_scalar(key, value)
         self.episodes.append(row)
