@@ -74,7 +74,7 @@ def test_vag_ros_yaml_holds_every_node_and_only_what_differs_from_the_defaults()
     assert set(params) == set(defaults) == {s.name for s in graph.generate_and_replay(
         record_dir='/tmp/x')}
     for name, values in params.items():
-        known = set(defaults[name]) | ({'autostart'} if name == 'vag_generator' else set())
+        known = set(defaults[name])
         assert set(values) <= known, (name, set(values) - known)
         for key, value in values.items():  # a default repeated here could drift from it
             assert defaults[name].get(key) != value, (name, key, 'repeats the default')
@@ -88,6 +88,7 @@ def test_params_command_prints_every_default(capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     replay = printed['vag_replay']['ros__parameters']
     assert replay['stream_rate_hz'] == ReplayNodeConfig().stream_rate_hz
+    assert printed['vag_generator']['ros__parameters']['autostart'] is True
     assert printed['vag_mock_arm']['ros__parameters']['sim'] == \
         printed['vag_sim_camera']['ros__parameters']['sim']
     assert main(['params', '--node', 'vag_nope']) == 2
@@ -97,9 +98,13 @@ def test_the_sim_camera_and_the_mock_arm_share_one_world():
     from vag_ros.errors import ConfigError
     with pytest.raises(ConfigError, match='two worlds: sim.width differ'):
         graph.generate_and_replay(parameters={'vag_sim_camera': {'sim.width': 64}})
+    with pytest.raises(ConfigError, match='two worlds: seed, task differ'):
+        graph.generate_and_replay(parameters={'vag_sim_camera': {'task': 'push', 'seed': 3}})
     specs = graph.generate_and_replay(parameters={'vag_sim_camera': {'sim.width': 64},
                                                   'vag_mock_arm': {'sim.width': 64}})
     assert len(specs) == 6
+    # a default given to one node only is still one world
+    assert graph.generate_and_replay(parameters={'vag_sim_camera': {'sim.width': 128}})
 
 
 def test_parameter_layers_file_arguments_overrides():

@@ -225,6 +225,17 @@ def test_missing_checkpoint_fails_configure_cleanly(ros_context, tmp_path):
         h.close()
 
 
+def test_torch_backend_without_checkpoint_fails_configure(ros_context):
+    h = Harness(ros_context, checkpoint='', backend='torch')
+    try:
+        assert h.node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        spin_until(h.executor, lambda: any(s['last_error'] for s in h.statuses), 5.0)
+        error = [s['last_error'] for s in h.statuses][-1]
+        assert 'backend torch runs a checkpoint: set checkpoint to its folder' in error
+    finally:
+        h.close()
+
+
 def test_engine_backend_without_engine_dir_fails_configure(ros_context, micro_checkpoint):
     h = Harness(ros_context, checkpoint=str(micro_checkpoint), backend='onnxruntime')
     try:

@@ -77,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.engines.manifest import read_manifest
     from vag_ros.errors import EngineError
 
+    if args.guidance_scale is not None and (
+            not args.preset or any(b not in ('torch', 'torch-compile') for b in args.backend)):
+        raise EngineError('--guidance-scale sets a --preset\'s sampler for torch and '
+                          'torch-compile only (a checkpoint or an engine has its own; an '
+                          'engine without the guidance pair cannot take another)')
     if args.threads:
         torch.set_num_threads(args.threads)
     engines = [b for b in args.backend if b in ('onnxruntime', 'tensorrt')]

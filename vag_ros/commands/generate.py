@@ -61,7 +61,8 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 def check_backend_arguments(args: argparse.Namespace) -> None:
     """Refuse --engine without an engine backend and an engine backend without --engine."""
     from vag_ros.engines.backends import check_backend_sources
-    check_backend_sources(args.backend, args.checkpoint, args.engine, '--engine')
+    check_backend_sources(args.backend, args.checkpoint, args.engine, '--engine',
+                          '--checkpoint')
 
 
 def run(args: argparse.Namespace) -> int:

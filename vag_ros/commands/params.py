@@ -17,7 +17,9 @@ def default_parameters() -> dict:
     """{node name: {dotted parameter: default}} of every node of the graph."""
     from vag_ros.ros.configs import NODE_CONFIGS
     from vag_ros.ros.parameters import config_to_parameters
-    return {name: config_to_parameters(cls()) for name, cls in NODE_CONFIGS.items()}
+    params = {name: config_to_parameters(cls()) for name, cls in NODE_CONFIGS.items()}
+    params['vag_generator']['autostart'] = True  # the lifecycle node configures itself
+    return params
 
 
 def _nest(flat: dict) -> dict:

@@ -14,10 +14,12 @@ def check_backend(backend: str) -> str:
 
 
 def check_backend_sources(backend: str, checkpoint, engine_dir,
-                          engine_name: str = 'engine_dir') -> None:
+                          engine_name: str = 'engine_dir',
+                          checkpoint_name: str = 'checkpoint') -> None:
     """Refuse a backend without what it runs, and an engine folder the backend ignores.
 
-    ``engine_name``: how the caller's user names the engine folder (--engine, engine_dir).
+    ``engine_name`` / ``checkpoint_name``: how the caller's user names them (--engine,
+    engine_dir; --checkpoint, checkpoint).
     """
     check_backend(backend)
     if backend in ENGINE_BACKENDS and not engine_dir:
@@ -28,8 +30,8 @@ def check_backend_sources(backend: str, checkpoint, engine_dir,
             f'{"; then vag-ros build-engine" if backend == "tensorrt" else ""}), or use '
             'backend torch')
     if backend == 'torch' and not checkpoint:
-        raise EngineError('backend torch runs a checkpoint: give its folder (model.safetensors '
-                          '+ config.yaml)')
+        raise EngineError(f'backend torch runs a checkpoint: set {checkpoint_name} to its '
+                          'folder (model.safetensors + config.yaml)')
     if backend == 'torch' and engine_dir:
         raise EngineError(f'{engine_name} is for backend onnxruntime or tensorrt; backend '
                           f'torch runs the checkpoint itself: drop {engine_name} or pick an '

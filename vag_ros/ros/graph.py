@@ -109,17 +109,31 @@ def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image
     return out
 
 
+def _world(spec: NodeSpec) -> typing.Dict[str, typing.Any]:
+    """The world a sim node builds: its task, seed and sim.* values over their defaults."""
+    from vag_ros.ros.configs import NODE_CONFIGS
+    from vag_ros.ros.parameters import config_to_parameters
+    values = config_to_parameters(NODE_CONFIGS[spec.name]())
+    values.update(spec.parameters)
+
+    def plain(value):
+        return list(value) if isinstance(value, (list, tuple)) else value
+    return {k: plain(v) for k, v in values.items()
+            if k.startswith('sim.') or k in ('task', 'seed')}
+
+
 def _check_one_world(specs: typing.Sequence[NodeSpec]) -> None:
-    """The sim camera and the mock arm must simulate the same world (their sim.* values)."""
+    """The sim camera and the mock arm must simulate the same world (one shared World:
+    the same task, seed and sim.* values)."""
     from vag_ros.errors import ConfigError
-    worlds = {s.name: {k: v for k, v in s.parameters if k.startswith('sim.')} for s in specs
-              if s.name in ('vag_mock_arm', 'vag_sim_camera')}
+    worlds = {s.name: _world(s) for s in specs if s.name in ('vag_mock_arm', 'vag_sim_camera')}
     if len(worlds) == 2:
         arm, camera = worlds['vag_mock_arm'], worlds['vag_sim_camera']
         differ = sorted(k for k in set(arm) | set(camera) if arm.get(k) != camera.get(k))
         if differ:
             raise ConfigError(f'vag_mock_arm and vag_sim_camera would simulate two worlds: '
-                              f'{", ".join(differ)} differ; give both the same sim.* values')
+                              f'{", ".join(differ)} differ; give both the same task, seed and '
+                              'sim.* values')
 
 
 def _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
