@@ -1,23 +1,7 @@
 """Helpers of the ROS tests: spinning with timeouts, the micro model config."""
 
-import time
-
 import micro_model
-
-
-def spin_until(executor, predicate, timeout: float = 10.0) -> bool:
-    """Spin ``executor`` until ``predicate()`` is true or ``timeout`` s pass."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        executor.spin_once(timeout_sec=0.02)
-    return bool(predicate())
-
-
-def spin_for(executor, seconds: float) -> None:
-    """Spin ``executor`` for ``seconds``."""
-    spin_until(executor, lambda: False, seconds)
+from vag_ros.ros.spin import spin_for, spin_until  # noqa: F401  (the tests' names for them)
 
 
 def micro_config():

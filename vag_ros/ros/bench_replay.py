@@ -14,21 +14,11 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 import typing
 
 import numpy as np
 
 REPLAY_CHILD = 'from vag_ros.ros import replay_node; replay_node.main()'
-
-
-def _spin_until(executor, condition, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        executor.spin_once(timeout_sec=0.01)
-    return bool(condition())
 
 
 def interval_stats(receive_ns: typing.Sequence[int], rate_hz: float) -> dict:
@@ -63,6 +53,7 @@ def run_once(rate_hz: float, duration_s: float = 4.0, extra_parameters=()) -> di
 
     from vag_ros.robot.description import load_robot_description
     from vag_ros.ros.conversions import arrays_to_trajectory, make_joint_state
+    from vag_ros.ros.spin import spin_for, spin_until
 
     robot = load_robot_description()
     start = np.array([0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02])[:robot.dof]
@@ -95,9 +86,9 @@ def run_once(rate_hz: float, duration_s: float = 4.0, extra_parameters=()) -> di
                for n, t in (('arm', SetBool), ('execute', Trigger), ('validate', Trigger))}
 
     def call(name, request):
-        assert _spin_until(executor, clients[name].service_is_ready, 60.0), 'no vag_replay'
+        assert spin_until(executor, clients[name].service_is_ready, 60.0), 'no vag_replay'
         future = clients[name].call_async(request)
-        assert _spin_until(executor, future.done, 10.0)
+        assert spin_until(executor, future.done, 10.0)
         return future.result()
 
     try:
@@ -107,17 +98,17 @@ def run_once(rate_hz: float, duration_s: float = 4.0, extra_parameters=()) -> di
         s = 0.5 - 0.5 * np.cos(np.pi * times / duration_s)
         positions[:, 0] += 0.3 * s
         positions[:, 1] += 0.2 * s
-        assert _spin_until(executor, lambda: traj_pub.get_subscription_count() > 0, 60.0)
+        assert spin_until(executor, lambda: traj_pub.get_subscription_count() > 0, 60.0)
         call('validate', Trigger.Request())
         traj_pub.publish(arrays_to_trajectory(robot.joint_names, times, positions))
         for _ in range(100):
-            _spin_until(executor, lambda: False, 0.1)
+            spin_for(executor, 0.1)
             if call('validate', Trigger.Request()).success:
                 break
         assert call('arm', SetBool.Request(data=True)).success
         reply = call('execute', Trigger.Request())
         assert reply.success, reply.message
-        _spin_until(executor, lambda: listener.poll() is not None, duration_s + 30.0)
+        spin_until(executor, lambda: listener.poll() is not None, duration_s + 30.0)
     finally:
         replay.terminate()
         replay.wait(20)

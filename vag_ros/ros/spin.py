@@ -24,6 +24,22 @@ SPIN_PERIOD_S = 0.1  # how often the loop looks at the stop flag [s]
 STOP_SPIN_S = 2.0    # longest wait for a stop request's answer on the way out [s]
 
 
+def spin_until(executor, predicate: typing.Callable[[], bool], timeout: float = 10.0,
+               period: float = 0.02) -> bool:
+    """Spin ``executor`` until ``predicate()`` is true or ``timeout`` s pass; the last answer."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        executor.spin_once(timeout_sec=period)
+    return bool(predicate())
+
+
+def spin_for(executor, seconds: float) -> None:
+    """Spin ``executor`` for ``seconds``."""
+    spin_until(executor, lambda: False, seconds)
+
+
 def run_node(node_class: typing.Callable, args=None,
              start: typing.Optional[typing.Callable] = None,
              stop: typing.Optional[typing.Callable] = None) -> None:
@@ -57,10 +73,8 @@ def run_node(node_class: typing.Callable, args=None,
             if stop is not None:
                 stop(node)
                 # a stop that is a request (an action goal or cancel) needs its answer
-                deadline = time.monotonic() + STOP_SPIN_S
-                while getattr(node, 'stopping', lambda: False)() and \
-                        time.monotonic() < deadline:
-                    executor.spin_once(timeout_sec=0.05)
+                stopping_node = getattr(node, 'stopping', lambda: False)
+                spin_until(executor, lambda: not stopping_node(), STOP_SPIN_S, period=0.05)
         finally:
             executor.remove_node(node)
             node.destroy_node()
