@@ -255,3 +255,20 @@ def test_sigterm_mid_run_then_the_same_command_finishes(tmp_path):
     assert f'{3 - done} new, {done} already done' in result.stdout
     assert [r['scene'] for r in scores(out)] == [0, 1, 2]
     assert len(read_dataset(out / 'lerobot', decode_videos=False).episodes) == 3
+
+
+def test_eval_policy_replays_a_checkpoint_on_held_out_seeds(tmp_path):
+    out = tmp_path / 'eval.json'
+    assert main(['eval-policy', '--checkpoint', str(CHECKPOINT / 'baselines' / 'no_bridge'),
+                 '--episodes', '3', '--json', str(out), '--quiet']) == 0
+    results = json.loads(out.read_text())
+    assert [r['seed'] for r in results['per_episode']] == [100000, 100001, 100002]
+    assert [r['task'] for r in results['per_episode']] == ['touch', 'push', 'pick']
+    overall = results['replay_success']
+    assert overall['n'] == 3 and overall['successes'] == sum(
+        r['success'] for r in results['per_episode'])
+    assert set(results['per_task']) == {'touch', 'push', 'pick'}
+    low, high = overall['interval']
+    assert 0 <= low <= overall['rate'] <= high <= 1
+    assert main(['eval-policy', '--checkpoint', str(CHECKPOINT), '--episodes', '1',
+                 '--task', 'wave', '--json', str(out)]) == 2  # refused before loading

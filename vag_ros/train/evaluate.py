@@ -117,12 +117,7 @@ def _mean(values) -> typing.Optional[float]:
 
 def _rate(rows, key: str) -> dict:
     """Mean of a boolean field with its Wilson 95% interval and counts."""
-    values = [bool(r[key]) for r in rows if r.get(key) is not None]
-    if not values:
-        return {'rate': None, 'interval': [None, None], 'successes': 0, 'n': 0}
-    k = sum(values)
-    return {'rate': k / len(values), 'interval': list(metrics.wilson_interval(k, len(values))),
-            'successes': k, 'n': len(values)}
+    return metrics.rate([r[key] for r in rows if r.get(key) is not None])
 
 
 def aggregate(records: typing.Sequence[dict]) -> typing.Dict[str, dict]:

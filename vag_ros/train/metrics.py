@@ -143,6 +143,14 @@ def wilson_interval(successes: int, n: int, z: float = 1.96
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
+def rate(flags: typing.Sequence[bool]) -> dict:
+    """{'rate', 'interval' (Wilson 95%), 'successes', 'n'} of yes/no outcomes; rate None
+    when there are none."""
+    k, n = int(sum(bool(f) for f in flags)), len(flags)
+    return {'rate': k / n if n else None, 'interval': list(wilson_interval(k, n)),
+            'successes': k, 'n': n}
+
+
 def nearest_object(point, objects: typing.Mapping[str, typing.Sequence[float]]) -> str:
     """Name of the object whose (x, y) is nearest ``point``'s (x, y) in the table plane."""
     if not objects:

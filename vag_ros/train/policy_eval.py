@@ -14,12 +14,6 @@ from vag_ros.train import metrics
 from vag_ros.train.evaluate import DEFAULT_SEED_START
 
 
-def _rate(successes: typing.Sequence[bool]) -> dict:
-    k, n = int(sum(successes)), len(successes)
-    return {'rate': k / n if n else None, 'successes': k, 'n': n,
-            'interval': list(metrics.wilson_interval(k, n))}
-
-
 def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
                     seed_start: int = DEFAULT_SEED_START, tasks: str = 'all',
                     sim_config=None, num_steps: typing.Optional[int] = None,
@@ -28,12 +22,11 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
     from tqdm import tqdm
     from vag_ros.model.pipeline import VagPipeline
     from vag_ros.sim.config import load_sim_config, SimConfig
-    from vag_ros.sim.record import task_schedule
     from vag_ros.sim.world import World
     from vag_ros.synth.scenes import WorldScenes, world_specs
     from vag_ros.errors import ConfigError, SimError
 
-    schedule = task_schedule(tasks, episodes, seed_start)  # checks tasks first
+    specs = world_specs(episodes, seed_start, tasks)  # checks tasks before anything loads
     if not isinstance(sim_config, SimConfig):
         sim_config = load_sim_config(sim_config)
     pipe = VagPipeline.from_checkpoint(checkpoint, device)
@@ -44,8 +37,7 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
     records = []
     start = time.perf_counter()
     try:
-        for spec in tqdm(world_specs(len(schedule), seed_start, tasks), desc='eval-policy',
-                         unit='episode', disable=not progress):
+        for spec in tqdm(specs, desc='eval-policy', unit='episode', disable=not progress):
             scene = scenes.load(spec)
             actions = pipe.generate(scene.first_frame, scene.instruction, spec.seed,
                                     num_steps, state=scene.state).actions  # (T, D)
@@ -57,9 +49,10 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
                             'instruction': scene.instruction, 'success': success})
     finally:
         world.close()
-    per_task = {family: _rate([r['success'] for r in records if r['task'] == family])
+    per_task = {family: metrics.rate([r['success'] for r in records if r['task'] == family])
                 for family in dict.fromkeys(r['task'] for r in records)}
+    overall = metrics.rate([r['success'] for r in records])
     return {'checkpoint': str(checkpoint), 'episodes': len(records),
-            'seed_start': seed_start, 'replay_success': _rate([r['success'] for r in records]),
+            'seed_start': seed_start, 'replay_success': overall,
             'per_task': per_task, 'seconds': time.perf_counter() - start,
             'per_episode': records}
