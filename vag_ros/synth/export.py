@@ -12,6 +12,7 @@ import typing
 
 from vag_ros.datasets.lerobot_v3 import DatasetEpisode, LeRobotWriter
 from vag_ros.errors import EpisodeError
+from vag_ros.synth.keep_rules import SCORES
 
 CAMERA = 'camera'
 GENERATED = 'generated'
@@ -81,13 +82,11 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvta
 def export_records(out: Path, records: typing.Sequence[dict], root: Path, robot,
                    with_generated: bool = True, codec: str = 'libsvtav1') -> Path:
     """The synthesized episodes of ``records`` (scores.jsonl rows) -> data set at root."""
-    score_keys = ('valid', 'replay_success', 'consistency_psnr', 'tracking_error_mean',
-                  'tracking_error_max', 'time_scale', 'raw_start_error_max')
     pairs = []
     for r in records:
         generated = out / r['generated_bag'] if with_generated and r.get('generated_bag') \
             else None
-        pairs.append((r['name'], out / r['bag'], generated, {k: r.get(k) for k in score_keys}))
+        pairs.append((r['name'], out / r['bag'], generated, {k: r.get(k) for k in SCORES}))
     return export_pairs(pairs, root, codec)
 
 

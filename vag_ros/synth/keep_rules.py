@@ -16,6 +16,7 @@ OPERATORS = {'>=': operator.ge, '<=': operator.le, '>': operator.gt, '<': operat
 FLAGS = ('valid', 'replay_success')
 NUMBERS = ('consistency_psnr', 'tracking_error_mean', 'tracking_error_max', 'time_scale',
            'raw_start_error_max')
+SCORES = FLAGS + NUMBERS  # every score of an episode (scores.csv, bags, data set metadata)
 WORLD_DEFAULT = ('valid', 'replay_success')   # scenes of the embedded world
 FRAMES_DEFAULT = ('valid',)                   # a lab's first frames: nothing to replay in
 _PATTERN = re.compile(r'^\s*([a-z_]+)\s*(?:(>=|<=|>|<)\s*([-+0-9.eE]+))?\s*$')

@@ -196,9 +196,7 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
     record['scoring_s'] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    scores = {k: record[k] for k in ('valid', 'replay_success', 'consistency_psnr',
-                                     'tracking_error_mean', 'tracking_error_max',
-                                     'time_scale', 'raw_start_error_max')}
+    scores = {k: record[k] for k in keep_rules.SCORES}
     extra = {'scene': spec.index, 'scores': scores, 'checkpoint': run.checkpoint,
              'checkpoint_sha256': run.identity['checkpoint_sha256'],
              'state': [float(v) for v in scene.state]}
