@@ -42,11 +42,16 @@ def continuity(commands: np.ndarray, rate_hz: float) -> dict:
             'max_acceleration_step': float(np.abs(np.diff(a, axis=0)).max())}
 
 
-def run_once(rate_hz: float, duration_s: float = 4.0, extra_parameters=()) -> dict:
+def run_once(rate_hz: float, duration_s: float = 4.0) -> dict:
     """One motion streamed at ``rate_hz``; the listener's figures."""
+    with tempfile.TemporaryDirectory(prefix='vag-bench-replay-') as tmp:
+        return _run_once(rate_hz, duration_s, Path(tmp))
+
+
+def _run_once(rate_hz: float, duration_s: float, tmp: Path) -> dict:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import JointState  # noqa: F401
+    from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
     from std_srvs.srv import SetBool, Trigger
     from trajectory_msgs.msg import JointTrajectory
@@ -57,21 +62,18 @@ def run_once(rate_hz: float, duration_s: float = 4.0, extra_parameters=()) -> di
 
     robot = load_robot_description()
     start = np.array([0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02])[:robot.dof]
-    env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(100, 200)))
-    tmp = Path(tempfile.mkdtemp(prefix='vag-bench-replay-'))
+    domain = random.randint(100, 200)  # this benchmark's processes only
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
     listener = subprocess.Popen([sys.executable, '-m', 'vag_ros.ros.command_listener',
                                  str(tmp / 'heard.json')], env=env, stdout=subprocess.PIPE,
                                 text=True)
     params = ['-p', 'dry_run:=false', '-p', 'controller_mode:=forward_position',
               '-p', f'stream_rate_hz:={rate_hz}']
-    for key, value in extra_parameters:
-        params += ['-p', f'{key}:={value}']
+    log = open(tmp / 'vag_replay.log', 'w')
     replay = subprocess.Popen([sys.executable, '-c', REPLAY_CHILD, '--ros-args', *params],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
-    os.environ['ROS_DOMAIN_ID'] = env['ROS_DOMAIN_ID']
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=domain)
     node = rclpy.create_node('vag_bench_controller', context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -99,7 +101,6 @@ def run_once(rate_hz: float, duration_s: float = 4.0, extra_parameters=()) -> di
         positions[:, 0] += 0.3 * s
         positions[:, 1] += 0.2 * s
         assert spin_until(executor, lambda: traj_pub.get_subscription_count() > 0, 60.0)
-        call('validate', Trigger.Request())
         traj_pub.publish(arrays_to_trajectory(robot.joint_names, times, positions))
         for _ in range(100):
             spin_for(executor, 0.1)
@@ -107,11 +108,13 @@ def run_once(rate_hz: float, duration_s: float = 4.0, extra_parameters=()) -> di
                 break
         assert call('arm', SetBool.Request(data=True)).success
         reply = call('execute', Trigger.Request())
-        assert reply.success, reply.message
+        assert reply.success, f'{reply.message}; vag_replay said: ' + \
+            (tmp / 'vag_replay.log').read_text()[-2000:]
         spin_until(executor, lambda: listener.poll() is not None, duration_s + 30.0)
     finally:
         replay.terminate()
         replay.wait(20)
+        log.close()
         if listener.poll() is None:
             listener.terminate()
         listener.wait(20)
@@ -120,6 +123,5 @@ def run_once(rate_hz: float, duration_s: float = 4.0, extra_parameters=()) -> di
         rclpy.try_shutdown(context=context)
     heard = json.loads((tmp / 'heard.json').read_text())
     commands = np.asarray(heard['commands'])
-    out = {'rate_hz': rate_hz, **interval_stats(heard['receive_ns'], rate_hz),
-           **continuity(commands, rate_hz)}
-    return out
+    return {'rate_hz': rate_hz, **interval_stats(heard['receive_ns'], rate_hz),
+            **continuity(commands, rate_hz)}
