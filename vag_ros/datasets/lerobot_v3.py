@@ -160,7 +160,10 @@ class LeRobotWriter:
         self.joint_names = [str(n) for n in joint_names]
         self.cameras = {str(k): (int(h), int(w)) for k, (h, w) in cameras.items()}
         self.tasks: typing.Dict[str, int] = {}
-        self.rows: typing.List[dict] = []      # one per frame
+        # per episode: (state (T, D) float32, action (T, D) float32, task index); the
+        # frame columns (timestamp, frame_index, index...) follow from them when written
+        self.frames: typing.List[typing.Tuple[np.ndarray, np.ndarray, int]] = []
+        self.total_frames = 0
         self.episodes: typing.List[dict] = []  # one per episode
         self.feature_stats: typing.Dict[str, typing.List[dict]] = {}
 
@@ -210,15 +213,12 @@ class LeRobotWriter:
         self._check(episode)
         index = len(self.episodes)
         length = episode.length
-        start = len(self.rows)
+        start = self.total_frames
         task_index = self.tasks.setdefault(episode.task, len(self.tasks))
-        state = np.asarray(episode.state, dtype=np.float32)
-        action = np.asarray(episode.action, dtype=np.float32)
-        for k in range(length):
-            self.rows.append({STATE_KEY: state[k], ACTION_KEY: action[k],
-                              'timestamp': np.float32(k / self.fps), 'frame_index': k,
-                              'episode_index': index, 'index': start + k,
-                              'task_index': task_index})
+        state = np.asarray(episode.state, dtype=np.float32)    # (T, D)
+        action = np.asarray(episode.action, dtype=np.float32)  # (T, D)
+        self.frames.append((state, action, task_index))
+        self.total_frames += length
         row = {'episode_index': index, 'tasks': [episode.task], 'length': length}
         row.update({f'data/{k}': v for k, v in chunk_and_file(index, EPISODES_PER_FILE).items()})
         row.update({'dataset_from_index': start, 'dataset_to_index': start + length})
@@ -253,15 +253,22 @@ class LeRobotWriter:
         dof = len(self.joint_names)
         for first in range(0, len(self.episodes), EPISODES_PER_FILE):
             episodes = self.episodes[first:first + EPISODES_PER_FILE]
-            rows = self.rows[episodes[0]['dataset_from_index']:
-                             episodes[-1]['dataset_to_index']]
+            frames = self.frames[first:first + EPISODES_PER_FILE]
+            lengths = [len(state) for state, _, _ in frames]
+            frame_index = np.concatenate([np.arange(n) for n in lengths])  # (N,)
             columns = {}
-            for key in (STATE_KEY, ACTION_KEY):
-                flat = pa.array(np.stack([r[key] for r in rows]).reshape(-1), pa.float32())
-                columns[key] = pa.FixedSizeListArray.from_arrays(flat, dof)
-            columns['timestamp'] = pa.array([r['timestamp'] for r in rows], pa.float32())
-            for key in ('frame_index', 'episode_index', 'index', 'task_index'):
-                columns[key] = pa.array([r[key] for r in rows], pa.int64())
+            for key, part in ((STATE_KEY, 0), (ACTION_KEY, 1)):
+                flat = np.concatenate([f[part] for f in frames]).reshape(-1)  # (N * D,)
+                columns[key] = pa.FixedSizeListArray.from_arrays(
+                    pa.array(flat, pa.float32()), dof)
+            columns['timestamp'] = pa.array((frame_index / self.fps).astype(np.float32))
+            columns['frame_index'] = pa.array(frame_index, pa.int64())
+            columns['episode_index'] = pa.array(np.repeat(
+                [e['episode_index'] for e in episodes], lengths), pa.int64())
+            columns['index'] = pa.array(np.arange(episodes[0]['dataset_from_index'],
+                                                  episodes[-1]['dataset_to_index']), pa.int64())
+            columns['task_index'] = pa.array(np.repeat([t for _, _, t in frames], lengths),
+                                             pa.int64())
             path = self.partial / DATA_PATH.format(
                 **chunk_and_file(first, EPISODES_PER_FILE))
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,7 +306,7 @@ class LeRobotWriter:
         (self.partial / STATS_PATH).write_text(json.dumps(stats, indent=2) + '\n')
         info = {
             'codebase_version': CODEBASE_VERSION, 'robot_type': self.robot_type,
-            'total_episodes': len(self.episodes), 'total_frames': len(self.rows),
+            'total_episodes': len(self.episodes), 'total_frames': self.total_frames,
             'total_tasks': len(self.tasks), 'chunks_size': CHUNK_SIZE,
             'data_files_size_in_mb': DATA_FILES_SIZE_MB,
             'video_files_size_in_mb': VIDEO_FILES_SIZE_MB, 'fps': self.fps,
