@@ -9,12 +9,13 @@
 #   tiny.json         the tiny preset, bf16, torch eager vs torch.compile
 # Each report has the DiT step time, the action branch + bridge share of a step, a whole
 # 35-step episode (encoder, 35 steps, decoder) and the peak GPU memory.
-# Usage: bash scripts/gpu_check.sh          (DEVICE=cpu PRESETS=tiny: a smoke run without GPU)
+# Usage: bash scripts/gpu_check.sh          (DEVICE=cpu PRESETS=tiny: a smoke run without GPU;
+#                                           PRESETS= : env.json alone)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu_check}
 DEVICE=${DEVICE:-cuda}
-PRESETS=${PRESETS:-paper tiny}
+PRESETS=${PRESETS-paper tiny}   # empty: the environment report only
 VAG=${VAG:-.venv/bin/vag-ros}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"

@@ -27,6 +27,7 @@ LOADERS = {
     'safety.yaml': lambda p: load_safety_config(p).resolve(load_robot_description()),
     'safety_demo.yaml': lambda p: load_safety_config(p).resolve(load_robot_description()),
     'model_tiny.yaml': load_model_config, 'model_paper.yaml': load_model_config,
+    'model_small.yaml': load_model_config, 'train_gpu.yaml': load_train_config,
     'train_tiny.yaml': load_train_config, 'train_tiny_action.yaml': load_train_config,
     'train_tiny_action_more.yaml': load_train_config,
     'train_tiny_no_bridge.yaml': load_train_config,

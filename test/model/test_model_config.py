@@ -20,6 +20,18 @@ def test_presets_load_and_round_trip(tmp_path):
     assert load_model_config(path) == tiny
 
 
+def test_small_preset_is_tiny_with_a_larger_video_branch():
+    """small trains on tiny's data (same clip, codec, text and actions): only the DiT grows."""
+    tiny, small = load_model_config('tiny'), load_model_config('small')
+    assert (small.action, small.text, small.bridge, small.sampler, small.loss) == (
+        tiny.action, tiny.text, tiny.bridge, tiny.sampler, tiny.loss)
+    assert small.video.latent_shape == tiny.video.latent_shape
+    assert small.video.codec == tiny.video.codec
+    assert small.video.num_layers > tiny.video.num_layers
+    assert (small.video.num_heads * small.video.head_dim
+            > tiny.video.num_heads * tiny.video.head_dim)
+
+
 @pytest.mark.parametrize('patch, field', [
     ({'video': {'num_heads': 0}}, 'video.num_heads'),
     ({'video': {'num_heads': 'four'}}, 'video.num_heads'),

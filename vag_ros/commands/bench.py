@@ -29,7 +29,7 @@ def _backends(text: str):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--checkpoint', help='joint VAG checkpoint folder')
-    source.add_argument('--preset', help='model preset with random weights (tiny, paper)')
+    source.add_argument('--preset', help='model preset with random weights (tiny, small, paper)')
     parser.add_argument('--backend', type=_backends, default=['torch', 'onnxruntime'],
                         help=f'comma-separated, from {", ".join(BENCH_BACKENDS)} (default '
                         'torch,onnxruntime)')

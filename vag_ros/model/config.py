@@ -309,11 +309,11 @@ def preset_dir() -> Path:
     return share_path('config')
 
 
-PRESETS = ('tiny', 'paper')
+PRESETS = ('tiny', 'small', 'paper')
 
 
 def load_model_config(name_or_path: typing.Union[str, Path]) -> VagConfig:
-    """Load a preset name ('tiny', 'paper') or a YAML path as a validated VagConfig."""
+    """Load a preset name ('tiny', 'small', 'paper') or a YAML path as a validated VagConfig."""
     text = str(name_or_path)
     if text in PRESETS:
         path = preset_dir() / f'model_{text}.yaml'

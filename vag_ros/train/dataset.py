@@ -168,30 +168,52 @@ class EpisodeDataset(torch.utils.data.Dataset):
                  normalizer: typing.Optional[ActionNormalizer] = None,
                  encode_batch: int = 8, progress: bool = False,
                  device: typing.Union[str, torch.device] = 'cpu', window_stride: int = 0):
-        self.config = model_config
         self.data_dir = Path(data_dir)
         self.bags = self._list_bags(self.data_dir)
-        self.windows: typing.List[typing.Tuple[str, int]] = []  # (bag name, first frame)
+        named = [(path.name, window)
+                 for path in _maybe_tqdm(self.bags, progress, 'reading bags')
+                 for window in episode_windows(model_config, path, window_stride)]
+        self._encode(model_config, named, codec, text_encoder, normalizer, encode_batch,
+                     progress, device)
+
+    @classmethod
+    def from_windows(cls, model_config, named_windows: typing.Sequence[
+                         typing.Tuple[str, 'Window']], source: str = 'windows',
+                     codec: typing.Optional[LatentCodec] = None,
+                     text_encoder: typing.Optional[TextEncoder] = None,
+                     normalizer: typing.Optional[ActionNormalizer] = None,
+                     encode_batch: int = 8, progress: bool = False,
+                     device: typing.Union[str, torch.device] = 'cpu') -> 'EpisodeDataset':
+        """The dataset of windows read elsewhere: (episode name, Window) pairs, e.g. a
+        training pack carried to another machine (``source`` names them in errors)."""
+        if not named_windows:
+            raise EpisodeError(f'{source}: no windows')
+        dataset = cls.__new__(cls)
+        dataset.data_dir, dataset.bags = Path(source), []
+        dataset._encode(model_config, named_windows, codec, text_encoder, normalizer,
+                        encode_batch, progress, device)
+        return dataset
+
+    def _encode(self, model_config, named_windows, codec, text_encoder, normalizer,
+                encode_batch, progress, device) -> None:
+        """Normalize, embed and encode (episode name, Window) pairs, kept in memory."""
+        self.config = model_config
         video = model_config.video
-        frames, actions, instructions, observed, states = [], [], [], [], []
-        for path in _maybe_tqdm(self.bags, progress, 'reading bags'):
-            for window in episode_windows(model_config, path, window_stride):
-                frames.append(window.frames)
-                observed.append(window.observed)
-                states.append(window.state)
-                actions.append(window.actions)
-                instructions.append(window.instruction)
-                self.windows.append((path.name, window.start))
-        actions_all = torch.stack(actions)  # (N, T, D)
-        self.states = torch.stack(states)  # (N, D)
+        windows = [w for _, w in named_windows]
+        self.windows: typing.List[typing.Tuple[str, int]] = [
+            (name, w.start) for name, w in named_windows]  # (episode name, first frame)
+        frames = [w.frames for w in windows]
+        actions_all = torch.stack([w.actions for w in windows])  # (N, T, D)
+        self.states = torch.stack([w.state for w in windows])  # (N, D)
         self.normalizer = normalizer or fit_normalizer(model_config, actions_all, self.states)
         self.actions = normalize_actions(model_config, actions_all, self.states,
                                          self.normalizer)  # (N, T, D)
-        self.observation_frames = torch.from_numpy(np.stack(observed)).permute(0, 3, 1, 2)
+        self.observation_frames = torch.from_numpy(
+            np.stack([w.observed for w in windows])).permute(0, 3, 1, 2)
         #                                               (N, 3, S, S) uint8
-        self.instructions = instructions
+        self.instructions = [w.instruction for w in windows]
         text_encoder = text_encoder or build_text_encoder(model_config.text)
-        self.text_emb, self.text_mask = encode_instructions(text_encoder, instructions)
+        self.text_emb, self.text_mask = encode_instructions(text_encoder, self.instructions)
         codec = (codec or build_codec(video.codec, video.latent_channels)).to(device)
         if not getattr(codec, 'fitted', True):  # pca: fit on these frames (saved with the model)
             fit_codec(codec, frames, encode_batch, device, progress)
