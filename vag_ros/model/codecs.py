@@ -146,7 +146,8 @@ class PcaCodec(LatentCodec):
         outer = torch.zeros(size, size, dtype=torch.float64)
         count = 0
         for video in videos:
-            x = self.patches.encode(video).double()  # (B, P, T, h, w)
+            # accumulated on the CPU in float64, whatever device the frames are on
+            x = self.patches.encode(video).double().cpu()  # (B, P, T, h, w)
             x = x.transpose(0, 1).reshape(size, -1)   # (P, N)
             total += x.sum(1)
             outer += x @ x.T
