@@ -54,14 +54,14 @@ class TableTextEncoder:
         return self.emb[index], self.mask[index]
 
 
-def pack(data_dir: Path, out: Path, preset: str) -> None:
+def pack(data_dir: Path, out: Path, config) -> None:
+    """Write the windows of the bags in ``data_dir`` for model ``config`` into ``out``."""
     from safetensors.torch import save
 
     from vag_ros.episodes.bag_reader import list_episode_bags
     from vag_ros.model.text import build_text_encoder
     from vag_ros.train.dataset import episode_windows
     from vag_ros.train.latent_cache import data_fingerprint
-    config = load_model_config(preset)
     bags = list_episode_bags(data_dir)
     if not bags:
         raise EpisodeError(f'{data_dir}: no episode bags')
@@ -94,9 +94,12 @@ def pack(data_dir: Path, out: Path, preset: str) -> None:
 def load_pack(path: Path, config):
     """(named windows, text encoder) of a pack, checked against the model config."""
     from safetensors.torch import load
-    blob = lzma.decompress(path.read_bytes())
-    header = json.loads(blob[8:8 + struct.unpack('<Q', blob[:8])[0]])
-    meta = json.loads(header.get('__metadata__', {}).get('pack', '{}'))
+    try:
+        blob = lzma.decompress(path.read_bytes())
+        header = json.loads(blob[8:8 + struct.unpack('<Q', blob[:8])[0]])
+        meta = json.loads(header.get('__metadata__', {}).get('pack', '{}'))
+    except (OSError, lzma.LZMAError, struct.error, ValueError) as exc:
+        raise EpisodeError(f'{path}: unreadable training pack: {exc}') from None
     if meta.get('format') != FORMAT:
         raise EpisodeError(f'{path}: not a {FORMAT} pack')
     if meta['text'] != dataclasses.asdict(config.text):
@@ -203,7 +206,7 @@ def main(argv=None) -> int:
                    help='cut every stage to this many steps (a smoke run; 0: off)')
     args = parser.parse_args(argv)
     if args.command == 'pack':
-        pack(args.data, args.out, args.preset)
+        pack(args.data, args.out, load_model_config(args.preset))
     else:
         report = train_preset(args.pack, args.preset, args.out, args.device,
                               args.stage1_seconds, max_steps=args.max_steps)
