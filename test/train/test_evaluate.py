@@ -112,6 +112,11 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
     assert results['plots'] == ['plots/actions_000_touch_seed100000.png']
     assert (out / results['plots'][0]).stat().st_size > 1000
     assert json.loads((out / 'eval.json').read_text())['seeds'] == results['seeds']
+    refs = results['video_references']
+    assert set(refs) == {'held_first_frame_psnr', 'held_first_frame_ssim', 'codec_psnr'}
+    assert refs['held_first_frame_psnr'] == pytest.approx(np.mean(
+        [r['video_references']['held_first_frame_psnr'] for r in results['per_episode']]))
+    assert 'first frame held still' in report
 
 
 def test_evaluate_is_deterministic(cli_results, checkpoint):
@@ -181,3 +186,23 @@ def test_wrong_target_and_counterfactual_on_expert_plans():
             assert targets.nearest(np.full((40, 7), np.nan)) is None
     finally:
         world.close()
+
+
+def test_video_references_on_hand_made_clips():
+    """A still clip is its own held first frame (capped PSNR); one that changes is not; a
+    codec that rebuilds the frames exactly scores the cap."""
+    from vag_ros.model.codecs import build_codec
+    from vag_ros.model.config import CodecConfig
+    from vag_ros.train.evaluate import video_references
+    still = np.full((4, 16, 16, 3), 90, np.uint8)
+    codec = build_codec(CodecConfig(kind='pca', spatial_factor=4), 48)  # 4x4x3: lossless
+    codec.fit([torch.rand(2, 3, 4, 16, 16) * 2 - 1])
+    refs = video_references(codec, still)
+    assert refs['held_first_frame_psnr'] == 100.0 and refs['held_first_frame_ssim'] > 0.99
+    assert refs['codec_psnr'] > 45.0
+    moving = still.copy()
+    moving[2:, 4:12, 4:12] = 250  # a block appears half way
+    changed = video_references(codec, moving)
+    # half the frames differ by 160 on a quarter of the pixels: mse = 160^2 / 8
+    assert changed['held_first_frame_psnr'] == pytest.approx(
+        10 * np.log10(255 ** 2 / (160 ** 2 / 8)), abs=1e-6)

@@ -120,6 +120,29 @@ def _rate(rows, key: str) -> dict:
     return metrics.rate([r[key] for r in rows if r.get(key) is not None])
 
 
+def video_references(codec, gt_frames: np.ndarray, device='cpu') -> dict:
+    """What the video metrics are measured against, per episode: the first frame held still
+    for the whole clip (a video that shows no motion) and the codec's own reconstruction of
+    the ground truth (what the best latents could give)."""
+    import torch
+
+    from vag_ros.model.pipeline import video_to_uint8
+    from vag_ros.train.dataset import frames_to_video
+    held = np.repeat(gt_frames[:1], len(gt_frames), axis=0)  # (T, H, W, 3)
+    with torch.no_grad():
+        clip = frames_to_video(gt_frames)[None].to(device)  # (1, 3, T, H, W)
+        rebuilt = video_to_uint8(codec.decode(codec.encode(clip))[0])
+    return {'held_first_frame_psnr': metrics.psnr(held, gt_frames),
+            'held_first_frame_ssim': _finite(metrics.ssim(held, gt_frames)),
+            'codec_psnr': metrics.psnr(rebuilt, gt_frames)}
+
+
+def aggregate_references(records: typing.Sequence[dict]) -> dict:
+    """Means of the episodes' video references."""
+    rows = [r['video_references'] for r in records if r.get('video_references')]
+    return {key: _mean(r[key] for r in rows) for key in (rows[0] if rows else {})}
+
+
 def aggregate(records: typing.Sequence[dict]) -> typing.Dict[str, dict]:
     """Each method's metrics over episode records; rates in [0, 1] with Wilson intervals."""
     out = {}
@@ -336,7 +359,9 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                       'templates': split, 'target': task.target,
                       'counterfactual_instruction': counter_text,
                       'counterfactual_target': other,
-                      'expert_success': bool(expert.metadata.success), 'methods': {}}
+                      'expert_success': bool(expert.metadata.success), 'methods': {},
+                      'video_references': video_references(vag.codec, gt_frames,
+                                                            vag.device)}
             for name, result in outputs.items():
                 totals[name] += result.seconds
                 t0 = time.perf_counter()
@@ -377,6 +402,7 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
         'test/model proves it)')
     results = {
         'methods': aggregate(records),
+        'video_references': aggregate_references(records),
         'per_task': per_task,
         'per_template_split': per_split,
         'episodes': n,

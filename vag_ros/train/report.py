@@ -83,6 +83,13 @@ def render_report(results: typing.Mapping[str, typing.Any]) -> str:
     note = info.get('two_stage_video')
     if note:
         parts += [f'Two-stage video: {note}', '']
+    refs = results.get('video_references') or {}
+    if refs:
+        parts += [f'Video references (ground truth against itself, no model): the first '
+                  f'frame held still for the whole clip, PSNR '
+                  f'{_cell(refs.get("held_first_frame_psnr"), "{:.2f}")} dB, SSIM '
+                  f'{_cell(refs.get("held_first_frame_ssim"), "{:.3f}")}; the codec\'s own '
+                  f'reconstruction, PSNR {_cell(refs.get("codec_psnr"), "{:.2f}")} dB.', '']
     expert = results.get('expert_success')
     if expert is not None:
         parts += [f'Scripted expert (ground truth) replay success: {expert:.0%}.', '']
