@@ -360,8 +360,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                       'counterfactual_instruction': counter_text,
                       'counterfactual_target': other,
                       'expert_success': bool(expert.metadata.success), 'methods': {},
-                      'video_references': video_references(vag.codec, gt_frames,
-                                                            vag.device)}
+                      'video_references': video_references(
+                          vag.codec, gt_frames, vag.device)}
             for name, result in outputs.items():
                 totals[name] += result.seconds
                 t0 = time.perf_counter()
