@@ -9,7 +9,8 @@ HELP = 'train a VAG model on episode bags (EMA checkpoint + resumable state in -
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--config', default='tiny',
-                        help="model preset ('tiny', 'small', 'paper') or a model YAML (default tiny)")
+                        help="model preset ('tiny', 'small', 'paper') or a model YAML "
+                             '(default tiny)')
     parser.add_argument('--data', required=True, help='folder of episode bags')
     parser.add_argument('--cache', default=None,
                         help='latent cache folder: built there on first use (a new folder), '
