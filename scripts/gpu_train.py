@@ -92,30 +92,43 @@ def pack(data_dir: Path, out: Path, config) -> None:
 
 
 def load_pack(path: Path, config):
-    """(named windows, text encoder) of a pack, checked against the model config."""
+    """(named windows, text encoder, metadata) of a pack, checked against the model config."""
     from safetensors.torch import load
     try:
         blob = lzma.decompress(path.read_bytes())
         header = json.loads(blob[8:8 + struct.unpack('<Q', blob[:8])[0]])
-        meta = json.loads(header.get('__metadata__', {}).get('pack', '{}'))
-    except (OSError, lzma.LZMAError, struct.error, ValueError) as exc:
-        raise EpisodeError(f'{path}: unreadable training pack: {exc}') from None
+        meta = json.loads(header['__metadata__']['pack'])
+        t = load(blob)
+        n = t['frames'].shape[0]
+        names, starts, instructions = meta['names'], meta['starts'], meta['instructions']
+        text, emb, mask = meta['text'], t['text_emb'], t['text_mask'].bool()
+        parts = (t['observed'], t['states'], t['actions'], t['instruction'])
+    except Exception as exc:  # noqa: B902 - a torn, foreign or incomplete file: one message
+        raise EpisodeError(f'{path}: unreadable training pack: {type(exc).__name__}: '
+                           f'{exc}') from None
     if meta.get('format') != FORMAT:
         raise EpisodeError(f'{path}: not a {FORMAT} pack')
-    if meta['text'] != dataclasses.asdict(config.text):
+    if text != dataclasses.asdict(config.text):
         raise EpisodeError(f'{path}: packed with another text config than {config.name}\'s')
-    t = load(blob)
-    frames, observed = t['frames'].numpy(), t['observed'].numpy()
-    video = config.video
+    observed, states, actions, index = parts
+    frames = t['frames'].numpy()
+    video, action = config.video, config.action
     if frames.shape[1:4] != (video.frames, video.height, video.width) or \
-            observed.shape[1:3] != tuple(config.observation_hw):
+            tuple(observed.shape[1:3]) != tuple(config.observation_hw) or \
+            tuple(actions.shape[1:]) != (action.horizon, action.dim):
         raise EpisodeError(f'{path}: clips {frames.shape[1:4]} / observation '
-                           f'{observed.shape[1:3]} do not fit the {config.name} preset')
-    named = [(name, Window(start, frames[k], observed[k], t['states'][k], t['actions'][k],
-                           meta['instructions'][int(t['instruction'][k])]))
-             for k, (name, start) in enumerate(zip(meta['names'], meta['starts']))]
-    return named, TableTextEncoder(meta['instructions'], t['text_emb'],
-                                   t['text_mask'].bool())
+                           f'{tuple(observed.shape[1:3])} / actions {tuple(actions.shape[1:])} '
+                           f'do not fit the {config.name} preset')
+    if not (len(names) == len(starts) == len(observed) == len(states) == len(actions)
+            == len(index) == n) or n == 0 or int(index.max()) >= len(instructions) or \
+            len(emb) != len(instructions):
+        raise EpisodeError(f'{path}: inconsistent training pack ({n} clips, {len(names)} '
+                           f'names, {len(instructions)} instructions)')
+    observed = observed.numpy()
+    named = [(name, Window(start, frames[k], observed[k], states[k], actions[k],
+                           instructions[int(index[k])]))
+             for k, (name, start) in enumerate(zip(names, starts))]
+    return named, TableTextEncoder(instructions, emb, mask), meta
 
 
 def _stage(model_config, train_yaml: str, out: Path, dataset, device, **kwargs):
@@ -124,6 +137,9 @@ def _stage(model_config, train_yaml: str, out: Path, dataset, device, **kwargs):
     overrides = kwargs.pop('overrides', {})
     max_steps = kwargs.pop('max_steps', 0)
     cfg = dataclasses.replace(load_train_config(preset_dir() / train_yaml), **overrides)
+    if cfg.window_stride:
+        raise SystemExit(f'{train_yaml}: window_stride={cfg.window_stride}, but a pack\'s '
+                         'windows are fixed when it is packed (stride 0)')
     if max_steps:   # a smoke run: every stage cut short
         cfg = dataclasses.replace(cfg, steps=min(cfg.steps, max_steps), batch_size=min(
             cfg.batch_size, 4), warmup_steps=min(
@@ -154,11 +170,13 @@ def train_preset(pack_path: Path, preset: str, out: Path, device: str,
     if out.exists():
         raise SystemExit(f'{out}: exists; give a new --out')
     t0 = time.time()
-    named, text_encoder = load_pack(pack_path, config)
+    named, text_encoder, meta = load_pack(pack_path, config)
     dataset = EpisodeDataset.from_windows(config, named, source=str(pack_path),
                                           text_encoder=text_encoder, device=device)
+    del named   # views into the pack's frames: the dataset keeps its own latents
     dataset.codec.to('cpu')   # saved with the checkpoints; the trainer runs no codec
     report = {'preset': preset, 'device': str(device), 'windows': len(dataset),
+              'pack_data': meta['data'], 'pack_source': meta['source'],
               'load_seconds': round(time.time() - t0, 1), 'torch': torch.__version__}
     if torch.cuda.is_available() and str(device).startswith('cuda'):
         report['gpu'] = torch.cuda.get_device_name()

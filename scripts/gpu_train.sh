@@ -3,12 +3,13 @@
 # network, no ROS. Needs the training pack (scripts/gpu_train.py pack) in $PACK and, where the
 # machine lacks them, wheels of diffusers and rosbags (with their needs) in .whl/.
 #   1. installs .whl/*.whl into /tmp/site; gpu_check.sh's environment report (env.json);
-#   2. a preflight: one training step of each preset on the GPU (fails in seconds, not minutes);
+#   2. a preflight: 2 steps of each stage of each preset (fails in seconds, not minutes);
 #   3. scripts/gpu_train.py train for every preset in $PRESETS at once (the GPU shared), stage 1
 #      given $STAGE1_SECONDS;
 #   4. each checkpoint (runs/gpu/<preset>/final, its report.json inside) as <preset>.tar in
 #      $OUT, split into parts of 15 MiB; each run's log (at most 8 files in $OUT in all: the
-#      device tool brings back no more);
+#      device tool brings back no more: more is an error). Back here, put a checkpoint
+#      together with: cat <preset>.tar.part* | tar -x -C runs/gpu/<preset>
 #   5. with $BENCH_SECONDS > 0: vag-ros bench of the paper preset without guidance, cut to end
 #      by $DEADLINE seconds after the start (the lease's command limit, less the transfers).
 set -uo pipefail
@@ -37,10 +38,11 @@ PY="$PY" PRESETS= DEVICE="$DEVICE" OUT="$OUT" bash scripts/gpu_check.sh >/dev/nu
 echo "== preflight"
 for preset in $PRESETS; do
   rm -rf "/tmp/preflight_$preset"
+  log=/tmp/preflight_$preset.log
   timeout 120 "$PY" scripts/gpu_train.py train --pack "$PACK" --preset "$preset" \
-    --out "/tmp/preflight_$preset" --device "$DEVICE" --max-steps 2 >"/tmp/preflight_$preset.log" \
-    2>&1 || { cp "/tmp/preflight_$preset.log" "$OUT/"; tail -30 "/tmp/preflight_$preset.log"
-              echo "gpu_train: preflight of $preset failed"; exit 1; }
+    --out "/tmp/preflight_$preset" --device "$DEVICE" --max-steps 2 >"$log" 2>&1 \
+    || { cp "$log" "$OUT/"; tail -30 "$log"; echo "gpu_train: preflight of $preset failed"
+         exit 1; }
 done
 
 echo "== training: $PRESETS, stage 1 for ${STAGE1_SECONDS} s each"
@@ -48,17 +50,18 @@ pids=()
 for preset in $PRESETS; do
   rm -rf "${RUNS:?}/$preset"
   "$PY" scripts/gpu_train.py train --pack "$PACK" --preset "$preset" --out "$RUNS/$preset" \
-    --device "$DEVICE" --stage1-seconds "$STAGE1_SECONDS" --max-steps "$MAX_STEPS" >"$OUT/train_$preset.log" 2>&1 &
+    --device "$DEVICE" --stage1-seconds "$STAGE1_SECONDS" --max-steps "$MAX_STEPS" \
+    >"$OUT/train_$preset.log" 2>&1 &
   pids+=($!)
 done
 status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+for pid in ${pids[@]+"${pids[@]}"}; do wait "$pid" || status=1; done
 for preset in $PRESETS; do
   grep -v '^Loading' "$OUT/train_$preset.log" | tail -8
   [ -f "$RUNS/$preset/final/model.safetensors" ] || { status=1; continue; }
   cp "$RUNS/$preset/report.json" "$RUNS/$preset/final/"
-  tar -C "$RUNS/$preset" -cf "/tmp/$preset.tar" final
-  split -b 15M -d "/tmp/$preset.tar" "$OUT/$preset.tar.part"
+  tar -C "$RUNS/$preset" -cf "/tmp/$preset.tar" final \
+    && split -b 15M -d "/tmp/$preset.tar" "$OUT/$preset.tar.part" || status=1
 done
 ls -la "$OUT"
 
@@ -66,8 +69,11 @@ left=$((DEADLINE - SECONDS)); [ "$left" -lt "$BENCH_SECONDS" ] && BENCH_SECONDS=
 echo "== ${SECONDS} s so far"
 if [ "$BENCH_SECONDS" -gt 30 ]; then
   echo "== bench: paper preset, guidance 1 (${BENCH_SECONDS} s at most)"
-  timeout "$BENCH_SECONDS" "$PY" -m vag_ros.cli bench --device cuda --preset paper \
+  timeout "$BENCH_SECONDS" "$PY" -m vag_ros.cli bench --device "$DEVICE" --preset paper \
     --dtype bfloat16 --backend torch --guidance-scale 1 --rounds 2 --warmup 1 --step-calls 5 \
     --json "$OUT/paper_nocfg.json" 2>&1 | tail -15 || echo "bench failed or timed out"
 fi
+files=$(find "$OUT" -type f | wc -l)
+[ "$files" -le 8 ] || { echo "gpu_train: $files files in $OUT, the device tool brings back 8"
+                        status=1; }
 exit $status

@@ -12,6 +12,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.flake8
 @pytest.mark.linter
 def test_flake8():
-    paths = [str(ROOT / p) for p in ('vag_ros', 'test', 'launch', 'setup.py')]
+    paths = [str(ROOT / p) for p in ('vag_ros', 'test', 'launch', 'scripts', 'setup.py')]
     rc, errors = main_with_errors(argv=['--config', str(ROOT / 'setup.cfg')] + paths)
     assert rc == 0, f'{len(errors)} code style error(s):\n' + '\n'.join(errors)

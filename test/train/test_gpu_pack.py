@@ -26,10 +26,11 @@ def test_a_pack_trains_on_the_same_batches_as_its_bags(gpu_train, bag_dir, tmp_p
     config = micro_config()
     path = tmp_path / 'pack.safetensors.xz'
     gpu_train.pack(bag_dir, path, config)
-    named, text = gpu_train.load_pack(path, config)
+    named, text, meta = gpu_train.load_pack(path, config)
     packed = EpisodeDataset.from_windows(config, named, source=str(path), text_encoder=text)
     bags = EpisodeDataset(config, bag_dir)
     assert packed.windows == bags.windows and packed.instructions == bags.instructions
+    assert meta['names'] == [name for name, _ in bags.windows]
     index = torch.arange(len(bags)).flip(0)
     for a, b in zip(packed.batch(index), bags.batch(index)):
         torch.testing.assert_close(a, b)
@@ -46,6 +47,10 @@ def test_a_pack_of_another_config_or_a_corrupt_pack_is_refused(gpu_train, bag_di
         config.text, max_length=config.text.max_length + 1))
     with pytest.raises(EpisodeError, match='another text config'):
         gpu_train.load_pack(path, other_text)
+    longer = dataclasses.replace(config, action=dataclasses.replace(
+        config.action, dim=config.action.dim + 1))
+    with pytest.raises(EpisodeError, match='do not fit'):
+        gpu_train.load_pack(path, longer)
     bigger = dataclasses.replace(config, video=dataclasses.replace(
         config.video, height=2 * config.video.height, width=2 * config.video.width))
     with pytest.raises(EpisodeError, match='do not fit'):
@@ -56,3 +61,27 @@ def test_a_pack_of_another_config_or_a_corrupt_pack_is_refused(gpu_train, bag_di
         gpu_train.load_pack(torn, config)
     with pytest.raises(EpisodeError, match='no windows'):
         EpisodeDataset.from_windows(config, [], source='nothing')
+
+
+def test_train_preset_runs_the_three_stages_from_a_pack(gpu_train, bag_dir, tmp_path):
+    """A smoke run on the CPU: probe, stage 1 fitted to a budget, stages 2 and 3, and the
+    checkpoint with the earlier stages' loss logs beside its own."""
+    import yaml
+
+    from vag_ros.model.checkpoint import load_checkpoint
+    config = micro_config()
+    model_yaml = tmp_path / 'micro.yaml'
+    model_yaml.write_text(yaml.safe_dump(config.to_dict()))
+    path = tmp_path / 'pack.safetensors.xz'
+    gpu_train.pack(bag_dir, path, config)
+    report = gpu_train.train_preset(path, str(model_yaml), tmp_path / 'run', 'cpu',
+                                    stage1_seconds=0.01, probe_steps=4, max_steps=3)
+    final = tmp_path / 'run' / 'final'
+    assert [report[s]['steps'] for s in ('stage1', 'stage2', 'stage3')] == [3, 3, 3]
+    assert report['windows'] == 3 and report['probe_ms_per_step'] > 0
+    assert {'loss_log_stage1.jsonl', 'loss_log_stage2.jsonl', 'loss_log.jsonl'} <= {
+        p.name for p in final.iterdir()}
+    assert not (final / 'training_state').exists() and not (tmp_path / 'run' / 'probe').exists()
+    assert load_checkpoint(final).config == config
+    with pytest.raises(SystemExit, match='exists'):
+        gpu_train.train_preset(path, str(model_yaml), tmp_path / 'run', 'cpu', 0)

@@ -186,6 +186,7 @@ class EpisodeDataset(torch.utils.data.Dataset):
                      device: typing.Union[str, torch.device] = 'cpu') -> 'EpisodeDataset':
         """The dataset of windows read elsewhere: (episode name, Window) pairs, e.g. a
         training pack carried to another machine (``source`` names them in errors)."""
+        named_windows = list(named_windows)
         if not named_windows:
             raise EpisodeError(f'{source}: no windows')
         dataset = cls.__new__(cls)
