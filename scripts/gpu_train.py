@@ -60,16 +60,12 @@ def pack(data_dir: Path, out: Path, config) -> None:
 
     from vag_ros.episodes.bag_reader import list_episode_bags
     from vag_ros.model.text import build_text_encoder
-    from vag_ros.train.dataset import episode_windows
+    from vag_ros.train.dataset import named_windows
     from vag_ros.train.latent_cache import data_fingerprint
     bags = list_episode_bags(data_dir)
     if not bags:
         raise EpisodeError(f'{data_dir}: no episode bags')
-    names, windows = [], []
-    for path in bags:
-        for window in episode_windows(config, path):
-            names.append(path.name)
-            windows.append(window)
+    names, windows = zip(*named_windows(config, bags))
     instructions = sorted({w.instruction for w in windows})
     emb, mask = build_text_encoder(config.text).encode(instructions)   # (U, L, E), (U, L)
     tensors = {
@@ -79,7 +75,7 @@ def pack(data_dir: Path, out: Path, config) -> None:
         'actions': torch.stack([w.actions for w in windows]),                  # (N, T, D)
         'instruction': torch.tensor([instructions.index(w.instruction) for w in windows]),
         'text_emb': emb.float().contiguous(), 'text_mask': mask.to(torch.uint8)}
-    meta = {'format': FORMAT, 'names': names, 'starts': [w.start for w in windows],
+    meta = {'format': FORMAT, 'names': list(names), 'starts': [w.start for w in windows],
             'instructions': instructions, 'text': dataclasses.asdict(config.text),
             'data': data_fingerprint(bags), 'source': str(data_dir)}
     blob = save(tensors, metadata={'pack': json.dumps(meta)})

@@ -14,11 +14,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vag_ros.model.pipeline import VagPipeline, video_to_uint8  # noqa: E402
+from vag_ros.model.pipeline import VagPipeline  # noqa: E402
 from vag_ros.sim.config import load_sim_config  # noqa: E402
 from vag_ros.sim.world import World  # noqa: E402
 from vag_ros.train import metrics  # noqa: E402
-from vag_ros.train.dataset import frames_to_video, resize_frames  # noqa: E402
+from vag_ros.train.dataset import resize_frames  # noqa: E402
+from vag_ros.train.evaluate import reference_videos  # noqa: E402
 
 FAMILIES = ('touch', 'push', 'pick')
 SHOWN = (1, 2, 5, 10, 20, 30, 39)
@@ -30,7 +31,6 @@ def per_frame(video: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def main(argv=None) -> int:
-    import torch
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('checkpoints', nargs='+')
     parser.add_argument('--episodes', type=int, default=6)
@@ -47,11 +47,9 @@ def main(argv=None) -> int:
             task = world.make_task(FAMILIES[k % 3], seed, 'train')
             expert = world.run_expert(task)
             truth = resize_frames(expert.frames, height, width)  # (T, H, W, 3)
-            rows['first frame held'].append(per_frame(np.repeat(truth[:1], len(truth), 0),
-                                                      truth))
-            with torch.no_grad():
-                rebuilt = first.codec.decode(first.codec.encode(frames_to_video(truth)[None]))
-            rows['codec reconstruction'].append(per_frame(video_to_uint8(rebuilt[0]), truth))
+            held, rebuilt = reference_videos(first.codec, truth)
+            rows['first frame held'].append(per_frame(held, truth))
+            rows['codec reconstruction'].append(per_frame(rebuilt, truth))
             for name, pipe in pipes.items():
                 out = pipe.generate(expert.frames[0], task.instruction, seed,
                                     state=expert.joints[0])

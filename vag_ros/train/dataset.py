@@ -99,6 +99,13 @@ def episode_windows(model_config, path: Path, window_stride: int = 0) -> typing.
             for start in window_starts(episode.num_steps, clip, window_stride or clip)]
 
 
+def named_windows(model_config, bags: typing.Sequence[Path], window_stride: int = 0,
+                  progress: bool = False) -> typing.List[typing.Tuple[str, Window]]:
+    """(bag name, Window) of every window of ``bags``, in order."""
+    return [(path.name, window) for path in _maybe_tqdm(bags, progress, 'reading bags')
+            for window in episode_windows(model_config, path, window_stride)]
+
+
 def fit_normalizer(model_config, actions: torch.Tensor, states: torch.Tensor
                    ) -> ActionNormalizer:
     """The action statistics of windows (N, T, D) starting at states (N, D)."""
@@ -170,9 +177,7 @@ class EpisodeDataset(torch.utils.data.Dataset):
                  device: typing.Union[str, torch.device] = 'cpu', window_stride: int = 0):
         self.data_dir = Path(data_dir)
         self.bags = self._list_bags(self.data_dir)
-        named = [(path.name, window)
-                 for path in _maybe_tqdm(self.bags, progress, 'reading bags')
-                 for window in episode_windows(model_config, path, window_stride)]
+        named = named_windows(model_config, self.bags, window_stride, progress)
         self._encode(model_config, named, codec, text_encoder, normalizer, encode_batch,
                      progress, device)
 

@@ -120,18 +120,25 @@ def _rate(rows, key: str) -> dict:
     return metrics.rate([r[key] for r in rows if r.get(key) is not None])
 
 
-def video_references(codec, gt_frames: np.ndarray, device='cpu') -> dict:
-    """What the video metrics are measured against, per episode: the first frame held still
-    for the whole clip (a video that shows no motion) and the codec's own reconstruction of
-    the ground truth (what the best latents could give)."""
+def reference_videos(codec, gt_frames: np.ndarray, device='cpu'
+                     ) -> typing.Tuple[np.ndarray, np.ndarray]:
+    """What the video metrics are read against: the first frame held still for the whole
+    clip (a video that shows no motion) and the codec's own reconstruction of the ground
+    truth (what the best latents could give); both (T, H, W, 3) uint8."""
     import torch
 
     from vag_ros.model.pipeline import video_to_uint8
     from vag_ros.train.dataset import frames_to_video
-    held = np.repeat(gt_frames[:1], len(gt_frames), axis=0)  # (T, H, W, 3)
+    held = np.repeat(gt_frames[:1], len(gt_frames), axis=0)
     with torch.no_grad():
         clip = frames_to_video(gt_frames)[None].to(device)  # (1, 3, T, H, W)
         rebuilt = video_to_uint8(codec.decode(codec.encode(clip))[0])
+    return held, rebuilt
+
+
+def video_references(codec, gt_frames: np.ndarray, device='cpu') -> dict:
+    """The reference videos' PSNR (and the held frame's SSIM) against the ground truth."""
+    held, rebuilt = reference_videos(codec, gt_frames, device)
     return {'held_first_frame_psnr': metrics.psnr(held, gt_frames),
             'held_first_frame_ssim': _finite(metrics.ssim(held, gt_frames)),
             'codec_psnr': metrics.psnr(rebuilt, gt_frames)}
