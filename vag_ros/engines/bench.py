@@ -53,16 +53,24 @@ class PeakMemory:
     """Peak memory in use while the block runs, above what was in use before it.
 
     CPU: process RSS sampled every ``period`` s. CUDA: device memory in use (driver view,
-    so TensorRT's and onnxruntime's allocations count too) sampled the same way.
+    so TensorRT's and onnxruntime's allocations count too) sampled the same way, after
+    torch's cache is emptied; torch's caching allocator keeps an earlier episode's blocks
+    reserved, so without that the driver sees no increase. torch's own allocation peak
+    (``max_memory_allocated``) is a second lower bound; the larger of the two is reported.
     """
 
     def __init__(self, device: torch.device, period: float = 0.002):
         self.device, self.period = torch.device(device), period
         self.peak = self.base = 0
+        self.allocated_base = 0
         self._stop = threading.Event()
 
+    @property
+    def _cuda(self) -> bool:
+        return self.device.type == 'cuda'
+
     def _used(self) -> int:
-        if self.device.type == 'cuda':
+        if self._cuda:
             free, total = torch.cuda.mem_get_info(self.device)
             return total - free
         return _rss_bytes()
@@ -73,6 +81,11 @@ class PeakMemory:
             self._stop.wait(self.period)
 
     def __enter__(self):
+        if self._cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.allocated_base = torch.cuda.memory_allocated(self.device)
         self.base = self.peak = self._used()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -85,7 +98,11 @@ class PeakMemory:
 
     @property
     def increase_mb(self) -> float:
-        return (self.peak - self.base) / 2 ** 20
+        increase = self.peak - self.base
+        if self._cuda:
+            allocated = torch.cuda.max_memory_allocated(self.device) - self.allocated_base
+            increase = max(increase, allocated)
+        return increase / 2 ** 20
 
 
 def memory_in_use_mb(device) -> float:
