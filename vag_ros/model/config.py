@@ -155,6 +155,8 @@ class ActionConfig:
     observation_size: int = 0     # the frame the observation encoder reads, S x S pixels;
     #                               0 = the video resolution
     attention_heads: int = 4      # instruction queries the observation encoder attends with
+    text_pooling: str = 'mean'    # how the encoder reads the instruction's tokens: their
+    #                               'mean', or 'attention' (learned weights per query head)
     state_conditioning: bool = False  # the arm's measured joints are an input; the model
     #                                   predicts actions relative to them
     anchor_steps: int = 0         # blend the first point onto the measured state over this
@@ -178,6 +180,8 @@ class ActionConfig:
                 self.normalization, "must be 'minmax' or 'meanstd'")
         require(self.observation_size >= 0, f'{where}.observation_size',
                 self.observation_size, 'must be >= 0 (0 = the video resolution)')
+        require(self.text_pooling in ('mean', 'attention'), f'{where}.text_pooling',
+                self.text_pooling, "must be 'mean' or 'attention'")
         require(self.attention_heads >= 1, f'{where}.attention_heads', self.attention_heads,
                 'must be >= 1')
         require(0 <= self.anchor_steps <= self.horizon, f'{where}.anchor_steps',

@@ -33,19 +33,51 @@ def grid(n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.arange(n, device=like.device).to(like.dtype) * step - 1.0
 
 
+TEXT_POOLINGS = ('mean', 'attention')
+
+
 def pooled_text(text_emb: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
     """Masked mean of token embeddings: (B, L, E), (B, L) -> (B, E)."""
     m = text_mask.to(text_emb.dtype)[..., None]  # (B, L, 1)
     return (text_emb * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
+class AttentionPooling(nn.Module):
+    """Q learned weightings of the instruction's tokens: (B, L, E), (B, L) -> (B, Q, E).
+
+    Each slot scores every token (a linear map of its embedding) and takes the softmax-weighted
+    sum over the real tokens, so a slot can read the colour or the direction word and skip
+    filler ("could you", "I want"). The scores start at zero: every slot starts as the masked
+    mean. An all-padding instruction (the CFG null) pools to zeros, as the mean does.
+    """
+
+    def __init__(self, text_dim: int, slots: int):
+        super().__init__()
+        self.score = nn.Linear(text_dim, slots)
+        nn.init.zeros_(self.score.weight)
+        nn.init.zeros_(self.score.bias)
+
+    def forward(self, text_emb: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(text_emb)  # (B, L, Q)
+        padding = torch.full_like(scores, -1e4)  # finite: fp16 engines, all-padding rows
+        weights = torch.softmax(torch.where(text_mask[..., None], scores, padding), dim=1)
+        weights = weights * text_mask[..., None].to(weights.dtype)  # null text -> zeros
+        return torch.einsum('blq,ble->bqe', weights, text_emb)
+
+
 class ObservationEncoder(nn.Module):
     """Frame (B, 3, S, S) in [-1, 1] + text (B, L, E) + state (B, D) -> features (B, dim)."""
 
     def __init__(self, text_dim: int, state_dim: int = 0, dim: int = 128, heads: int = 4,
-                 pixel_dim: int = 16, hidden: int = 32, temperature: float = 0.1):
+                 pixel_dim: int = 16, hidden: int = 32, temperature: float = 0.1,
+                 text_pooling: str = 'mean'):
         super().__init__()
+        if text_pooling not in TEXT_POOLINGS:
+            raise ValueError(f'text_pooling={text_pooling!r}: expected one of {TEXT_POOLINGS}')
         self.heads, self.pixel_dim = heads, pixel_dim
+        # 'attention': one token weighting per query head and one for the text feature
+        self.pooling = AttentionPooling(text_dim, heads + 1) \
+            if text_pooling == 'attention' else None
         self.pixel = nn.Sequential(  # per pixel: colour -> embedding, position-free
             nn.Conv2d(3, hidden, 1), nn.SiLU(), nn.Conv2d(hidden, pixel_dim, 1))
         self.query = nn.Linear(text_dim, heads * pixel_dim)
@@ -57,12 +89,20 @@ class ObservationEncoder(nn.Module):
         self.out = nn.Sequential(nn.Linear(width, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
         self.out_dim = dim
 
+    def queries(self, text: torch.Tensor) -> torch.Tensor:
+        """Pooled text, one (B, E) for all heads or one per head (B, M, E) -> (B, M, P)."""
+        if text.ndim == 2:
+            return self.query(text).view(text.shape[0], self.heads, self.pixel_dim)
+        weight = self.query.weight.view(self.heads, self.pixel_dim, -1)  # (M, P, E)
+        bias = self.query.bias.view(self.heads, self.pixel_dim)
+        return torch.einsum('bme,mpe->bmp', text, weight) + bias
+
     def attend(self, frame: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Frame (B, 3, H, W), pooled text (B, E) -> attention over pixels (B, M, H*W) and
-        the log of how much the image answers each query (B, M)."""
+        """Frame (B, 3, H, W), pooled text (B, E) or (B, M, E) -> attention over pixels
+        (B, M, H*W) and the log of how much the image answers each query (B, M)."""
         pixels = self.pixel(frame)  # (B, P, H, W)
         b, p, h, w = pixels.shape
-        query = self.query(text).view(b, self.heads, p)  # (B, M, P)
+        query = self.queries(text)  # (B, M, P)
         logits = torch.einsum('bphw,bmp->bmhw', pixels, query).reshape(b, self.heads, h * w)
         logits = logits / p ** 0.5
         attention = torch.softmax(logits / self.log_temperature.exp(), -1)  # (B, M, H*W)
@@ -71,8 +111,12 @@ class ObservationEncoder(nn.Module):
 
     def forward(self, frame: torch.Tensor, text_emb: torch.Tensor, text_mask: torch.Tensor,
                 state: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
-        text = pooled_text(text_emb, text_mask)  # (B, E)
-        attention, strength = self.attend(frame, text)  # (B, M, H*W), (B, M)
+        if self.pooling is None:
+            text = query_text = pooled_text(text_emb, text_mask)  # (B, E)
+        else:
+            slots = self.pooling(text_emb, text_mask)  # (B, M + 1, E)
+            query_text, text = slots[:, :-1], slots[:, -1]  # (B, M, E), (B, E)
+        attention, strength = self.attend(frame, query_text)  # (B, M, H*W), (B, M)
         h, w = frame.shape[2:]
         ys, xs = grid(h, frame), grid(w, frame)
         x = (attention * xs.repeat(h)).sum(-1)  # (B, M) expected column in [-1, 1]
