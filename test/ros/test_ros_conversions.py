@@ -41,7 +41,8 @@ def test_image_with_padded_rows():
 
 
 @pytest.mark.parametrize('change, match', [
-    ({'encoding': 'mono16'}, "encoding 'mono16'"),
+    ({'encoding': 'xyz12'}, "encoding 'xyz12'"),
+    ({'encoding': '32FC1'}, 'depth or range image'),
     ({'step': 20}, 'step 20 < 3 \\* width = 21'),
     ({'height': 6}, 'expected step \\* height'),
     ({'width': 0}, 'empty size'),
@@ -51,6 +52,62 @@ def test_image_errors_name_the_problem(change, match):
     for key, value in change.items():
         setattr(msg, key, value)
     with pytest.raises(cv.ConversionError, match=match):
+        cv.image_to_numpy(msg)
+
+
+def _raw(values: np.ndarray, encoding: str, big_endian: bool = False, pad: int = 0) -> Image:
+    """An Image holding ``values`` (H, W[, C]) as ``encoding`` with ``pad`` bytes per row."""
+    h, w = values.shape[:2]
+    data = values.astype(values.dtype.newbyteorder('>' if big_endian else '<'))
+    rows = data.reshape(h, -1).view(np.uint8)
+    rows = np.concatenate([rows, np.zeros((h, pad), np.uint8)], axis=1)
+    return Image(height=h, width=w, encoding=encoding, is_bigendian=int(big_endian),
+                 step=rows.shape[1], data=rows.tobytes())
+
+
+def test_four_channel_and_grey_encodings_are_read_without_cv_bridge(monkeypatch):
+    monkeypatch.setattr(cv, '_CvBridge', None)
+    frame = _frame()
+    alpha = np.full((5, 7, 1), 9, np.uint8)
+    assert np.array_equal(cv.image_to_numpy(_raw(np.concatenate([frame, alpha], 2), 'rgba8',
+                                                 pad=3)), frame)
+    bgra = np.concatenate([frame[:, :, ::-1], alpha], 2)
+    assert np.array_equal(cv.image_to_numpy(_raw(bgra, 'bgra8')), frame)
+    grey = frame[:, :, 0]
+    assert np.array_equal(cv.image_to_numpy(_raw(grey, 'mono8'), 'bgr8'),
+                          np.repeat(grey[:, :, None], 3, axis=2))
+
+
+@pytest.mark.parametrize('big_endian', [False, True])
+def test_sixteen_bit_encodings_are_scaled_to_eight_bits(big_endian):
+    frame = _frame().astype(np.uint16)
+    wide = frame * 257  # 8-bit k is 16-bit 257 k: exactly k again
+    got = cv.image_to_numpy(_raw(wide, 'rgb16', big_endian, pad=2))
+    assert np.array_equal(got, frame.astype(np.uint8))
+    got = cv.image_to_numpy(_raw(wide[:, :, ::-1].copy(), 'bgr16', big_endian))
+    assert np.array_equal(got, frame.astype(np.uint8))
+    ramp = np.array([[0, 128, 129, 65535]], np.uint16)
+    got = cv.image_to_numpy(_raw(ramp, 'mono16', big_endian))[0, :, 0]
+    assert got.tolist() == [0, 0, 1, 255]
+
+
+@pytest.mark.parametrize('encoding, order', [('yuv422', (1, 0, 3, 2)),
+                                             ('yuv422_yuy2', (0, 1, 2, 3))])
+def test_yuv422_matches_opencv(encoding, order):
+    """UYVY ('yuv422' in ROS) and YUYV, against OpenCV's own conversion."""
+    cv2 = pytest.importorskip('cv2')
+    rng = np.random.default_rng(3)
+    quads = rng.integers(16, 240, (4, 3, 4), dtype=np.uint8)  # (H, W/2, 4): Y0 U Y1 V
+    quads = quads[:, :, order]  # the encoding's byte order
+    msg = _raw(quads.reshape(4, 12), encoding, pad=4)
+    msg.width = 6
+    code = cv2.COLOR_YUV2RGB_UYVY if encoding == 'yuv422' else cv2.COLOR_YUV2RGB_YUY2
+    want = cv2.cvtColor(quads.reshape(4, 6, 2), code)
+    got = cv.image_to_numpy(msg)
+    assert got.shape == (4, 6, 3)
+    assert int(np.abs(got.astype(int) - want.astype(int)).max()) <= 2
+    msg.width, msg.step = 5, 10
+    with pytest.raises(cv.ConversionError, match='even width'):
         cv.image_to_numpy(msg)
 
 

@@ -64,12 +64,29 @@ def make_header(stamp_ns: int, frame_id: str = '') -> Header:
 
 # --- images -----------------------------------------------------------------------------
 
+# sensor_msgs/image_encodings read here without cv_bridge: channel order, bytes per channel
+RAW_LAYOUTS = {
+    'rgb8': ('rgb', 1), 'bgr8': ('bgr', 1), 'rgba8': ('rgba', 1), 'bgra8': ('bgra', 1),
+    'mono8': ('l', 1), 'rgb16': ('rgb', 2), 'bgr16': ('bgr', 2), 'rgba16': ('rgba', 2),
+    'bgra16': ('bgra', 2), 'mono16': ('l', 2)}
+# 4:2:2 YUV, two pixels in 4 bytes: 'yuv422' is UYVY in ROS, 'yuv422_yuy2' is YUYV
+YUV422_LAYOUTS = {'yuv422': 'uyvy', 'uyvy': 'uyvy', 'yuv422_yuy2': 'yuyv', 'yuyv': 'yuyv'}
+# one-channel numeric encodings: depth or range images, not a picture of the scene
+DEPTH_ENCODINGS = ('16UC1', '16SC1', '32FC1', '32SC1', '64FC1')
+
+
 def image_to_numpy(msg: Image, encoding: str = 'rgb8') -> np.ndarray:
-    """Image -> (H, W, 3) uint8 in ``encoding`` ('rgb8' or 'bgr8'); rows may be padded."""
+    """Image -> (H, W, 3) uint8 in ``encoding`` ('rgb8' or 'bgr8'); rows may be padded.
+
+    8- and 16-bit RGB(A)/BGR(A)/mono and 4:2:2 YUV are read here; other encodings (Bayer)
+    go through cv_bridge where it is installed. 16-bit values are scaled to 8 bits.
+    """
     if encoding not in COLOUR_ENCODINGS:
         raise ConversionError(f'image: output encoding {encoding!r} not in {COLOUR_ENCODINGS}')
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if msg.encoding not in COLOUR_ENCODINGS:
+    if msg.encoding in DEPTH_ENCODINGS:
+        raise ConversionError(f'image: encoding {msg.encoding!r} is a depth or range image; '
+                              'the model needs the colour camera topic')
+    if msg.encoding not in RAW_LAYOUTS and msg.encoding not in YUV422_LAYOUTS:
         if _CvBridge is not None:
             try:
                 return np.ascontiguousarray(
@@ -78,21 +95,59 @@ def image_to_numpy(msg: Image, encoding: str = 'rgb8') -> np.ndarray:
                 raise ConversionError(f'image: cannot convert encoding {msg.encoding!r} '
                                       f'to {encoding!r}: {exc}') from None
         raise ConversionError(f'image: encoding {msg.encoding!r} not supported; expected '
-                              f'one of {COLOUR_ENCODINGS}')
+                              f'one of {sorted(RAW_LAYOUTS) + sorted(YUV422_LAYOUTS)}')
+    yuv = YUV422_LAYOUTS.get(msg.encoding)
+    order, depth = RAW_LAYOUTS.get(msg.encoding, (None, 1))
+    pixel_bytes = 2 if yuv else len(order) * depth
+    rows = _image_rows(msg, pixel_bytes)  # (H, W * pixel_bytes) uint8
+    height, width = rows.shape[0], int(msg.width)
+    if yuv:
+        rgb = _yuv422_to_rgb(rows.reshape(height, width // 2, 4), yuv)
+    else:
+        if depth == 2:
+            values = rows.view('>u2' if msg.is_bigendian else '<u2').astype(np.uint32)
+            rows = ((values * 255 + 32767) // 65535).astype(np.uint8)  # rounded to 8 bits
+        pixels = rows.reshape(height, width, len(order))
+        rgb = np.repeat(pixels, 3, axis=2) if order == 'l' else \
+            pixels[:, :, [order.index(c) for c in 'rgb']]
+    if encoding == 'bgr8':
+        rgb = rgb[:, :, ::-1]
+    return np.array(rgb, dtype=np.uint8, order='C')  # a writable copy, not the message
+
+
+def _image_rows(msg: Image, pixel_bytes: int) -> np.ndarray:
+    """The checked pixel bytes of an Image, row padding dropped: (H, W * pixel_bytes)."""
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height < 1 or width < 1:
         raise ConversionError(f'image: empty size {width}x{height}')
-    if step < 3 * width:
-        raise ConversionError(f'image: step {step} < 3 * width = {3 * width}')
+    if msg.encoding in YUV422_LAYOUTS and width % 2:
+        raise ConversionError(f'image: {msg.encoding} needs an even width, got {width}')
+    if step < pixel_bytes * width:
+        raise ConversionError(f'image: step {step} < {pixel_bytes} * width = '
+                              f'{pixel_bytes * width}')
     data = np.frombuffer(bytes(msg.data), dtype=np.uint8) if not isinstance(
         msg.data, np.ndarray) else np.asarray(msg.data, dtype=np.uint8)
     if data.size != step * height:
         raise ConversionError(f'image: {data.size} data bytes, expected step * height = '
                               f'{step} * {height} = {step * height}')
-    rows = data.reshape(height, step)[:, :3 * width]
-    array = rows.reshape(height, width, 3)  # (H, W, 3)
-    if msg.encoding != encoding:
-        array = array[:, :, ::-1]
-    return np.array(array, order='C')  # a writable copy, independent of the message
+    return np.ascontiguousarray(data.reshape(height, step)[:, :pixel_bytes * width])
+
+
+def _yuv422_to_rgb(quads: np.ndarray, layout: str) -> np.ndarray:
+    """(H, W/2, 4) UYVY or YUYV bytes -> (H, W, 3) uint8 RGB (BT.601, video range, as
+    OpenCV's COLOR_YUV2RGB_UYVY / _YUY2)."""
+    q = quads.astype(np.float32)
+    if layout == 'uyvy':
+        u, y0, v, y1 = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    else:
+        y0, u, y1, v = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    y = np.stack([y0, y1], axis=-1).reshape(q.shape[0], -1) - 16.0  # (H, W)
+    u = np.repeat(u, 2, axis=1) - 128.0
+    v = np.repeat(v, 2, axis=1) - 128.0
+    rgb = np.stack([1.164 * y + 1.596 * v,
+                    1.164 * y - 0.391 * u - 0.813 * v,
+                    1.164 * y + 2.018 * u], axis=-1)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
 def numpy_to_image(array: np.ndarray, encoding: str = 'rgb8', stamp_ns: int = 0,
