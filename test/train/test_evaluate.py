@@ -101,6 +101,16 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
     # every other episode is phrased with a held-out template, reported on its own
     assert [r['templates'] for r in results['per_episode']] == ['train', 'held_out']
     assert set(results['per_template_split']) == {'train', 'held_out'}
+    # the held-out-template scene ran again with a training template: the paired figure
+    train_record, held_record = results['per_episode']
+    assert 'training_template_twin' not in train_record
+    twin = held_record['training_template_twin']
+    assert twin['instruction'] != held_record['instruction']
+    pairs = results['template_pairs']
+    assert pairs['episodes'] == 1
+    assert pairs['held_out_template']['successes'] == \
+        int(held_record['methods']['vag']['replay_success'])
+    assert pairs['training_template']['successes'] == int(twin['replay_success'])
     for record in results['per_episode']:
         assert record['counterfactual_target'] != record['target']
         assert record['counterfactual_target'] in record['counterfactual_instruction'] or \
@@ -108,7 +118,7 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
     report = (out / 'report.md').read_text()
     assert '| VAG (joint) |' in report and 'detached' in report
     assert '| scene-blind (task mean motion) |' in report and 'held-out templates' in report
-    assert 'Per-joint error' in report
+    assert 'Per-joint error' in report and 'Paired on the same 1 scenes' in report
     assert results['plots'] == ['plots/actions_000_touch_seed100000.png']
     assert (out / results['plots'][0]).stat().st_size > 1000
     assert json.loads((out / 'eval.json').read_text())['seeds'] == results['seeds']
@@ -206,3 +216,23 @@ def test_video_references_on_hand_made_clips():
     # half the frames differ by 160 on a quarter of the pixels: mse = 160^2 / 8
     assert changed['held_first_frame_psnr'] == pytest.approx(
         10 * np.log10(255 ** 2 / (160 ** 2 / 8)), abs=1e-6)
+
+
+def test_template_pairs_count_each_way():
+    from vag_ros.train.evaluate import template_pairs
+
+    def record(held, trained=None):
+        r = {'methods': {'vag': {'replay_success': held}}}
+        if trained is not None:
+            r['training_template_twin'] = {'instruction': 'x', 'replay_success': trained}
+        return r
+
+    assert template_pairs([record(True)]) is None  # no twins: nothing to pair
+    pairs = template_pairs([record(True, True), record(False, True), record(False, True),
+                            record(True, False), record(False, False), record(True)])
+    assert pairs['episodes'] == 5
+    assert (pairs['held_out_template']['successes'], pairs['training_template']['successes']) \
+        == (2, 3)
+    assert pairs['difference'] == pytest.approx(0.2)
+    assert pairs['only_training_template_succeeded'] == 2
+    assert pairs['only_held_out_template_succeeded'] == 1

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '(default 2; 0 = never)')
     parser.add_argument('--no-counterfactual', action='store_true',
                         help='skip the second generation naming another block')
+    parser.add_argument('--no-template-pairs', action='store_true',
+                        help='skip running each held-out-template scene again with a '
+                             'training template (the paired template comparison)')
     parser.add_argument('--video-only', default=None,
                         help="video-only checkpoint for the two-stage baseline (default: the "
                              "joint checkpoint's own video)")
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         tasks=args.task, video_only_dir=args.video_only, sim_config=args.sim_config,
         num_steps=args.steps, plot_episodes=args.plots, progress=not args.quiet,
         device=args.device, scene_blind_dir=args.scene_blind,
-        held_out_every=args.held_out_every, counterfactual=not args.no_counterfactual)
+        held_out_every=args.held_out_every, counterfactual=not args.no_counterfactual,
+        paired_templates=not args.no_template_pairs)
     write_json(results, json_path)
     print(method_table(results['methods']))
     t = results['timings']

@@ -202,6 +202,43 @@ class _Targets:
         return metrics.nearest_object(self.chain.positions(actions[-1:])[0], self.objects)
 
 
+def _training_twin(world, task):
+    """The same scene and goal as ``task``, its instruction from a training template."""
+    twin = world.make_task(task.family, task.seed, 'train')
+    same = (twin.target, twin.objects, twin.direction, twin.initial_joints) == \
+        (task.target, task.objects, task.direction, task.initial_joints)
+    if not same:
+        raise ConfigError(f'{task.family} seed {task.seed}: the training-template task has '
+                          'another scene or goal than the held-out one')
+    return twin
+
+
+def _replay_success(world, task, actions: np.ndarray) -> bool:
+    """Replay ``actions`` in ``task``'s scene: did the task succeed (False on a SimError)?"""
+    from vag_ros.errors import SimError
+    try:
+        return bool(world.replay(task, actions, render=False).success)
+    except SimError:
+        return False
+
+
+def template_pairs(records: typing.Sequence[dict]) -> typing.Optional[dict]:
+    """VAG's replay success on the held-out-template episodes against the same scenes
+    with a training template; None when no episode has a twin."""
+    pairs = [(r['methods']['vag']['replay_success'],
+              r['training_template_twin']['replay_success'])
+             for r in records if 'training_template_twin' in r]
+    if not pairs:
+        return None
+    held = [a for a, _ in pairs]
+    trained = [b for _, b in pairs]
+    return {'episodes': len(pairs), 'held_out_template': metrics.rate(held),
+            'training_template': metrics.rate(trained),
+            'difference': (sum(trained) - sum(held)) / len(pairs),
+            'only_training_template_succeeded': sum(b and not a for a, b in pairs),
+            'only_held_out_template_succeeded': sum(a and not b for a, b in pairs)}
+
+
 def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndarray,
            height: int, width: int, state: np.ndarray, targets: _Targets,
            counter_colour: typing.Optional[str]) -> typing.Tuple[dict, float]:
@@ -246,13 +283,16 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
              num_steps: typing.Optional[int] = None, plot_episodes: int = 3,
              progress: bool = True, device='cpu',
              scene_blind_dir: typing.Optional[PathLike] = None,
-             held_out_every: int = 2, counterfactual: bool = True) -> dict:
+             held_out_every: int = 2, counterfactual: bool = True,
+             paired_templates: bool = True) -> dict:
     """Score every method on ``episodes`` held-out seeds; the results dict.
 
     ``sim_config``: a SimConfig, a YAML path or None (config/sim.yaml); its episode_steps
     must equal the models' frames. With ``out_dir``: writes eval.json, report.md and
     plots/ there. Seeds are fixed (generation seed = task seed), so reruns agree. Episode k
-    uses a held-out instruction template when ``held_out_every`` divides k + 1 (0: never).
+    uses a held-out instruction template when ``held_out_every`` divides k + 1 (0: never);
+    with ``paired_templates`` VAG also runs each of those scenes with a training template,
+    so the template effect is measured on the same scenes (``template_pairs``).
     """
     from tqdm import tqdm
     from vag_ros.model.action_space import anchor_start
@@ -311,7 +351,7 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     load_s = time.perf_counter() - t_load
 
     records, plots = [], []
-    totals = {k: 0.0 for k in ('expert', *METHODS, 'replay', 'metrics')}
+    totals = {k: 0.0 for k in ('expert', *METHODS, 'replay', 'metrics', 'template_twin')}
     start = time.perf_counter()
     try:
         for k, (family, seed) in enumerate(tqdm(schedule, desc='eval', unit='episode',
@@ -339,6 +379,14 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
             outputs = {'vag': _Method(gen.actions, gen.video, time.perf_counter() - t0,
                                       None if gen_cf is None else gen_cf.actions,
                                       gen.raw_start_error)}
+            pair = None
+            if split == 'held_out' and paired_templates:
+                t0 = time.perf_counter()
+                twin = _training_twin(world, task)
+                pair = {'instruction': twin.instruction,
+                        'replay_success': _replay_success(
+                            world, twin, run(vag, twin.instruction).actions)}
+                totals['template_twin'] += time.perf_counter() - t0
             t0 = time.perf_counter()
             video = gen.video if video_only is None else run(video_only, task.instruction).video
             video_cf = None if gen_cf is None else gen_cf.video
@@ -369,6 +417,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                       'expert_success': bool(expert.metadata.success), 'methods': {},
                       'video_references': video_references(
                           vag.codec, gt_frames, vag.device)}
+            if pair is not None:
+                record['training_template_twin'] = pair
             for name, result in outputs.items():
                 totals[name] += result.seconds
                 t0 = time.perf_counter()
@@ -412,6 +462,7 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
         'video_references': aggregate_references(records),
         'per_task': per_task,
         'per_template_split': per_split,
+        'template_pairs': template_pairs(records),
         'episodes': n,
         'seeds': [r['seed'] for r in records],
         'expert_success': _mean(float(r['expert_success']) for r in records),

@@ -44,6 +44,13 @@ def _rate_cell(values: typing.Mapping[str, typing.Any], key: str, fmt: str) -> s
     return cell
 
 
+def _outcome(rate: typing.Mapping[str, typing.Any]) -> str:
+    """metrics.rate's dict -> '67% (33/49) [53%, 79%]'."""
+    low, high = rate['interval']
+    return (f'{_cell(rate["rate"], "{:.0%}")} ({rate["successes"]}/{rate["n"]})'
+            + (f' [{low:.0%}, {high:.0%}]' if low is not None else ''))
+
+
 def method_table(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]]) -> str:
     """Markdown table: one row per method, one column per metric."""
     lines = ['| method | ' + ' | '.join(c[1] for c in COLUMNS) + ' |',
@@ -97,6 +104,15 @@ def render_report(results: typing.Mapping[str, typing.Any]) -> str:
         label = 'held-out' if split == 'held_out' else 'training'
         parts += [f'## Instructions from {label} templates ({per.get("episodes", 0)} '
                   f'episodes)', '', method_table(per['methods']), '']
+    pairs = results.get('template_pairs')
+    if pairs:
+        held, trained = pairs['held_out_template'], pairs['training_template']
+        parts += [f'Paired on the same {pairs["episodes"]} scenes, VAG\'s replay success with '
+                  f'the held-out template {_outcome(held)} against '
+                  f'{_outcome(trained)} with a training template '
+                  f'({pairs["difference"] * 100:+.0f} points; only the training template '
+                  f'succeeded in {pairs["only_training_template_succeeded"]}, only the '
+                  f'held-out one in {pairs["only_held_out_template_succeeded"]}).', '']
     for family, per in results.get('per_task', {}).items():
         parts += [f'## {family} ({per.get("episodes", 0)} episodes)', '',
                   method_table(per['methods']), '']
