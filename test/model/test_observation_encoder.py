@@ -1,4 +1,4 @@
-"""The observation encoder's two ways of reading the instruction's tokens."""
+"""The observation encoder: how it reads the instruction's tokens and the named block's shape."""
 
 import dataclasses
 
@@ -67,3 +67,26 @@ def test_unknown_pooling_is_refused():
         bad.validate()
     with pytest.raises(ValueError, match='text_pooling'):
         ObservationEncoder(8, text_pooling='max')
+
+
+def test_local_features_see_a_turn_the_colour_queries_do_not():
+    """A bar and the same bar turned: to the per-pixel colour network both are 4 red
+    pixels (same answer strength, a centre shifted by half a pixel); the local features,
+    read where the heads attend, tell them apart."""
+    torch.manual_seed(0)
+    frames = -torch.ones(2, 3, 16, 16)
+    frames[0, 0, 6:10, 7:8] = 1.0    # a vertical bar, 4 pixels, centre (7.5, 7)
+    frames[1, 0, 7:8, 5:9] = 1.0     # a horizontal bar, 4 pixels, centre (7, 6.5)
+    text, mask = _tokens([3, 3])
+    text[1] = text[0]
+    colour_only = ObservationEncoder(8, 0, 32, heads=2)
+    _, strength = colour_only.attend(frames, text[:, :3].mean(1))
+    torch.testing.assert_close(strength[0], strength[1])  # same colours, same counts
+    local = ObservationEncoder(8, 0, 32, heads=2, local_features=4)
+    assert local.local is not None
+    red = (frames[:, :1] > 0).flatten(2).float()  # (B, 1, H*W): a head that found the bar
+    pooled = torch.einsum('bmn,bfn->bmf', red / red.sum(-1, keepdim=True),
+                          local.local(frames).flatten(2))  # (B, 1, F)
+    assert (pooled[0] - pooled[1]).abs().max() > 1e-3
+    out = local(frames, text, mask)
+    assert out.shape == (2, 32) and torch.isfinite(out).all()

@@ -157,6 +157,8 @@ class ActionConfig:
     attention_heads: int = 4      # instruction queries the observation encoder attends with
     text_pooling: str = 'mean'    # how the encoder reads the instruction's tokens: their
     #                               'mean', or 'attention' (learned weights per query head)
+    local_features: int = 0       # per query head: this many convolutional features of the
+    #                               neighbourhood it attends to (the block's yaw); 0 = off
     state_conditioning: bool = False  # the arm's measured joints are an input; the model
     #                                   predicts actions relative to them
     anchor_steps: int = 0         # blend the first point onto the measured state over this
@@ -182,6 +184,8 @@ class ActionConfig:
                 self.observation_size, 'must be >= 0 (0 = the video resolution)')
         require(self.text_pooling in ('mean', 'attention'), f'{where}.text_pooling',
                 self.text_pooling, "must be 'mean' or 'attention'")
+        require(self.local_features >= 0, f'{where}.local_features', self.local_features,
+                'must be >= 0')
         require(self.attention_heads >= 1, f'{where}.attention_heads', self.attention_heads,
                 'must be >= 1')
         require(0 <= self.anchor_steps <= self.horizon, f'{where}.anchor_steps',

@@ -14,6 +14,13 @@ Measured on the embedded world's 900 training episodes (a supervised probe: thes
 regressing the final joints): this reached r = 0.98 for the final base yaw on held-out
 episodes within 400 steps, where FiLM-modulated convolutions with per-map keypoints stayed
 at r ~ 0 (and collapsed to a uniform softmax inside the flow model).
+
+Two options: ``text_pooling='attention'`` makes each query from its own learned weighting
+of the instruction's tokens (instead of their mean), and ``local_features`` reads a small
+convolution's output with each query's attention: the colour network is per pixel and sees
+no outline, so without it the block's yaw, which sets the wrist, is invisible. In the probe
+(``scripts/observation_probe.py``) 8 local features took the held-out correlation of the
+final wrist yaw from 0.48 to 0.72.
 """
 
 import math
@@ -70,7 +77,7 @@ class ObservationEncoder(nn.Module):
 
     def __init__(self, text_dim: int, state_dim: int = 0, dim: int = 128, heads: int = 4,
                  pixel_dim: int = 16, hidden: int = 32, temperature: float = 0.1,
-                 text_pooling: str = 'mean'):
+                 text_pooling: str = 'mean', local_features: int = 0):
         super().__init__()
         if text_pooling not in TEXT_POOLINGS:
             raise ValueError(f'text_pooling={text_pooling!r}: expected one of {TEXT_POOLINGS}')
@@ -84,8 +91,13 @@ class ObservationEncoder(nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         self.text = nn.Linear(text_dim, dim)
         self.state = nn.Linear(state_dim, dim) if state_dim else None
-        # per head: x, y and how strongly the image answers the query
-        width = 3 * heads + dim + (dim if state_dim else 0)
+        # what the neighbourhood looks like (edges: the block's yaw), read where each head
+        # attends; the colour network above is per pixel and cannot see a shape
+        self.local = nn.Sequential(
+            nn.Conv2d(3, hidden, 5, padding=2), nn.SiLU(),
+            nn.Conv2d(hidden, local_features, 3, padding=1)) if local_features else None
+        # per head: x, y, how strongly the image answers the query (and the local features)
+        width = (3 + local_features) * heads + dim + (dim if state_dim else 0)
         self.out = nn.Sequential(nn.Linear(width, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
         self.out_dim = dim
 
@@ -122,6 +134,9 @@ class ObservationEncoder(nn.Module):
         x = (attention * xs.repeat(h)).sum(-1)  # (B, M) expected column in [-1, 1]
         y = (attention * ys.repeat_interleave(w)).sum(-1)  # (B, M) expected row
         parts = [x, y, strength, F.silu(self.text(text))]
+        if self.local is not None:
+            local = self.local(frame).flatten(2)  # (B, F, H*W)
+            parts.append(torch.einsum('bmn,bfn->bmf', attention, local).flatten(1))
         if self.state is not None:
             if state is None:
                 raise ValueError('this observation encoder needs the arm state (B, D)')

@@ -56,7 +56,8 @@ class VagModel(nn.Module):
             if a.observation_dim:
                 self.observation = ObservationEncoder(
                     config.text.embed_dim, a.dim if a.state_conditioning else 0,
-                    a.observation_dim, a.attention_heads, text_pooling=a.text_pooling)
+                    a.observation_dim, a.attention_heads, text_pooling=a.text_pooling,
+                    local_features=a.local_features)
             self.action = ActionUNet(a.dim, config.action_cond_dim, a.down_dims, a.kernel_size,
                                      a.n_groups, a.timestep_embed_dim)
         # training only: the observation features regress the clean actions at a few
