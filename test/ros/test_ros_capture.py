@@ -93,9 +93,9 @@ def test_capture_converts_and_rejects(ros_context):
         assert out.encoding == 'rgb8' and out.header.frame_id == 'cam'
         assert time_to_ns(out.header.stamp) == stamp
         assert np.array_equal(image_to_numpy(out), frame)
-        msg.encoding = 'yuv422'
+        msg.encoding = '32FC1'  # a depth image: refused by name
         forwarded = len(rig.out)
-        assert rig.publish_until(msg, lambda: any('yuv422' in e for e in rig.errors))
+        assert rig.publish_until(msg, lambda: any('32FC1' in e for e in rig.errors))
         rig.spin_until(lambda: False, 0.2)
         assert len(rig.out) == forwarded
     finally:
