@@ -62,6 +62,7 @@ def probe(config, data, train, test, steps, batch, lr, seed):
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
+    loss = torch.tensor(float('nan'))  # steps = 0: the untrained encoder
     for _ in range(steps):
         rows = train[torch.randint(len(train), (batch,), generator=g)]
         loss = model.waypoint_loss(encoder(frames[rows], emb[rows], mask[rows], states[rows]),

@@ -85,3 +85,23 @@ def test_train_preset_runs_the_three_stages_from_a_pack(gpu_train, bag_dir, tmp_
     assert load_checkpoint(final).config == config
     with pytest.raises(SystemExit, match='exists'):
         gpu_train.train_preset(path, str(model_yaml), tmp_path / 'run', 'cpu', 0)
+
+
+def test_the_observation_probe_learns_the_waypoints_of_a_pack(gpu_train, bag_dir, tmp_path):
+    """scripts/observation_probe.py: fitting the encoder alone lowers its waypoint error."""
+    spec = importlib.util.spec_from_file_location('observation_probe',
+                                                  SCRIPT.parent / 'observation_probe.py')
+    probe_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe_script)
+    config = micro_config()
+    path = tmp_path / 'pack.safetensors.xz'
+    gpu_train.pack(bag_dir, path, config)
+    named, text, _ = gpu_train.load_pack(path, config)
+    data = probe_script.tensors(config, named, text)
+    rows = torch.arange(len(named))
+    _, untrained, _, _ = probe_script.probe(config, data, rows, rows, 0, 8, 3e-3, 0)
+    r, trained, loss, _ = probe_script.probe(config, data, rows, rows, 80, 8, 3e-3, 0)
+    assert len(r) == len(trained) == config.action.dim
+    assert sum(trained) < 0.5 * sum(untrained)
+    assert probe_script.parse_variant('local8:local_features=8,text_pooling=attention') == \
+        ('local8', {'local_features': 8, 'text_pooling': 'attention'})
