@@ -38,10 +38,9 @@ def parse_variant(text: str):
 def tensors(config, named, text_encoder):
     """Frames (N, 3, S, S) in [-1, 1], text (N, L, E) + mask, states (N, D), normalized
     actions (N, T, D), the normalizer, and the episode name of each window."""
-    from vag_ros.train.dataset import fit_normalizer, normalize_actions
+    from vag_ros.train.dataset import fit_normalizer, frames_to_video, normalize_actions
     windows = [w for _, w in named]
-    frames = torch.from_numpy(np.stack([w.observed for w in windows])).permute(0, 3, 1, 2)
-    frames = frames.float() / 127.5 - 1.0
+    frames = frames_to_video(np.stack([w.observed for w in windows])).transpose(0, 1)
     emb, mask = text_encoder.encode([w.instruction for w in windows])
     states = torch.stack([w.state for w in windows]).float()
     actions = torch.stack([w.actions for w in windows]).float()

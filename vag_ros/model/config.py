@@ -140,6 +140,9 @@ class VideoConfig:
         return (self.latent_channels, self.latent_frames, self.height // sf, self.width // sf)
 
 
+TEXT_POOLINGS = ('mean', 'attention')  # how the observation encoder reads the tokens
+
+
 @dataclasses.dataclass(frozen=True)
 class ActionConfig:
     """Diffusion-Policy style 1D temporal U-Net over (T, D) normalized actions."""
@@ -182,8 +185,8 @@ class ActionConfig:
                 self.normalization, "must be 'minmax' or 'meanstd'")
         require(self.observation_size >= 0, f'{where}.observation_size',
                 self.observation_size, 'must be >= 0 (0 = the video resolution)')
-        require(self.text_pooling in ('mean', 'attention'), f'{where}.text_pooling',
-                self.text_pooling, "must be 'mean' or 'attention'")
+        require(self.text_pooling in TEXT_POOLINGS, f'{where}.text_pooling',
+                self.text_pooling, f'must be one of {TEXT_POOLINGS}')
         require(self.local_features >= 0, f'{where}.local_features', self.local_features,
                 'must be >= 0')
         require(self.attention_heads >= 1, f'{where}.attention_heads', self.attention_heads,

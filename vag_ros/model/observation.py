@@ -30,6 +30,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from vag_ros.model.config import TEXT_POOLINGS
+
 
 def grid(n: int, like: torch.Tensor) -> torch.Tensor:
     """(n,) evenly spaced values from -1 to 1 in ``like``'s dtype and device.
@@ -38,9 +40,6 @@ def grid(n: int, like: torch.Tensor) -> torch.Tensor:
     """
     step = 2.0 / max(n - 1, 1)
     return torch.arange(n, device=like.device).to(like.dtype) * step - 1.0
-
-
-TEXT_POOLINGS = ('mean', 'attention')
 
 
 def pooled_text(text_emb: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:

@@ -107,9 +107,7 @@ def image_to_numpy(msg: Image, encoding: str = 'rgb8') -> np.ndarray:
         if depth == 2:
             values = rows.view('>u2' if msg.is_bigendian else '<u2').astype(np.uint32)
             rows = ((values * 255 + 32767) // 65535).astype(np.uint8)  # rounded to 8 bits
-        pixels = rows.reshape(height, width, len(order))
-        rgb = np.repeat(pixels, 3, axis=2) if order == 'l' else \
-            pixels[:, :, [order.index(c) for c in 'rgb']]
+        rgb = _rgb(rows.reshape(height, width, len(order)), order[:3])  # grey, alpha
     if encoding == 'bgr8':
         rgb = rgb[:, :, ::-1]
     return np.array(rgb, dtype=np.uint8, order='C')  # a writable copy, not the message
