@@ -37,3 +37,26 @@ def cfg_engine(cfg_checkpoint, tmp_path_factory):
 def pca_checkpoint(tmp_path_factory):
     """Micro joint checkpoint on a fitted 16-channel PCA codec (codec.* tensors)."""
     return save_micro_checkpoint(tmp_path_factory.mktemp('ckpt_pca'), micro_config(codec='pca'))
+
+
+@pytest.fixture(scope='session')
+def token_checkpoint(tmp_path_factory):
+    """Micro joint checkpoint, guidance 3, whose video reads the observation token
+    (random token weights, so the token matters)."""
+    import dataclasses
+
+    import torch
+    config = micro_config(3.0)
+    config = dataclasses.replace(
+        config, video=dataclasses.replace(config.video, observation_token=True)).validate()
+    return save_micro_checkpoint(
+        tmp_path_factory.mktemp('ckpt_token'), config,
+        prepare=lambda m: torch.nn.init.normal_(m.video.observation_token.weight))
+
+
+@pytest.fixture(scope='session')
+def token_engine(token_checkpoint, tmp_path_factory):
+    from vag_ros.engines.export import export_engine
+    out = tmp_path_factory.mktemp('engines') / 'micro_token'
+    export_engine(token_checkpoint, out, log=lambda m: None)
+    return out

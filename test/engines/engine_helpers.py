@@ -20,8 +20,9 @@ def micro_config(guidance: float = 1.0, observation_dim: int = 16, codec: str = 
                                     observation_dim=observation_dim, guidance=guidance)
 
 
-def save_micro_checkpoint(path, config=None, seed: int = 0):
-    """A random-weight checkpoint folder with min-max action stats (and a fitted codec)."""
+def save_micro_checkpoint(path, config=None, seed: int = 0, prepare=None):
+    """A random-weight checkpoint folder with min-max action stats (and a fitted codec);
+    ``prepare(model)`` may change the weights before saving."""
     from vag_ros.model.checkpoint import save_checkpoint
     from vag_ros.model.codecs import build_codec
     from vag_ros.model.normalization import ActionNormalizer
@@ -34,7 +35,10 @@ def save_micro_checkpoint(path, config=None, seed: int = 0):
         codec = build_codec(config.video.codec, config.video.latent_channels)
         g = torch.Generator().manual_seed(seed)
         codec.fit([torch.rand(2, 3, 5, 32, 32, generator=g) * 2 - 1])
-    return save_checkpoint(path, VagModel(config), config, normalizer, codec=codec)
+    model = VagModel(config)
+    if prepare is not None:
+        prepare(model)
+    return save_checkpoint(path, model, config, normalizer, codec=codec)
 
 
 STATE = np.array([0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02])  # (D,) the world's home pose

@@ -37,10 +37,11 @@ def engines(request, names):
 
 
 CASES = [('checkpoint', 'engine'), ('cfg_checkpoint', 'cfg_engine'),
-         ('pca_checkpoint', 'pca_engine')]
+         ('pca_checkpoint', 'pca_engine'), ('token_checkpoint', 'token_engine')]
+IDS = ['patch', 'patch-cfg', 'pca', 'observation-token-cfg']
 
 
-@pytest.mark.parametrize('case', CASES, ids=['patch', 'patch-cfg', 'pca'])
+@pytest.mark.parametrize('case', CASES, ids=IDS)
 def test_one_step_and_action_branch(request, case):
     checkpoint, engine = engines(request, [case])[0]
     manifest = read_manifest(engine)
@@ -59,7 +60,7 @@ def test_one_step_and_action_branch(request, case):
             assert float((got[name] - want[name]).abs().max()) <= bound, (graph, name)
 
 
-@pytest.mark.parametrize('case', CASES, ids=['patch', 'patch-cfg', 'pca'])
+@pytest.mark.parametrize('case', CASES, ids=IDS)
 def test_whole_episode(request, case):
     checkpoint, engine = engines(request, [case])[0]
     image = frame()

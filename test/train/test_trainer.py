@@ -194,6 +194,34 @@ def test_observation_warmup_trains_the_encoder_alone_first(tmp_path, bag_dir, da
     assert sorted(g['lr_scale'] for g in groups) == [1.0, 3.0]
 
 
+def test_freezing_a_video_that_reads_the_observation_freezes_the_encoder(
+        tmp_path, bag_dir, dataset, train_config):
+    """video.observation_token: stage 1 trains the encoder with the video; stage 2
+    (freeze_video, --init) keeps both as they are, so the video's input does not drift."""
+    from vag_ros.errors import ConfigError
+    base = micro_config()
+    config = dataclasses.replace(
+        base, video=dataclasses.replace(base.video, observation_token=True)).validate()
+    first = tmp_path / 'stage1'
+    warm = dataclasses.replace(train_config, steps=2, observation_warmup_steps=1)
+    trainer.train(config, warm, bag_dir, first, progress=False, dataset=dataset)
+    frozen = dataclasses.replace(train_config, steps=2, freeze_video=True)
+    second = tmp_path / 'stage2'
+    trainer.train(config, frozen, bag_dir, second, progress=False, init=first)
+    a, b = load_checkpoint(first).model, load_checkpoint(second).model
+    for part in ('video', 'observation'):
+        before, after = getattr(a, part).state_dict(), getattr(b, part).state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before), part
+    pairs = zip(a.action.parameters(), b.action.parameters())
+    assert any(not torch.equal(x, y) for x, y in pairs)
+    with pytest.raises(ConfigError, match='observation_warmup_steps'):
+        trainer.train(config, dataclasses.replace(frozen, observation_warmup_steps=1),
+                      bag_dir, tmp_path / 'x', progress=False, init=first)
+    with pytest.raises(ConfigError, match='--init-video'):
+        trainer.train(config, frozen, bag_dir, tmp_path / 'y', progress=False,
+                      init_video=first)
+
+
 def test_learning_rate_schedule_and_batches():
     cfg = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
     assert trainer.learning_rate(0, cfg) == pytest.approx(0.1)

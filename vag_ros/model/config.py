@@ -78,6 +78,11 @@ class VideoConfig:
     # we append it ourselves (diffusers would need torchvision to resize it).
     padding_mask_channel: bool = False
     condition_timestep: float = 0.0
+    # The DiT also cross-attends to one token made from the action branch's observation
+    # features (where the named object is), beside the text tokens. Needs the observation
+    # encoder (mode joint, action.observation_dim > 0); it then trains and freezes with the
+    # video branch.
+    observation_token: bool = False
 
     def validate(self, where: str = 'video') -> None:
         self.codec.validate(f'{where}.codec')
@@ -271,6 +276,10 @@ class VagConfig:
         require(self.mode != 'action_no_bridge' or self.action.observation_dim > 0,
                 'action.observation_dim', self.action.observation_dim,
                 'mode action_no_bridge sees only the observation: must be > 0')
+        require(not self.video.observation_token
+                or (self.mode == 'joint' and self.action.observation_dim > 0),
+                'video.observation_token', self.video.observation_token,
+                'needs mode joint and an observation encoder (action.observation_dim > 0)')
         self.video.validate('video')
         self.text.validate('text')
         self.action.validate('action')

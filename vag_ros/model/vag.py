@@ -48,7 +48,9 @@ class VagModel(nn.Module):
         # the ablation's U-Net never reads the video, so it carries no video branch
         self.video: typing.Optional[VideoBranch] = None
         if self.mode != 'action_no_bridge':
-            self.video = video_branch or VideoBranch(config.video, config.text.embed_dim)
+            token_dim = config.action.observation_dim if config.video.observation_token else 0
+            self.video = video_branch or VideoBranch(config.video, config.text.embed_dim,
+                                                     observation_dim=token_dim)
         self.action: typing.Optional[ActionUNet] = None
         self.observation: typing.Optional[ObservationEncoder] = None
         if self.mode != 'video_only':
@@ -76,6 +78,17 @@ class VagModel(nn.Module):
         # data only: the given frame, the frozen text embedding and the measured state
         return self.observation(observation.frame.detach(), observation.text_emb.detach(),
                                 observation.text_mask, observation.state)
+
+    @property
+    def video_reads_observation(self) -> bool:
+        """True when the video branch cross-attends to the observation token."""
+        return self.video is not None and self.video.observation_token is not None
+
+    def null_features(self, observation: 'Observation',
+                      null_emb: torch.Tensor) -> torch.Tensor:
+        """Observation features read with the null text, as text dropout trains them."""
+        mask = torch.zeros_like(observation.text_mask)
+        return self.observe(Observation(observation.frame, null_emb, mask, observation.state))
 
     def action_condition(self, z0: typing.Optional[torch.Tensor],
                          observation: 'Observation',
@@ -132,7 +145,10 @@ class VagModel(nn.Module):
         noise = torch.randn(latents.shape, generator=generator).to(latents)
         x_t = flow.interpolate(latents, noise, t)  # (B, C, T', H, W)
         x_t = torch.cat([first, x_t[:, :, 1:]], dim=2)
-        v = self.video(x_t, t, first, text_emb)
+        features = self.observe(observation)  # (B, obs_dim) or None
+        # the video reads the features detached: the encoder learns from the action side only
+        v = self.video(x_t, t, first, text_emb,
+                       features.detach() if self.video_reads_observation else None)
         frame_mask = torch.ones(1, 1, latents.shape[2], 1, 1, device=dev)
         frame_mask[:, :, 0] = 0.0  # no loss on the given frame
         video_loss = flow.flow_loss(v, latents, noise, frame_mask)
@@ -142,18 +158,20 @@ class VagModel(nn.Module):
             if actions_norm is None:
                 raise ValueError(f'mode {self.mode!r} needs actions_norm (B, T, D)')
             z0 = flow.x0_estimate(x_t, v, t)  # (B, C, T', H, W), same t as the actions
-            action_loss, out['waypoint_loss'] = self._action_loss(z0, observation,
-                                                                  actions_norm, t, generator)
+            action_loss, out['waypoint_loss'] = self._action_loss(
+                z0, observation, actions_norm, t, generator, features)
         out['action_loss'] = action_loss
         out['loss'] = lc.video_weight * video_loss + lc.action_weight * action_loss
         return out
 
     def _action_loss(self, z0: typing.Optional[torch.Tensor], observation: Observation,
                      actions_norm: torch.Tensor, t: torch.Tensor,
-                     generator: typing.Optional[torch.Generator]
+                     generator: typing.Optional[torch.Generator],
+                     features: typing.Optional[torch.Tensor] = None
                      ) -> typing.Tuple[torch.Tensor, torch.Tensor]:
         """(flow loss + weighted waypoint loss, waypoint loss) of the action branch."""
-        features = self.observe(observation)
+        if features is None:
+            features = self.observe(observation)
         cond = self.action_condition(z0, observation, features)  # (B, cond_dim)
         a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
         a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
@@ -186,7 +204,14 @@ class VagModel(nn.Module):
 
         ``features``: ``observe(observation)``, fixed over an episode, when the caller has it.
         """
-        v = self.video.guided(x_t, t, first_latent, observation.text_emb, null_emb, guidance)
+        null_features = None
+        if self.video_reads_observation:
+            if features is None:
+                features = self.observe(observation)
+            if not (isinstance(guidance, float) and guidance == 1.0):
+                null_features = self.null_features(observation, null_emb)
+        v = self.video.guided(x_t, t, first_latent, observation.text_emb, null_emb, guidance,
+                              features, null_features)
         if self.action is None or a_t is None:
             return v, None
         z0 = flow.x0_estimate(x_t, v, t)  # current clean-latent estimate

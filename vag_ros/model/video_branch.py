@@ -42,7 +42,7 @@ class VideoBranch(nn.Module):
     """Predicts the velocity of the noisy latent video given the clean first frame and text."""
 
     def __init__(self, video_config, text_embed_dim: int,
-                 transformer: typing.Optional[nn.Module] = None):
+                 transformer: typing.Optional[nn.Module] = None, observation_dim: int = 0):
         super().__init__()
         from diffusers import CosmosTransformer3DModel
         self.config = video_config
@@ -50,18 +50,29 @@ class VideoBranch(nn.Module):
             transformer = CosmosTransformer3DModel(
                 **transformer_kwargs(video_config, text_embed_dim))
         self.transformer = transformer
+        # video.observation_token: observation features -> one extra text token, zero at
+        # the start: then it is one more of Cosmos' zero padding tokens
+        self.observation_token: typing.Optional[nn.Linear] = None
+        if video_config.observation_token:
+            if observation_dim < 1:
+                raise ValueError('video.observation_token needs observation_dim >= 1')
+            self.observation_token = nn.Linear(observation_dim, text_embed_dim)
+            nn.init.zeros_(self.observation_token.weight)
+            nn.init.zeros_(self.observation_token.bias)
 
     @classmethod
     def from_pretrained(cls, video_config, text_embed_dim: int, path,
                         subfolder: typing.Optional[str] = 'transformer',
-                        dtype: torch.dtype = torch.float32) -> 'VideoBranch':
+                        dtype: torch.dtype = torch.float32,
+                        observation_dim: int = 0) -> 'VideoBranch':
         """Load a diffusers transformer folder (e.g. Cosmos-Predict2-2B-Video2World's).
 
         The folder's config is overridden by ours where the two differ only in how the
         padding-mask channel is fed, so the official checkpoint loads without torchvision.
         """
         return cls(video_config, text_embed_dim,
-                   load_transformer_folder(path, subfolder, video_config, text_embed_dim, dtype))
+                   load_transformer_folder(path, subfolder, video_config, text_embed_dim, dtype),
+                   observation_dim)
 
     def condition(self, x_t: torch.Tensor, cond_latent: torch.Tensor, t: torch.Tensor):
         """Insert the clean first frame.
@@ -82,14 +93,28 @@ class VideoBranch(nn.Module):
             masks.append(torch.zeros(b, 1, frames, h, w, dtype=x_t.dtype, device=x_t.device))
         return x_in, tt, torch.cat(masks, dim=1)
 
+    def context(self, text_emb: torch.Tensor,
+                features: typing.Optional[torch.Tensor]) -> torch.Tensor:
+        """Cross-attention tokens: text (B, L, E), + the observation token -> (B, L + 1, E)."""
+        if self.observation_token is None:
+            return text_emb
+        if features is None:
+            raise ValueError('video.observation_token: the video branch needs the '
+                             'observation features (B, obs_dim)')
+        token = self.observation_token(features.to(text_emb.dtype))[:, None]  # (B, 1, E)
+        return torch.cat([text_emb, token], dim=1)
+
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond_latent: torch.Tensor,
-                text_emb: torch.Tensor) -> torch.Tensor:
+                text_emb: torch.Tensor,
+                features: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
         """Predict the velocity, zero on the conditioning frame.
 
-        x_t (B, C, T', H, W), t (B,), cond_latent (B, C, 1, H, W), text (B, L, E)
+        x_t (B, C, T', H, W), t (B,), cond_latent (B, C, 1, H, W), text (B, L, E),
+        observation features (B, obs_dim) with video.observation_token
         -> velocity (B, C, T', H, W). Padded text tokens are zero (no attention mask),
         as in Cosmos-Predict2.
         """
+        text_emb = self.context(text_emb, features)
         x_in, tt, masks = self.condition(x_t, cond_latent, t)
         out = self.transformer(
             hidden_states=x_in, timestep=tt, encoder_hidden_states=text_emb.to(x_t.dtype),
@@ -99,14 +124,25 @@ class VideoBranch(nn.Module):
 
     def guided(self, x_t: torch.Tensor, t: torch.Tensor, cond_latent: torch.Tensor,
                text_emb: torch.Tensor, null_emb: torch.Tensor,
-               guidance_scale: float) -> torch.Tensor:
-        """Classifier-free guided velocity v_u + g (v_c - v_u), cond/uncond in one batch."""
+               guidance_scale: float, features: typing.Optional[torch.Tensor] = None,
+               null_features: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Classifier-free guided velocity v_u + g (v_c - v_u), cond/uncond in one batch.
+
+        ``features`` / ``null_features``: the observation features read with the text and
+        with the null text (video.observation_token only).
+        """
         if guidance_scale == 1.0:
-            return self(x_t, t, cond_latent, text_emb)
+            return self(x_t, t, cond_latent, text_emb, features)
         b = x_t.shape[0]
         t = torch.as_tensor(t, dtype=x_t.dtype, device=x_t.device).reshape(-1).expand(b)
+        both = None
+        if self.observation_token is not None:
+            if features is None or null_features is None:
+                raise ValueError('video.observation_token: guidance needs the observation '
+                                 'features with the text and with the null text')
+            both = torch.cat([features, null_features])
         v = self(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([cond_latent, cond_latent]),
-                 torch.cat([text_emb, null_emb.to(text_emb)]))
+                 torch.cat([text_emb, null_emb.to(text_emb)]), both)
         v_c, v_u = v[:b], v[b:]
         return v_u + guidance_scale * (v_c - v_u)
 

@@ -229,6 +229,14 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     if cfg.freeze_video and model_config.mode != 'joint':
         raise ConfigError(f'freeze_video: only a joint model has a video branch to freeze '
                           f'(mode {model_config.mode!r})')
+    token = model_config.video.observation_token
+    if cfg.freeze_video and token and cfg.observation_warmup_steps:
+        raise ConfigError('observation_warmup_steps: with video.observation_token the video '
+                          'branch reads the observation encoder, so freeze_video freezes it '
+                          'too; warm it up in the run that trains the video (set 0 here)')
+    if init_video is not None and token:
+        raise ConfigError('--init-video: with video.observation_token the video branch reads '
+                          'the observation encoder; start from the whole model (--init)')
     state = ts.read_training_state(out_dir) if resume else None
     normalizer = start = video_start = None
     init_codec = None
@@ -263,6 +271,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         model.load_state_dict(start.model.state_dict(), strict=True)
     if cfg.freeze_video:
         model.video.requires_grad_(False)  # forward only: no graph, no optimizer state
+        if model.video_reads_observation:  # the frozen video's input stays as it learned it
+            model.observation.requires_grad_(False)
     ema = Ema(model, cfg.ema_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr,
