@@ -236,3 +236,26 @@ def test_template_pairs_count_each_way():
     assert pairs['difference'] == pytest.approx(0.2)
     assert pairs['only_training_template_succeeded'] == 2
     assert pairs['only_held_out_template_succeeded'] == 1
+
+
+def test_a_replay_that_the_world_refuses_scores_as_a_noted_failure():
+    """NaN joints: the world raises; the episode's row says failed, with the reason, and the
+    eval goes on. The expert's plan still succeeds through the same path."""
+    from vag_ros.sim.world import World
+    from vag_ros.train.evaluate import _Method, _replay_success, _score, _Targets
+    world = World(SimConfig(**SIM))
+    try:
+        task = world.make_task('touch', 3)
+        expert = world.run_expert(task)
+        bad = np.full_like(expert.actions, np.nan)  # (T, D)
+        assert not _replay_success(world, task, bad)
+        row, _ = _score(world, task, _Method(bad, None, 0.0), expert.frames, expert.actions,
+                        48, 48, expert.joints[0], _Targets(world.robot, task), None)
+        assert row['replay_success'] is False and row['replay_error']
+        good, _ = _score(world, task, _Method(expert.actions, expert.frames, 0.0),
+                         expert.frames, expert.actions, 48, 48, expert.joints[0],
+                         _Targets(world.robot, task), None)
+        assert 'replay_error' not in good and good['consistency_psnr'] is not None
+        assert _replay_success(world, task, expert.actions) == good['replay_success']
+    finally:
+        world.close()

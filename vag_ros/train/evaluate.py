@@ -213,13 +213,20 @@ def _training_twin(world, task):
     return twin
 
 
-def _replay_success(world, task, actions: np.ndarray) -> bool:
-    """Replay ``actions`` in ``task``'s scene: did the task succeed (False on a SimError)?"""
+def _replay(world, task, actions: np.ndarray, render: bool):
+    """Replay ``actions`` in ``task``'s scene -> (the replay, None) or (None, the SimError's
+    text): NaN joints and the like are a failed replay, noted."""
     from vag_ros.errors import SimError
     try:
-        return bool(world.replay(task, actions, render=False).success)
-    except SimError:
-        return False
+        return world.replay(task, actions, render=render), None
+    except SimError as exc:
+        return None, str(exc)
+
+
+def _replay_success(world, task, actions: np.ndarray) -> bool:
+    """Replay ``actions`` in ``task``'s scene: did the task succeed (False on a SimError)?"""
+    replay, _ = _replay(world, task, actions, render=False)
+    return replay is not None and bool(replay.success)
 
 
 def template_pairs(records: typing.Sequence[dict]) -> typing.Optional[dict]:
@@ -243,7 +250,6 @@ def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndar
            height: int, width: int, state: np.ndarray, targets: _Targets,
            counter_colour: typing.Optional[str]) -> typing.Tuple[dict, float]:
     """Metrics of one method on one episode, and the replay time."""
-    from vag_ros.errors import SimError
     from vag_ros.train.dataset import resize_frames
     first, last = metrics.step_errors(out.actions, gt_actions)
     row = {'action_ed': _finite(metrics.action_ed(out.actions, gt_actions)),
@@ -260,14 +266,14 @@ def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndar
         row['counterfactual_nearest'] = targets.nearest(out.counterfactual)
         row['counterfactual'] = row['counterfactual_nearest'] == counter_colour
     t0 = time.perf_counter()
-    try:
-        replay = world.replay(task, out.actions, render=out.video is not None)
+    replay, error = _replay(world, task, out.actions, render=out.video is not None)
+    if replay is None:
+        row['replay_error'] = error
+    else:
         row['replay_success'] = bool(replay.success)
         if out.video is not None:
             rendered = resize_frames(replay.frames, height, width)  # (T, H, W, 3)
             row['consistency_psnr'] = metrics.psnr(out.video, rendered)
-    except SimError as exc:  # NaN joints and the like: a failed replay, noted
-        row['replay_error'] = str(exc)
     replay_s = time.perf_counter() - t0
     if out.video is not None:
         row['video_psnr'] = metrics.psnr(out.video, gt_frames)
