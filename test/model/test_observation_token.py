@@ -24,11 +24,13 @@ def _video_velocity(model, lat, obs):
     return v  # (B, C, T', h, w)
 
 
-def test_the_switch_needs_a_joint_model_with_an_observation_encoder(micro_config):
+def test_the_switch_needs_an_observation_encoder(micro_config):
     with pytest.raises(ConfigError, match='observation_token'):
         micro_config('video_only', observation_token=True)
     with pytest.raises(ConfigError, match='observation_token'):
         micro_config(observation_dim=0, observation_token=True)
+    # the no-bridge ablation of a token preset has no video branch: nothing to feed
+    assert VagModel(micro_config('action_no_bridge', observation_token=True)).video is None
 
 
 def test_the_token_starts_as_one_more_zero_padding_token(

@@ -80,8 +80,8 @@ class VideoConfig:
     condition_timestep: float = 0.0
     # The DiT also cross-attends to one token made from the action branch's observation
     # features (where the named object is), beside the text tokens. Needs the observation
-    # encoder (mode joint, action.observation_dim > 0); it then trains and freezes with the
-    # video branch.
+    # encoder (action.observation_dim > 0, not mode video_only); it then trains and freezes
+    # with the video branch.
     observation_token: bool = False
 
     def validate(self, where: str = 'video') -> None:
@@ -276,10 +276,12 @@ class VagConfig:
         require(self.mode != 'action_no_bridge' or self.action.observation_dim > 0,
                 'action.observation_dim', self.action.observation_dim,
                 'mode action_no_bridge sees only the observation: must be > 0')
+        # (action_no_bridge has no video branch: the switch is moot there)
         require(not self.video.observation_token
-                or (self.mode == 'joint' and self.action.observation_dim > 0),
+                or (self.mode != 'video_only' and self.action.observation_dim > 0),
                 'video.observation_token', self.video.observation_token,
-                'needs mode joint and an observation encoder (action.observation_dim > 0)')
+                'needs an observation encoder (action.observation_dim > 0): not in mode '
+                'video_only')
         self.video.validate('video')
         self.text.validate('text')
         self.action.validate('action')

@@ -15,6 +15,7 @@ import traceback
 import typing
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
@@ -22,6 +23,7 @@ from vag_ros.errors import VagError
 
 SPIN_PERIOD_S = 0.1  # how often the loop looks at the stop flag [s]
 STOP_SPIN_S = 2.0    # longest wait for a stop request's answer on the way out [s]
+FLUSH_S = 1.0        # longest wait, all publishers together, for their last messages [s]
 
 
 def spin_until(executor, predicate: typing.Callable[[], bool], timeout: float = 10.0,
@@ -38,6 +40,22 @@ def spin_until(executor, predicate: typing.Callable[[], bool], timeout: float = 
 def spin_for(executor, seconds: float) -> None:
     """Spin ``executor`` for ``seconds``."""
     spin_until(executor, lambda: False, seconds)
+
+
+def flush_publishers(node, timeout_s: float = FLUSH_S) -> bool:
+    """Wait until reliable subscribers acknowledged every publisher's messages (the last
+    state, e.g. 'shutdown'), at most ``timeout_s`` in all; True when all were.
+
+    A node that exits right after publishing can otherwise take its last message with it.
+    """
+    end = time.monotonic() + timeout_s
+    acked = True
+    for publisher in list(node.publishers):
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        acked = publisher.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))) and acked
+    return acked
 
 
 def run_node(node_class: typing.Callable, args=None,
@@ -75,6 +93,7 @@ def run_node(node_class: typing.Callable, args=None,
                 # a stop that is a request (an action goal or cancel) needs its answer
                 stopping_node = getattr(node, 'stopping', lambda: False)
                 spin_until(executor, lambda: not stopping_node(), STOP_SPIN_S, period=0.05)
+            flush_publishers(node)
         finally:
             executor.remove_node(node)
             node.destroy_node()
