@@ -31,6 +31,8 @@ LOADERS = {
     'train_tiny.yaml': load_train_config, 'train_tiny_action.yaml': load_train_config,
     'train_tiny_action_more.yaml': load_train_config,
     'train_tiny_no_bridge.yaml': load_train_config,
+    'model_tiny_token.yaml': load_model_config, 'train_tiny_encoder.yaml': load_train_config,
+    'train_tiny_token_action.yaml': load_train_config,
     'contracts/default.yaml': _contract, 'contracts/gripper_topic.yaml': _contract,
     'contracts/commands_idle_split.yaml': _contract,
 }
@@ -44,3 +46,13 @@ def test_every_shipped_yaml_has_a_loader():
 @pytest.mark.parametrize('name', sorted(LOADERS))
 def test_shipped_yaml_loads(name):
     assert LOADERS[name](CONFIG / name) is not None
+
+
+def test_the_token_variant_is_the_tiny_preset_plus_its_switch():
+    import dataclasses
+    tiny = load_model_config('tiny')
+    token = load_model_config(CONFIG / 'model_tiny_token.yaml')
+    assert token.video.observation_token and not tiny.video.observation_token
+    plain = dataclasses.replace(token, name=tiny.name,
+                                video=dataclasses.replace(token.video, observation_token=False))
+    assert plain == tiny
