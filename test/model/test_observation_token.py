@@ -115,3 +115,11 @@ def test_sampling_runs_with_the_token(token_config, observe):
     b = model.sample(first, obs, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert torch.equal(a[0][:, :, :1], first)
+    # the observation is data: with guidance its features, with the text and with the null
+    # text, are read once per episode, not once per step
+    calls = []
+    model.observation.register_forward_hook(lambda *_: calls.append(1))
+    guided = model.sample(first, obs, guidance_scale=3.0, num_steps=3,
+                          generator=torch.Generator().manual_seed(1))
+    assert len(calls) == 2
+    assert not torch.equal(guided[0], a[0])

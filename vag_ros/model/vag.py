@@ -199,16 +199,18 @@ class VagModel(nn.Module):
     def step(self, x_t: torch.Tensor, a_t: typing.Optional[torch.Tensor], t: torch.Tensor,
              first_latent: torch.Tensor, observation: Observation,
              null_emb: torch.Tensor, guidance: float,
-             features: typing.Optional[torch.Tensor] = None):
+             features: typing.Optional[torch.Tensor] = None,
+             null_features: typing.Optional[torch.Tensor] = None):
         """Velocities of one synchronized step -> (v_video, v_action or None).
 
-        ``features``: ``observe(observation)``, fixed over an episode, when the caller has it.
+        ``features``: ``observe(observation)``, fixed over an episode, when the caller has it;
+        ``null_features``: ``null_features(observation, null_emb)`` likewise (guidance with
+        video.observation_token).
         """
-        null_features = None
         if self.video_reads_observation:
             if features is None:
                 features = self.observe(observation)
-            if not (isinstance(guidance, float) and guidance == 1.0):
+            if null_features is None and not (isinstance(guidance, float) and guidance == 1.0):
                 null_features = self.null_features(observation, null_emb)
         v = self.video.guided(x_t, t, first_latent, observation.text_emb, null_emb, guidance,
                               features, null_features)
@@ -239,6 +241,9 @@ class VagModel(nn.Module):
                              self.action is not None)
         # the observation is data: its features are computed once, not at every step
         features = self.observe(observation) if self.action is not None else None
+        null_features = None
+        if self.video_reads_observation and guidance != 1.0:
+            null_features = self.null_features(observation, null_emb)
         if self.video is None:  # the ablation has no bridge: its whole condition is fixed
             fixed_cond = self.action_condition(None, observation, features)
 
@@ -247,7 +252,7 @@ class VagModel(nn.Module):
         else:
             def step(x_t, a_t, t):
                 return self.step(x_t, a_t, t, first_latent, observation, null_emb, guidance,
-                                 features)
+                                 features, null_features)
         return sampler.run(step, x, a, num_steps, callback)
 
     def parameter_counts(self) -> typing.Dict[str, int]:
