@@ -12,7 +12,8 @@ from vag_ros.model.config import CodecConfig, load_model_config
 PATCH = {'latent_channels': 192,
          'codec': CodecConfig(kind='patch', spatial_factor=8, orthogonal=True)}
 # the tiny preset's codec: 16 channels, fitted by training or by fit() before use
-PCA = {'latent_channels': 16, 'codec': CodecConfig(kind='pca', spatial_factor=8)}
+PCA = {'latent_channels': 16,
+       'codec': CodecConfig(kind='pca', spatial_factor=8, residual=True)}
 
 
 def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3,

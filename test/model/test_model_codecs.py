@@ -120,3 +120,31 @@ def test_pca_codec_fit_is_deterministic_and_survives_state_dict():
     c = PcaCodec(8, 16)
     c.load_state_dict(a.state_dict())
     assert c.fitted and torch.equal(c.encode(videos[1]), a.encode(videos[1]))
+
+
+def test_pca_codec_residual_codes_motion_and_decodes_the_same_video():
+    videos = _smooth_videos()
+    plain, motion = PcaCodec(8, 16).fit(videos), PcaCodec(8, 16, residual=True).fit(videos)
+    assert 'residual_scale' in motion.state_dict() and 'residual_scale' not in plain.state_dict()
+    z_plain, z_motion = plain.encode(videos[1]), motion.encode(videos[1])  # (B, 16, 3, 4, 4)
+    # the first frame stays absolute, so a frame encoded alone is the conditioning latent
+    assert torch.equal(z_motion[:, :, :1], z_plain[:, :, :1])
+    assert torch.equal(motion.encode(videos[1][:, :, :1]), z_plain[:, :, :1])
+    # later frames: (z_k - z_0) / residual_scale, unit RMS over the fit data
+    expected = (z_plain[:, :, 1:] - z_plain[:, :, :1]) / motion.residual_scale.view(1, -1, 1, 1, 1)
+    assert torch.allclose(z_motion[:, :, 1:], expected, atol=1e-5)
+    rms = torch.cat([motion.encode(v)[:, :, 1:] for v in videos]).transpose(0, 1)
+    assert torch.allclose(rms.reshape(16, -1).pow(2).mean(1).sqrt(), torch.ones(16), atol=1e-3)
+    # the same pixels back, and a still clip is zero after its first frame
+    assert torch.allclose(motion.decode(z_motion), plain.decode(z_plain), atol=1e-5)
+    still = videos[0][:, :, :1].expand(-1, -1, 3, -1, -1)
+    assert motion.encode(still)[:, :, 1:].abs().max() == 0
+    with pytest.raises(ConfigError, match='two frames'):
+        PcaCodec(8, 16, residual=True).fit([v[:, :, :1] for v in videos])
+
+
+def test_residual_is_a_pca_codec_option():
+    from vag_ros.model.config import CodecConfig
+    assert build_codec(CodecConfig(kind='pca', residual=True), 16).residual
+    with pytest.raises(ConfigError, match='residual'):
+        CodecConfig(kind='patch', residual=True).validate()

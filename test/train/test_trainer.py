@@ -257,6 +257,25 @@ def test_cli_train_and_refusal(tmp_path, bag_dir, capsys):
                      str(tmp_path / 'o2'), '--quiet']) == 2
 
 
+def test_cli_seed_overrides_the_train_config(tmp_path, bag_dir):
+    """--seed picks the initial weights (stage 0 of the token recipe runs two seeds)."""
+    from safetensors.torch import load_file
+    model_yaml = tmp_path / 'micro.yaml'
+    model_yaml.write_text(yaml.safe_dump(micro_config().to_dict()))
+    train_yaml = tmp_path / 'train.yaml'
+    train_yaml.write_text(yaml.safe_dump({'steps': 1, 'batch_size': 2, 'warmup_steps': 0,
+                                          'seed': 3}))
+    weights = {}
+    for name, seed in (('a', []), ('b', ['--seed', '3']), ('c', ['--seed', '4'])):
+        assert cli.main(['train', '--config', str(model_yaml), '--data', str(bag_dir),
+                         '--out', str(tmp_path / name), '--train-config', str(train_yaml),
+                         '--quiet', *seed]) == 0
+        weights[name] = load_file(str(tmp_path / name / 'model.safetensors'))
+    key = next(k for k in weights['a'] if k.startswith('video.'))
+    assert torch.equal(weights['a'][key], weights['b'][key])
+    assert not torch.equal(weights['a'][key], weights['c'][key])
+
+
 def test_a_run_killed_in_its_first_save_says_how_to_start_again(
         tmp_path, bag_dir, dataset, train_config):
     out = tmp_path / 'killed'

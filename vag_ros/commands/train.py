@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='TrainConfig YAML (default config/train_tiny.yaml)')
     parser.add_argument('--steps', type=positive, default=None,
                         help='total optimizer steps (overrides the train config)')
+    parser.add_argument('--seed', type=non_negative, default=None,
+                        help='seed of the initial weights, batches and noise (overrides the '
+                             'train config)')
     parser.add_argument('--window-stride', type=non_negative, default=None,
                         help='frames between the windows of long episodes (overrides the '
                              'train config; 0 = the clip length)')
@@ -54,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     train_config = load_train_config(args.train_config)
     if args.steps is not None:
         train_config = dataclasses.replace(train_config, steps=args.steps)
+    if args.seed is not None:
+        train_config = dataclasses.replace(train_config, seed=args.seed)
     if args.window_stride is not None:
         train_config = dataclasses.replace(train_config, window_stride=args.window_stride)
     result = train(model_config, train_config, args.data, args.out, mode=args.mode,

@@ -113,13 +113,19 @@ class PcaCodec(LatentCodec):
     A linear autoencoder the project fits on its own training frames (``fit``), like Wan's
     16 channels a few latent channels per patch, so a small DiT's tokens stay narrow. Its
     tensors (mean, basis, scale) travel in the checkpoint under ``codec.``.
+
+    ``residual``: every frame after the first is coded as its latent's difference from the
+    first frame's, scaled to unit RMS on the fit data (``residual_scale``), so what does not
+    move is zero and a video model generates only the motion. The first frame (the
+    conditioning latent, or a frame encoded alone) stays absolute.
     """
 
-    def __init__(self, spatial_factor: int = 8, channels: int = 16):
+    def __init__(self, spatial_factor: int = 8, channels: int = 16, residual: bool = False):
         super().__init__()
         self.spatial_factor = spatial_factor
         self.temporal_factor = 1
         self.latent_channels = channels
+        self.residual = residual
         self.patches = PatchCodec(spatial_factor)
         size = self.patches.latent_channels  # P = 3 * f * f
         if not 1 <= channels <= size:
@@ -127,6 +133,8 @@ class PcaCodec(LatentCodec):
         self.register_buffer('mean', torch.zeros(size))              # (P,)
         self.register_buffer('basis', torch.zeros(channels, size))   # (C, P) orthonormal rows
         self.register_buffer('scale', torch.ones(channels))          # (C,) component std
+        if residual:  # (C,) RMS of (z_k - z_0) over the fit data, in units of ``scale``
+            self.register_buffer('residual_scale', torch.ones(channels))
 
     @property
     def fitted(self) -> bool:
@@ -144,16 +152,22 @@ class PcaCodec(LatentCodec):
         size = self.patches.latent_channels
         total = torch.zeros(size, dtype=torch.float64)
         outer = torch.zeros(size, size, dtype=torch.float64)
-        count = 0
+        motion = torch.zeros(size, size, dtype=torch.float64)  # second moment of x_k - x_0
+        count = moved = 0
         for video in videos:
             # accumulated on the CPU in float64, whatever device the frames are on
-            x = self.patches.encode(video).double().cpu()  # (B, P, T, h, w)
-            x = x.transpose(0, 1).reshape(size, -1)   # (P, N)
+            clip = self.patches.encode(video).double().cpu()  # (B, P, T, h, w)
+            x = clip.transpose(0, 1).reshape(size, -1)   # (P, N)
             total += x.sum(1)
             outer += x @ x.T
             count += x.shape[1]
+            d = (clip[:, :, 1:] - clip[:, :, :1]).transpose(0, 1).reshape(size, -1)
+            motion += d @ d.T
+            moved += d.shape[1]
         if count < 2:
             raise ConfigError('PCA codec: fit needs at least two patches')
+        if self.residual and not moved:
+            raise ConfigError('PCA codec: a residual fit needs clips of two frames or more')
         mean = total / count
         cov = outer / count - torch.outer(mean, mean)  # (P, P)
         values, vectors = torch.linalg.eigh(cov)       # ascending
@@ -164,6 +178,10 @@ class PcaCodec(LatentCodec):
         self.mean.copy_(mean.float())
         self.basis.copy_((vectors * signs).float())
         self.scale.copy_(values.sqrt().float())
+        if self.residual:
+            basis = self.basis.double()
+            rms = torch.einsum('cp,pq,cq->c', basis, motion / moved, basis).clamp_min(0).sqrt()
+            self.residual_scale.copy_((rms / self.scale.double()).clamp_min(1e-3).float())
         return self
 
     def explained_variance(self, videos: typing.Iterable[torch.Tensor]) -> float:
@@ -180,7 +198,11 @@ class PcaCodec(LatentCodec):
         self._require_fitted()
         x = self.patches.encode(video) - self.mean.view(1, -1, 1, 1, 1)  # (B, P, T, h, w)
         z = torch.einsum('cp,bpthw->bcthw', self.basis.to(x.dtype), x)
-        return z / self.scale.view(1, -1, 1, 1, 1)
+        z = z / self.scale.view(1, -1, 1, 1, 1)   # (B, C, T, h, w)
+        if self.residual:
+            rs = self.residual_scale.view(1, -1, 1, 1, 1).to(z.dtype)
+            z = torch.cat([z[:, :, :1], (z[:, :, 1:] - z[:, :, :1]) / rs], dim=2)
+        return z
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, T, h, w) -> (B, 3, T, h*f, w*f) in [-1, 1]."""
@@ -188,6 +210,10 @@ class PcaCodec(LatentCodec):
         if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
             raise ConfigError(f'latents shape {tuple(latents.shape)}: expected '
                               f"(B, {self.latent_channels}, T', h, w)")
+        if self.residual:
+            rs = self.residual_scale.view(1, -1, 1, 1, 1).to(latents.dtype)
+            latents = torch.cat([latents[:, :, :1], latents[:, :, :1] + latents[:, :, 1:] * rs],
+                                dim=2)
         z = latents * self.scale.view(1, -1, 1, 1, 1).to(latents.dtype)
         x = torch.einsum('cp,bcthw->bpthw', self.basis.to(z.dtype), z)
         x = x + self.mean.view(1, -1, 1, 1, 1).to(z.dtype)
@@ -257,7 +283,8 @@ def build_codec(codec_config, latent_channels: typing.Optional[int] = None) -> L
         codec = PatchCodec(codec_config.spatial_factor, codec_config.temporal_factor,
                            codec_config.orthogonal, codec_config.orthogonal_seed)
     elif codec_config.kind == 'pca':
-        codec = PcaCodec(codec_config.spatial_factor, latent_channels or 16)
+        codec = PcaCodec(codec_config.spatial_factor, latent_channels or 16,
+                         codec_config.residual)
     elif codec_config.kind == 'wan':
         if not codec_config.path:
             raise ConfigError('video.codec.path=None: the Wan codec needs a local folder')

@@ -25,6 +25,8 @@ class CodecConfig:
     temporal_factor: int = 1
     orthogonal: bool = False       # fixed seeded orthogonal channel mix (still invertible)
     orthogonal_seed: int = 0
+    # pca codec: frames after the first coded as their difference from the first (motion)
+    residual: bool = False
     # wan codec: a local Cosmos-Predict2 / Wan checkpoint dir (with a 'vae' subfolder or not)
     path: typing.Optional[str] = None
 
@@ -33,6 +35,8 @@ class CodecConfig:
                 "must be 'patch', 'pca' or 'wan'")
         require(self.kind != 'pca' or self.temporal_factor == 1, f'{where}.temporal_factor',
                 self.temporal_factor, 'the pca codec is per frame: must be 1')
+        require(not self.residual or self.kind == 'pca', f'{where}.residual', self.residual,
+                'only the pca codec fits a residual scale')
         require(self.spatial_factor >= 1, f'{where}.spatial_factor', self.spatial_factor,
                 'must be >= 1')
         require(self.temporal_factor >= 1, f'{where}.temporal_factor', self.temporal_factor,
