@@ -4,14 +4,23 @@
     python scripts/lowest_final_loss.py ckpt/token0_seed1 ckpt/token0_seed2
 
 The token recipe's stage 0 (the observation encoder alone) is run with two seeds and the one
-whose waypoint loss ends lower is kept: an encoder that ends its warm-up high does not know
-where the named block is (README, "The video reads the observation").
+whose loss ends lower is kept (there the logged loss is the waypoint loss alone): an encoder
+that ends its warm-up high does not know where the named block is (README, "The video reads
+the observation").
 """
 
 import argparse
 import json
 from pathlib import Path
 import sys
+
+
+def positive(text: str) -> int:
+    """argparse type: an integer > 0."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {value}')
+    return value
 
 
 def final_loss(run: Path, last_steps: int) -> float:
@@ -30,7 +39,7 @@ def final_loss(run: Path, last_steps: int) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('runs', nargs='+', type=Path)
-    parser.add_argument('--last-steps', type=int, default=200,
+    parser.add_argument('--last-steps', type=positive, default=200,
                         help='steps at the end of each run to average over (default 200)')
     args = parser.parse_args(argv)
     losses = {run: final_loss(run, args.last_steps) for run in args.runs}

@@ -138,7 +138,7 @@ def test_pca_codec_residual_codes_motion_and_decodes_the_same_video():
     # the same pixels back, and a still clip is zero after its first frame
     assert torch.allclose(motion.decode(z_motion), plain.decode(z_plain), atol=1e-5)
     still = videos[0][:, :, :1].expand(-1, -1, 3, -1, -1)
-    assert motion.encode(still)[:, :, 1:].abs().max() == 0
+    assert motion.encode(still)[:, :, 1:].abs().max() < 1e-6
     with pytest.raises(ConfigError, match='two frames'):
         PcaCodec(8, 16, residual=True).fit([v[:, :, :1] for v in videos])
 

@@ -36,3 +36,5 @@ def test_a_folder_without_a_loss_log_is_refused(tmp_path):
     (tmp_path / 'loss_log.jsonl').write_text('')
     with pytest.raises(SystemExit, match='empty'):
         lowest_final_loss.main([str(tmp_path)])
+    with pytest.raises(SystemExit):
+        lowest_final_loss.main([str(tmp_path), '--last-steps', '0'])

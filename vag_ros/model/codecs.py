@@ -199,7 +199,7 @@ class PcaCodec(LatentCodec):
         x = self.patches.encode(video) - self.mean.view(1, -1, 1, 1, 1)  # (B, P, T, h, w)
         z = torch.einsum('cp,bpthw->bcthw', self.basis.to(x.dtype), x)
         z = z / self.scale.view(1, -1, 1, 1, 1)   # (B, C, T, h, w)
-        if self.residual:
+        if self.residual and z.shape[2] > 1:  # a lone first frame stays as it is
             rs = self.residual_scale.view(1, -1, 1, 1, 1).to(z.dtype)
             z = torch.cat([z[:, :, :1], (z[:, :, 1:] - z[:, :, :1]) / rs], dim=2)
         return z
@@ -210,7 +210,7 @@ class PcaCodec(LatentCodec):
         if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
             raise ConfigError(f'latents shape {tuple(latents.shape)}: expected '
                               f"(B, {self.latent_channels}, T', h, w)")
-        if self.residual:
+        if self.residual and latents.shape[2] > 1:
             rs = self.residual_scale.view(1, -1, 1, 1, 1).to(latents.dtype)
             latents = torch.cat([latents[:, :, :1], latents[:, :, :1] + latents[:, :, 1:] * rs],
                                 dim=2)
