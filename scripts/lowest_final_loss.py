@@ -14,13 +14,9 @@ import json
 from pathlib import Path
 import sys
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def positive(text: str) -> int:
-    """argparse type: an integer > 0."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f'expected a positive integer, got {value}')
-    return value
+from vag_ros.commands.arguments import positive  # noqa: E402
 
 
 def final_loss(run: Path, last_steps: int) -> float:

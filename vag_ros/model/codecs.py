@@ -161,9 +161,10 @@ class PcaCodec(LatentCodec):
             total += x.sum(1)
             outer += x @ x.T
             count += x.shape[1]
-            d = (clip[:, :, 1:] - clip[:, :, :1]).transpose(0, 1).reshape(size, -1)
-            motion += d @ d.T
-            moved += d.shape[1]
+            if self.residual:
+                d = (clip[:, :, 1:] - clip[:, :, :1]).transpose(0, 1).reshape(size, -1)
+                motion += d @ d.T
+                moved += d.shape[1]
         if count < 2:
             raise ConfigError('PCA codec: fit needs at least two patches')
         if self.residual and not moved:
