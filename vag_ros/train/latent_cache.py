@@ -96,7 +96,7 @@ def build_latent_cache(model_config, bags: typing.Sequence[Path], cache_dir, cod
     staging = cache_dir.with_name(f'.{cache_dir.name}.partial')
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    shards, buffer, windows = [], {f: [] for f in FIELDS}, []
+    shards, buffer, windows, instructions = [], {f: [] for f in FIELDS}, [], []
 
     def flush():
         if not buffer['latents']:
@@ -121,6 +121,7 @@ def build_latent_cache(model_config, bags: typing.Sequence[Path], cache_dir, cod
             [torch.from_numpy(w.observed).permute(2, 0, 1) for w in items]))  # (n, 3, S, S)
         buffer['states'].append(states)
         windows += [[path.name, w.start] for w in items]
+        instructions += [w.instruction for w in items]
         if sum(len(x) for x in buffer['latents']) >= shard_windows:
             flush()
     flush()
@@ -129,8 +130,8 @@ def build_latent_cache(model_config, bags: typing.Sequence[Path], cache_dir, cod
     key = cache_key(model_config, bags, window_stride, codec, normalizer)  # as fitted
     stats = {k: v.tolist() for k, v in normalizer.to_tensors('').items()}
     (staging / MANIFEST).write_text(json.dumps(dict(
-        key, shards=shards, windows=windows, normalizer_kind=normalizer.kind,
-        normalizer_stats=stats), indent=1) + '\n')
+        key, shards=shards, windows=windows, instructions=instructions,
+        normalizer_kind=normalizer.kind, normalizer_stats=stats), indent=1) + '\n')
     write_checksums(staging, [s['file'] for s in shards] + [CODEC, MANIFEST])
     os.replace(staging, cache_dir)
     return cache_dir
@@ -160,6 +161,7 @@ class CachedEpisodeDataset(torch.utils.data.Dataset):
             for shard in manifest['shards']:
                 verify_file(self.cache_dir / shard['file'], 'latent cache shard')
         self.windows = [tuple(w) for w in manifest['windows']]
+        self.instructions = manifest.get('instructions')  # None: built before caches kept them
         self.normalizer = normalizer or ActionNormalizer.from_tensors(
             {k: torch.tensor(v) for k, v in manifest['normalizer_stats'].items()}, '')
         self.codec = codec or self._codec(model_config)

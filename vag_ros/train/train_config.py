@@ -34,6 +34,11 @@ class TrainConfig:
     # episodes longer than the model's clip give a window every window_stride frames
     # (0: the clip length, windows do not overlap)
     window_stride: int = 0
+    # Probability that a training item's instruction is swapped, per step, for one of
+    # instruction_variants versions of it wrapped in a task-neutral clause ("please ...",
+    # "... using the arm"; vag_ros/train/instruction_context.py). 0 = off.
+    instruction_context: float = 0.0
+    instruction_variants: int = 4
 
     def validate(self) -> 'TrainConfig':
         for name in ('steps', 'batch_size', 'log_every', 'save_every'):
@@ -51,6 +56,10 @@ class TrainConfig:
         require(self.seed >= 0, 'seed', self.seed, 'must be >= 0')
         require(self.observation_warmup_steps >= 0, 'observation_warmup_steps',
                 self.observation_warmup_steps, 'must be >= 0')
+        require(0 <= self.instruction_context <= 1, 'instruction_context',
+                self.instruction_context, 'must be in [0, 1]')
+        require(self.instruction_variants >= 1, 'instruction_variants',
+                self.instruction_variants, 'must be >= 1')
         require(self.observation_lr_scale > 0, 'observation_lr_scale',
                 self.observation_lr_scale, 'must be > 0')
         return self

@@ -23,6 +23,7 @@ from vag_ros.model.vag import VagModel
 from vag_ros.train import training_state as ts
 from vag_ros.train.dataset import EpisodeDataset
 from vag_ros.train.ema import Ema
+from vag_ros.train.train_config import TrainConfig
 
 LOSS_LOG = 'loss_log.jsonl'
 
@@ -260,6 +261,7 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
                                      normalizer=normalizer, progress=progress and main,
                                      device=dev, window_stride=cfg.window_stride)
     normalizer, codec = dataset.normalizer, dataset.codec
+    variants = _instruction_variants(model_config, cfg, dataset)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     model = VagModel(model_config).to(dev)
@@ -312,6 +314,9 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         index = batch_indices(step, len(dataset), cfg.batch_size, cfg.seed)
         index = index[rank * per_rank:(rank + 1) * per_rank]  # (B / world,)
         lat, emb, mask, act, frames, states = dataset.batch(index, dev)
+        if variants is not None:
+            emb, mask = variants.pick(index, emb, mask, torch.Generator().manual_seed(
+                (cfg.seed * 1_000_003 + step) * 1024 + 512 + rank))
         gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 1024 + rank)
         warming = step < cfg.observation_warmup_steps and model.waypoints is not None
         # during the warm-up the observation encoder learns alone, from the waypoint loss
@@ -416,12 +421,27 @@ def _cached_dataset(model_config, cfg, data_dir, cache_dir: Path, codec, normali
                                 normalizer)
 
 
+def _instruction_variants(model_config, cfg, dataset):
+    """The context-wrapped instruction variants (cfg.instruction_context > 0) or None."""
+    if cfg.instruction_context <= 0:
+        return None
+    instructions = getattr(dataset, 'instructions', None)
+    if instructions is None:
+        raise ConfigError('instruction_context: this latent cache was built before it kept '
+                          'the instruction strings; build a new one (another --cache folder)')
+    from vag_ros.model.text import build_text_encoder
+    from vag_ros.train.instruction_context import InstructionVariants
+    return InstructionVariants(instructions, build_text_encoder(model_config.text),
+                               cfg.instruction_variants, cfg.instruction_context, cfg.seed)
+
+
 def _check_resume(meta: dict, model_config, cfg) -> None:
     """Refuse to resume with a different model, mode or optimization (steps may grow)."""
     if meta.get('model_config') != model_config.to_dict():
         raise CheckpointError('resume: the model config (or --mode) differs from the run '
                               f'being resumed (mode was {meta.get("mode")!r})')
-    saved = dict(meta.get('train_config', {}))
+    # a run saved before a field existed ran with its default
+    saved = {**TrainConfig().to_dict(), **meta.get('train_config', {})}
     now = cfg.to_dict()
     for key in ('steps', 'log_every', 'save_every'):
         saved.pop(key, None)
