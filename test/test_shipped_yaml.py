@@ -30,6 +30,7 @@ LOADERS = {
     'model_small.yaml': load_model_config, 'train_gpu.yaml': load_train_config,
     'train_tiny.yaml': load_train_config, 'train_tiny_action.yaml': load_train_config,
     'train_tiny_action_more.yaml': load_train_config,
+    'train_tiny_context.yaml': load_train_config,
     'train_tiny_no_bridge.yaml': load_train_config,
     'model_tiny_token.yaml': load_model_config, 'train_tiny_encoder.yaml': load_train_config,
     'train_tiny_token_action.yaml': load_train_config,
