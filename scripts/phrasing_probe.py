@@ -47,7 +47,8 @@ def main(argv=None) -> int:
                 for wrapper in WRAPPERS:
                     out = pipe.generate(expert.frames[0], wrapper.format(core=core), seed,
                                         state=expert.joints[0])
-                    hits[name, wrapper].append(world.replay(task, out.actions, render=False).success)
+                    replayed = world.replay(task, out.actions, render=False)
+                    hits[name, wrapper].append(replayed.success)
     finally:
         world.close()
     print(f'| wording ({args.scenes} scenes per family) | '
