@@ -9,7 +9,8 @@ states and absolute actions, and the text encoder's embeddings of each distinct 
 ``vag_ros.train.trainer.train`` run: stage 1, the joint model (config/train_gpu.yaml, its steps
 fitted into ``--stage1-seconds`` from the step time measured on a short probe run); stage 2, a
 new action branch on the frozen video branch (config/train_tiny_action.yaml); stage 3, more of
-it (config/train_tiny_action_more.yaml). The checkpoint is ``<out>/final`` with the earlier
+it (config/train_tiny_action_more.yaml), instruction context off (the pack has no text
+encoder to wrap instructions with). The checkpoint is ``<out>/final`` with the earlier
 stages' loss logs beside its own, as in checkpoints/tiny_demo.
 
     python scripts/gpu_train.py pack --data data/train --out .gpu/train_pack.safetensors.xz
@@ -136,6 +137,10 @@ def _stage(model_config, train_yaml: str, out: Path, dataset, device, **kwargs):
     if cfg.window_stride:
         raise SystemExit(f'{train_yaml}: window_stride={cfg.window_stride}, but a pack\'s '
                          'windows are fixed when it is packed (stride 0)')
+    if cfg.instruction_context:   # wrapped instructions need the text encoder, not here
+        print(f'{train_yaml}: instruction_context off (the pack holds the embeddings of its '
+              'own instructions only)', flush=True)
+        cfg = dataclasses.replace(cfg, instruction_context=0.0)
     if max_steps:   # a smoke run: every stage cut short
         cfg = dataclasses.replace(cfg, steps=min(cfg.steps, max_steps), batch_size=min(
             cfg.batch_size, 4), warmup_steps=min(

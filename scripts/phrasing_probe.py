@@ -1,8 +1,9 @@
 """Replay success of a checkpoint when its instruction is wrapped in clauses it never trained on.
 
 The same scenes (seeds from 300000, outside training and `vag-ros eval`) are asked each task
-in its plain wording and inside wrappers that change no task: neither the world's templates
-nor the context augmentation's lists (vag_ros/train/instruction_context.py) contain them.
+in its plain wording and inside wrappers that change no task. The world's training templates
+and the context augmentation's lists (vag_ros/train/instruction_context.py) contain none of
+them; the last, "with the closed gripper, ...", is the clause of a held-out template.
 
     python scripts/phrasing_probe.py checkpoints/tiny_demo --scenes 8
 """
@@ -21,7 +22,7 @@ from vag_ros.train.metrics import rate  # noqa: E402
 
 CORES = {'touch': 'touch the {c} cube', 'push': 'push the {c} cube {d}',
          'pick': 'pick up the {c} cube'}
-WRAPPERS = ('{core}', 'hey robot, {core}', '{core}, if you can', 'without waiting, {core}',
+WRAPPERS = ('{core}', 'hey there, {core}', '{core}, if you can', 'without waiting, {core}',
             'the arm should {core}', 'using your hand, {core}',
             'with the closed gripper, {core}')
 

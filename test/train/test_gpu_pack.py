@@ -83,6 +83,11 @@ def test_train_preset_runs_the_three_stages_from_a_pack(gpu_train, bag_dir, tmp_
         p.name for p in final.iterdir()}
     assert not (final / 'training_state').exists() and not (tmp_path / 'run' / 'probe').exists()
     assert load_checkpoint(final).config == config
+    # stage 3's file wraps instructions, which needs a text encoder the pack does not have
+    from vag_ros.model.config import preset_dir
+    from vag_ros.train.train_config import load_train_config
+    assert load_train_config(preset_dir() / 'train_tiny_action_more.yaml').instruction_context
+    assert load_checkpoint(final).extra['train_config']['instruction_context'] == 0.0
     with pytest.raises(SystemExit, match='exists'):
         gpu_train.train_preset(path, str(model_yaml), tmp_path / 'run', 'cpu', 0)
 

@@ -41,6 +41,18 @@ def test_with_context_keeps_the_instruction_word_for_word():
         assert BASE[0] in text and text != BASE[0]
 
 
+def test_with_context_lower_cases_a_capital_after_a_prefix_and_keeps_the_end_punctuation():
+    rng = np.random.default_rng(0)
+    texts = [with_context('Push the red cube left.', rng) for _ in range(60)]
+    prefixed = [t for t in texts if not t.startswith('Push')]
+    assert prefixed and all(' push the red cube left' in t and 'Push' not in t
+                            for t in prefixed)
+    assert any(not t.endswith(' left.') for t in texts)          # some got a suffix
+    for text in texts:
+        assert text.endswith('.') and text.count('.') == 1
+    assert all('I want the cube' in with_context('I want the cube', rng) for _ in range(20))
+
+
 def test_pick_swaps_only_with_the_probability_and_only_to_the_items_own_variants(minilm):
     instructions = [BASE[0], BASE[1], BASE[0]]          # (N,) = 3 items, 2 distinct
     emb, mask = minilm.encode(instructions)             # (3, L, E), (3, L)
@@ -58,6 +70,30 @@ def test_pick_swaps_only_with_the_probability_and_only_to_the_items_own_variants
     again = always.pick(index, emb, mask, torch.Generator().manual_seed(0))
     assert torch.equal(again[0], out)                   # the step's generator decides
     assert torch.equal(emb, minilm.encode(instructions)[0])  # the batch is not changed in place
+
+
+def test_pick_swaps_about_the_probabilitys_share_of_items(minilm):
+    instructions = [BASE[k % 2] for k in range(400)]
+    emb, mask = minilm.encode(instructions)
+    half = InstructionVariants(instructions, minilm, 2, 0.5)
+    out, _ = half.pick(torch.arange(400), emb, mask, torch.Generator().manual_seed(1))
+    swapped = sum(not torch.equal(out[k], emb[k]) for k in range(400))
+    assert 160 < swapped < 240
+
+
+def test_a_wrapped_instruction_the_model_would_read_cut_off_stays_unwrapped(minilm):
+    short = build_text_encoder(TextConfig(kind='minilm', max_length=9, embed_dim=384))
+    long = 'push the red cube to the left'                      # 9 tokens with [CLS] [SEP]
+    assert short.token_count(long) == 9
+    variants = InstructionVariants([long], short, 6, 1.0)
+    assert variants.too_long == 6 and variants.texts == [long] * 6
+
+
+def test_too_many_variants_to_hold_are_refused_before_encoding(minilm, monkeypatch):
+    from vag_ros.train import instruction_context
+    monkeypatch.setattr(instruction_context, 'MAX_VARIANT_BYTES', 1 << 20)
+    with pytest.raises(ConfigError, match='GiB of text embeddings'):
+        InstructionVariants([f'touch block {k}' for k in range(20)], minilm, 4, 0.5)
 
 
 def test_train_config_checks_the_context_fields():
@@ -78,6 +114,20 @@ def test_training_reads_the_wrapped_instructions(tmp_path, bag_dir, train_config
         runs[name] = read_weights(tmp_path / name)[0]
     assert all(torch.equal(runs['on'][k], runs['on_again'][k]) for k in runs['on'])
     assert any(not torch.equal(runs['on'][k], runs['off'][k]) for k in runs['on'])
+
+
+def test_resume_draws_the_same_swaps_as_a_straight_run(tmp_path, bag_dir, train_config):
+    """The swap comes from each step's seed: 2 + 2 resumed steps equal 4 straight ones."""
+    on = dataclasses.replace(train_config, steps=4, save_every=2, instruction_context=0.5,
+                             instruction_variants=2)
+    trainer.train(minilm_config(), on, bag_dir, tmp_path / 'straight', progress=False)
+    trainer.train(minilm_config(), dataclasses.replace(on, steps=2), bag_dir,
+                  tmp_path / 'resumed', progress=False)
+    torch.manual_seed(1234)   # a draw from the global generator would now differ
+    trainer.train(minilm_config(), on, bag_dir, tmp_path / 'resumed', resume=True,
+                  progress=False)
+    a, b = read_weights(tmp_path / 'straight')[0], read_weights(tmp_path / 'resumed')[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_the_latent_cache_keeps_the_instructions_and_an_older_cache_is_refused(

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 import time
 import typing
+import warnings
 
 import torch
 from torch import nn
@@ -427,12 +428,18 @@ def _instruction_variants(model_config, cfg, dataset):
         return None
     instructions = getattr(dataset, 'instructions', None)
     if instructions is None:
-        raise ConfigError('instruction_context: this latent cache was built before it kept '
-                          'the instruction strings; build a new one (another --cache folder)')
+        raise ConfigError('instruction_context: the training data keeps no instruction strings '
+                          '(a latent cache built before caches kept them: build a new one, in '
+                          'another --cache folder), or set instruction_context: 0')
     from vag_ros.model.text import build_text_encoder
     from vag_ros.train.instruction_context import InstructionVariants
-    return InstructionVariants(instructions, build_text_encoder(model_config.text),
-                               cfg.instruction_variants, cfg.instruction_context, cfg.seed)
+    variants = InstructionVariants(instructions, build_text_encoder(model_config.text),
+                                   cfg.instruction_variants, cfg.instruction_context, cfg.seed)
+    if variants.too_long:
+        warnings.warn(f'instruction_context: {variants.too_long} of {len(variants.texts)} '
+                      f'wrapped instructions exceed text.max_length='
+                      f'{model_config.text.max_length} tokens; those stay unwrapped')
+    return variants
 
 
 def _check_resume(meta: dict, model_config, cfg) -> None:
