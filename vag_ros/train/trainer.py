@@ -315,10 +315,11 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         index = batch_indices(step, len(dataset), cfg.batch_size, cfg.seed)
         index = index[rank * per_rank:(rank + 1) * per_rank]  # (B / world,)
         lat, emb, mask, act, frames, states = dataset.batch(index, dev)
+        step_seed = (cfg.seed * 1_000_003 + step) * 1024 + rank  # one per step and rank
         if variants is not None:
-            emb, mask = variants.pick(index, emb, mask, torch.Generator().manual_seed(
-                (cfg.seed * 1_000_003 + step) * 1024 + 512 + rank))
-        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 1024 + rank)
+            emb, mask = variants.pick(index, emb, mask,
+                                      torch.Generator().manual_seed(step_seed + 512))
+        gen = torch.Generator().manual_seed(step_seed)
         warming = step < cfg.observation_warmup_steps and model.waypoints is not None
         # during the warm-up the observation encoder learns alone, from the waypoint loss
         out = loss_module(lat, emb, mask, act, frames, states, gen, observation_only=warming)
