@@ -32,7 +32,8 @@ LOADERS = {
     'train_tiny_action_more.yaml': load_train_config,
     'train_tiny_context.yaml': load_train_config,
     'train_tiny_no_bridge.yaml': load_train_config,
-    'model_tiny_token.yaml': load_model_config, 'train_tiny_encoder.yaml': load_train_config,
+    'model_tiny_token.yaml': load_model_config, 'model_tiny_plan.yaml': load_model_config,
+    'train_tiny_encoder.yaml': load_train_config,
     'train_tiny_token_action.yaml': load_train_config,
     'contracts/default.yaml': _contract, 'contracts/gripper_topic.yaml': _contract,
     'contracts/commands_idle_split.yaml': _contract,
@@ -57,3 +58,12 @@ def test_the_token_variant_is_the_tiny_preset_plus_its_switch():
     plain = dataclasses.replace(token, name=tiny.name,
                                 video=dataclasses.replace(token.video, observation_token=False))
     assert plain == tiny
+
+
+def test_the_plan_variant_is_the_token_variant_plus_its_switch():
+    import dataclasses
+    token = load_model_config(CONFIG / 'model_tiny_token.yaml')
+    plan = load_model_config(CONFIG / 'model_tiny_plan.yaml')
+    assert plan.video.plan_dim == plan.action.dim and not token.video.plan_dim
+    assert dataclasses.replace(plan, name=token.name,
+                               video=dataclasses.replace(plan.video, plan_dim=0)) == token

@@ -37,8 +37,9 @@ def engines(request, names):
 
 
 CASES = [('checkpoint', 'engine'), ('cfg_checkpoint', 'cfg_engine'),
-         ('pca_checkpoint', 'pca_engine'), ('token_checkpoint', 'token_engine')]
-IDS = ['patch', 'patch-cfg', 'pca', 'observation-token-cfg']
+         ('pca_checkpoint', 'pca_engine'), ('token_checkpoint', 'token_engine'),
+         ('plan_checkpoint', 'plan_engine')]
+IDS = ['patch', 'patch-cfg', 'pca', 'observation-token-cfg', 'plan-cfg']
 
 
 @pytest.mark.parametrize('case', CASES, ids=IDS)

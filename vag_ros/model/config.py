@@ -87,6 +87,13 @@ class VideoConfig:
     # encoder (action.observation_dim > 0, not mode video_only); it then trains and freezes
     # with the video branch.
     observation_token: bool = False
+    # The DiT also reads the observation encoder's waypoint plan (action.dim joints at 4
+    # waypoints, the waypoint head's guess from the first frame, text and state), linearly
+    # interpolated to every latent frame and broadcast as plan_dim input channels, with 2
+    # channels of the latent grid's (x, y): where the arm should be at each frame, beside
+    # where each token is. 0 = off; else action.dim (needs observation_token and the
+    # waypoint head, action.waypoint_weight > 0).
+    plan_dim: int = 0
 
     def validate(self, where: str = 'video') -> None:
         self.codec.validate(f'{where}.codec')
@@ -286,6 +293,13 @@ class VagConfig:
                 'video.observation_token', self.video.observation_token,
                 'needs an observation encoder (action.observation_dim > 0): not in mode '
                 'video_only')
+        require(self.video.plan_dim in (0, self.action.dim), 'video.plan_dim',
+                self.video.plan_dim, f'must be 0 (off) or action.dim ({self.action.dim})')
+        require(not self.video.plan_dim or (self.video.observation_token
+                                            and self.action.waypoint_weight > 0),
+                'video.plan_dim', self.video.plan_dim,
+                'the plan is the waypoint head\'s: needs video.observation_token and '
+                'action.waypoint_weight > 0')
         self.video.validate('video')
         self.text.validate('text')
         self.action.validate('action')

@@ -19,7 +19,9 @@ WAYPOINTS = 4  # evenly spaced action steps, the last one included
 
 def waypoint_index(horizon: int) -> torch.Tensor:
     """(WAYPOINTS,) step indices of the auxiliary waypoints, ending at the last step."""
-    return torch.linspace(horizon / WAYPOINTS, horizon, WAYPOINTS).round().long() - 1
+    # on the CPU even inside a meta-device context: a model built there reads it as data
+    return torch.linspace(horizon / WAYPOINTS, horizon, WAYPOINTS,
+                          device='cpu').round().long() - 1
 
 
 @dataclasses.dataclass
@@ -49,8 +51,11 @@ class VagModel(nn.Module):
         self.video: typing.Optional[VideoBranch] = None
         if self.mode != 'action_no_bridge':
             token_dim = config.action.observation_dim if config.video.observation_token else 0
+            horizon = config.action.horizon  # the plan's knots: the start, the waypoints
+            knots = [0.0, *(k / max(horizon - 1, 1) for k in waypoint_index(horizon).tolist())]
             self.video = video_branch or VideoBranch(config.video, config.text.embed_dim,
-                                                     observation_dim=token_dim)
+                                                     observation_dim=token_dim,
+                                                     plan_knots=knots)
         self.action: typing.Optional[ActionUNet] = None
         self.observation: typing.Optional[ObservationEncoder] = None
         if self.mode != 'video_only':
@@ -78,6 +83,14 @@ class VagModel(nn.Module):
         # data only: the given frame, the frozen text embedding and the measured state
         return self.observation(observation.frame.detach(), observation.text_emb.detach(),
                                 observation.text_mask, observation.state)
+
+    def plan(self, features: typing.Optional[torch.Tensor]) -> typing.Optional[torch.Tensor]:
+        """The waypoint head's plan (B, W, D) for the video (video.plan_dim), detached: the
+        video learns to follow it, the head learns from the action side only; else None."""
+        if features is None or self.video is None or self.video.plan_start is None:
+            return None
+        b, dim = features.shape[0], self.config.action.dim
+        return self.waypoints(features.detach()).view(b, WAYPOINTS, dim).detach()
 
     @property
     def video_reads_observation(self) -> bool:
@@ -148,7 +161,8 @@ class VagModel(nn.Module):
         features = self.observe(observation)  # (B, obs_dim) or None
         # the video reads the features detached: the encoder learns from the action side only
         v = self.video(x_t, t, first, text_emb,
-                       features.detach() if self.video_reads_observation else None)
+                       features.detach() if self.video_reads_observation else None,
+                       self.plan(features))
         frame_mask = torch.ones(1, 1, latents.shape[2], 1, 1, device=dev)
         frame_mask[:, :, 0] = 0.0  # no loss on the given frame
         video_loss = flow.flow_loss(v, latents, noise, frame_mask)
@@ -213,7 +227,8 @@ class VagModel(nn.Module):
             if null_features is None and not (isinstance(guidance, float) and guidance == 1.0):
                 null_features = self.null_features(observation, null_emb)
         v = self.video.guided(x_t, t, first_latent, observation.text_emb, null_emb, guidance,
-                              features, null_features)
+                              features, null_features, self.plan(features),
+                              self.plan(null_features))
         if self.action is None or a_t is None:
             return v, None
         z0 = flow.x0_estimate(x_t, v, t)  # current clean-latent estimate

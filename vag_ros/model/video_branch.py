@@ -6,6 +6,7 @@ velocity eps - x. The first latent frame is the clean conditioning latent, marke
 condition-mask channel and a near-zero timestep.
 """
 
+import bisect
 import json
 from pathlib import Path
 import typing
@@ -15,11 +16,33 @@ from torch import nn
 
 from vag_ros.errors import CheckpointError
 
+PLAN_GRID_CHANNELS = 2  # the latent grid's (x, y) in [-1, 1], beside the plan channels
+
+
+def plan_weights(frames: int, knots: typing.Sequence[float]) -> typing.List[typing.List[float]]:
+    """(frames, K) linear-interpolation weights of K knots at times ``knots`` (fractions of
+    the clip, increasing, the first 0) at each of ``frames`` evenly spaced frames; plain
+    Python, so a model built on the meta device gets them too."""
+    knots = [float(k) for k in knots]
+    rows = []
+    for f in range(frames):
+        time = f / max(frames - 1, 1)
+        right = min(bisect.bisect_right(knots, time), len(knots) - 1)
+        left = max(right - 1, 0)
+        span = knots[right] - knots[left]
+        share = 0.0 if span <= 0 else min(max((time - knots[left]) / span, 0.0), 1.0)
+        row = [0.0] * len(knots)
+        row[left] += 1.0 - share
+        row[right] += share
+        rows.append(row)
+    return rows
+
 
 def transformer_kwargs(video_config, text_embed_dim: int) -> dict:
     """Return the CosmosTransformer3DModel kwargs for a ``VideoConfig``."""
     c = video_config
     extra = 1 + (1 if c.padding_mask_channel else 0)  # condition mask (+ padding mask)
+    extra += c.plan_dim + PLAN_GRID_CHANNELS if c.plan_dim else 0  # plan + (x, y) grid
     return {
         'in_channels': c.latent_channels + extra,
         'out_channels': c.latent_channels,
@@ -42,7 +65,8 @@ class VideoBranch(nn.Module):
     """Predicts the velocity of the noisy latent video given the clean first frame and text."""
 
     def __init__(self, video_config, text_embed_dim: int,
-                 transformer: typing.Optional[nn.Module] = None, observation_dim: int = 0):
+                 transformer: typing.Optional[nn.Module] = None, observation_dim: int = 0,
+                 plan_knots: typing.Sequence[float] = ()):
         super().__init__()
         from diffusers import CosmosTransformer3DModel
         self.config = video_config
@@ -59,6 +83,14 @@ class VideoBranch(nn.Module):
             self.observation_token = nn.Linear(observation_dim, text_embed_dim)
             nn.init.zeros_(self.observation_token.weight)
             nn.init.zeros_(self.observation_token.bias)
+        # video.plan_dim: the plan's start (learned; the waypoints come from the action
+        # branch's waypoint head) and the interpolation from the knots to the latent frames
+        self.plan_start: typing.Optional[nn.Parameter] = None
+        if video_config.plan_dim:
+            if len(plan_knots) < 2:
+                raise ValueError('video.plan_dim needs the plan knots: 0 and the waypoints')
+            self.plan_start = nn.Parameter(torch.zeros(video_config.plan_dim))
+            self.plan_weights = plan_weights(video_config.latent_frames, plan_knots)
 
     @classmethod
     def from_pretrained(cls, video_config, text_embed_dim: int, path,
@@ -74,11 +106,28 @@ class VideoBranch(nn.Module):
                    load_transformer_folder(path, subfolder, video_config, text_embed_dim, dtype),
                    observation_dim)
 
-    def condition(self, x_t: torch.Tensor, cond_latent: torch.Tensor, t: torch.Tensor):
+    def plan_channels(self, waypoints: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Waypoints (B, W, D) -> plan + grid channels (B, D + 2, T', h, w)."""
+        b = waypoints.shape[0]
+        knots = torch.cat([self.plan_start.to(waypoints).expand(b, 1, -1), waypoints], dim=1)
+        weights = torch.tensor(self.plan_weights, dtype=waypoints.dtype,
+                               device=waypoints.device)  # (T', K)
+        plan = torch.einsum('fk,bkd->bdf', weights, knots)  # (B, D, T')
+        frames = plan.shape[-1]
+        plan = plan[..., None, None].expand(-1, -1, -1, h, w)
+        # Python constants, not linspace: the exported graph keeps them float32
+        xs = [[-1.0 + 2.0 * i / max(w - 1, 1) for i in range(w)]] * h
+        ys = [[-1.0 + 2.0 * j / max(h - 1, 1)] * w for j in range(h)]
+        grid = torch.tensor([xs, ys], dtype=plan.dtype, device=plan.device)  # (2, h, w)
+        grid = grid[None, :, None].expand(b, -1, frames, -1, -1)
+        return torch.cat([plan, grid], dim=1)
+
+    def condition(self, x_t: torch.Tensor, cond_latent: torch.Tensor, t: torch.Tensor,
+                  waypoints: typing.Optional[torch.Tensor] = None):
         """Insert the clean first frame.
 
         -> inputs (B, C, T', H, W), per-frame t (B, 1, T', 1, 1),
-        mask channels (B, 1 or 2, T', H, W).
+        mask channels (B, 1 or 2 [+ D + 2 with the plan], T', H, W).
         """
         b, _, frames, h, w = x_t.shape
         x_in = torch.cat([cond_latent.to(x_t.dtype), x_t[:, :, 1:]], dim=2)
@@ -91,6 +140,11 @@ class VideoBranch(nn.Module):
         masks = [first.expand(b, 1, frames, h, w)]  # (B, 1, T', H, W)
         if self.config.padding_mask_channel:
             masks.append(torch.zeros(b, 1, frames, h, w, dtype=x_t.dtype, device=x_t.device))
+        if self.plan_start is not None:
+            if waypoints is None:
+                raise ValueError('video.plan_dim: the video branch needs the waypoint plan '
+                                 '(B, W, D)')
+            masks.append(self.plan_channels(waypoints.to(x_t.dtype), h, w))
         return x_in, tt, torch.cat(masks, dim=1)
 
     def context(self, text_emb: torch.Tensor,
@@ -106,16 +160,17 @@ class VideoBranch(nn.Module):
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond_latent: torch.Tensor,
                 text_emb: torch.Tensor,
-                features: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
+                features: typing.Optional[torch.Tensor] = None,
+                waypoints: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
         """Predict the velocity, zero on the conditioning frame.
 
         x_t (B, C, T', H, W), t (B,), cond_latent (B, C, 1, H, W), text (B, L, E),
-        observation features (B, obs_dim) with video.observation_token
-        -> velocity (B, C, T', H, W). Padded text tokens are zero (no attention mask),
-        as in Cosmos-Predict2.
+        observation features (B, obs_dim) with video.observation_token, waypoint plan
+        (B, W, D) with video.plan_dim -> velocity (B, C, T', H, W). Padded text tokens are
+        zero (no attention mask), as in Cosmos-Predict2.
         """
         text_emb = self.context(text_emb, features)
-        x_in, tt, masks = self.condition(x_t, cond_latent, t)
+        x_in, tt, masks = self.condition(x_t, cond_latent, t, waypoints)
         out = self.transformer(
             hidden_states=x_in, timestep=tt, encoder_hidden_states=text_emb.to(x_t.dtype),
             fps=self.config.fps, condition_mask=masks, return_dict=False)[0]
@@ -125,26 +180,38 @@ class VideoBranch(nn.Module):
     def guided(self, x_t: torch.Tensor, t: torch.Tensor, cond_latent: torch.Tensor,
                text_emb: torch.Tensor, null_emb: torch.Tensor,
                guidance_scale: float, features: typing.Optional[torch.Tensor] = None,
-               null_features: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
+               null_features: typing.Optional[torch.Tensor] = None,
+               waypoints: typing.Optional[torch.Tensor] = None,
+               null_waypoints: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
         """Classifier-free guided velocity v_u + g (v_c - v_u), cond/uncond in one batch.
 
         ``features`` / ``null_features``: the observation features read with the text and
-        with the null text (video.observation_token only).
+        with the null text (video.observation_token only); ``waypoints`` /
+        ``null_waypoints`` likewise the plan read from them (video.plan_dim only).
         """
         if guidance_scale == 1.0:
-            return self(x_t, t, cond_latent, text_emb, features)
+            return self(x_t, t, cond_latent, text_emb, features, waypoints)
         b = x_t.shape[0]
         t = torch.as_tensor(t, dtype=x_t.dtype, device=x_t.device).reshape(-1).expand(b)
-        both = None
-        if self.observation_token is not None:
-            if features is None or null_features is None:
-                raise ValueError('video.observation_token: guidance needs the observation '
-                                 'features with the text and with the null text')
-            both = torch.cat([features, null_features])
+        both = _pair('video.observation_token', 'observation features', features,
+                     null_features, self.observation_token is not None)
+        plans = _pair('video.plan_dim', 'waypoint plan', waypoints, null_waypoints,
+                      self.plan_start is not None)
         v = self(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([cond_latent, cond_latent]),
-                 torch.cat([text_emb, null_emb.to(text_emb)]), both)
+                 torch.cat([text_emb, null_emb.to(text_emb)]), both, plans)
         v_c, v_u = v[:b], v[b:]
         return v_u + guidance_scale * (v_c - v_u)
+
+
+def _pair(switch: str, what: str, cond: typing.Optional[torch.Tensor],
+          null: typing.Optional[torch.Tensor], used: bool) -> typing.Optional[torch.Tensor]:
+    """(2B, ...) the input read with the text, then with the null text; None if unused."""
+    if not used:
+        return None
+    if cond is None or null is None:
+        raise ValueError(f'{switch}: guidance needs the {what} with the text and with the '
+                         f'null text')
+    return torch.cat([cond, null])
 
 
 def _folder(path, subfolder) -> Path:
