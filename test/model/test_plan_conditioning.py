@@ -1,10 +1,12 @@
 """video.plan_dim: the DiT reads the waypoint head's plan, interpolated to every latent frame."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from vag_ros.errors import ConfigError
-from vag_ros.model.vag import Observation, VagModel, WAYPOINTS
+from vag_ros.model.vag import Observation, VagModel, WAYPOINTS, waypoint_index
 from vag_ros.model.video_branch import plan_weights
 
 
@@ -36,6 +38,12 @@ def test_the_switch_needs_the_waypoint_head_and_the_action_dim(micro_config):
         micro_config(plan_dim=7)  # no observation token
     with pytest.raises(ConfigError, match='plan_dim'):
         micro_config(observation_dim=0, plan_dim=7)
+    plan = micro_config(observation_token=True, plan_dim=7)
+    with pytest.raises(ConfigError, match='state_conditioning'):
+        dataclasses.replace(plan, action=dataclasses.replace(
+            plan.action, state_conditioning=False)).validate()
+    with pytest.raises(ConfigError, match='horizon'):
+        dataclasses.replace(plan, action=dataclasses.replace(plan.action, horizon=4)).validate()
     # the no-bridge ablation of a plan preset has no video branch: nothing to feed
     assert VagModel(micro_config('action_no_bridge', observation_token=True,
                                  plan_dim=7)).video is None
@@ -52,7 +60,10 @@ def test_the_plan_channels_hold_the_start_the_waypoints_and_the_grid(plan_config
     channels = video.plan_channels(waypoints, 3, 4)  # (B, 7 + 2, T', 3, 4)
     assert channels.shape == (2, 9, frames, 3, 4)
     torch.testing.assert_close(channels[:, :7, 0, 1, 2], torch.arange(7.0).expand(2, 7))
-    torch.testing.assert_close(channels[:, :7, -1, 0, 0], waypoints[:, -1])  # the last knot
+    # each waypoint on its own step's frame (steps 1, 3, 6, 8), halfway between in between
+    for k, step in enumerate(waypoint_index(plan_config.action.horizon).tolist()):
+        torch.testing.assert_close(channels[:, :7, step, 0, 0], waypoints[:, k])
+    torch.testing.assert_close(channels[:, :7, 2, 0, 0], (waypoints[:, 0] + waypoints[:, 1]) / 2)
     torch.testing.assert_close(channels[0, 7, 0, 0], torch.linspace(-1, 1, 4))  # x
     torch.testing.assert_close(channels[0, 8, 0, :, 0], torch.linspace(-1, 1, 3))  # y
 

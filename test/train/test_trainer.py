@@ -194,14 +194,16 @@ def test_observation_warmup_trains_the_encoder_alone_first(tmp_path, bag_dir, da
     assert sorted(g['lr_scale'] for g in groups) == [1.0, 3.0]
 
 
+@pytest.mark.parametrize('plan_dim', [0, 7])
 def test_freezing_a_video_that_reads_the_observation_freezes_the_encoder(
-        tmp_path, bag_dir, dataset, train_config):
+        tmp_path, bag_dir, dataset, train_config, plan_dim):
     """video.observation_token: stage 1 trains the encoder with the video; stage 2
-    (freeze_video, --init) keeps both as they are, so the video's input does not drift."""
+    (freeze_video, --init) keeps both as they are, so the video's input does not drift;
+    with video.plan_dim the waypoint head, whose plan the video reads, stays too."""
     from vag_ros.errors import ConfigError
     base = micro_config()
-    config = dataclasses.replace(
-        base, video=dataclasses.replace(base.video, observation_token=True)).validate()
+    config = dataclasses.replace(base, video=dataclasses.replace(
+        base.video, observation_token=True, plan_dim=plan_dim)).validate()
     first = tmp_path / 'stage1'
     warm = dataclasses.replace(train_config, steps=2, observation_warmup_steps=1)
     trainer.train(config, warm, bag_dir, first, progress=False, dataset=dataset)
@@ -209,9 +211,11 @@ def test_freezing_a_video_that_reads_the_observation_freezes_the_encoder(
     second = tmp_path / 'stage2'
     trainer.train(config, frozen, bag_dir, second, progress=False, init=first)
     a, b = load_checkpoint(first).model, load_checkpoint(second).model
-    for part in ('video', 'observation'):
+    for part in ('video', 'observation', *(('waypoints',) if plan_dim else ())):
         before, after = getattr(a, part).state_dict(), getattr(b, part).state_dict()
         assert all(torch.equal(before[k], after[k]) for k in before), part
+    if not plan_dim:  # without the plan the head trains on (the encoder is frozen)
+        assert not torch.equal(a.waypoints.weight, b.waypoints.weight)
     pairs = zip(a.action.parameters(), b.action.parameters())
     assert any(not torch.equal(x, y) for x, y in pairs)
     with pytest.raises(ConfigError, match='observation_warmup_steps'):

@@ -300,6 +300,12 @@ class VagConfig:
                 'video.plan_dim', self.video.plan_dim,
                 'the plan is the waypoint head\'s: needs video.observation_token and '
                 'action.waypoint_weight > 0')
+        require(not self.video.plan_dim or (self.action.state_conditioning
+                                            and self.action.horizon == self.video.frames),
+                'video.plan_dim', self.video.plan_dim,
+                'needs action.state_conditioning (the plan starts at the measured state, a '
+                'fixed point in relative actions) and action.horizon == video.frames (action '
+                'step t is frame t)')
         self.video.validate('video')
         self.text.validate('text')
         self.action.validate('action')

@@ -96,7 +96,8 @@ class VideoBranch(nn.Module):
     def from_pretrained(cls, video_config, text_embed_dim: int, path,
                         subfolder: typing.Optional[str] = 'transformer',
                         dtype: torch.dtype = torch.float32,
-                        observation_dim: int = 0) -> 'VideoBranch':
+                        observation_dim: int = 0,
+                        plan_knots: typing.Sequence[float] = ()) -> 'VideoBranch':
         """Load a diffusers transformer folder (e.g. Cosmos-Predict2-2B-Video2World's).
 
         The folder's config is overridden by ours where the two differ only in how the
@@ -104,7 +105,7 @@ class VideoBranch(nn.Module):
         """
         return cls(video_config, text_embed_dim,
                    load_transformer_folder(path, subfolder, video_config, text_embed_dim, dtype),
-                   observation_dim)
+                   observation_dim, plan_knots)
 
     def plan_channels(self, waypoints: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Waypoints (B, W, D) -> plan + grid channels (B, D + 2, T', h, w)."""

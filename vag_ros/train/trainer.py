@@ -276,6 +276,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         model.video.requires_grad_(False)  # forward only: no graph, no optimizer state
         if model.video_reads_observation:  # the frozen video's input stays as it learned it
             model.observation.requires_grad_(False)
+        if model.video.plan_start is not None:  # and so does the plan it reads (plan_dim)
+            model.waypoints.requires_grad_(False)
     ema = Ema(model, cfg.ema_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr,
