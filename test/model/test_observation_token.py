@@ -83,9 +83,16 @@ def test_training_feeds_the_video_detached_features(token_config, make_batch, ob
     assert all(p.grad is not None for p in model.observation.parameters())
 
 
-def test_guidance_reads_the_features_of_the_null_text(token_config, make_batch, observe):
-    """v = v_u + g (v_c - v_u), the unconditional half with the null text's features, as
-    text dropout trains it."""
+# video.plan_dim: the video also reads the waypoint plan made from those features
+PLAN_DIMS = pytest.mark.parametrize('plan_dim', [0, 7], ids=['token', 'token+plan'])
+
+
+@PLAN_DIMS
+def test_guidance_reads_the_features_of_the_null_text(micro_config, make_batch, observe,
+                                                      plan_dim):
+    """v = v_u + g (v_c - v_u), the unconditional half with the null text's features (and
+    the plan read from them), as text dropout trains it."""
+    token_config = micro_config(observation_token=True, plan_dim=plan_dim)
     torch.manual_seed(0)
     model = VagModel(token_config).eval()
     torch.nn.init.normal_(model.video.observation_token.weight)
@@ -95,16 +102,21 @@ def test_guidance_reads_the_features_of_the_null_text(token_config, make_batch, 
     first = lat[:, :, :1]
     with torch.no_grad():
         guided, _ = model.step(lat, None, t, first, obs, null, 3.0)
-        cond = model.video(lat, t, first, emb, model.observe(obs))
+        features = model.observe(obs)
+        cond = model.video(lat, t, first, emb, features, model.plan(features))
         null_obs = Observation(obs.frame, null, torch.zeros_like(mask), obs.state)
-        uncond = model.video(lat, t, first, null, model.observe(null_obs))
+        null_features = model.observe(null_obs)
+        uncond = model.video(lat, t, first, null, null_features, model.plan(null_features))
+    assert (model.plan(features) is None) == (plan_dim == 0)
     torch.testing.assert_close(guided, uncond + 3.0 * (cond - uncond))
     assert (model.observe(null_obs) - model.observe(obs)).abs().max() > 0
     with pytest.raises(ValueError, match='observation features'):
         model.video(lat, t, first, emb)
 
 
-def test_sampling_runs_with_the_token(token_config, observe):
+@PLAN_DIMS
+def test_sampling_runs_with_the_token(micro_config, observe, plan_dim):
+    token_config = micro_config(observation_token=True, plan_dim=plan_dim)
     torch.manual_seed(0)
     model = VagModel(token_config).eval()
     c, _, h, w = token_config.video.latent_shape

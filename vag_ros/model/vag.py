@@ -89,8 +89,12 @@ class VagModel(nn.Module):
         video learns to follow it, the head learns from the action side only; else None."""
         if features is None or self.video is None or self.video.plan_start is None:
             return None
-        b, dim = features.shape[0], self.config.action.dim
-        return self.waypoints(features.detach()).view(b, WAYPOINTS, dim).detach()
+        return self.waypoint_guess(features).detach()
+
+    def waypoint_guess(self, features: torch.Tensor) -> torch.Tensor:
+        """The waypoint head's guess of the normalized actions at the waypoints (B, W, D)."""
+        return self.waypoints(features).view(features.shape[0], WAYPOINTS,
+                                             self.config.action.dim)
 
     @property
     def video_reads_observation(self) -> bool:
@@ -122,10 +126,9 @@ class VagModel(nn.Module):
         """MSE of the waypoint head's (B, W, D) guess against the clean actions there."""
         if self.waypoints is None or features is None:
             return torch.zeros((), device=actions_norm.device)
-        b, horizon, dim = actions_norm.shape
-        target = actions_norm[:, waypoint_index(horizon).to(actions_norm.device)]  # (B, W, D)
-        return torch.nn.functional.mse_loss(self.waypoints(features).view(b, WAYPOINTS, dim),
-                                            target)
+        index = waypoint_index(actions_norm.shape[1]).to(actions_norm.device)
+        target = actions_norm[:, index]  # (B, W, D)
+        return torch.nn.functional.mse_loss(self.waypoint_guess(features), target)
 
     # -- training -------------------------------------------------------------------------
 
