@@ -16,6 +16,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
+from vag_ros.robot.description import parse_robot_description
 from vag_ros.ros.graph import generate_and_replay
 
 SHARE = Path(get_package_share_directory('vag_ros'))
@@ -78,6 +79,7 @@ def _nodes(context):
             # more time than launch's default 5 s before SIGKILL
             sigterm_timeout=str(SHUTDOWN_TIMEOUT_S.get(spec.name, 5))))
     urdf = Path(arg['robot_description']).read_text()
+    root = parse_robot_description(urdf).root_link  # the ghost and RViz hang under it
     if _true(arg['use_sim']):  # a real robot publishes its own robot_description and TF
         actions.append(Node(package='robot_state_publisher', executable='robot_state_publisher',
                             parameters=[{'robot_description': urdf}], output='screen'))
@@ -89,11 +91,12 @@ def _nodes(context):
                  remappings=[('joint_states', '/vag/preview/joint_states'),
                              ('robot_description', 'ghost_robot_description')]),
             Node(package='tf2_ros', executable='static_transform_publisher',
-                 arguments=['--frame-id', 'base_link', '--child-frame-id', 'ghost/base_link']),
+                 arguments=['--frame-id', root, '--child-frame-id', f'ghost/{root}']),
         ]
     if _true(arg['rviz']):
         actions.append(Node(package='rviz2', executable='rviz2', output='screen',
-                            arguments=['-d', str(SHARE / 'config' / 'vag_preview.rviz')]))
+                            arguments=['-d', str(SHARE / 'config' / 'vag_preview.rviz'),
+                                       '--fixed-frame', root]))
     return actions
 
 

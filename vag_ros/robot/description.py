@@ -13,6 +13,7 @@ from vag_ros.resources import share_path
 
 DEFAULT_URDF = 'config/robot/vag_arm.urdf'
 ACTUATED_TYPES = ('revolute', 'prismatic', 'continuous')
+GRIPPER_WORDS = ('finger', 'gripper')  # in a revolute last joint's name: a gripper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,13 +55,26 @@ class RobotDescription:
         return len(self.joint_names)
 
     @property
+    def has_gripper(self) -> bool:
+        """Whether the last actuated joint drives a gripper: it is prismatic, other joints
+        mimic it, or its name says finger / gripper (a bare arm's last joint is its wrist)."""
+        last = self.joint(self.joint_names[-1])
+        return len(self.joint_names) > 1 and (
+            last.type == 'prismatic' or any(j.mimic == last.name for j in self.joints)
+            or any(word in last.name.lower() for word in GRIPPER_WORDS))
+
+    @property
     def arm_joint_names(self) -> typing.Tuple[str, ...]:
-        """The revolute arm joints (the last actuated joint is the gripper)."""
-        return self.joint_names[:-1]
+        """The arm joints: every actuated joint but the gripper's (``has_gripper``)."""
+        return self.joint_names[:-1] if self.has_gripper else self.joint_names
 
     @property
     def gripper_joint_name(self) -> str:
         """The gripper's driving finger joint (position = finger opening, m)."""
+        if not self.has_gripper:
+            raise ConfigError(f'{self.name}: no gripper joint (the last actuated joint '
+                              f'{self.joint_names[-1]!r} is neither prismatic, nor mimicked, '
+                              'nor named finger / gripper)')
         return self.joint_names[-1]
 
     def joint(self, name: str) -> JointInfo:
@@ -127,8 +141,8 @@ def _parse_joint(element, robot: str) -> JointInfo:
         if limits['lower'] > limits['upper']:
             raise ConfigError(
                 f'{where}: lower={limits["lower"]} > upper={limits["upper"]}')
-    elif kind == 'continuous':
-        limits.update(lower=-np.pi, upper=np.pi)
+    elif kind == 'continuous':  # no position limits: it turns without end
+        limits.update(lower=-np.inf, upper=np.inf)
         if limit is not None:
             limits['velocity'] = _number(limit, 'velocity', f'{where} <limit>', 0.0)
             limits['effort'] = _number(limit, 'effort', f'{where} <limit>', 0.0)

@@ -131,8 +131,9 @@ def _add_robot_physics(spec: mujoco.MjSpec, robot: RobotDescription) -> None:
         else:
             actuator.set_to_position(kp=GRIPPER_KP, dampratio=1.0)
             force = min(info.effort, GRIPPER_FORCE)
-        actuator.ctrlrange = (info.lower, info.upper)
-        actuator.ctrllimited = 1
+        if np.isfinite(info.lower) and np.isfinite(info.upper):  # continuous: unlimited
+            actuator.ctrlrange = (info.lower, info.upper)
+            actuator.ctrllimited = 1
         actuator.forcerange = (-force, force)
         actuator.forcelimited = 1
     tcp = spec.body('tcp')
