@@ -331,3 +331,28 @@ def test_parameters_map_onto_config_dataclasses(ros_context):
             declare_config(node, GeneratorNodeConfig)
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize('name, ok', [
+    ('arm_controller', True), ('/arm_controller', True), ('left/arm_controller', True),
+    ('/left/arm_controller/', True), ('', False), ('arm controller', False),
+    ('left//arm', False), ('2arm', False)])
+def test_a_controller_may_sit_under_the_controller_managers_namespace(name, ok):
+    if ok:
+        assert ReplayNodeConfig(controller=name).controller == name
+    else:
+        with pytest.raises(ConfigError, match='controller'):
+            ReplayNodeConfig(controller=name)
+
+
+def test_the_default_controller_joints_declare_and_read_back(ros_context):
+    """An empty list default is declared (no type to infer) and read back as ()."""
+    import rclpy
+    given = [Parameter('controller_joints', value=['j1', 'j2'])]
+    for overrides, expected in (([], ()), (given, ('j1', 'j2'))):
+        node = rclpy.create_node('param_test_joints', context=ros_context,
+                                 parameter_overrides=overrides)
+        try:
+            assert declare_config(node, ReplayNodeConfig).controller_joints == expected
+        finally:
+            node.destroy_node()

@@ -168,6 +168,18 @@ def test_missing_stale_or_partial_joint_state_rejected(harness):
     assert h.node.submit('touch the red block')
 
 
+def test_a_joint_state_whose_lengths_disagree_is_not_read(harness):
+    """7 names, 6 positions: which value is whose is unknown, so none is taken (zipping
+    them would give the gripper the first arm joint's value)."""
+    from sensor_msgs.msg import JointState
+    h = harness
+    names = list(h.node.joint_names)
+    h.send_state(STATE, names)
+    before = {n: h.node._joints[n][0] for n in names}
+    h.node._on_joint_state(JointState(name=names, position=[float(v) + 1.0 for v in STATE[:6]]))
+    assert {n: h.node._joints[n][0] for n in names} == before
+
+
 def test_queue_full_rejected(harness):
     h = harness
     release = threading.Event()

@@ -31,13 +31,23 @@ def test_specs_name_console_scripts_and_classes():
     assert dict(specs[2].parameters)['dry_run'] is True
 
 
-def test_camera_transport_reaches_capture():
+def test_camera_topic_and_transport_reach_capture_and_recorder(ros_context, tmp_path):
     from vag_ros.errors import ConfigError
-    capture = graph.generate_and_replay(camera_topic='/cam/rgb', camera_transport='compressed',
-                                        sim=False)[0]
+    specs = graph.generate_and_replay(camera_topic='/cam/rgb', camera_transport='compressed',
+                                      sim=False, preview=False, record_dir=str(tmp_path))
+    capture, recorder = specs[0], specs[-1]
     assert capture.name == 'vag_capture'
     assert capture.parameter_dict() == {'input_transport': 'compressed'}
     assert capture.remappings == (('/camera/image_raw', '/cam/rgb'),)
+    # the recorder records the executed camera from the same camera, in the same transport
+    assert recorder.name == 'vag_recorder'
+    nodes = graph.create_nodes([capture, recorder], context=ros_context)
+    try:
+        assert [n.input_topic if n.get_name() == 'vag_capture' else n.camera_topic
+                for n in nodes] == ['/cam/rgb/compressed'] * 2
+    finally:
+        for node in nodes:
+            node.destroy_node()
     assert graph.generate_and_replay()[0].parameter_dict() == {'input_transport': 'raw'}
     with pytest.raises(ConfigError, match='camera_transport'):
         graph.generate_and_replay(camera_transport='theora', sim=False)

@@ -294,10 +294,11 @@ def test_each_episode_gets_its_own_request_frames_and_execution_flag(ros_context
         feed.node.destroy_node()
 
 
-@pytest.mark.parametrize('number', [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize('number', [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_closes_every_open_episode_completely(ros_context, tmp_path, number):
     """vag_recorder in its own process: open episodes (one executing) are all written, and
-    the process exits cleanly, within seconds of the signal."""
+    the process exits cleanly, within seconds of the signal (SIGHUP: the terminal that
+    started it closed). The episode cut mid-motion says so."""
     import subprocess
     import sys
     import time
@@ -337,6 +338,7 @@ def test_a_signal_closes_every_open_episode_completely(ros_context, tmp_path, nu
         summaries = [_bag_summary(tmp_path / name) for name in bags]
         assert [m['instruction'] for _, m, _ in summaries] == [f'episode {s}' for s in stamps]
         assert summaries[-1][1]['extra']['executed'] is True
+        assert summaries[-1][1]['extra']['execution'] == 'interrupted'
         assert all(c['/vag/predicted_video'] == 4 for c, _, _ in summaries)
         assert took < 10.0, took
     finally:
@@ -386,6 +388,68 @@ def test_a_rejected_trajectory_executed_after_revalidation_is_recorded(ros_conte
         warnings = [s['last_error'] if 'last_error' in s else s.get('message', '')
                     for s in feed.statuses]
         assert any('request result' in w for w in warnings), warnings
+    finally:
+        executor.shutdown()
+        recorder.destroy_node()
+        feed.node.destroy_node()
+
+
+@pytest.mark.parametrize('transport', ['raw', 'compressed'])
+def test_recorder_reads_another_robots_camera_and_split_joint_states(ros_context, tmp_path,
+                                                                     transport):
+    """Another robot's setup: the camera on its own topic (raw, or image_transport's
+    /compressed), arm and gripper joints in separate JointState messages (two broadcasters),
+    and one unreadable camera frame among the good ones: the bag keeps the good frames and
+    every measured joint state, and says what it left out."""
+    from sensor_msgs.msg import CompressedImage
+    from vag_ros.ros.conversions import numpy_to_compressed
+    robot = load_robot_description()
+    topic = '/cam/color/image_raw'
+    recorder = RecorderNode(context=ros_context, parameter_overrides=[
+        Parameter('out_dir', value=str(tmp_path)), Parameter('settle_s', value=0.2),
+        Parameter('camera_topic', value=topic), Parameter('camera_transport', value=transport)])
+    feed = Feed(ros_context, 'recorder_other_robot_feed')
+    camera = feed.node.create_publisher(
+        CompressedImage if transport == 'compressed' else Image,
+        topic + ('/compressed' if transport == 'compressed' else ''), 10)
+    executor = _executor(ros_context, recorder, feed.node)
+    try:
+        assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1
+                          and camera.get_subscription_count() >= 1, 5.0)
+        feed.result('accepted', 'touch the red block')
+        trajectory = feed.episode(robot)
+        assert spin_until(executor, lambda: len(recorder._frames) == 4, 5.0)
+        feed.trajectory.publish(trajectory)
+        assert spin_until(executor, lambda: START in recorder._open, 5.0)
+        feed.state('moving')
+        assert spin_until(executor, lambda: recorder._recording is not None, 5.0)
+        arm, gripper = list(robot.joint_names[:6]), list(robot.joint_names[6:])
+        for k in range(5):
+            stamp = START + k * 10**7
+            feed.joints.publish(make_joint_state(arm, HOME[:6] + 0.01 * k, stamp))
+            feed.joints.publish(make_joint_state(gripper, HOME[6:], stamp))
+            image = np.full((6, 6, 3), k, np.uint8)
+            if transport == 'compressed':
+                msg = numpy_to_compressed(image, 'png', stamp_ns=stamp)
+                if k == 2:
+                    msg.data = b'\x89PNG not an image'
+            else:
+                msg = numpy_to_image(image, stamp_ns=stamp)
+                if k == 2:
+                    msg.step = 17  # a driver glitch: step < 3 * width
+            camera.publish(msg)
+        spin_until(executor, lambda: len(recorder._recording.camera) == 5, 5.0)
+        feed.state('done')
+        assert spin_until(executor, lambda: recorder.written or recorder.failed, 10.0)
+        assert recorder.written and not recorder.failed, feed.statuses[-3:]
+        counts, meta, _ = _bag_summary(recorder.written[0])
+        # the bag's own layout: camera_storage raw -> /camera/image_raw, whatever the source
+        frames = _camera_frames(recorder.written[0], '/camera/image_raw')  # read by rosbags
+        assert [int(np.median(f)) for f in frames] == [0, 1, 3, 4]
+        assert counts['/joint_states'] >= 9  # one per message once both were heard
+        assert meta['extra']['camera_frames'] == 4
+        assert meta['extra']['camera_frames_skipped'] == 1
+        assert any('could not be read' in w for w in meta['extra']['warnings'])
     finally:
         executor.shutdown()
         recorder.destroy_node()

@@ -27,10 +27,11 @@ pytestmark = pytest.mark.ros
 class Rig:
     """Mock arm + replay + a peer that sends trajectories, calls services, counts commands."""
 
-    def __init__(self, context, **params):
+    def __init__(self, context, arm_params=None, **params):
         import rclpy
         overrides = [Parameter(k, value=v) for k, v in params.items()]
-        self.arm = MockArmNode(context=context)
+        self.arm = MockArmNode(context=context, parameter_overrides=[
+            Parameter(k, value=v) for k, v in (arm_params or {}).items()])
         self.replay = ReplayNode(context=context, parameter_overrides=overrides)
         self.peer = rclpy.create_node('replay_test_peer', context=context)
         self.commands, self.trajectories, self.errors = [], [], []
@@ -227,16 +228,145 @@ def test_silent_controller_stops_motion(ros_context, mode):
         assert spin_until(rig.executor, lambda: any(
             'controller silent' in e for e in rig.errors)
             and any(s['state'] == 'stopped' for s in states), 3.0), rig.errors
+        # the stop starts where the arm is, not at the setpoint it never followed: a deaf
+        # controller that wakes up is not first driven to the path
         if mode == 'forward_position':
-            assert_held(rig)
+            spin_for(rig.executor, 0.3)
+            count = len(rig.commands)
+            spin_for(rig.executor, 0.5)
+            assert len(rig.commands) == count
+            np.testing.assert_allclose(rig.commands[-1].data, rig.arm.joints(), atol=1e-3)
         else:  # the stop: a braking trajectory after the motion's one
             assert spin_until(rig.executor, lambda: len(rig.trajectories) == 2, 2.0)
             assert_braking_trajectory(rig.trajectories[-1], rig.replay.limits)
+            start = trajectory_to_arrays(rig.trajectories[-1])[2][0]
+            np.testing.assert_allclose(start, rig.arm.joints(), atol=1e-3)
         by_state = {s['state']: s for s in states}
         assert by_state['moving']['episode_stamp_ns'] == 123
         assert 'controller silent' in by_state['stopped']['message']
     finally:
         rig.close()
+
+
+def _moving(rig, delta=0.3, duration=3.0):
+    """Validate, arm and execute a joint1 move; return once it streams."""
+    assert rig.send(*rig.motion(delta=delta, duration=duration, steps=31)) == []
+    rig.call('arm', True)
+    assert rig.call('execute').success
+    assert spin_until(rig.executor, lambda: len(rig.commands) >= 10, 5.0)
+
+
+def _report(rig, positions, velocity, seconds, until_stopped=False):
+    """Stand in for the arm's /joint_states (its own publishing off) for ``seconds``, or
+    until the motion stopped."""
+    import time
+    from sensor_msgs.msg import JointState
+    publisher = rig.peer.create_publisher(JointState, '/joint_states', 10)
+    rig.arm.publishing = False
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (until_stopped and rig.replay._motion is None):
+        publisher.publish(JointState(name=list(rig.arm.names),
+                                     position=[float(v) for v in positions],
+                                     velocity=[float(v) for v in velocity]))
+        spin_for(rig.executor, 0.02)
+
+
+def test_an_arm_off_its_path_is_stopped_where_it_is(rig):
+    """The arm is measured 0.3 rad from its setpoint (blocked, pushed, or driven the wrong
+    way) while it keeps moving: path_tolerance (0.2 rad) stops it, and the stop holds it
+    where it is measured instead of driving it back to the path."""
+    _moving(rig)
+    away = rig.arm.joints().copy()
+    away[0] -= 0.3
+    _report(rig, away, np.zeros(len(away)), 2.0, until_stopped=True)  # a blocked arm
+    assert rig.replay._motion is None
+    assert spin_until(rig.executor, lambda: any(
+        "path tolerance: 'joint1'" in e for e in rig.errors), 2.0), rig.errors
+    spin_for(rig.executor, 0.3)
+    count = len(rig.commands)
+    spin_for(rig.executor, 0.3)
+    assert len(rig.commands) == count
+    np.testing.assert_allclose(rig.commands[-1].data, away, atol=1e-6)
+
+
+def test_a_joint_state_that_is_not_finite_stops_the_motion(rig):
+    """Fresh /joint_states with NaN positions cannot be watched for a silent controller:
+    the motion stops (braking from the setpoint, the only position known)."""
+    _moving(rig)
+    broken = rig.arm.joints().copy()
+    broken[2] = np.nan
+    _report(rig, broken, np.zeros(len(broken)), 2.0, until_stopped=True)
+    assert rig.replay._motion is None
+    assert spin_until(rig.executor, lambda: any(
+        "joint state of 'joint3' is not finite" in e for e in rig.errors), 2.0), rig.errors
+    assert_held(rig)
+
+
+def test_nan_velocity_of_a_position_only_joint_does_not_block_execution(rig):
+    """ros2_control's joint_state_broadcaster reports NaN velocity for a joint without a
+    velocity interface (a position-only gripper): the velocity is estimated from positions."""
+    names, times, positions = rig.motion(delta=0.2, duration=3.0, steps=31)
+    velocity = [np.nan if n == 'left_finger_joint' else 0.0 for n in rig.arm.names]
+    _report(rig, rig.arm.joints(), velocity, 0.3)
+    assert rig.send(names, times, positions) == []
+    rig.call('arm', True)
+    _report(rig, rig.arm.joints(), velocity, 0.3)
+    reply = rig.call('execute')
+    assert reply.success, reply.message
+
+
+def test_a_goal_the_controller_ended_itself_gets_no_stop(rig):
+    """An aborted or rejected follow_joint_trajectory goal: the controller already holds
+    the arm, so no braking goal follows (it would start from the setpoint and move the arm
+    again). The result callback is mode-agnostic; it is driven here on the streaming rig."""
+    _moving(rig, delta=0.6)
+    spin_for(rig.executor, 0.5)  # well into the motion: a braking stop would take > 0.1 s
+    count = len(rig.commands)
+    rig.replay._on_controller_result(rig.replay.episode_stamp,
+                                     'follow_joint_trajectory failed: error_code -4')
+    assert rig.replay._motion is None
+    spin_for(rig.executor, 0.5)
+    # at most the one command the stream thread may have had in flight; a braking stop
+    # streams one per 20 ms of its duration
+    assert len(rig.commands) - count <= 1, len(rig.commands) - count
+    assert spin_until(rig.executor, lambda: any('error_code -4' in e for e in rig.errors), 2.0)
+
+
+ARM_JOINTS = ['joint1', 'joint2', 'joint3', 'joint4', 'joint5', 'joint6']
+
+
+@pytest.mark.parametrize('mode', ['forward_position', 'joint_trajectory'])
+def test_a_gripper_on_a_controller_of_its_own_is_not_sent_to_the_arms(ros_context, mode):
+    """The arm controller owns joint1-6 (as joint_trajectory_controller, it refuses any other
+    joint); the gripper is on a controller of its own. With controller_joints the arm gets
+    its six joints only and moves; the gripper's part is validated, not commanded."""
+    rig = Rig(ros_context, arm_params={'controller_joints': ARM_JOINTS}, dry_run=False,
+              controller_mode=mode, controller_joints=ARM_JOINTS)
+    try:
+        names, times, positions = rig.motion(delta=0.3, duration=1.5, steps=16)
+        positions[:, -1] += np.linspace(0.0, 0.01, len(times))  # the gripper opens a little
+        gripper = rig.arm.joints()[-1]
+        assert rig.send(names, times, positions) == []
+        assert rig.call('arm', True).success
+        reply = rig.call('execute')
+        assert reply.success and "['left_finger_joint'] not commanded" in reply.message
+        assert spin_until(rig.executor, lambda: rig.replay._motion is None, 10.0)
+        spin_for(rig.executor, 0.5)  # the position servo settles
+        assert np.allclose(rig.arm.joints()[:6], positions[-1, :6], atol=0.03)
+        assert abs(rig.arm.joints()[-1] - gripper) < 2e-3  # not commanded: it held
+        if mode == 'forward_position':
+            assert rig.commands and all(len(c.data) == 6 for c in rig.commands)
+        else:
+            assert [list(t.joint_names) for t in rig.trajectories] == [ARM_JOINTS]
+        assert rig.errors == []
+    finally:
+        rig.close()
+
+
+def test_controller_joints_the_robot_lacks_are_refused(ros_context):
+    with pytest.raises(ConfigError, match=r"controller_joints=\['elbow'\]: \['elbow'\] not"):
+        ReplayNode(context=ros_context, parameter_overrides=[
+            Parameter('controller_joints', value=['elbow'])])
 
 
 def test_controller_watch_follows_and_times_out():
@@ -247,6 +377,11 @@ def test_controller_watch_follows_and_times_out():
     assert watch.update(1.2, np.array([0.01]), np.array([0.2]), names) is None  # moving
     assert watch.update(1.6, np.array([0.01]), np.array([0.3]), names) is None
     assert 'controller silent' in watch.update(1.8, np.array([0.01]), np.array([0.4]), names)
+    # off the path: moving, but farther than path_tolerance from the setpoint
+    watch = ControllerWatch(0.5, 0.05, 0.005, path_tolerance=0.2)
+    assert watch.update(0.0, np.zeros(1), np.array([0.15]), names) is None
+    assert watch.update(0.1, np.array([-0.1]), np.array([0.15]), names).startswith(
+        "path tolerance: 'a' is 0.250")
 
 
 def test_dry_run_default_commands_nothing(ros_context):

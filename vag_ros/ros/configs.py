@@ -7,6 +7,8 @@ dataclasses become dotted names (``safety.velocity_scale``), as in a YAML parame
 import dataclasses
 import math
 from pathlib import Path
+import re
+import typing
 
 from vag_ros.config import require
 from vag_ros.engines.backends import BACKENDS
@@ -20,6 +22,8 @@ from vag_ros.sim.config import SimConfig
 
 INPUT_TRANSPORTS = ('raw', 'compressed')  # capture input, as image_transport names them
 CONTROLLER_MODES = ('joint_trajectory', 'forward_position', 'follow_joint_trajectory')
+# a controller's name, optionally under namespaces (ROS 2 name tokens joined by '/')
+CONTROLLER_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
 FRAME_TOPIC = '/vag/frame'  # capture -> generator: the newest camera frame, rgb8
 # replay -> recorder, demo: std_msgs/String, JSON {"state", "episode_stamp_ns", "message"}
 REPLAY_STATE_TOPIC = '/vag/replay/state'
@@ -126,6 +130,10 @@ class ReplayNodeConfig:
     urdf: str = ''                         # '' = the package's vag_arm.urdf
     controller: str = 'arm_controller'     # /<controller>/joint_trajectory, /commands...
     controller_mode: str = 'forward_position'
+    # the joints the controller drives, in its order; () = every actuated joint of the URDF.
+    # A gripper on a controller of its own (its joint then left out here) is validated and
+    # recorded, not commanded: joint_trajectory_controller rejects joints it does not own
+    controller_joints: typing.Tuple[str, ...] = ()
     dry_run: bool = True                   # validate and report, never command
     stream_rate_hz: float = 50.0           # forward_position command rate [Hz]
     # stop if /joint_states is older during motion [s]: 3x the 170 ms gaps a 100 Hz
@@ -136,6 +144,8 @@ class ReplayNodeConfig:
     controller_timeout_s: float = 0.5      # [s]
     tracking_tolerance: float = 0.05       # |measured - setpoint| counted as following [rad]
     progress_tolerance: float = 0.005      # joint movement counted as progress [rad]
+    # stop when any joint is this far from its commanded setpoint, moving or not [rad or m]
+    path_tolerance: float = 0.2
     goal_time_tolerance_s: float = 1.0     # follow_joint_trajectory: result wait after end [s]
     trajectory_topic: str = tp.PREDICTED_TRAJECTORY_TOPIC
     joint_states_topic: str = tp.JOINT_STATES_TOPIC
@@ -146,14 +156,20 @@ class ReplayNodeConfig:
     def __post_init__(self):
         require(self.controller_mode in CONTROLLER_MODES, 'controller_mode',
                 self.controller_mode, f'expected one of {CONTROLLER_MODES}')
-        require(bool(self.controller) and '/' not in self.controller.strip('/'),
-                'controller', self.controller, 'expected a controller name')
+        require(isinstance(self.controller, str)
+                and CONTROLLER_NAME.fullmatch(self.controller.strip('/')) is not None,
+                'controller', self.controller, 'expected a controller name, optionally '
+                'under the controller manager\'s namespace (arm_controller, '
+                'left/arm_controller)')
         require(0 < self.stream_rate_hz <= 1000, 'stream_rate_hz', self.stream_rate_hz,
                 'must be in (0, 1000]')
         require(self.joint_state_timeout_s > 0, 'joint_state_timeout_s',
                 self.joint_state_timeout_s, 'must be > 0')
-        for name in ('controller_timeout_s', 'tracking_tolerance', 'progress_tolerance'):
+        for name in ('controller_timeout_s', 'tracking_tolerance', 'progress_tolerance',
+                     'path_tolerance'):
             require(getattr(self, name) > 0, name, getattr(self, name), 'must be > 0')
+        require(self.path_tolerance > self.tracking_tolerance, 'path_tolerance',
+                self.path_tolerance, f'must be > tracking_tolerance {self.tracking_tolerance}')
         require(self.goal_time_tolerance_s >= 0, 'goal_time_tolerance_s',
                 self.goal_time_tolerance_s, 'must be >= 0')
         _topic(self.trajectory_topic, 'trajectory_topic')
@@ -176,6 +192,9 @@ class MockArmConfig:
     """The embedded world's arm behind ros2_control-like topics."""
 
     controller: str = 'arm_controller'
+    # the joints this controller owns (() = all); as joint_trajectory_controller, it refuses
+    # a trajectory with other joints, and the joints it does not own hold where they are
+    controller_joints: typing.Tuple[str, ...] = ()
     task: str = 'touch'                    # the world's layout: task family and seed
     seed: int = 0
     sim: SimConfig = dataclasses.field(default_factory=_fast_sim)  # sim.frame_rate = tick
@@ -231,6 +250,9 @@ class RecorderNodeConfig:
     urdf: str = ''
     max_buffered_frames: int = 2000        # predicted / camera frames kept [frames]
     camera_topic: str = tp.CAMERA_TOPIC    # measured frames while the replay executes
+    # raw: sensor_msgs/Image on camera_topic; compressed: CompressedImage on
+    # <camera_topic>/compressed (as capture's input_transport)
+    camera_transport: str = 'raw'
     joint_states_topic: str = tp.JOINT_STATES_TOPIC
     frame_topic: str = FRAME_TOPIC         # the conditioning frame (newest at instruction)
     replay_state_topic: str = REPLAY_STATE_TOPIC
@@ -258,6 +280,8 @@ class RecorderNodeConfig:
         require(self.settle_s >= 0, 'settle_s', self.settle_s, 'must be >= 0')
         for name in ('execution_wait_s', 'max_execution_s', 'rejected_wait_s'):
             require(getattr(self, name) > 0, name, getattr(self, name), 'must be > 0')
+        require(self.camera_transport in INPUT_TRANSPORTS, 'camera_transport',
+                self.camera_transport, f'expected one of {INPUT_TRANSPORTS}')
         require(self.camera_storage in STORAGE_MODES, 'camera_storage', self.camera_storage,
                 f'expected one of {STORAGE_MODES}')
         require(0 <= self.camera_max_width <= 16384, 'camera_max_width',

@@ -35,8 +35,12 @@ class ControllerInterface:
     streams = False          # the node sends one command per tick (``command``)
     ends_by_result = False   # the controller, not the node's clock, says when it is done
 
-    def __init__(self, node, base: str, joint_names: typing.Sequence[str], rate_hz: float):
+    def __init__(self, node, base: str, joint_names: typing.Sequence[str], rate_hz: float,
+                 columns: typing.Optional[typing.Sequence[int]] = None):
+        """``joint_names``: the controller's joints; ``columns``: where each sits in the
+        node's (D,) vectors (None: all of them, in order)."""
         self.node, self.base, self.joint_names, self.rate_hz = node, base, joint_names, rate_hz
+        self.columns = list(range(len(joint_names)) if columns is None else columns)
         self.publisher = None
 
     def start(self, curve, duration_s: float, stamp: int) -> None:
@@ -71,7 +75,10 @@ class ControllerInterface:
         """Release what the interface created."""
 
     def _trajectory(self, times, positions, velocities) -> JointTrajectory:
-        return arrays_to_trajectory(self.joint_names, times, positions, velocities=velocities)
+        """times (T,), positions and velocities (T, D) -> the controller's joints only."""
+        return arrays_to_trajectory(self.joint_names, times,
+                                    np.asarray(positions)[:, self.columns],
+                                    velocities=np.asarray(velocities)[:, self.columns])
 
 
 class ForwardPosition(ControllerInterface):
@@ -80,12 +87,13 @@ class ForwardPosition(ControllerInterface):
     mode = 'forward_position'
     streams = True
 
-    def __init__(self, node, base, joint_names, rate_hz):
-        super().__init__(node, base, joint_names, rate_hz)
+    def __init__(self, node, base, joint_names, rate_hz, columns=None):
+        super().__init__(node, base, joint_names, rate_hz, columns)
         self.publisher = node.create_publisher(Float64MultiArray, base + '/commands', 10)
 
     def command(self, position: np.ndarray) -> None:
-        self.publisher.publish(Float64MultiArray(data=[float(v) for v in position]))
+        self.publisher.publish(Float64MultiArray(
+            data=[float(v) for v in np.asarray(position)[self.columns]]))
 
     def commanded_until(self, ticks: int, elapsed_s: float) -> float:
         return max(ticks - 1, 0) / self.rate_hz  # the last command sent
@@ -103,8 +111,8 @@ class JointTrajectoryTopic(ControllerInterface):
 
     mode = 'joint_trajectory'
 
-    def __init__(self, node, base, joint_names, rate_hz):
-        super().__init__(node, base, joint_names, rate_hz)
+    def __init__(self, node, base, joint_names, rate_hz, columns=None):
+        super().__init__(node, base, joint_names, rate_hz, columns)
         self.publisher = node.create_publisher(JointTrajectory, base + '/joint_trajectory', 10)
 
     def start(self, curve, duration_s: float, stamp: int) -> None:
@@ -128,8 +136,8 @@ class FollowJointTrajectoryAction(ControllerInterface):
     def __init__(self, node, base, joint_names, rate_hz, goal_time_tolerance_s: float,
                  is_current: typing.Callable[[int], bool],
                  on_result: typing.Callable[[int, typing.Optional[str]], None],
-                 on_feedback: typing.Callable[[float], None]):
-        super().__init__(node, base, joint_names, rate_hz)
+                 on_feedback: typing.Callable[[float], None], columns=None):
+        super().__init__(node, base, joint_names, rate_hz, columns)
         try:
             from control_msgs.action import FollowJointTrajectory
         except ImportError:
@@ -204,13 +212,29 @@ class FollowJointTrajectoryAction(ControllerInterface):
         self.client.destroy()
 
 
+def controller_columns(config, joint_names: typing.Sequence[str]) -> typing.List[int]:
+    """Where each of ``config.controller_joints`` sits in ``joint_names`` (the robot's
+    order); all of them when it is empty. ConfigError for a joint the robot lacks."""
+    wanted = list(config.controller_joints) or list(joint_names)
+    unknown = [n for n in wanted if n not in joint_names]
+    if unknown or len(set(wanted)) != len(wanted):
+        raise ConfigError(f'controller_joints={list(config.controller_joints)}: '
+                          + (f'{unknown} not among the robot\'s joints {list(joint_names)}'
+                             if unknown else 'a joint is named twice'))
+    return [list(joint_names).index(n) for n in wanted]
+
+
 def make_controller_interface(node, config, joint_names: typing.Sequence[str], **callbacks
                               ) -> ControllerInterface:
-    """The interface of ``config.controller_mode`` (a ReplayNodeConfig) for ``node``."""
+    """The interface of ``config.controller_mode`` (a ReplayNodeConfig) for ``node``;
+    ``joint_names`` is the robot's order, the controller gets ``controller_joints``."""
     base = '/' + config.controller.strip('/')
+    columns = controller_columns(config, joint_names)
+    names = [joint_names[c] for c in columns]
     if config.controller_mode == 'forward_position':
-        return ForwardPosition(node, base, joint_names, config.stream_rate_hz)
+        return ForwardPosition(node, base, names, config.stream_rate_hz, columns)
     if config.controller_mode == 'joint_trajectory':
-        return JointTrajectoryTopic(node, base, joint_names, config.stream_rate_hz)
-    return FollowJointTrajectoryAction(node, base, joint_names, config.stream_rate_hz,
-                                       config.goal_time_tolerance_s, **callbacks)
+        return JointTrajectoryTopic(node, base, names, config.stream_rate_hz, columns)
+    return FollowJointTrajectoryAction(node, base, names, config.stream_rate_hz,
+                                       config.goal_time_tolerance_s, columns=columns,
+                                       **callbacks)

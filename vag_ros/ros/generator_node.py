@@ -164,6 +164,8 @@ class GeneratorNode(LifecycleNode):
                     and config.action.state_conditioning)
 
     def _on_joint_state(self, msg: JointState) -> None:
+        if len(msg.position) != len(msg.name):  # which value is whose is unknown: skipped
+            return
         now = time.monotonic()
         wanted = set(self.joint_names)
         for name, position in zip(msg.name, msg.position):

@@ -155,7 +155,9 @@ def _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
     if record_dir:
         specs.append(NodeSpec('vag_recorder', 'vag_recorder',
                               'vag_ros.ros.recorder_node:RecorderNode',
-                              parameters=(('out_dir', record_dir),)))
+                              parameters=(('out_dir', record_dir),
+                                          ('camera_transport', camera_transport)),
+                              remappings=remap))
     if sim:
         specs += [
             NodeSpec('vag_mock_arm', 'vag_mock_arm', 'vag_ros.ros.mock_arm_node:MockArmNode',

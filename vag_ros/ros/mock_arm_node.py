@@ -17,7 +17,7 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from vag_ros.episodes.topics import JOINT_STATES_TOPIC
-from vag_ros.errors import VagError
+from vag_ros.errors import ConfigError, VagError
 from vag_ros.robot.interpolation import TrajectoryInterpolator
 from vag_ros.ros.configs import MockArmConfig
 from vag_ros.ros.conversions import make_joint_state, trajectory_to_arrays
@@ -39,6 +39,11 @@ class MockArmNode(Node):
         cfg = self.config
         self.shared = get_shared_world(cfg.sim, cfg.task, cfg.seed)
         self.names = tuple(self.shared.world.robot.joint_names)
+        owned = cfg.controller_joints or self.names
+        unknown = [n for n in owned if n not in self.names]
+        if unknown:
+            raise ConfigError(f'controller_joints: {unknown} not among {list(self.names)}')
+        self.owned = [self.names.index(n) for n in owned]  # the controller's joints, its order
         with self.shared.lock:
             self._target = self.shared.world.joints()  # (D,) hold where we start
         self._trajectory: typing.Optional[typing.Tuple[TrajectoryInterpolator, float]] = None
@@ -62,20 +67,30 @@ class MockArmNode(Node):
         try:
             if not msg.points:  # as ros2_controllers' joint_trajectory_controller (>= #902)
                 raise VagError('Empty trajectory received.')
-            names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, D)
-            missing = [n for n in self.names if n not in names]
+            names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, K)
+            owned = [self.names[i] for i in self.owned]
+            foreign = [n for n in names if n not in owned]
+            if foreign:  # as joint_trajectory_controller: joints it does not own
+                raise VagError(f"Incoming joint(s) {foreign} don't match the controller's "
+                               f'joints {owned}')
+            missing = [n for n in owned if n not in names]
             if missing:
                 raise VagError(f'trajectory lacks joint(s) {missing}')
-            order = [names.index(n) for n in self.names]
-            positions = positions[:, order]
+            order = [names.index(n) for n in owned]
+            full = np.repeat(self._target[None], len(times), axis=0)  # (T, D) others hold
+            full[:, self.owned] = positions[:, order]
+            positions = full
             velocities = None
             if all(len(p.velocities) == len(names) for p in msg.points):  # cubic Hermite
-                velocities = np.array([p.velocities for p in msg.points])[:, order]
+                velocities = np.zeros_like(positions)
+                velocities[:, self.owned] = np.array([p.velocities for p in msg.points])[:, order]
             if times[0] > 0:
                 times = np.concatenate([[0.0], times])
-                positions = np.concatenate([self.joints()[None], positions])
+                start = positions[0].copy()  # (D,) the owned joints from where they are
+                start[self.owned] = self.joints()[self.owned]
+                positions = np.concatenate([start[None], positions])
                 if velocities is not None:
-                    velocities = np.concatenate([np.zeros((1, len(order))), velocities])
+                    velocities = np.concatenate([np.zeros((1, len(self.names))), velocities])
             interpolator = TrajectoryInterpolator(times, positions, velocities)
         except VagError as exc:
             self.status.error('rejected', f'mock arm: trajectory rejected: {exc}')
@@ -85,13 +100,18 @@ class MockArmNode(Node):
 
     def _on_command(self, msg: Float64MultiArray) -> None:
         data = np.asarray(msg.data, dtype=float)
-        if data.shape != (len(self.names),) or not np.all(np.isfinite(data)):
-            self.status.error('rejected', f'mock arm: command needs {len(self.names)} finite '
-                              f'values for {list(self.names)}, got {list(msg.data)}')
+        owned = [self.names[i] for i in self.owned]
+        if data.shape != (len(owned),) or not np.all(np.isfinite(data)):
+            self.status.error('rejected', f'mock arm: command needs {len(owned)} finite '
+                              f'values for {owned}, got {list(msg.data)}')
             return
         self.commands_received += 1
+        if self._trajectory is not None:  # hold where the trajectory had got to
+            self._target = self._trajectory[0].sample(time.monotonic() - self._trajectory[1])
         self._trajectory = None
-        self._target = data
+        target = np.array(self._target, dtype=float)
+        target[self.owned] = data
+        self._target = target
 
     def _step(self) -> None:
         if self._trajectory is not None:

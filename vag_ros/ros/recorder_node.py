@@ -30,7 +30,7 @@ import typing
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -41,8 +41,8 @@ from vag_ros.episodes.episode import EpisodeMetadata
 from vag_ros.errors import VagError
 from vag_ros.robot.description import load_robot_description
 from vag_ros.ros.configs import RecorderNodeConfig, REPLAY_TERMINAL_STATES
-from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to_ns, \
-    trajectory_to_arrays
+from vag_ros.ros.conversions import compressed_to_numpy, image_to_numpy, \
+    joint_state_to_dict, time_to_ns, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.spin import run_node
@@ -83,7 +83,7 @@ class _Episode:
     ended_at: float = 0.0
     execution: str = ''            # the replay's terminal state, e.g. done / stopped
     joints: list = dataclasses.field(default_factory=list)   # [(stamp ns, (D,))]
-    camera: list = dataclasses.field(default_factory=list)   # [Image]
+    camera: list = dataclasses.field(default_factory=list)   # [Image or CompressedImage]
     replay_states: list = dataclasses.field(default_factory=list)  # [(stamp ns, json)]
 
 
@@ -104,6 +104,9 @@ class RecorderNode(Node):
         self._generation: typing.Dict[int, dict] = {}
         self._open: typing.Dict[int, _Episode] = {}
         self._recording: typing.Optional[_Episode] = None  # executing or settling
+        # newest position of each joint while recording: an arm and its gripper may publish
+        # apart (e.g. two joint_state_broadcasters), so messages are merged per joint
+        self._joint_values: typing.Dict[str, float] = {}
         self.written: typing.List[str] = []
         self.failed: typing.List[str] = []
         self._jobs: queue.Queue = queue.Queue()
@@ -115,7 +118,13 @@ class RecorderNode(Node):
         sub(String, REQUEST_RESULT_TOPIC, self._on_request_result, 50)
         sub(JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC, self._on_trajectory, 10)
         sub(Image, cfg.frame_topic, self._on_conditioning, 1)
-        sub(Image, cfg.camera_topic, self._on_camera, qos_profile_sensor_data)
+        if cfg.camera_transport == 'compressed':  # image_transport's <camera>/compressed
+            self.camera_topic = self.resolve_topic_name(cfg.camera_topic).rstrip('/') + \
+                '/compressed'
+            sub(CompressedImage, self.camera_topic, self._on_camera, qos_profile_sensor_data)
+        else:
+            self.camera_topic = self.resolve_topic_name(cfg.camera_topic)
+            sub(Image, cfg.camera_topic, self._on_camera, qos_profile_sensor_data)
         sub(JointState, cfg.joint_states_topic, self._on_joint_state, 50)
         sub(String, cfg.replay_state_topic, self._on_replay_state, 20)
         sub(String, cfg.annotation_topic, self._on_annotation, 20)
@@ -210,6 +219,7 @@ class RecorderNode(Node):
             if isinstance(duration, (int, float)) and math.isfinite(duration):
                 episode.deadline = now + duration + self.config.settle_s + MOTION_GRACE_S
             self._recording = episode
+            self._joint_values = {}
         elif state == 'rejected' and episode.state == 'predicted':
             # the operator may move the arm to the start and validate it again: the episode
             # stays open for rejected_wait_s (or until the next trajectory)
@@ -223,14 +233,18 @@ class RecorderNode(Node):
             return
         try:
             joints = joint_state_to_dict(msg)
-            positions = np.array([joints[n] for n in self.robot.joint_names])  # (D,)
-        except (VagError, KeyError):
+        except VagError:
+            return
+        self._joint_values.update(joints)
+        try:
+            positions = np.array([self._joint_values[n] for n in self.robot.joint_names])  # (D,)
+        except KeyError:  # not every joint heard from yet
             return
         stamp = time_to_ns(msg.header.stamp) or self.get_clock().now().nanoseconds
         if len(episode.joints) < 100 * self.config.max_buffered_frames:
             episode.joints.append((stamp, positions))
 
-    def _on_camera(self, msg: Image) -> None:
+    def _on_camera(self, msg: typing.Union[Image, CompressedImage]) -> None:
         episode = self._recording
         if episode is not None and len(episode.camera) < self.config.max_buffered_frames:
             episode.camera.append(msg)
@@ -266,6 +280,8 @@ class RecorderNode(Node):
     def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
         """Write every open episode now and wait for the writer (shutdown, tests)."""
         for episode in list(self._open.values()):
+            if episode.state == 'executing':  # cut mid-motion: not a finished execution
+                episode.execution = 'interrupted'
             self._finalize(episode)
         done = threading.Event()
         self._jobs.put(done)
@@ -316,15 +332,26 @@ class RecorderNode(Node):
         name = episode_name(episode.stamp_ns)
         seed = note.get('seed', generation.get('seed'))
         executed = episode.started_at > 0  # the replay reached 'moving'
+        camera, skipped = _camera_frames(episode.camera)
         extra = {
             'executed': executed, 'execution': episode.execution,
             'success_known': 'success' in note, 'seed_known': seed is not None,
             'episode_stamp_ns': episode.stamp_ns, 'predicted_joint_names': list(episode.names),
-            'camera_frames': len(episode.camera), 'predicted_frames': len(frames),
+            'camera_frames': len(camera), 'predicted_frames': len(frames),
             'camera_storage': self.config.camera_storage}
+        warnings = []
         if executed and not episode.camera:
-            extra['warnings'] = [f'no camera frames on {self.config.camera_topic} while '
-                                 'the motion executed']
+            warnings.append(f'no camera frames on {self.camera_topic} while the motion '
+                            'executed')
+        if skipped:
+            extra['camera_frames_skipped'] = len(skipped)
+            warnings.append(f'{len(skipped)} of {len(episode.camera)} camera frames on '
+                            f'{self.camera_topic} could not be read and are not in the bag '
+                            f'(first: {skipped[0]})')
+            self.status.warn('camera frames skipped', f'recorder: episode {name}: '
+                             f'{warnings[-1]}', episode_id=name)
+        if warnings:
+            extra['warnings'] = warnings
         extra.update({k: v for k, v in generation.items() if k != 'instruction'})
         extra.update({k: v for k, v in note.items() if k not in ('task', 'seed', 'success')})
         metadata = EpisodeMetadata(
@@ -356,11 +383,10 @@ class RecorderNode(Node):
             for stamp, positions in episode.joints:
                 writer.add_joint_state(positions, stamp)
             cfg = self.config
-            for image in episode.camera:
-                write_camera_frame(writer, image_to_numpy(image),
-                                   time_to_ns(image.header.stamp), image.header.frame_id,
-                                   cfg.camera_storage, cfg.camera_max_width,
-                                   cfg.camera_jpeg_quality)
+            for image, array in camera:
+                write_camera_frame(writer, array, time_to_ns(image.header.stamp),
+                                   image.header.frame_id, cfg.camera_storage,
+                                   cfg.camera_max_width, cfg.camera_jpeg_quality)
             for stamp, text in episode.replay_states:
                 writer.add_string(REPLAY_STATES_IN_BAG, text, stamp)
         return writer.path
@@ -373,6 +399,24 @@ class RecorderNode(Node):
             self._worker.join(timeout=2.0)
             self._worker = None
         return super().destroy_node()
+
+
+def _camera_frames(messages: list) -> typing.Tuple[list, typing.List[str]]:
+    """Camera messages -> ([(message, (H, W, 3) rgb8)], [why each unreadable one was left out]).
+
+    One malformed frame (a driver's bad step, a corrupt JPEG) costs that frame, not the
+    episode's bag.
+    """
+    readable, skipped = [], []
+    for msg in messages:
+        try:
+            array = compressed_to_numpy(msg) if isinstance(msg, CompressedImage) \
+                else image_to_numpy(msg)
+        except VagError as exc:
+            skipped.append(str(exc))
+            continue
+        readable.append((msg, array))
+    return readable, skipped
 
 
 class _Deque:

@@ -23,6 +23,7 @@ control_msgs action goal, where control_msgs is installed).
 """
 
 import json
+import math
 import threading
 import time
 import typing
@@ -104,9 +105,13 @@ class ReplayNode(Node):
         self.create_service(Trigger, '~/validate', self._on_validate)
         self.create_service(Trigger, '~/execute', self._on_execute)
         self.create_service(Trigger, '~/cancel', self._on_cancel)
+        self.uncommanded = [n for n in self.robot.joint_names
+                            if n not in self.controller.joint_names]
         self.status.publish('idle', f'{cfg.controller_mode} -> /{cfg.controller}'
-                            + (' (dry run)' if cfg.dry_run else ''), dry_run=cfg.dry_run,
-                            safety_file=str(self.safety_file))
+                            + (' (dry run)' if cfg.dry_run else '')
+                            + (f'; not commanded (validated and recorded only): '
+                               f'{self.uncommanded}' if self.uncommanded else ''),
+                            dry_run=cfg.dry_run, safety_file=str(self.safety_file))
 
     def _state(self, state: str, message: str = '', stamp: typing.Optional[int] = None,
                **details) -> None:
@@ -140,8 +145,10 @@ class ReplayNode(Node):
             return
         now = time.monotonic()
         stamp = time_to_ns(msg.header.stamp) * 1e-9 or now  # [s]
-        given = dict(zip(msg.name, msg.velocity)) if len(msg.velocity) == len(msg.name) \
-            else {}
+        # joint_state_broadcaster gives NaN for a joint without a velocity interface (a
+        # position-only gripper): such a velocity is estimated from the positions instead
+        given = {n: v for n, v in zip(msg.name, msg.velocity) if math.isfinite(v)} \
+            if len(msg.velocity) == len(msg.name) else {}
         for name, value in positions.items():
             if name in given:
                 self._velocities[name] = float(given[name])
@@ -274,7 +281,9 @@ class ReplayNode(Node):
             return response
         self._start(validated)
         response.success = True
-        response.message = f'executing {validated.duration_s:.2f} s'
+        response.message = f'executing {validated.duration_s:.2f} s' + (
+            f' ({self.uncommanded} not commanded: not on /{self.config.controller})'
+            if self.uncommanded else '')
         return response
 
     def _on_cancel(self, request, response):
@@ -298,7 +307,7 @@ class ReplayNode(Node):
             self._streamed_all, self._stream_error = False, None
             self._stream_token = token
         self._watch = ControllerWatch(cfg.controller_timeout_s, cfg.tracking_tolerance,
-                                      cfg.progress_tolerance)
+                                      cfg.progress_tolerance, cfg.path_tolerance)
         # a trajectory controller gets the same curve: the waypoints with their PCHIP
         # velocities (cubic Hermite segments), the measured state first at t=0
         self.controller.start(curve, validated.duration_s, self.episode_stamp)
@@ -359,11 +368,16 @@ class ReplayNode(Node):
         sample = interpolator.sample(min(elapsed, interpolator.end_time))  # (D,)
         names = self.robot.joint_names
         measured = np.array([current.get(n, np.nan) for n in names])  # (D,)
-        if np.all(np.isfinite(measured)):
-            silent = self._watch.update(now, measured, sample, names)
-            if silent:
-                self.stop('stopped', silent)
-                return
+        if not np.all(np.isfinite(measured)):  # fresh but unreadable: cannot be watched
+            bad = names[int(np.argmin(np.isfinite(measured)))]
+            self.stop('stopped', f'joint state of {bad!r} is not finite '
+                      f'({measured[names.index(bad)]})')
+            return
+        cols = self.controller.columns  # the joints the controller drives are watched
+        silent = self._watch.update(now, measured[cols], sample[cols], [names[c] for c in cols])
+        if silent:
+            self.stop('stopped', silent)
+            return
         if self.controller.ends_by_result:
             # the action result ends the motion; this is the backstop if it never comes
             if elapsed > interpolator.end_time + self.config.goal_time_tolerance_s + 1.0:
@@ -382,8 +396,8 @@ class ReplayNode(Node):
         return stamp == self.episode_stamp and self._motion is not None
 
     def _on_controller_result(self, stamp: int, error: typing.Optional[str]) -> None:
-        if error is not None:
-            self.stop('stopped', error)
+        if error is not None:  # the controller ended the goal itself (it holds the arm):
+            self.stop('stopped', error, send=False)  # a braking goal now would move it again
             return
         self._end_motion()
         self.status.publish('done', 'trajectory finished', progress=1.0,
@@ -406,17 +420,41 @@ class ReplayNode(Node):
             self._timer = None
 
     def _braking(self) -> Braking:
-        """The stop from where the controller is commanded now, within the limits."""
+        """The stop from where the controller is commanded now, within the limits; from
+        where the arm is measured instead when it is not there (a blocked, lagging or
+        silent arm: braking from the setpoint would first drive it back to the path)."""
         curve, start = self._motion
         t = min(self.controller.commanded_until(self._ticks, time.monotonic() - start),
                 curve.end_time)
-        return braking(curve.sample(t), curve.velocity_many([t])[0], self.limits.acceleration,
+        position, velocity = curve.sample(t), curve.velocity_many([t])[0]  # (D,), (D,)
+        measured = self._measured_motion()
+        cols = self.controller.columns
+        if measured is not None and np.max(np.abs(measured[0][cols] - position[cols])) > \
+                self.config.tracking_tolerance:
+            position, velocity = measured
+        return braking(position, velocity, self.limits.acceleration,
                        self.limits.lower, self.limits.upper,
                        min_duration_s=1.0 / self.config.stream_rate_hz)
 
-    def stop(self, state: str, error: str = '') -> None:
+    def _measured_motion(self) -> typing.Optional[typing.Tuple[np.ndarray, np.ndarray]]:
+        """(positions (D,), velocities (D,)) measured, robot order; None unless every joint
+        is fresh and finite. An unknown velocity counts as 0; velocities are clipped to the
+        limits (an estimate from two jittery samples may exceed them)."""
+        current, age = self._current()
+        if age is None or age > self.config.joint_state_timeout_s:
+            return None
+        names = self.robot.joint_names
+        positions = np.array([current[n] for n in names])  # (D,)
+        velocities = np.array([self._velocities.get(n, 0.0) for n in names])  # (D,)
+        if not np.all(np.isfinite(positions)):
+            return None
+        velocities = np.where(np.isfinite(velocities), velocities, 0.0)
+        return positions, np.clip(velocities, -self.limits.velocity, self.limits.velocity)
+
+    def stop(self, state: str, error: str = '', send: bool = True) -> None:
         """Stop the motion: decelerate from the commanded motion to rest within the
-        acceleration limits (``vag_ros.robot.braking``).
+        acceleration limits (``vag_ros.robot.braking``); ``send=False`` when the controller
+        already ended it (an aborted or rejected goal).
 
         forward_position: the braking samples are streamed at stream_rate_hz (this call
         returns when the arm is commanded to rest); joint_trajectory: the braking as a
@@ -432,8 +470,9 @@ class ReplayNode(Node):
                 stop = self._braking()
             finally:
                 self._end_motion()
-        self.controller.send_stop(stop)
-        self.controller.wait_for_ack()
+        if send:
+            self.controller.send_stop(stop)
+            self.controller.wait_for_ack()
         if error:
             self.status.error(state, error, episode_stamp_ns=self.episode_stamp)
         else:
