@@ -70,11 +70,13 @@ def test_argument_errors_exit_non_zero(tmp_path, args):
     assert result.returncode == 2 and 'error' in result.stderr
 
 
-def test_sigterm_mid_write_leaves_no_partial_bag(tmp_path):
-    """SIGTERM is handled as Ctrl-C: the bag being written is removed, finished ones stay,
-    exit code 143."""
+@pytest.mark.parametrize('number', ['SIGTERM', 'SIGHUP'])
+def test_a_signal_mid_write_leaves_no_partial_bag(tmp_path, number):
+    """SIGTERM and SIGHUP (a closed terminal) are handled as Ctrl-C: the bag being written
+    is removed, finished ones stay, exit code 128 + the signal's number."""
     import signal
     import time
+    number = getattr(signal, number)
     child = '''
 import sys, time
 from vag_ros.episodes import bag_writer
@@ -94,9 +96,9 @@ sys.exit(cli.main(sys.argv[1:]))
         text=True)
     assert process.stdout.readline().strip() == 'writing'
     time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(number)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr
+    assert process.returncode == 128 + number, stderr
     assert 'terminated' in stderr and 'Traceback' not in stderr
     assert [p.name for p in out.iterdir() if '.partial-' in p.name] == []
 

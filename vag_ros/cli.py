@@ -9,6 +9,7 @@ import typing
 from vag_ros.errors import VagError
 
 # subcommand -> module in vag_ros.commands (HELP, add_arguments, run)
+TERMINATING = (signal.SIGTERM, signal.SIGHUP)  # handled as Ctrl-C (KeyboardInterrupt)
 COMMANDS = {
     'sim-record': 'sim_record',
     'ingest': 'ingest',
@@ -49,28 +50,36 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     """Entry point of ``vag-ros``; bad input ends with a one-line message and exit code 2."""
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)  # clean up as for Ctrl-C
+    # SIGTERM and SIGHUP (a closed terminal or ssh session): cleaned up as for Ctrl-C
+    previous = {number: signal.signal(number, _terminate) for number in TERMINATING}
     try:
         return args.run(args)
     except VagError as exc:
         print(f'vag-ros {args.command}: error: {exc}', file=sys.stderr)
         return 2
-    except Terminated:
-        print(f'vag-ros {args.command}: terminated', file=sys.stderr)
-        return 128 + signal.SIGTERM
+    except Terminated as exc:
+        print(f'vag-ros {args.command}: terminated ({signal.Signals(exc.signum).name})',
+              file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f'vag-ros {args.command}: interrupted', file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so partial outputs are removed as on Ctrl-C."""
+    """SIGTERM or SIGHUP, raised where the program is, so partial outputs are removed as on
+    Ctrl-C."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = int(signum)
 
 
 def _terminate(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)
 
 
 if __name__ == '__main__':

@@ -131,7 +131,8 @@ def _joint1_after_stop(cell):
 
 @pytest.mark.parametrize('mode, number', [
     ('joint_trajectory', signal.SIGINT), ('joint_trajectory', signal.SIGTERM),
-    ('forward_position', signal.SIGTERM)])
+    ('forward_position', signal.SIGTERM),
+    ('joint_trajectory', signal.SIGHUP)])  # the terminal or ssh session that started it closed
 def test_a_signal_mid_motion_stops_the_controller_before_the_node_goes(
         ros_context, mode, number):
     cell = Cell(ros_context, mode)

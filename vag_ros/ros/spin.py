@@ -64,7 +64,8 @@ def run_node(node_class: typing.Callable, args=None,
     """Spin one node; a configuration error at construction exits with code 2."""
     stopping = threading.Event()
     previous = {}
-    for number in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal or ssh session that started the node went away
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         previous[number] = signal.signal(number, lambda *_: stopping.set())
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
