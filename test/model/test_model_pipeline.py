@@ -86,6 +86,18 @@ def test_state_conditioning_starts_the_trajectory_at_the_state(pipe, config):
     assert np.isfinite(raw).all()
 
 
+@pytest.mark.parametrize('branch', ['video', 'action'])
+def test_diverged_weights_are_refused_before_anything_is_published(pipe, branch):
+    """A training run that diverged saves NaN weights: generate refuses (every backend goes
+    through here) instead of casting NaN to pixels or handing NaN joints on."""
+    module = pipe.model.video if branch == 'video' else pipe.model.action
+    with torch.no_grad():
+        next(p for name, p in module.named_parameters() if name.endswith('weight')).fill_(
+            float('nan'))
+    with pytest.raises(GenerationError, match='NaN or inf'):
+        pipe.generate(_frame(), 'pick up the cube', seed=0, num_steps=2, state=STATE)
+
+
 def test_from_checkpoint(tmp_path, model, config):
     save_checkpoint(tmp_path, model, config, ActionNormalizer.identity(7))
     pipe = VagPipeline.from_checkpoint(tmp_path)

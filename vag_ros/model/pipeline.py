@@ -153,6 +153,14 @@ class GenerationPipeline:
                 state_np = state_t[0].numpy()
                 raw_error = np.abs(joints[0] - state_np)
                 joints = action_space.anchor_start(joints, state_np, ac.anchor_steps)
+        # diverged or corrupt weights (or engine) give NaN: refused here, for every backend,
+        # before anything is cast to pixels or published
+        for what, value in (('video', video), ('joints', joints)):
+            finite = value is None or bool(torch.isfinite(value).all() if torch.is_tensor(value)
+                                           else np.isfinite(value).all())
+            if not finite:
+                raise GenerationError(f'generated {what} hold NaN or inf (diverged or corrupt '
+                                      'weights or engine?); nothing is published')
         timings['total'] = time.perf_counter() - start
         frames = (video_to_uint8(video) if video is not None else
                   np.zeros((0, vc.height, vc.width, 3), np.uint8))
