@@ -212,6 +212,40 @@ def test_missing_topics_are_refused_with_the_topics_the_bag_has(tmp_path, capsys
     assert "camera.type 'compressed' wants CompressedImage" in capsys.readouterr().err
 
 
+def test_ingest_is_all_or_nothing(tmp_path, capsys):
+    """A truncated bag after a good one: nothing lands in --out (no subset of episodes that
+    looks like a finished data set, no staging left); the good bag alone then ingests, and
+    ingesting it again into the same folder is refused without touching what is there."""
+    bags = tmp_path / 'bags'
+    bags.mkdir()
+    for name in ('a_good', 'b_truncated'):
+        write_teleop_bag(bags / name, size=(32, 24), duration=1.5, gap=None)
+    mcap = next((bags / 'b_truncated').glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
+    out = tmp_path / 'episodes'
+    contract = contract_file(tmp_path, camera={'topic': '/camera/image_raw', 'type': 'image'},
+                             instruction={'source': 'metadata'})
+    base = ['ingest', '--contract', str(contract), '--out', str(out), '--quiet']
+    assert main(base + ['--bags', str(bags)]) == 2
+    assert 'b_truncated' in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+    assert main(base + ['--bags', str(bags / 'a_good')]) == 0
+    kept = sorted(p.name for p in out.iterdir())
+    assert kept == ['a_good_ep000', 'ingest_report.json']
+    assert main(base + ['--bags', str(bags / 'a_good')]) == 2
+    assert 'exist already' in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == kept
+
+
+def test_a_perfect_stream_has_no_gaps():
+    """Gaps are counted on the integer stamps: exact 100 ms steps are not gaps over 100 ms."""
+    from vag_ros.ingest.streams import Stream
+    stamps = np.arange(40, dtype=np.int64) * 100_000_000 + 10**9  # (N,) 10 Hz [ns]
+    assert Stream('/j', 'x', stamps).stats()['gaps_over_100ms'] == 0
+    stamps[20:] += 50_000_000  # one 150 ms gap
+    assert Stream('/j', 'x', stamps).stats()['gaps_over_100ms'] == 1
+
+
 @pytest.mark.parametrize('change, key', [
     ({'fps': 0}, 'fps'),
     ({'camera': {'type': 'raw'}}, 'camera.type'),

@@ -9,7 +9,9 @@ write one episode bag each, and a quality report (JSON) of what was found.
 
 import dataclasses
 import json
+import os
 from pathlib import Path
+import shutil
 import typing
 
 import numpy as np
@@ -222,11 +224,31 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
 
 def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
            progress: bool = True) -> dict:
-    """Ingest every bag; writes ``out_dir``/ingest_report.json and returns it."""
+    """Ingest every bag, all or nothing; writes ``out_dir``/ingest_report.json, returns it.
+
+    The episodes are written into a hidden staging folder inside ``out_dir`` (skipped by
+    every bag listing) and moved into place only once every bag is ingested: a bad bag, an
+    episode name already there, Ctrl-C or SIGTERM leave ``out_dir`` as it was, never a
+    subset of the episodes that looks like a finished data set.
+    """
     from vag_ros.outputs import writable_folder
     out = writable_folder(out_dir, '--out folder')
-    reports = [ingest_bag(Path(b), contract, robot, out, progress) for b in bags]
-    summary = {'contract': dataclasses.asdict(contract), 'bags': reports,
-               'episodes': sum(len(r['episodes']) for r in reports)}
-    (out / REPORT).write_text(json.dumps(summary, indent=2, default=str) + '\n')
+    stage = out / f'.ingest.partial-{os.getpid()}'
+    stage.mkdir()
+    try:
+        reports = [ingest_bag(Path(b), contract, robot, stage, progress) for b in bags]
+        names = sorted(p.name for p in stage.iterdir())
+        there = [n for n in names if (out / n).exists()]
+        if there:
+            raise EpisodeError(f'{out}: {len(there)} episode(s) exist already ({there[0]}...); '
+                               'refusing to overwrite them (nothing was written: ingest '
+                               'into a new folder or remove them)')
+        summary = {'contract': dataclasses.asdict(contract), 'bags': reports,
+                   'episodes': sum(len(r['episodes']) for r in reports)}
+        (stage / REPORT).write_text(json.dumps(summary, indent=2, default=str) + '\n')
+        for name in names:  # same file system: each move is one rename
+            (stage / name).rename(out / name)
+        (stage / REPORT).replace(out / REPORT)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return summary

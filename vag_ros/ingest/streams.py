@@ -14,6 +14,7 @@ import numpy as np
 from vag_ros.errors import EpisodeError
 
 GAP_S = 0.1  # a stream gap longer than this is reported [s]
+GAP_NS = round(GAP_S * 1e9)
 
 
 @dataclasses.dataclass
@@ -42,7 +43,9 @@ class Stream:
                     rate_hz=round(float((n - 1) / span), 3) if span > 0 else 0.0,
                     median_rate_hz=round(float(1 / np.median(positive)), 3)
                     if len(positive) else 0.0,
-                    gaps_over_100ms=int(np.sum(gaps > GAP_S)),
+                    # counted on the integer stamps: 0.1 s steps in float seconds round
+                    # to just above 0.1 and a perfect 10 Hz stream would show gaps
+                    gaps_over_100ms=int(np.sum(np.diff(np.sort(self.stamps)) > GAP_NS)),
                     max_gap_s=round(float(gaps.max()), 4),
                     out_of_order=int(np.sum(d < 0)), duplicate_stamps=int(np.sum(d == 0)))
 
