@@ -44,10 +44,12 @@ def _header(t):
 def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(640, 480),
                      duration=4.0, gap=(2.0, 2.3), idle=None, instruction='metadata',
                      arm_names=ARM_NAMES, camera_topic='/camera/image_raw', commands=False,
-                     split_at=()):
+                     split_at=(), camera_clock=0.0, state_clock=lambda t: t):
     """A teleoperation recording: 30 Hz bgr8 (or JPEG) camera with jittered stamps and a
     gap, /joint_states at 200 Hz with 9 joints in another order, the gripper on its own
-    topic (in units twice the robot's), the instruction in metadata, on /task, or absent."""
+    topic (in units twice the robot's), the instruction in metadata, on /task, or absent.
+    ``camera_clock``: the camera's header stamps offset by this [s] (its own clock);
+    ``state_clock``: /joint_states' header stamp of time t (a clock that jumps)."""
     rng = np.random.default_rng(0)
     messages = []   # (receive ns, topic, msgtype, message)
     t_cam = np.arange(0.0, duration, 1 / 30)
@@ -70,7 +72,7 @@ def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(64
                              'sensor_msgs/msg/CompressedImage', msg))
         else:
             msg = STORE.types['sensor_msgs/msg/Image'](
-                header=_header(t), height=height, width=width, encoding='bgr8',
+                header=_header(t + camera_clock), height=height, width=width, encoding='bgr8',
                 is_bigendian=0, step=3 * width, data=bgr.reshape(-1))
             messages.append((t + delays[k], camera_topic, 'sensor_msgs/msg/Image', msg))
     t_js = np.arange(0.0, duration, 1 / 200)
@@ -80,7 +82,7 @@ def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(64
     for t, row in zip(t_js, q):
         values = list(row) + [9.0, 9.0, 9.0]
         msg = STORE.types['sensor_msgs/msg/JointState'](
-            header=_header(t), name=[names[i] for i in order],
+            header=_header(state_clock(t)), name=[names[i] for i in order],
             position=np.array([values[i] for i in order]), velocity=np.zeros(0),
             effort=np.zeros(0))
         messages.append((t + 0.001, '/joint_states', 'sensor_msgs/msg/JointState', msg))
@@ -235,6 +237,51 @@ def test_ingest_is_all_or_nothing(tmp_path, capsys):
     assert main(base + ['--bags', str(bags / 'a_good')]) == 2
     assert 'exist already' in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == kept
+
+
+@pytest.mark.parametrize('clocks, message', [
+    ({'camera_clock': 1000.0}, 'never overlap in time'),             # the camera's own clock
+    ({'state_clock': lambda t: t - 1.0 if t >= 1.5 else t}, 'its stamps jump back'),
+])
+def test_clocks_that_disagree_or_jump_are_refused(tmp_path, capsys, clocks, message):
+    """Stamps from two clocks would give no sample (0 episodes, exit 0); a clock that steps
+    back would interleave two stretches of the arm's motion: both are refused, naming why."""
+    bag = tmp_path / 'session'
+    write_teleop_bag(bag, size=(32, 24), duration=3.0, gap=None, **clocks)
+    contract = contract_file(tmp_path, camera={'topic': '/camera/image_raw', 'type': 'image'},
+                             instruction={'source': 'metadata'})
+    out = tmp_path / 'episodes'
+    assert main(['ingest', '--contract', str(contract), '--bags', str(bag), '--out', str(out),
+                 '--quiet']) == 2
+    err = capsys.readouterr().err
+    assert message in err and 'session' in err, err
+    assert list(out.iterdir()) == []
+
+
+def test_a_run_without_episodes_fails_and_a_second_run_keeps_the_first_report(tmp_path,
+                                                                              capsys):
+    bags = tmp_path / 'bags'
+    bags.mkdir()
+    for name in ('a', 'b'):
+        write_teleop_bag(bags / name, size=(32, 24), duration=1.5, gap=None)
+    contract = contract_file(tmp_path, camera={'topic': '/camera/image_raw', 'type': 'image'},
+                             instruction={'source': 'metadata'})
+    out = tmp_path / 'episodes'
+    base = ['ingest', '--contract', str(contract), '--out', str(out), '--quiet']
+    (tmp_path / 'long').mkdir()
+    long_pieces = contract_file(tmp_path / 'long',
+                                camera={'topic': '/camera/image_raw', 'type': 'image'},
+                                instruction={'source': 'metadata'},
+                                episodes={'min_length_s': 60.0})
+    assert main(['ingest', '--contract', str(long_pieces), '--out', str(out), '--quiet',
+                 '--bags', str(bags / 'a')]) == 2
+    assert 'no episode in' in capsys.readouterr().err
+    assert main(base + ['--bags', str(bags / 'a')]) == 0
+    assert main(base + ['--bags', str(bags / 'b')]) == 0
+    reports = {p.name: json.loads(p.read_text()) for p in out.glob('ingest_report*.json')}
+    assert sorted(reports) == ['ingest_report-1.json', 'ingest_report.json']
+    assert [Path(r['bags'][0]['bag']).name for r in
+            (reports['ingest_report.json'], reports['ingest_report-1.json'])] == ['a', 'b']
 
 
 def test_a_perfect_stream_has_no_gaps():

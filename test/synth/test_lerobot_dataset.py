@@ -133,6 +133,18 @@ def test_merge_orders_by_scene_and_refuses_overlap(tmp_path):
     np.testing.assert_allclose(merged.stats['action']['mean'], single.stats['action']['mean'])
     with pytest.raises(EpisodeError, match='same scene'):
         merge_datasets([odd, odd], tmp_path / 'twice')
+    # two separate runs, each numbering its scenes from 0 (other seeds): appended in turn
+    other = tmp_path / 'other_run'
+    cameras = {'camera': (48, 64), 'generated': (32, 32)}
+    writer = v3.LeRobotWriter(other, 10, JOINTS, 'test_arm', cameras)
+    for k in (1, 3):
+        episode = make_episode(k, 10 + k)
+        episode.metadata.update(seed=900 + k)
+        writer.add(episode)
+    writer.close()
+    both = read_dataset(merge_datasets([odd, other], tmp_path / 'both'))
+    assert [(e.metadata['scene'], e.metadata['seed']) for e in both.episodes] == \
+        [(1, 101), (3, 103), (1, 901), (3, 903)]
     # --overwrite replaces a data set, never a folder that is not one (the inputs' parent)
     with pytest.raises(EpisodeError, match='not a LeRobot data set'):
         merge_datasets([odd, even], tmp_path, overwrite=True)
@@ -140,6 +152,38 @@ def test_merge_orders_by_scene_and_refuses_overlap(tmp_path):
     from vag_ros.cli import main
     assert main(['merge-datasets', str(odd), str(even), '--out', str(tmp_path),
                  '--overwrite']) == 2
+
+
+def test_the_users_folders_beside_the_data_set_are_never_touched(tmp_path):
+    """`mv ds ds.old` is a common backup and `ds.partial` may be anyone's: the writer stages
+    and swaps through hidden names of its own; a failed write leaves nothing behind."""
+    for name in ('ds.old', 'ds.partial'):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'KEEP.txt').write_text('mine')
+    write(tmp_path / 'ds', [0])
+    cameras = {'camera': (48, 64), 'generated': (32, 32)}
+    writer = v3.LeRobotWriter(tmp_path / 'ds', 10, JOINTS, 'test_arm', cameras, overwrite=True)
+    writer.add(make_episode(1))
+    writer.close()
+    failed = v3.LeRobotWriter(tmp_path / 'ds', 10, JOINTS, 'test_arm', cameras, overwrite=True)
+    failed.add(make_episode(2))
+    failed.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ds', 'ds.old', 'ds.partial']
+    assert (tmp_path / 'ds.old' / 'KEEP.txt').read_text() == 'mine'
+    assert (tmp_path / 'ds.partial' / 'KEEP.txt').read_text() == 'mine'
+    assert [e.metadata['scene'] for e in read_dataset(tmp_path / 'ds').episodes] == [1]
+
+
+def test_image_stats_frame_by_frame_match_the_whole_video_at_once():
+    """The stats are computed frame by frame (a long video never becomes one float copy)
+    and equal the direct computation on the whole video."""
+    frames = np.random.default_rng(0).integers(0, 256, (7, 40, 50, 3), dtype=np.uint8)
+    stats = v3._image_stats(frames)
+    chw = frames.astype(np.float64) / 255.0  # (T, H, W, 3)
+    for key, expected in (('mean', chw.mean((0, 1, 2))), ('std', chw.std((0, 1, 2))),
+                          ('min', chw.min((0, 1, 2))), ('max', chw.max((0, 1, 2)))):
+        np.testing.assert_allclose(np.asarray(stats[key]).reshape(3), expected, atol=1e-12)
+    assert stats['count'] == [7]
 
 
 @pytest.mark.skipif(not os.environ.get('VAG_LEROBOT_PYTHON'),

@@ -205,6 +205,18 @@ def test_export_lerobot_of_expert_bags(tmp_path):
         assert psnr(episode.videos['observation.images.camera'], recorded.frames) > 30
     assert main(['export-lerobot', '--episodes', str(tmp_path / 'bags'),
                  '--out', str(tmp_path / 'ds')]) == 2  # exists: refused
+    # an episode recorded at another rate is not relabelled to the first one's: refused, and
+    # nothing is left behind
+    import dataclasses
+    from vag_ros.episodes.bag_writer import write_episode_frames
+    first = read_episode(sorted((tmp_path / 'bags').iterdir())[0])
+    write_episode_frames(iter(first.frames), first.joints, first.actions,
+                         dataclasses.replace(first.metadata, frame_rate=15.0,
+                                             episode_id='at_15_hz'),
+                         tmp_path / 'bags', 'zz_at_15_hz')
+    assert main(['export-lerobot', '--episodes', str(tmp_path / 'bags'),
+                 '--out', str(tmp_path / 'ds15')]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['bags', 'ds']
 
 
 @pytest.mark.parametrize('text, holds', [

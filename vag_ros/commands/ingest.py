@@ -55,7 +55,7 @@ def find_bags(paths):
 
 def run(args: argparse.Namespace) -> int:
     from vag_ros.ingest.contract import load_contract
-    from vag_ros.ingest.ingest import ingest, REPORT
+    from vag_ros.ingest.ingest import ingest
     from vag_ros.robot.description import load_robot_description
     robot = load_robot_description(args.urdf)
     contract = load_contract(args.contract, robot.joint_names,
@@ -74,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
             print(f'  {topic}: {stats["messages"]} msgs, {stats["rate_hz"]} Hz, gaps > 100 ms '
                   f'{stats["gaps_over_100ms"]} (max {stats["max_gap_s"]} s), out of order '
                   f'{stats["out_of_order"]}')
-    print(f'{summary["episodes"]} episodes in {args.out}; report {args.out}/{REPORT}')
+    print(f'{summary["episodes"]} episodes in {args.out}; report {summary["report"]}')
     return 0

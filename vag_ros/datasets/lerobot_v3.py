@@ -14,7 +14,8 @@ with pyarrow, pandas and PyAV, following lerobot 0.4.4's ``lerobot/datasets/util
 
 One video file per episode keeps episodes independent (a merge copies files); LeRobot's
 reader follows each episode's chunk / file index and timestamps, so it reads either way.
-The data set is written into ``<root>.partial`` and renamed into place by ``close``.
+The data set is written into a hidden ``.<root>.partial-<random>`` beside it and renamed into
+place by ``close``; no other folder beside ``root`` is ever touched.
 """
 
 import dataclasses
@@ -22,6 +23,7 @@ import json
 import math
 from pathlib import Path
 import shutil
+import tempfile
 import typing
 
 import numpy as np
@@ -96,12 +98,28 @@ def _stats(values: np.ndarray, axes, sample: typing.Optional[np.ndarray] = None
 
 
 def _image_stats(frames: np.ndarray) -> typing.Dict[str, list]:
-    """Per-channel stats in [0, 1], shape (3, 1, 1), as LeRobot keeps them for videos."""
-    chw = frames.transpose(0, 3, 1, 2).astype(np.float64) / 255.0  # (T, 3, H, W)
-    stride = max(1, int(np.sqrt(chw.shape[2] * chw.shape[3] / 4096)))  # quantiles: ~64x64 px
-    out = {k: np.asarray(v).reshape(3, 1, 1).tolist()
-           for k, v in _stats(chw, (0, 2, 3), chw[:, :, ::stride, ::stride]).items()
-           if k != 'count'}
+    """Per-channel stats in [0, 1], shape (3, 1, 1), as LeRobot keeps them for videos.
+
+    Frame by frame: a float copy of a whole video is 8 times its bytes (a 10-minute
+    640x480 episode: 44 GB), several of them at once in numpy's temporaries."""
+    frames = np.asarray(frames)                      # (T, H, W, 3) uint8
+    count = frames.shape[0] * frames.shape[1] * frames.shape[2]
+    total = np.zeros(3)
+    for frame in frames:
+        total += frame.reshape(-1, 3).sum(axis=0, dtype=np.float64)
+    mean = total / count                             # (3,) in 0..255
+    squares = np.zeros(3)
+    for frame in frames:
+        deviation = frame.reshape(-1, 3) - mean      # (H * W, 3) float64, one frame
+        squares += np.einsum('ij,ij->j', deviation, deviation)
+    stride = max(1, int(np.sqrt(frames.shape[1] * frames.shape[2] / 4096)))  # ~64x64 px
+    sample = frames[:, ::stride, ::stride].reshape(-1, 3).astype(np.float64) / 255.0
+    values = {'min': frames.min(axis=(0, 1, 2)) / 255.0,
+              'max': frames.max(axis=(0, 1, 2)) / 255.0,
+              'mean': mean / 255.0, 'std': np.sqrt(squares / count) / 255.0}
+    values.update(zip(QUANTILE_KEYS, np.quantile(sample, QUANTILES, axis=0)))
+    out = {k: np.asarray(v, dtype=np.float64).reshape(3, 1, 1).tolist()
+           for k, v in values.items()}
     out['count'] = [int(len(frames))]
     return out
 
@@ -152,10 +170,10 @@ class LeRobotWriter:
         if self.root.exists() and not (self.root / INFO_PATH).is_file():
             raise EpisodeError(f'{self.root} exists and is not a LeRobot data set (no '
                                f'{INFO_PATH}); refusing to replace it')
-        self.partial = self.root.with_name(self.root.name + '.partial')
-        if self.partial.exists():  # our own leftover from an interrupted write
-            shutil.rmtree(self.partial)
-        self.partial.mkdir(parents=True)
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        # a name of our own: a user's <root>.partial or <root>.old is never ours to remove
+        self.partial = Path(tempfile.mkdtemp(prefix=f'.{self.root.name}.partial-',
+                                             dir=self.root.parent))
         self.fps, self.codec, self.robot_type = int(fps), codec, robot_type
         self.joint_names = [str(n) for n in joint_names]
         self.cameras = {str(k): (int(h), int(w)) for k, (h, w) in cameras.items()}
@@ -166,6 +184,10 @@ class LeRobotWriter:
         self.total_frames = 0
         self.episodes: typing.List[dict] = []  # one per episode
         self.feature_stats: typing.Dict[str, typing.List[dict]] = {}
+
+    def abort(self) -> None:
+        """Remove the partial data set; ``root`` stays as it was."""
+        shutil.rmtree(self.partial, ignore_errors=True)
 
     # features ------------------------------------------------------------------------------
     def features(self) -> dict:
@@ -318,12 +340,11 @@ class LeRobotWriter:
 
 def _move_into_place(partial: Path, root: Path) -> Path:
     """Replace ``root`` by ``partial``; the old set is removed only after the rename."""
-    old = root.with_name(root.name + '.old')
-    if old.exists():
-        shutil.rmtree(old)
+    old = None
     if root.exists():
-        root.rename(old)
+        old = Path(tempfile.mkdtemp(prefix=f'.{root.name}.old-', dir=root.parent))
+        root.rename(old / root.name)
     partial.rename(root)
-    if old.exists():
+    if old is not None:
         shutil.rmtree(old)
     return root

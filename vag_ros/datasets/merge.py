@@ -32,10 +32,18 @@ def merge_datasets(shards: typing.Sequence[typing.Union[str, Path]],
             if len(set(files)) != len(files):
                 raise EpisodeError(f'{d.root}: episodes share video files; only data sets '
                                    'with one video file per episode (vag-ros) merge')
+    seen = {}
+    for d, e in entries:  # one episode twice: its id, else its scene and seed
+        meta = e.metadata
+        key = meta.get('episode_id') or (meta.get('scene'), meta.get('seed'))
+        if key != (None, None) and key in seen:
+            raise EpisodeError(f'merge: the same scene or episode ({key}) is in {seen[key]} '
+                               f'and in {d.root}; the data sets overlap')
+        seen[key] = d.root
     scenes = [e.metadata.get('scene') for _, e in entries]
-    if all(s is not None for s in scenes):
-        if len(set(scenes)) != len(scenes):
-            raise EpisodeError('merge: two shards hold the same scene; they overlap')
+    # shards of one run: distinct scene numbers, merged in scene order; separate runs (each
+    # numbered from 0) are appended one after another
+    if all(s is not None for s in scenes) and len(set(scenes)) == len(scenes):
         entries = [entry for _, entry in sorted(zip(scenes, entries), key=lambda p: p[0])]
     features = first.info['features']
     cameras = {k[len(v3.IMAGE_PREFIX):]: tuple(f['shape'][:2]) for k, f in features.items()
@@ -45,10 +53,14 @@ def merge_datasets(shards: typing.Sequence[typing.Union[str, Path]],
     codec = {'av1': 'libsvtav1', 'h264': 'h264'}.get(codec, 'libsvtav1')
     writer = v3.LeRobotWriter(out, first.info['fps'], features[v3.STATE_KEY]['names'],
                               first.info['robot_type'], cameras, codec, overwrite)
-    for dataset, episode in entries:
-        writer.add(v3.DatasetEpisode(episode.task, episode.state, episode.action,
-                                     {c: None for c in cameras}, episode.metadata),
-                   encoded={c: episode.video_files[v3.IMAGE_PREFIX + c] for c in cameras},
-                   image_stats={k: {s: v.tolist() for s, v in episode.stats[k].items()}
-                                for k in episode.video_files})
-    return writer.close()
+    try:
+        for dataset, episode in entries:
+            writer.add(v3.DatasetEpisode(episode.task, episode.state, episode.action,
+                                         {c: None for c in cameras}, episode.metadata),
+                       encoded={c: episode.video_files[v3.IMAGE_PREFIX + c] for c in cameras},
+                       image_stats={k: {s: v.tolist() for s, v in episode.stats[k].items()}
+                                    for k in episode.video_files})
+        return writer.close()
+    except BaseException:
+        writer.abort()
+        raise

@@ -101,7 +101,16 @@ def plan_episodes(contract: TopicContract, streams: typing.Dict[str, Stream],
              if len(streams[t].stamps)]
     if len(firsts) < 1 + len(state_topics):
         raise EpisodeError('the camera or a state topic has no messages')
+    for topic in dict.fromkeys([contract.camera_topic] + state_topics):
+        _check_clock(streams[topic], tolerance)
     start, end = int(max(firsts)), int(min(lasts))
+    if start > end:
+        spans = ', '.join(f'{t} {streams[t].stamps.min() * 1e-9:.3f}..'
+                          f'{streams[t].stamps.max() * 1e-9:.3f} s'
+                          for t in dict.fromkeys([contract.camera_topic] + state_topics))
+        raise EpisodeError(f'the camera and state topics never overlap in time ({spans}): '
+                           f'their {contract.stamps} stamps come from different clocks? '
+                           'Try alignment.stamps: receive')
     counts = {'samples': 0, 'without_camera': 0, 'without_state': 0, 'idle_samples': 0,
               'too_short': 0}
     segments = []
@@ -138,6 +147,20 @@ def plan_episodes(contract: TopicContract, streams: typing.Dict[str, Stream],
             segments.append(Segment(t, cam_order[index[a:b]], q, actions))
     report['samples'] = counts
     return segments
+
+
+def _check_clock(stream: Stream, tolerance: int) -> None:
+    """EpisodeError if the stamps, in bag order, step back by more than ``tolerance`` [ns]:
+    a clock that jumped (sim time restarted, NTP step); as-of sampling would interleave the
+    two stretches that share stamps."""
+    steps = np.diff(stream.stamps)
+    back = np.flatnonzero(steps < -tolerance)
+    if len(back):
+        k = int(back[0])
+        raise EpisodeError(f'{stream.topic}: its stamps jump back {-steps[k] * 1e-9:.3f} s at '
+                           f'message {k + 1} of {len(stream.stamps)} ({len(back)} such jump(s)); '
+                           'a clock reset inside the bag: split the bag there, or try '
+                           'alignment.stamps: receive')
 
 
 def _idle(joints: np.ndarray, contract: TopicContract, counts: dict) -> np.ndarray:
@@ -202,7 +225,10 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
         raise EpisodeError(f'{path}: {contract.camera_topic} is {camera_type}; the contract\'s '
                            f'camera.type {contract.camera_type!r} wants '
                            f'{" or ".join(e.strip("/") for e in expected)}')
-    segments = plan_episodes(contract, streams, list(robot.joint_names), report)
+    try:
+        segments = plan_episodes(contract, streams, list(robot.joint_names), report)
+    except EpisodeError as exc:
+        raise EpisodeError(f'{path}: {exc}') from None
     custom = _custom_data(path)
     for k, seg in enumerate(segments):
         name = check_name(f'{path.name}_ep{k:03d}', 'episode name')
@@ -245,10 +271,21 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
                                'into a new folder or remove them)')
         summary = {'contract': dataclasses.asdict(contract), 'bags': reports,
                    'episodes': sum(len(r['episodes']) for r in reports)}
+        if not summary['episodes']:
+            raise EpisodeError('no episode in ' + '; '.join(
+                f'{r["bag"]}: {r.get("samples")}' for r in reports) + ' (samples without a '
+                'camera frame or a state within alignment.tolerance_s, pieces shorter than '
+                'episodes.min_length_s)')
+        report = out / REPORT
+        for n in range(1, 1000):  # an earlier ingest's report into this folder is kept
+            if not report.exists():
+                break
+            report = out / f'{Path(REPORT).stem}-{n}.json'
+        summary['report'] = str(report)
         (stage / REPORT).write_text(json.dumps(summary, indent=2, default=str) + '\n')
         for name in names:  # same file system: each move is one rename
             (stage / name).rename(out / name)
-        (stage / REPORT).replace(out / REPORT)
+        (stage / REPORT).rename(report)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return summary

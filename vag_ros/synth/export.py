@@ -57,26 +57,36 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvta
     """(name, bag, generated bag or None, scores or None) per episode -> data set at root."""
     from vag_ros.episodes.bag_reader import read_episode
     writer = None
-    for name, bag, generated_bag, scores in pairs:
-        episode = read_episode(bag)
-        generated = read_episode(generated_bag) if generated_bag is not None else None
-        if writer is None:
+    try:
+        for name, bag, generated_bag, scores in pairs:
+            episode = read_episode(bag)
+            generated = read_episode(generated_bag) if generated_bag is not None else None
             meta = episode.metadata
-            writer = LeRobotWriter(root, meta.frame_rate, meta.joint_names, meta.robot,
-                                   _camera_shapes(episode, generated), codec, overwrite)
-        elif _camera_shapes(episode, generated) != writer.cameras:
-            raise EpisodeError(f'{bag}: cameras {_camera_shapes(episode, generated)} differ '
-                               f'from the first episode\'s {writer.cameras}; one data set '
-                               'holds one camera size per key')
-        if list(episode.metadata.joint_names) != writer.joint_names:
-            raise EpisodeError(f'{bag}: joints {episode.metadata.joint_names} differ from '
-                               f'the first episode\'s {writer.joint_names}')
-        metadata = _metadata(episode, scores)
-        metadata['name'] = name
-        writer.add(_to_dataset_episode(episode, generated, metadata))
-    if writer is None:
-        raise EpisodeError(f'{root}: no episodes to export')
-    return writer.close()
+            if writer is None:
+                writer = LeRobotWriter(root, meta.frame_rate, meta.joint_names, meta.robot,
+                                       _camera_shapes(episode, generated), codec, overwrite)
+                rate = meta.frame_rate  # the first episode's, as recorded (LeRobot's is int)
+            elif _camera_shapes(episode, generated) != writer.cameras:
+                raise EpisodeError(f'{bag}: cameras {_camera_shapes(episode, generated)} '
+                                   f'differ from the first episode\'s {writer.cameras}; one '
+                                   'data set holds one camera size per key')
+            if list(meta.joint_names) != writer.joint_names:
+                raise EpisodeError(f'{bag}: joints {meta.joint_names} differ from '
+                                   f'the first episode\'s {writer.joint_names}')
+            if meta.frame_rate != rate or meta.robot != writer.robot_type:
+                raise EpisodeError(f'{bag}: {meta.frame_rate} Hz, robot {meta.robot!r}; the '
+                                   f'first episode\'s: {rate} Hz, robot '
+                                   f'{writer.robot_type!r} (one data set, one rate and robot)')
+            metadata = _metadata(episode, scores)
+            metadata['name'] = name
+            writer.add(_to_dataset_episode(episode, generated, metadata))
+        if writer is None:
+            raise EpisodeError(f'{root}: no episodes to export')
+        return writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
 
 
 def export_records(out: Path, records: typing.Sequence[dict], root: Path, robot,
