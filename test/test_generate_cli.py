@@ -98,6 +98,20 @@ def test_bad_images_exit_2_with_a_message(checkpoint, tmp_path, capsys, setup, m
     assert not (tmp_path / 'o').exists()
 
 
+def test_load_image_turns_a_phone_photo_upright_and_refuses_a_bomb(tmp_path):
+    """A JPEG stored landscape with EXIF Orientation 6 is shown portrait by every viewer: it
+    reaches the model upright. A decompression bomb is a one-line error, not a traceback."""
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
+    Image.new('RGB', (64, 32), (200, 10, 10)).save(tmp_path / 'phone.jpg', exif=exif)
+    assert load_image(tmp_path / 'phone.jpg').shape == (64, 32, 3)  # (H, W, 3) upright
+    bomb = tmp_path / 'bomb.png'
+    Image.new('1', (20000, 20000)).save(bomb)  # 400 MP: PIL's bomb limit is 179 MP
+    with pytest.raises(MediaError, match='bomb'):
+        load_image(bomb)
+
+
 def test_load_image_converts_grayscale_and_opaque_rgba(tmp_path):
     gray = load_image(_png(tmp_path / 'g.png', 'L'))
     assert gray.shape == (48, 40, 3) and gray.dtype == np.uint8
@@ -175,6 +189,11 @@ def test_state_is_required_checked_and_can_come_from_an_episode(checkpoint, tmp_
     assert main([*base, '--image', str(image), '--out', str(tmp_path / 'c'),
                  '--state', '0, 1']) == 2
     assert 'expected 7 joint positions' in capsys.readouterr().err
+    # degrees typed for radians, a gripper opening in cm: outside the URDF's limits
+    assert main([*base, '--image', str(image), '--out', str(tmp_path / 'c'),
+                 '--state', '0, -17, 115, 0, 82, 0, 2']) == 2
+    err = capsys.readouterr().err
+    assert 'outside the joint limits' in err and 'joint2=-17' in err
     assert not any((tmp_path / d).exists() for d in 'abc')
     # an episode bag gives both the first frame and the measured joints
     assert main([*base, '--image', str(image), '--out', str(tmp_path / 'd'),
@@ -235,6 +254,7 @@ def test_a_checkpoint_whose_horizon_differs_from_its_video_is_refused_before_loa
     (['--device', 'cuda'], 'no CUDA device on this machine'),
     (['--device', 'tpu:0'], 'not a torch device'),
     (['--steps', '100000000'], 'more than the 10,000 allowed'),
+    (['--seed', str(2 ** 64)], 'expected a seed <= 18446744073709551615'),
 ])
 def test_impossible_devices_and_counts_are_argument_errors(checkpoint, tmp_path, capsys,
                                                            argv, message):

@@ -14,6 +14,7 @@ from vag_ros.errors import ConfigError
 
 
 T = typing.TypeVar('T')
+MAX_SEED = 2 ** 64 - 1  # the largest sampling seed (torch.Generator.manual_seed's range)
 
 
 def from_dict(cls: typing.Type[T], data: typing.Mapping, where: str = '') -> T:

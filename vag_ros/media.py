@@ -25,7 +25,7 @@ def load_image(path: PathLike) -> np.ndarray:
     Grayscale and palette images are converted to RGB; an alpha channel is dropped when it
     is fully opaque and refused otherwise; 16-bit and float images are refused.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
     path = Path(path)
     if not path.exists():
         raise MediaError(f'image not found: {path}')
@@ -34,6 +34,7 @@ def load_image(path: PathLike) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
+            image = ImageOps.exif_transpose(image)  # upright, as every viewer shows it
             mode = image.mode
             if mode in ('I', 'I;16', 'I;16B', 'I;16L', 'F'):
                 raise MediaError(f'image {path}: {mode} (16-bit or float) images are not '
@@ -49,6 +50,8 @@ def load_image(path: PathLike) -> np.ndarray:
             rgb = np.array(image.convert('RGB'), dtype=np.uint8)  # writable copy
     except UnidentifiedImageError:
         raise MediaError(f'{path} is not an image PIL can read') from None
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f'image {path}: {exc}') from None
     except OSError as exc:
         raise MediaError(f'cannot read image {path}: {exc}') from None
     if rgb.ndim != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:

@@ -111,6 +111,20 @@ def test_refuses_to_overwrite_without_force(checkpoint, tmp_path):
     assert (other / 'todo.txt').read_text() == 'mine'
 
 
+def test_the_checkpoint_itself_or_its_folder_is_never_an_out(checkpoint, tmp_path):
+    """--force replaces an engine, never the checkpoint (which may hold a manifest.json of
+    its own): --out at the checkpoint or a folder above it is refused, nothing removed."""
+    import shutil
+    copy = tmp_path / 'ck'
+    shutil.copytree(checkpoint, copy)
+    (copy / 'manifest.json').write_text(json.dumps({'pack': 'demo'}))
+    before = sorted(p.name for p in copy.iterdir())
+    for out in (copy, tmp_path):
+        with pytest.raises(EngineError, match='holds the checkpoint'):
+            export_engine(copy, out, force=True, log=quiet)
+    assert sorted(p.name for p in copy.iterdir()) == before
+
+
 def test_refuses_modes_it_does_not_export(tmp_path):
     config = dataclasses.replace(micro_config(), mode='video_only')
     ckpt = save_micro_checkpoint(tmp_path / 'video_only', config)

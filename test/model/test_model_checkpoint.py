@@ -157,6 +157,12 @@ def test_a_checkpoint_without_its_checksums_is_refused_with_the_command_to_recor
     (path / 'SHA256SUMS').unlink()
     with pytest.raises(CheckpointError, match=r'no SHA256SUMS record.*sha256sum model'):
         load_checkpoint(path)
+    # the weights recorded alone leave the config (mode, anchoring, guidance) unchecked
+    subprocess.run('sha256sum model.safetensors > SHA256SUMS', shell=True, cwd=path,
+                   check=True)
+    with pytest.raises(CheckpointError, match=r'no SHA256SUMS record of model.safetensors and '
+                                              'config.yaml'):
+        load_checkpoint(path)
     subprocess.run('sha256sum model.safetensors config.yaml > SHA256SUMS', shell=True,
                    cwd=path, check=True)  # the command the message gives
     load_checkpoint(path)

@@ -86,6 +86,16 @@ def test_state_conditioning_starts_the_trajectory_at_the_state(pipe, config):
     assert np.isfinite(raw).all()
 
 
+@pytest.mark.parametrize('text', ['\u200b', '\u200b\u200b \ufeff'])
+def test_an_instruction_with_no_word_the_encoder_reads_is_refused(pipe, text):
+    """Zero-width characters survive str.strip() but give the encoder an empty text."""
+    from vag_ros.model.config import TextConfig
+    pipe.text_encoder = build_text_encoder(TextConfig(kind='minilm'))  # one that tokenizes
+    with pytest.raises(GenerationError, match='no word the text encoder reads'):
+        pipe.check_instruction(text)
+    pipe.check_instruction('touch')  # 3 tokens (the micro model reads 4)
+
+
 @pytest.mark.parametrize('branch', ['video', 'action'])
 def test_diverged_weights_are_refused_before_anything_is_published(pipe, branch):
     """A training run that diverged saves NaN weights: generate refuses (every backend goes

@@ -132,6 +132,20 @@ def test_empty_and_oversized_instructions_rejected(harness):
     assert any('513 characters > max_instruction_length 512' in r for r in reasons)
 
 
+def test_a_frame_too_small_for_the_model_is_rejected_at_admission(harness):
+    """A 6x6 camera frame is bad input, refused with the request (not accepted and then
+    reported as a failed generation)."""
+    h = harness
+    h.frame_pub.publish(numpy_to_image(np.zeros((6, 6, 3), np.uint8)))
+    assert spin_until(h.executor, lambda: h.node._frame is not None
+                      and h.node._frame[0].shape == (6, 6, 3), 10.0)
+    h.send_state(STATE)
+    assert h.node.submit('touch the red block') is None
+    assert spin_until(h.executor, lambda: h.rejections(), 5.0)
+    assert 'smaller than the model input' in h.rejections()[0]
+    assert not [r for r in h.results if r.state in ('accepted', 'failed')]
+
+
 def test_stale_or_missing_frame_rejected(harness):
     h = harness
     assert h.node.submit('touch the red block') is None

@@ -189,6 +189,19 @@ def test_first_frames_of_a_lab(tmp_path):
     result = synthesize(tmp_path / 'bad', '--first-frames', str(tmp_path / 'bad.yaml'),
                         check=False)
     assert result.returncode == 2 and '7 finite joint positions' in result.stderr
+    # checked before any scene runs: an instruction left empty (YAML null), an image that
+    # is not one, a seed beyond the sampler's range
+    (tmp_path / 'notes.png').write_text('not a picture')
+    for k, (change, message) in enumerate([
+            ({'instruction': None}, 'instruction must be non-empty text'),
+            ({'image': 'notes.png'}, 'is not an image'),
+            ({'seed': 2 ** 64}, 'seed must be an integer in')]):
+        listing = tmp_path / f'bad{k}.yaml'
+        listing.write_text(json.dumps([entries[0], dict(entries[1], **change)]))
+        result = synthesize(tmp_path / f'bad{k}', '--first-frames', str(listing), check=False)
+        assert result.returncode == 2 and 'entry 1: ' in result.stderr, result.stderr
+        assert message in result.stderr, result.stderr
+        assert not list((tmp_path / f'bad{k}').rglob('*.mcap')), 'a scene ran before the check'
 
 
 def test_export_lerobot_of_expert_bags(tmp_path):

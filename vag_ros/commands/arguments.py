@@ -2,6 +2,8 @@
 
 import argparse
 
+from vag_ros.config import MAX_SEED
+
 
 def _integer(text: str) -> int:
     try:
@@ -23,6 +25,14 @@ def non_negative(text: str) -> int:
     value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {value}')
+    return value
+
+
+def seed(text: str) -> int:
+    """A sampling seed: an integer in [0, 2**64 - 1]."""
+    value = non_negative(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f'expected a seed <= {MAX_SEED}, got {value}')
     return value
 
 

@@ -12,7 +12,7 @@ have been exported from --checkpoint. Every backend writes the same files.
 
 import argparse
 
-from vag_ros.commands.arguments import (non_negative, non_negative_float, sampling_steps,
+from vag_ros.commands.arguments import (non_negative_float, sampling_steps, seed,
                                         torch_device)
 from vag_ros.engines.backends import BACKENDS, ENGINE_BACKENDS
 
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'replace --image and --state')
     parser.add_argument('--instruction', required=True, help='what the robot should do')
     parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--seed', type=non_negative, default=0, help='sampling seed')
+    parser.add_argument('--seed', type=seed, default=0, help='sampling seed')
     parser.add_argument('--steps', type=sampling_steps, default=None,
                         help='sampling steps (default: the checkpoint\'s sampler.num_steps)')
     add_guidance_argument(parser)
@@ -145,6 +145,12 @@ def check_checkpoint_fits(config, checkpoint, robot, state) -> None:
     if state is not None and len(state) != robot.dof:
         raise VagError(f'--state has {len(state)} values: expected {robot.dof} joint '
                        f'positions {list(robot.joint_names)} of {robot.name}')
+    if state is not None:
+        outside = [f'{n}={v:g} not in [{lo:g}, {hi:g}]' for n, v, lo, hi in zip(
+            robot.joint_names, state, robot.lower, robot.upper) if not lo <= v <= hi]
+        if outside:
+            raise VagError(f'--state is outside the joint limits of {robot.name} '
+                           f'(radians and metres): {", ".join(outside)}')
 
 
 def parse_state(text: str):

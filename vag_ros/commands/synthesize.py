@@ -15,7 +15,7 @@ rank writes out/shard-<r>-of-<w>/; join them with vag-ros merge-datasets.
 
 import argparse
 
-from vag_ros.commands.arguments import episode_count, non_negative, sampling_steps
+from vag_ros.commands.arguments import episode_count, sampling_steps, seed
 from vag_ros.commands.generate import add_backend_arguments, add_guidance_argument
 
 HELP = 'generate, validate, replay and score episodes into a LeRobot data set'
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='a lab\'s first frames instead of the world: a folder of images '
                              'with scenes.yaml (or .json), or that list itself: entries '
                              '{image, state, instruction[, seed]}, paths relative to it')
-    parser.add_argument('--seed', type=non_negative, default=DEFAULT_SEED,
+    parser.add_argument('--seed', type=seed, default=DEFAULT_SEED,
                         help=f'first world scene seed (default {DEFAULT_SEED}: outside the '
                              'training and evaluation seeds)')
     parser.add_argument('--task', default='all', help='task family or "all" (world scenes)')

@@ -70,7 +70,7 @@ def export_engine(checkpoint: typing.Union[str, Path], out: typing.Union[str, Pa
         raise EngineError(f'--dtype {dtype}: export writes {list(EXPORT_DTYPES)} graphs (the '
                           f'opsets <= 20 of the TorchScript exporter lack bfloat16 pooling); '
                           f'export float32 and build bf16 TensorRT plans from it')
-    _check_out(out, force)
+    _check_out(out, force, checkpoint)
     digest = checkpoint_hash(checkpoint)  # before loading: the engine names what it read
     config = read_config(checkpoint)
     # the text model is loaded only to fill the text cache (T5-XXL is 19 GB in float32)
@@ -129,16 +129,29 @@ def _bytes(entry: dict) -> int:
     return entry['bytes'] + sum(d['bytes'] for d in entry.get('data', []))
 
 
-def _check_out(out: Path, force: bool) -> None:
+def _check_out(out: Path, force: bool, checkpoint: Path) -> None:
     if out.exists() and not out.is_dir():
         raise EngineError(f'--out {out} exists and is not a folder')
+    target, source = out.resolve(), checkpoint.resolve()
+    if target == source or target in source.parents:
+        raise EngineError(f'--out {out} holds the checkpoint {checkpoint}; choose another '
+                          f'--out (e.g. engines/{source.name})')
     if out.is_dir() and any(out.iterdir()):
-        if not (out / MANIFEST).is_file():
+        if not _is_engine(out):
             raise EngineError(f'--out {out} is a non-empty folder that holds no engine; '
                               f'refusing to write into it: choose another --out')
         if not force:
             raise EngineError(f'--out {out} already holds an engine; pass --force to replace '
                               f'it (its TensorRT plans go with it)')
+
+
+def _is_engine(folder: Path) -> bool:
+    """Whether ``folder`` holds a vag_ros engine manifest (not just any manifest.json)."""
+    import json
+    try:
+        return json.loads((folder / MANIFEST).read_text()).get('format') == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _replace(tmp: Path, out: Path) -> None:

@@ -122,10 +122,10 @@ def load_checkpoint(directory: typing.Union[str, Path],
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f'checkpoint folder not found: {directory}')
-    if WEIGHTS not in read_checksums(directory):
+    if not {WEIGHTS, CONFIG} <= set(read_checksums(directory)):
         raise CheckpointError(
-            f'{directory}: no {SUMS} record of {WEIGHTS}, so its weights cannot be verified '
-            'before they drive a robot; if you trust the files, record them: cd '
+            f'{directory}: no {SUMS} record of {WEIGHTS} and {CONFIG}, so they cannot be '
+            'verified before they drive a robot; if you trust the files, record them: cd '
             f'{directory} && sha256sum {WEIGHTS} {CONFIG} > {SUMS}')
     config = config or read_config(directory)
     tensors, metadata = read_weights(directory)

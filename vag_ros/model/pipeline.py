@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vag_ros.config import MAX_SEED
 from vag_ros.errors import VagError
 from vag_ros.frame_geometry import crop_box
 from vag_ros.model import action_space
@@ -56,19 +57,27 @@ def frame_to_tensor(frame: np.ndarray, height: int, width: int, resize: bool) ->
         if not resize:
             raise GenerationError(f'first frame: size {frame.shape[:2]} differs from the '
                                   f'model resolution {(height, width)} and resize is off')
+        check_frame_size(frame.shape[0], frame.shape[1], height, width)
         left, top, right, bottom = crop_box(frame.shape[1], frame.shape[0], width, height)
         frame = frame[top:bottom, left:right]  # (h, w, 3) the model's aspect
-        if frame.shape[0] * MAX_UPSCALE < height or frame.shape[1] * MAX_UPSCALE < width:
-            raise GenerationError(
-                f'first frame: {frame.shape[1]}x{frame.shape[0]} px (after the centre crop) '
-                f'is more than {MAX_UPSCALE}x smaller than the model input {width}x{height}; '
-                'send the camera image at its own resolution')
     x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
     x = x / 127.5 - 1.0  # (1, 3, H, W)
     if tuple(x.shape[2:]) != (height, width):
         x = F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False,
                           antialias=True).clamp(-1.0, 1.0)
     return x[:, :, None]  # (1, 3, 1, H, W)
+
+
+def check_frame_size(frame_h: int, frame_w: int, height: int, width: int) -> None:
+    """GenerationError when a frame_h x frame_w frame, centre-cropped to the model's aspect,
+    is more than MAX_UPSCALE times smaller than a height x width model input."""
+    left, top, right, bottom = crop_box(frame_w, frame_h, width, height)
+    h, w = bottom - top, right - left
+    if h * MAX_UPSCALE < height or w * MAX_UPSCALE < width:
+        raise GenerationError(
+            f'first frame: {w}x{h} px (after the centre crop) is more than {MAX_UPSCALE}x '
+            f'smaller than the model input {width}x{height}; send the camera image at its '
+            'own resolution')
 
 
 def video_to_uint8(video: torch.Tensor) -> np.ndarray:
@@ -85,8 +94,9 @@ def check_request(instruction, seed) -> None:
     """GenerationError unless ``instruction`` is a non-empty str and ``seed`` an integer."""
     if not isinstance(instruction, str) or not instruction.strip():
         raise GenerationError(f'instruction: expected a non-empty str, got {instruction!r}')
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise GenerationError(f'seed: expected an integer, got {seed!r}')
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= int(seed) <= MAX_SEED:
+        raise GenerationError(f'seed: expected an integer in [0, {MAX_SEED}], got {seed!r}')
 
 
 class GenerationPipeline:
@@ -105,10 +115,21 @@ class GenerationPipeline:
         check_request(instruction, 0)
         limit = self.config.text.max_length
         tokens = self.instruction_tokens(instruction)
+        if tokens is not None and tokens <= self.instruction_tokens(''):
+            raise GenerationError(f'instruction {instruction!r} has no word the text encoder '
+                                  'reads')
         if tokens is not None and tokens > limit:
             raise GenerationError(
                 f'instruction has {tokens} tokens > text.max_length {limit} that the model '
                 f'reads: it would act on a cut-off text ({instruction[:60]!r}...); shorten it')
+
+    def check_frame(self, frame: np.ndarray) -> None:
+        """GenerationError when ``frame`` (H, W, 3) is too small for the model's inputs."""
+        if not self.resize:
+            return
+        for height, width in ((self.config.video.height, self.config.video.width),
+                              tuple(self.config.observation_hw)):
+            check_frame_size(frame.shape[0], frame.shape[1], height, width)
 
     @torch.no_grad()
     def generate(self, first_frame: np.ndarray, instruction: str, seed: int = 0,

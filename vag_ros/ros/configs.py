@@ -119,6 +119,7 @@ class GeneratorNodeConfig:
         require(0 <= self.queue_size <= 100, 'queue_size', self.queue_size,
                 'must be in [0, 100]')
         require(self.num_steps >= 0, 'num_steps', self.num_steps, 'must be >= 0')
+        require(self.seed >= 0, 'seed', self.seed, 'must be >= 0')
         require(math.isfinite(self.guidance_scale), 'guidance_scale', self.guidance_scale,
                 'must be a finite number')
 

@@ -266,7 +266,8 @@ class GeneratorNode(LifecycleNode):
         if age > cfg.max_frame_age_s:
             return (f'newest frame is {age:.2f} s old > max_frame_age_s '
                     f'{cfg.max_frame_age_s} s (stale)')
-        try:  # the model's own limit: the tokens its text encoder reads
+        try:  # the model's own limits: the frame's size, the tokens its text encoder reads
+            self.pipeline.check_frame(latest[0])
             self.pipeline.check_instruction(instruction.strip())
         except VagError as exc:
             return str(exc)

@@ -11,6 +11,7 @@ import typing
 
 import numpy as np
 
+from vag_ros.config import MAX_SEED
 from vag_ros.errors import VagError
 
 
@@ -94,12 +95,17 @@ def first_frame_specs(path: typing.Union[str, Path], dof: int) -> typing.List[Sc
         if len(state) != dof or not np.all(np.isfinite(state)):
             raise VagError(f'{where}: state must be {dof} finite joint positions, got '
                            f'{len(state)}')
-        text = str(entry['instruction']).strip()
+        text = entry['instruction'].strip() if isinstance(entry['instruction'], str) else ''
         if not text:
-            raise VagError(f'{where}: instruction is empty')
+            raise VagError(f'{where}: instruction must be non-empty text')
         seed = entry.get('seed', k)
-        if not isinstance(seed, int) or seed < 0:
-            raise VagError(f'{where}: seed must be a non-negative integer')
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise VagError(f'{where}: seed must be an integer in [0, {MAX_SEED}]')
+        from vag_ros import media
+        try:  # every image is read before any scene runs: no run stops half-way
+            media.load_image(image)
+        except media.MediaError as exc:
+            raise VagError(f'{where}: {exc}') from None
         specs.append(SceneSpec(k, f'frame{k:05d}_seed{seed:06d}', seed, image=image,
                                state=state, instruction=text))
     return specs
