@@ -103,6 +103,25 @@ sys.exit(cli.main(sys.argv[1:]))
     assert [p.name for p in out.iterdir() if '.partial-' in p.name] == []
 
 
+def test_nohup_keeps_a_command_alive_through_a_hangup(tmp_path):
+    """`nohup vag-ros ... &` ignores SIGHUP on purpose: the command keeps it ignored and
+    finishes (logging out of ssh does not end a training run)."""
+    child = '''
+import os, signal, sys
+from vag_ros import cli
+from vag_ros.commands import params
+def run(args):
+    os.kill(os.getpid(), signal.SIGHUP)
+    print('finished', flush=True)
+    return 0
+params.run = run
+sys.exit(cli.main(['params']))
+'''
+    result = subprocess.run(['nohup', sys.executable, '-c', child], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0 and 'finished' in result.stdout, result.stderr
+
+
 def test_a_schedule_beyond_any_run_is_refused_at_once(tmp_path, capsys):
     for command in (['sim-record', '--out', str(tmp_path)],
                     ['eval', '--checkpoint', str(tmp_path), '--json', str(tmp_path / 'e.json')]):

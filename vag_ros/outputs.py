@@ -1,9 +1,11 @@
 """Output paths checked before any work starts: a folder that can be written, a file name
 that stays inside its folder. A run never finds out at its end that it cannot save."""
 
+import contextlib
 import os
 from pathlib import Path
 import re
+import threading
 import time
 import typing
 
@@ -63,3 +65,54 @@ def writable_file(path: typing.Union[str, Path], what: str = 'output file',
         raise OutputError(f'{what} {path} is a folder')
     writable_folder(path.parent, f'folder of the {what}', create)
     return path
+
+
+def staging_folder(parent: typing.Union[str, Path], name: str) -> Path:
+    """A new hidden folder ``.<name>.partial-<pid>-<random>`` in ``parent`` to build an
+    output in before it is renamed into place (same file system: one rename).
+
+    Made with the umask's permissions (not mkdtemp's 0700: the output must stay readable
+    by the lab's other users), and never a name a user would pick. Leftovers of ``name``
+    whose process is gone (a SIGKILL, an out-of-memory kill) are removed first.
+    """
+    import shutil
+    import uuid
+    parent = Path(parent)
+    prefix = f'.{name}.partial-'
+    for stale in parent.glob(prefix + '*'):
+        pid = stale.name[len(prefix):].split('-')[0]
+        if stale.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    path = parent / f'{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}'
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f'cannot create a folder in {parent}: {exc.strerror or exc}') from None
+    return path
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGINT, SIGTERM and SIGHUP (main thread) while a few renames put an output in
+    place, so an interrupt cannot leave half of it; a held signal is delivered after."""
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -289,6 +289,34 @@ def test_an_arm_off_its_path_is_stopped_where_it_is(rig):
     np.testing.assert_allclose(rig.commands[-1].data, away, atol=1e-6)
 
 
+def test_a_cancel_with_an_arm_lagging_its_setpoint_brakes_the_commands_smoothly(rig):
+    """A real arm lags its setpoint (here 0.08 rad: past tracking_tolerance, within
+    path_tolerance): a cancel brakes from the commanded motion, so the command stream stays
+    within the acceleration limit; it does not step back to where the arm was measured."""
+    import time
+    from sensor_msgs.msg import JointState
+    assert rig.send(*rig.motion(delta=0.6, duration=2.0, steps=41)) == []
+    rig.call('arm', True)
+    assert rig.call('execute').success
+    publisher = rig.peer.create_publisher(JointState, '/joint_states', 10)
+    rig.arm.publishing = False
+    end = time.monotonic() + 0.6
+    while time.monotonic() < end:  # the arm follows 0.08 rad behind at ~0.6 rad/s
+        if rig.commands:
+            lagging = np.array(rig.commands[-1].data, dtype=float)
+            lagging[0] -= 0.08
+            velocity = np.zeros(len(lagging))
+            velocity[0] = 0.6
+            publisher.publish(JointState(name=list(rig.arm.names),
+                                         position=[float(v) for v in lagging],
+                                         velocity=[float(v) for v in velocity]))
+        spin_for(rig.executor, 0.01)
+    assert rig.replay._motion is not None  # the lag alone stops nothing
+    rig.call('cancel')
+    spin_for(rig.executor, 0.5)
+    assert_braked(rig.commands, rig.replay.config.stream_rate_hz, rig.replay.limits.acceleration)
+
+
 def test_a_joint_state_that_is_not_finite_stops_the_motion(rig):
     """Fresh /joint_states with NaN positions cannot be watched for a silent controller:
     the motion stops (braking from the setpoint, the only position known)."""

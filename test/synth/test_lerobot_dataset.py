@@ -46,9 +46,16 @@ def write(root: Path, indices) -> Path:
     return writer.close()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_round_trip_keeps_every_value(tmp_path):
     root = write(tmp_path / 'ds', range(3))
-    assert not (tmp_path / 'ds.partial').exists()
+    assert [p.name for p in tmp_path.iterdir()] == ['ds']  # no staging left
+    assert root.stat().st_mode & 0o777 == 0o777 & ~_umask()  # readable as any mkdir'd one
     data = read_dataset(root)
     assert [e.index for e in data.episodes] == [0, 1, 2]
     assert data.info['total_frames'] == 10 + 11 + 12 and data.info['fps'] == 10
@@ -169,6 +176,11 @@ def test_the_users_folders_beside_the_data_set_are_never_touched(tmp_path):
     failed.add(make_episode(2))
     failed.abort()
     assert sorted(p.name for p in tmp_path.iterdir()) == ['ds', 'ds.old', 'ds.partial']
+    # a run killed mid-write (its process gone) leaves a staging folder: the next one clears it
+    dead = tmp_path / '.ds.partial-999999999-deadbeef'
+    dead.mkdir()
+    v3.LeRobotWriter(tmp_path / 'ds', 10, JOINTS, 'test_arm', cameras, overwrite=True).abort()
+    assert not dead.exists()
     assert (tmp_path / 'ds.old' / 'KEEP.txt').read_text() == 'mine'
     assert (tmp_path / 'ds.partial' / 'KEEP.txt').read_text() == 'mine'
     assert [e.metadata['scene'] for e in read_dataset(tmp_path / 'ds').episodes] == [1]

@@ -14,7 +14,7 @@ with pyarrow, pandas and PyAV, following lerobot 0.4.4's ``lerobot/datasets/util
 
 One video file per episode keeps episodes independent (a merge copies files); LeRobot's
 reader follows each episode's chunk / file index and timestamps, so it reads either way.
-The data set is written into a hidden ``.<root>.partial-<random>`` beside it and renamed into
+The data set is written into a hidden ``.<root>.partial-<pid>-<random>`` beside it and renamed into
 place by ``close``; no other folder beside ``root`` is ever touched.
 """
 
@@ -23,13 +23,13 @@ import json
 import math
 from pathlib import Path
 import shutil
-import tempfile
 import typing
 
 import numpy as np
 
 from vag_ros.datasets import video_files
 from vag_ros.errors import EpisodeError
+from vag_ros.outputs import deferred_signals, staging_folder
 
 CODEBASE_VERSION = 'v3.0'
 CHUNK_SIZE = 1000                 # files per chunk folder (LeRobot's DEFAULT_CHUNK_SIZE)
@@ -170,10 +170,8 @@ class LeRobotWriter:
         if self.root.exists() and not (self.root / INFO_PATH).is_file():
             raise EpisodeError(f'{self.root} exists and is not a LeRobot data set (no '
                                f'{INFO_PATH}); refusing to replace it')
-        self.root.parent.mkdir(parents=True, exist_ok=True)
         # a name of our own: a user's <root>.partial or <root>.old is never ours to remove
-        self.partial = Path(tempfile.mkdtemp(prefix=f'.{self.root.name}.partial-',
-                                             dir=self.root.parent))
+        self.partial = staging_folder(self.root.parent, self.root.name)
         self.fps, self.codec, self.robot_type = int(fps), codec, robot_type
         self.joint_names = [str(n) for n in joint_names]
         self.cameras = {str(k): (int(h), int(w)) for k, (h, w) in cameras.items()}
@@ -339,12 +337,19 @@ class LeRobotWriter:
 
 
 def _move_into_place(partial: Path, root: Path) -> Path:
-    """Replace ``root`` by ``partial``; the old set is removed only after the rename."""
+    """Replace ``root`` by ``partial``; the old set is removed only after the rename, and
+    put back if the rename fails."""
     old = None
-    if root.exists():
-        old = Path(tempfile.mkdtemp(prefix=f'.{root.name}.old-', dir=root.parent))
-        root.rename(old / root.name)
-    partial.rename(root)
+    with deferred_signals():
+        if root.exists():
+            old = staging_folder(root.parent, root.name + '.old') / root.name
+            root.rename(old)
+        try:
+            partial.rename(root)
+        except OSError:
+            if old is not None:
+                old.rename(root)
+            raise
     if old is not None:
-        shutil.rmtree(old)
+        shutil.rmtree(old.parent)
     return root

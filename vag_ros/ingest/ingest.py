@@ -9,7 +9,6 @@ write one episode bag each, and a quality report (JSON) of what was found.
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 import shutil
 import typing
@@ -21,7 +20,7 @@ from vag_ros.episodes.episode import EpisodeMetadata
 from vag_ros.errors import EpisodeError
 from vag_ros.ingest.contract import TopicContract
 from vag_ros.ingest.streams import asof, camera_frames_in_order, read_streams, Stream
-from vag_ros.outputs import check_name
+from vag_ros.outputs import check_name, deferred_signals
 
 REPORT = 'ingest_report.json'
 
@@ -102,7 +101,9 @@ def plan_episodes(contract: TopicContract, streams: typing.Dict[str, Stream],
     if len(firsts) < 1 + len(state_topics):
         raise EpisodeError('the camera or a state topic has no messages')
     for topic in dict.fromkeys([contract.camera_topic] + state_topics):
-        _check_clock(streams[topic], tolerance)
+        # two publishers on one topic (an arm and its gripper) interleave out of order by
+        # far less than this; a clock reset steps back by more
+        _check_clock(streams[topic], max(tolerance, CLOCK_JUMP_NS))
     start, end = int(max(firsts)), int(min(lasts))
     if start > end:
         spans = ', '.join(f'{t} {streams[t].stamps.min() * 1e-9:.3f}..'
@@ -147,6 +148,9 @@ def plan_episodes(contract: TopicContract, streams: typing.Dict[str, Stream],
             segments.append(Segment(t, cam_order[index[a:b]], q, actions))
     report['samples'] = counts
     return segments
+
+
+CLOCK_JUMP_NS = 500_000_000  # stamps stepping back by more than this: a clock reset [ns]
 
 
 def _check_clock(stream: Stream, tolerance: int) -> None:
@@ -257,10 +261,9 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
     episode name already there, Ctrl-C or SIGTERM leave ``out_dir`` as it was, never a
     subset of the episodes that looks like a finished data set.
     """
-    from vag_ros.outputs import writable_folder
+    from vag_ros.outputs import staging_folder, writable_folder
     out = writable_folder(out_dir, '--out folder')
-    stage = out / f'.ingest.partial-{os.getpid()}'
-    stage.mkdir()
+    stage = staging_folder(out, 'ingest')
     try:
         reports = [ingest_bag(Path(b), contract, robot, stage, progress) for b in bags]
         names = sorted(p.name for p in stage.iterdir())
@@ -283,9 +286,10 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
             report = out / f'{Path(REPORT).stem}-{n}.json'
         summary['report'] = str(report)
         (stage / REPORT).write_text(json.dumps(summary, indent=2, default=str) + '\n')
-        for name in names:  # same file system: each move is one rename
-            (stage / name).rename(out / name)
-        (stage / REPORT).rename(report)
+        with deferred_signals():  # the moves finish together; a signal lands after them
+            for name in names:  # same file system: each move is one rename
+                (stage / name).rename(out / name)
+            (stage / REPORT).rename(report)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return summary

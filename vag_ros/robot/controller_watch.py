@@ -29,7 +29,7 @@ class ControllerWatch:
         if np.max(error) > self.path_tolerance:  # moving or not, the arm has left the path
             j = int(np.argmax(error))
             return (f'path tolerance: {names[j]!r} is {error[j]:.3f} from its setpoint '
-                    f'(> path_tolerance {self.path_tolerance})')
+                    f'(> path_tolerance {self.path_tolerance:g})')
         moved = self._mark is not None and \
             np.max(np.abs(measured - self._mark)) > self.progress_tolerance
         if self._mark is None or moved or np.max(error) <= self.tracking_tolerance:

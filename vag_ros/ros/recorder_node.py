@@ -104,8 +104,9 @@ class RecorderNode(Node):
         self._generation: typing.Dict[int, dict] = {}
         self._open: typing.Dict[int, _Episode] = {}
         self._recording: typing.Optional[_Episode] = None  # executing or settling
-        # newest position of each joint while recording: an arm and its gripper may publish
-        # apart (e.g. two joint_state_broadcasters), so messages are merged per joint
+        # newest position of each joint: an arm and its gripper may publish apart (e.g. two
+        # joint_state_broadcasters, or a gripper driver that publishes on change only), so
+        # messages are merged per joint
         self._joint_values: typing.Dict[str, float] = {}
         self.written: typing.List[str] = []
         self.failed: typing.List[str] = []
@@ -219,7 +220,6 @@ class RecorderNode(Node):
             if isinstance(duration, (int, float)) and math.isfinite(duration):
                 episode.deadline = now + duration + self.config.settle_s + MOTION_GRACE_S
             self._recording = episode
-            self._joint_values = {}
         elif state == 'rejected' and episode.state == 'predicted':
             # the operator may move the arm to the start and validate it again: the episode
             # stays open for rejected_wait_s (or until the next trajectory)
@@ -228,14 +228,14 @@ class RecorderNode(Node):
             episode.state, episode.ended_at, episode.execution = 'ended', now, state
 
     def _on_joint_state(self, msg: JointState) -> None:
-        episode = self._recording
-        if episode is None:
-            return
         try:
             joints = joint_state_to_dict(msg)
         except VagError:
             return
-        self._joint_values.update(joints)
+        self._joint_values.update(joints)  # also between episodes: a joint may be quiet
+        episode = self._recording
+        if episode is None:
+            return
         try:
             positions = np.array([self._joint_values[n] for n in self.robot.joint_names])  # (D,)
         except KeyError:  # not every joint heard from yet
@@ -332,12 +332,12 @@ class RecorderNode(Node):
         name = episode_name(episode.stamp_ns)
         seed = note.get('seed', generation.get('seed'))
         executed = episode.started_at > 0  # the replay reached 'moving'
-        camera, skipped = _camera_frames(episode.camera)
+        skipped = [why for why in map(_unreadable, episode.camera) if why]  # frame by frame
         extra = {
             'executed': executed, 'execution': episode.execution,
             'success_known': 'success' in note, 'seed_known': seed is not None,
             'episode_stamp_ns': episode.stamp_ns, 'predicted_joint_names': list(episode.names),
-            'camera_frames': len(camera), 'predicted_frames': len(frames),
+            'camera_frames': len(episode.camera) - len(skipped), 'predicted_frames': len(frames),
             'camera_storage': self.config.camera_storage}
         warnings = []
         if executed and not episode.camera:
@@ -383,7 +383,11 @@ class RecorderNode(Node):
             for stamp, positions in episode.joints:
                 writer.add_joint_state(positions, stamp)
             cfg = self.config
-            for image, array in camera:
+            for image in episode.camera:  # decoded one at a time: an episode's frames
+                try:                          # never sit in memory as arrays all at once
+                    array = _camera_array(image)
+                except VagError:
+                    continue  # counted above
                 write_camera_frame(writer, array, time_to_ns(image.header.stamp),
                                    image.header.frame_id, cfg.camera_storage,
                                    cfg.camera_max_width, cfg.camera_jpeg_quality)
@@ -401,22 +405,19 @@ class RecorderNode(Node):
         return super().destroy_node()
 
 
-def _camera_frames(messages: list) -> typing.Tuple[list, typing.List[str]]:
-    """Camera messages -> ([(message, (H, W, 3) rgb8)], [why each unreadable one was left out]).
+def _camera_array(msg: typing.Union[Image, CompressedImage]) -> np.ndarray:
+    """A camera message -> (H, W, 3) rgb8; VagError when it cannot be read."""
+    return compressed_to_numpy(msg) if isinstance(msg, CompressedImage) else image_to_numpy(msg)
 
-    One malformed frame (a driver's bad step, a corrupt JPEG) costs that frame, not the
-    episode's bag.
-    """
-    readable, skipped = [], []
-    for msg in messages:
-        try:
-            array = compressed_to_numpy(msg) if isinstance(msg, CompressedImage) \
-                else image_to_numpy(msg)
-        except VagError as exc:
-            skipped.append(str(exc))
-            continue
-        readable.append((msg, array))
-    return readable, skipped
+
+def _unreadable(msg) -> str:
+    """Why a camera message cannot be read ('' when it can): one malformed frame (a driver's
+    bad step, a corrupt JPEG) costs that frame, not the episode's bag."""
+    try:
+        _camera_array(msg)
+    except VagError as exc:
+        return str(exc)
+    return ''
 
 
 class _Deque:

@@ -107,6 +107,11 @@ class ReplayNode(Node):
         self.create_service(Trigger, '~/cancel', self._on_cancel)
         self.uncommanded = [n for n in self.robot.joint_names
                             if n not in self.controller.joint_names]
+        # the watch (silent controller, path tolerance) follows the commanded arm joints: a
+        # gripper closing on an object stays off its setpoint by design
+        arm = set(self.robot.arm_joint_names)
+        self._watched = [c for c in self.controller.columns
+                         if self.robot.joint_names[c] in arm] or list(self.controller.columns)
         self.status.publish('idle', f'{cfg.controller_mode} -> /{cfg.controller}'
                             + (' (dry run)' if cfg.dry_run else '')
                             + (f'; not commanded (validated and recorded only): '
@@ -373,10 +378,12 @@ class ReplayNode(Node):
             self.stop('stopped', f'joint state of {bad!r} is not finite '
                       f'({measured[names.index(bad)]})')
             return
-        cols = self.controller.columns  # the joints the controller drives are watched
+        cols = self._watched
         silent = self._watch.update(now, measured[cols], sample[cols], [names[c] for c in cols])
         if silent:
-            self.stop('stopped', silent)
+            # the arm is not where it was commanded (blocked, pushed, or its controller
+            # deaf): the stop starts where it is measured, not at the setpoint
+            self.stop('stopped', silent, from_measured=True)
             return
         if self.controller.ends_by_result:
             # the action result ends the motion; this is the backstop if it never comes
@@ -419,18 +426,18 @@ class ReplayNode(Node):
             self.destroy_timer(self._timer)
             self._timer = None
 
-    def _braking(self) -> Braking:
-        """The stop from where the controller is commanded now, within the limits; from
-        where the arm is measured instead when it is not there (a blocked, lagging or
-        silent arm: braking from the setpoint would first drive it back to the path)."""
+    def _braking(self, from_measured: bool = False) -> Braking:
+        """The stop from where the controller is commanded now, within the limits (the
+        commands stay continuous however far the arm lags); ``from_measured``: from where
+        the arm is measured instead, when the watch found it off its setpoint (blocked,
+        pushed, or a deaf controller: braking from the setpoint would drive it back first).
+        """
         curve, start = self._motion
         t = min(self.controller.commanded_until(self._ticks, time.monotonic() - start),
                 curve.end_time)
         position, velocity = curve.sample(t), curve.velocity_many([t])[0]  # (D,), (D,)
-        measured = self._measured_motion()
-        cols = self.controller.columns
-        if measured is not None and np.max(np.abs(measured[0][cols] - position[cols])) > \
-                self.config.tracking_tolerance:
+        measured = self._measured_motion() if from_measured else None
+        if measured is not None:
             position, velocity = measured
         return braking(position, velocity, self.limits.acceleration,
                        self.limits.lower, self.limits.upper,
@@ -451,7 +458,8 @@ class ReplayNode(Node):
         velocities = np.where(np.isfinite(velocities), velocities, 0.0)
         return positions, np.clip(velocities, -self.limits.velocity, self.limits.velocity)
 
-    def stop(self, state: str, error: str = '', send: bool = True) -> None:
+    def stop(self, state: str, error: str = '', send: bool = True,
+             from_measured: bool = False) -> None:
         """Stop the motion: decelerate from the commanded motion to rest within the
         acceleration limits (``vag_ros.robot.braking``); ``send=False`` when the controller
         already ended it (an aborted or rejected goal).
@@ -467,7 +475,7 @@ class ReplayNode(Node):
             if self._motion is None:
                 return
             try:
-                stop = self._braking()
+                stop = self._braking(from_measured)
             finally:
                 self._end_motion()
         if send:
@@ -477,7 +485,8 @@ class ReplayNode(Node):
             self.status.error(state, error, episode_stamp_ns=self.episode_stamp)
         else:
             self.status.publish(state, 'motion stopped', episode_stamp_ns=self.episode_stamp)
-        self._state(state, error or 'motion stopped', braking_s=stop.duration_s)
+        self._state(state, error or 'motion stopped',
+                    braking_s=stop.duration_s if send else 0.0)
 
     def stopping(self) -> bool:
         """True while a stop's goal or cancel request (follow_joint_trajectory) is in

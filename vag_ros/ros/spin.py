@@ -64,9 +64,11 @@ def run_node(node_class: typing.Callable, args=None,
     """Spin one node; a configuration error at construction exits with code 2."""
     stopping = threading.Event()
     previous = {}
-    # SIGHUP: the terminal or ssh session that started the node went away
+    # SIGHUP: the terminal or ssh session that started the node went away; a signal
+    # ignored on purpose (nohup) stays ignored
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        previous[number] = signal.signal(number, lambda *_: stopping.set())
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            previous[number] = signal.signal(number, lambda *_: stopping.set())
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = node_class()
