@@ -51,9 +51,9 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
     """Entry point of ``vag-ros``; bad input ends with a one-line message and exit code 2."""
     args = build_parser().parse_args(argv)
     # SIGTERM and SIGHUP (a closed terminal or ssh session): cleaned up as for Ctrl-C; a
-    # signal ignored on purpose (`nohup vag-ros train ...`) stays ignored
+    # SIGHUP ignored on purpose (`nohup vag-ros train ...`) stays ignored
     previous = {number: signal.signal(number, _terminate) for number in TERMINATING
-                if signal.getsignal(number) is not signal.SIG_IGN}
+                if number != signal.SIGHUP or signal.getsignal(number) is not signal.SIG_IGN}
     try:
         return args.run(args)
     except VagError as exc:

@@ -311,6 +311,7 @@ def test_every_request_gets_an_id_and_its_results(harness):
 def test_the_generator_process_exits_cleanly_on_a_signal_mid_request(ros_context,
                                                                      micro_checkpoint,
                                                                      number):
+    import signal
     import subprocess
     import sys
     peer = rclpy_node(ros_context)
@@ -326,7 +327,10 @@ def test_the_generator_process_exits_cleanly_on_a_signal_mid_request(ros_context
         [sys.executable, '-m', 'vag_ros.ros.generator_node', '--ros-args', '-p',
          f'checkpoint:={micro_checkpoint}', '-p', 'max_frame_age_s:=30.0', '-p',
          'max_joint_state_age_s:=30.0'],  # a loaded host: what is tested is the exit
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # started as a shell's background job is (SIGINT ignored, inherited): ros2 launch's
+        # SIGINT must still stop it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         assert spin_until(executor, lambda: instruction_pub.get_subscription_count() > 0
                           and frame_pub.get_subscription_count() > 0, 60.0)

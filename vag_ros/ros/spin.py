@@ -64,10 +64,10 @@ def run_node(node_class: typing.Callable, args=None,
     """Spin one node; a configuration error at construction exits with code 2."""
     stopping = threading.Event()
     previous = {}
-    # SIGHUP: the terminal or ssh session that started the node went away; a signal
-    # ignored on purpose (nohup) stays ignored
+    # SIGHUP: the terminal or ssh session that started the node went away, unless nohup
+    # ignores it on purpose (SIGINT is handled even where a shell's background job ignores it)
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(number) is not signal.SIG_IGN:
+        if number != signal.SIGHUP or signal.getsignal(number) is not signal.SIG_IGN:
             previous[number] = signal.signal(number, lambda *_: stopping.set())
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
