@@ -6,11 +6,11 @@ import shutil
 
 import pytest
 import torch
-from train_helpers import micro_config
+from train_helpers import JOINTS, micro_config, write_bags
 import yaml
 
 from vag_ros import cli
-from vag_ros.errors import CheckpointError
+from vag_ros.errors import CheckpointError, EpisodeError, VagError
 from vag_ros.model.checkpoint import load_checkpoint, read_weights
 from vag_ros.model.vag import VagModel
 from vag_ros.train import trainer
@@ -343,3 +343,59 @@ def test_train_from_the_latent_cache_then_resume_from_it(tmp_path, bag_dir, trai
     result = trainer.train(micro_config(), two, bag_dir, out, resume=True, progress=False,
                            cache_dir=cache)
     assert result.step == 2
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(frame_rate=30.0), 'recorded at 30 Hz, the model config has video.fps=10'),
+    (dict(robot='ur5'), "robot 'ur5'"),
+    (dict(joint_names=tuple(reversed(JOINTS))), 'one model, one robot and joint order'),
+])
+def test_bags_of_another_setup_are_refused(tmp_path, train_config, change, message, capsys):
+    """One bag of another rate, robot or joint order among the others: refused in one line
+    before training (its action columns or timing would mean something else)."""
+    from vag_ros.episodes.bag_writer import write_episode
+    from train_helpers import make_episode
+    bags = write_bags(tmp_path / 'bags', count=2)
+    odd = make_episode(7)
+    write_episode(dataclasses.replace(odd, metadata=dataclasses.replace(odd.metadata, **change)),
+                  bags, name='ep_odd')
+    for cache in (None, tmp_path / 'cache'):
+        with pytest.raises(EpisodeError, match=message):
+            trainer.train(micro_config(), train_config, bags, tmp_path / f'out{cache is None}',
+                          progress=False, cache_dir=cache)
+
+
+def test_a_corrupt_latent_cache_shard_is_refused(tmp_path, bag_dir, train_config):
+    """Bytes changed in a shard (same size) fail its SHA256SUMS record; a truncated shard is
+    a one-line error, not a traceback."""
+    cache = tmp_path / 'cache'
+    one = dataclasses.replace(train_config, steps=1, save_every=1)
+    trainer.train(micro_config(), one, bag_dir, tmp_path / 'a', progress=False, cache_dir=cache)
+    shard = sorted(cache.glob('shard_*.safetensors'))[0]
+    data = bytearray(shard.read_bytes())
+    data[-64:] = bytes(64)
+    shard.write_bytes(bytes(data))
+    with pytest.raises(VagError, match='shard'):
+        trainer.train(micro_config(), one, bag_dir, tmp_path / 'b', progress=False,
+                      cache_dir=cache)
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_one_line_error(tmp_path, bag_dir):
+    """A file-size limit (as a full disk) while saving: `vag-ros train` says so in one line
+    and how to go on, no traceback."""
+    import resource
+    import subprocess
+    import sys
+    model_yaml = tmp_path / 'micro.yaml'
+    model_yaml.write_text(yaml.safe_dump(micro_config().to_dict()))
+    limit = 20_000  # bytes: the loss log fits, the weights do not
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    result = subprocess.run(
+        [sys.executable, '-m', 'vag_ros.cli', 'train', '--config', str(model_yaml), '--data',
+         str(bag_dir), '--out', str(tmp_path / 'out'), '--steps', '1', '--quiet'],
+        capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    assert result.returncode == 2, result.stderr
+    assert 'cannot write the checkpoint of step 1' in result.stderr
+    assert 'Traceback' not in result.stderr

@@ -244,6 +244,14 @@ def read_episode_mcap(path: PathLike,
     return _assemble(path, by_topic, topics, info['_custom'])
 
 
+def read_metadata(path: PathLike) -> typing.Optional[EpisodeMetadata]:
+    """An episode bag's metadata from its metadata.yaml alone (no message is read); None
+    for a bag written without it in custom_data."""
+    path = Path(path)
+    custom_json = _bag_info(path)['_custom'].get(tp.CUSTOM_DATA_METADATA_KEY)
+    return None if custom_json is None else metadata_from_json(custom_json, f'{path}: custom_data')
+
+
 def list_episode_bags(directory: PathLike) -> typing.List[Path]:
     """Complete bags (directories with metadata.yaml, not partial) in directory, by name."""
     directory = Path(directory)

@@ -75,10 +75,33 @@ def read_training_episode(model_config, path: Path):
         raise EpisodeError(f'{path}: episode has {t} frames ({t / video.fps:.1f} s), '
                            f'shorter than one clip of video.frames={video.frames}; '
                            'leave it out or record longer episodes')
+    if abs(episode.metadata.frame_rate - video.fps) > 1e-6:
+        raise EpisodeError(f'{path}: recorded at {episode.metadata.frame_rate:g} Hz, the model '
+                           f'config has video.fps={video.fps:g}: its clips would play at '
+                           f'the wrong speed; ingest it at --fps {video.fps:g} or match the '
+                           'config')
     if model_config.mode != 'video_only' and episode.actions.shape[1] != action.dim:
         raise EpisodeError(f'{path}: actions have {episode.actions.shape[1]} dims, the '
                            f'model config needs action.dim={action.dim}')
     return episode
+
+
+def check_one_setup(bags: typing.Sequence[Path]) -> None:
+    """EpisodeError unless every bag has the first one's robot and joint names (in order):
+    the action columns mean the same joints in every episode. Reads metadata.yaml only."""
+    from vag_ros.episodes.bag_reader import read_metadata
+    first = None
+    for path in bags:
+        meta = read_metadata(path)
+        if meta is None:
+            continue
+        setup = (meta.robot, tuple(meta.joint_names))
+        if first is None:
+            first = (path, setup)
+        elif setup != first[1]:
+            raise EpisodeError(f'{path}: robot {setup[0]!r}, joints {list(setup[1])}; '
+                               f'{first[0].name} has robot {first[1][0]!r}, joints '
+                               f'{list(first[1][1])}: one model, one robot and joint order')
 
 
 def episode_windows(model_config, path: Path, window_stride: int = 0) -> typing.List[Window]:
@@ -177,6 +200,7 @@ class EpisodeDataset(torch.utils.data.Dataset):
                  device: typing.Union[str, torch.device] = 'cpu', window_stride: int = 0):
         self.data_dir = Path(data_dir)
         self.bags = self._list_bags(self.data_dir)
+        check_one_setup(self.bags)
         named = named_windows(model_config, self.bags, window_stride, progress)
         self._encode(model_config, named, codec, text_encoder, normalizer, encode_batch,
                      progress, device)

@@ -165,8 +165,12 @@ class CachedEpisodeDataset(torch.utils.data.Dataset):
         self.normalizer = normalizer or ActionNormalizer.from_tensors(
             {k: torch.tensor(v) for k, v in manifest['normalizer_stats'].items()}, '')
         self.codec = codec or self._codec(model_config)
-        self._shards = [safe_open(str(self.cache_dir / s['file']), framework='pt')
-                        for s in manifest['shards']]
+        try:
+            self._shards = [safe_open(str(self.cache_dir / s['file']), framework='pt')
+                            for s in manifest['shards']]
+        except Exception as exc:  # noqa: B902 - SafetensorError, OSError: a broken shard
+            raise EpisodeError(f'{self.cache_dir}: corrupt latent cache shard: {exc}; build '
+                               'a new one (another --cache folder)') from None
         self._starts = []
         total = 0
         for shard in manifest['shards']:

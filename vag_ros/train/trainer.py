@@ -387,10 +387,16 @@ def _param_groups(model: VagModel, cfg) -> typing.List[dict]:
 def _save(out_dir: Path, model, optimizer, ema: Ema, normalizer, codec, model_config,
           step: int, meta: dict) -> None:
     """EMA weights as the inference checkpoint, then the full state for resume."""
+    from safetensors import SafetensorError
     extra = {'step': step, 'mode': model_config.mode, 'ema_decay': ema.decay,
              'train_config': meta['train_config'], 'episodes': meta['episodes']}
-    save_checkpoint(out_dir, ema.model, model_config, normalizer, extra=extra, codec=codec)
-    ts.save_training_state(out_dir, model, optimizer, ema.state_dict(), step, meta)
+    try:
+        save_checkpoint(out_dir, ema.model, model_config, normalizer, extra=extra,
+                        codec=codec)
+        ts.save_training_state(out_dir, model, optimizer, ema.state_dict(), step, meta)
+    except (OSError, SafetensorError) as exc:  # a full disk, a file-size limit
+        raise TrainError(f'{out_dir}: cannot write the checkpoint of step {step}: {exc} '
+                         '(free space, then --resume from the last saved step)') from None
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -411,10 +417,12 @@ def _cached_dataset(model_config, cfg, data_dir, cache_dir: Path, codec, normali
                     main: bool, distributed: bool):
     """The latent cache of ``data_dir`` (built by rank 0 when new), checked fresh."""
     from vag_ros.episodes.bag_reader import list_episode_bags
+    from vag_ros.train.dataset import check_one_setup
     from vag_ros.train.latent_cache import build_latent_cache, CachedEpisodeDataset, MANIFEST
     bags = list_episode_bags(data_dir)
     if not bags:
         raise TrainError(f'{data_dir}: no episode bags')
+    check_one_setup(bags)
     if main and not (cache_dir / MANIFEST).is_file():
         build_latent_cache(model_config, bags, cache_dir, codec=codec, normalizer=normalizer,
                            window_stride=cfg.window_stride, device=dev)
@@ -422,7 +430,7 @@ def _cached_dataset(model_config, cfg, data_dir, cache_dir: Path, codec, normali
         import torch.distributed as dist
         dist.barrier()  # the cache is complete before any rank reads it
     return CachedEpisodeDataset(cache_dir, model_config, bags, cfg.window_stride, codec,
-                                normalizer)
+                                normalizer, verify=True)  # every shard against SHA256SUMS
 
 
 def _instruction_variants(model_config, cfg, dataset):
