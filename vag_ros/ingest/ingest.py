@@ -20,7 +20,7 @@ from vag_ros.episodes.episode import EpisodeMetadata
 from vag_ros.errors import EpisodeError
 from vag_ros.ingest.contract import TopicContract
 from vag_ros.ingest.streams import asof, camera_frames_in_order, read_streams, Stream
-from vag_ros.outputs import check_name, deferred_signals
+from vag_ros.outputs import check_name, deferred_signals, staging_folder, writable_folder
 
 REPORT = 'ingest_report.json'
 
@@ -261,7 +261,6 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
     episode name already there, Ctrl-C or SIGTERM leave ``out_dir`` as it was, never a
     subset of the episodes that looks like a finished data set.
     """
-    from vag_ros.outputs import staging_folder, writable_folder
     out = writable_folder(out_dir, '--out folder')
     stage = staging_folder(out, 'ingest')
     try:

@@ -21,7 +21,8 @@ from trajectory_msgs.msg import JointTrajectory
 from vag_ros.episodes import topics as tp
 from vag_ros.errors import ConfigError, VagError
 from vag_ros.ros.configs import GeneratorNodeConfig
-from vag_ros.ros.conversions import arrays_to_trajectory, image_to_numpy, numpy_to_image
+from vag_ros.ros.conversions import arrays_to_trajectory, image_to_numpy, \
+    joint_state_to_dict, numpy_to_image
 from vag_ros.ros.parameters import declare_parameters, read_config
 from vag_ros.ros.protocol import parse_request, REQUEST_RESULT_TOPIC, RequestError, \
     RequestResult
@@ -164,11 +165,13 @@ class GeneratorNode(LifecycleNode):
                     and config.action.state_conditioning)
 
     def _on_joint_state(self, msg: JointState) -> None:
-        if len(msg.position) != len(msg.name):  # which value is whose is unknown: skipped
+        try:  # names and positions of unequal length: which value is whose is unknown
+            positions = joint_state_to_dict(msg)
+        except VagError:
             return
         now = time.monotonic()
         wanted = set(self.joint_names)
-        for name, position in zip(msg.name, msg.position):
+        for name, position in positions.items():
             if name in wanted and np.isfinite(position):  # NaN: left out, so it goes stale
                 self._joints[name] = (float(position), now)
 

@@ -17,9 +17,10 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from vag_ros.episodes.topics import JOINT_STATES_TOPIC
-from vag_ros.errors import ConfigError, VagError
+from vag_ros.errors import VagError
 from vag_ros.robot.interpolation import TrajectoryInterpolator
 from vag_ros.ros.configs import MockArmConfig
+from vag_ros.ros.controller_interfaces import controller_columns
 from vag_ros.ros.conversions import make_joint_state, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.sim_shared import get_shared_world, release_shared_world
@@ -39,11 +40,8 @@ class MockArmNode(Node):
         cfg = self.config
         self.shared = get_shared_world(cfg.sim, cfg.task, cfg.seed)
         self.names = tuple(self.shared.world.robot.joint_names)
-        owned = cfg.controller_joints or self.names
-        unknown = [n for n in owned if n not in self.names]
-        if unknown:
-            raise ConfigError(f'controller_joints: {unknown} not among {list(self.names)}')
-        self.owned = [self.names.index(n) for n in owned]  # the controller's joints, its order
+        self.owned = controller_columns(cfg, self.names)  # the controller's joints, its order
+        self.owned_names = [self.names[i] for i in self.owned]
         with self.shared.lock:
             self._target = self.shared.world.joints()  # (D,) hold where we start
         self._trajectory: typing.Optional[typing.Tuple[TrajectoryInterpolator, float]] = None
@@ -68,7 +66,7 @@ class MockArmNode(Node):
             if not msg.points:  # as ros2_controllers' joint_trajectory_controller (>= #902)
                 raise VagError('Empty trajectory received.')
             names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, K)
-            owned = [self.names[i] for i in self.owned]
+            owned = self.owned_names
             foreign = [n for n in names if n not in owned]
             if foreign:  # as joint_trajectory_controller: joints it does not own
                 raise VagError(f"Incoming joint(s) {foreign} don't match the controller's "
@@ -100,7 +98,7 @@ class MockArmNode(Node):
 
     def _on_command(self, msg: Float64MultiArray) -> None:
         data = np.asarray(msg.data, dtype=float)
-        owned = [self.names[i] for i in self.owned]
+        owned = self.owned_names
         if data.shape != (len(owned),) or not np.all(np.isfinite(data)):
             self.status.error('rejected', f'mock arm: command needs {len(owned)} finite '
                               f'values for {owned}, got {list(msg.data)}')

@@ -374,9 +374,8 @@ class ReplayNode(Node):
         names = self.robot.joint_names
         measured = np.array([current.get(n, np.nan) for n in names])  # (D,)
         if not np.all(np.isfinite(measured)):  # fresh but unreadable: cannot be watched
-            bad = names[int(np.argmin(np.isfinite(measured)))]
-            self.stop('stopped', f'joint state of {bad!r} is not finite '
-                      f'({measured[names.index(bad)]})')
+            j = int(np.argmin(np.isfinite(measured)))
+            self.stop('stopped', f'joint state of {names[j]!r} is not finite ({measured[j]})')
             return
         cols = self._watched
         silent = self._watch.update(now, measured[cols], sample[cols], [names[c] for c in cols])
@@ -474,11 +473,11 @@ class ReplayNode(Node):
         with self._lock:  # the stream thread sends nothing after this point
             if self._motion is None:
                 return
-            try:
-                stop = self._braking(from_measured)
+            try:  # no braking to compute when the controller already ended the goal
+                stop = self._braking(from_measured) if send else None
             finally:
                 self._end_motion()
-        if send:
+        if stop is not None:
             self.controller.send_stop(stop)
             self.controller.wait_for_ack()
         if error:
@@ -486,7 +485,7 @@ class ReplayNode(Node):
         else:
             self.status.publish(state, 'motion stopped', episode_stamp_ns=self.episode_stamp)
         self._state(state, error or 'motion stopped',
-                    braking_s=stop.duration_s if send else 0.0)
+                    braking_s=stop.duration_s if stop is not None else 0.0)
 
     def stopping(self) -> bool:
         """True while a stop's goal or cancel request (follow_joint_trajectory) is in

@@ -73,6 +73,7 @@ def first_frame_specs(path: typing.Union[str, Path], dof: int) -> typing.List[Sc
     the list), or a folder holding the images and that list; VagError naming the first bad
     entry."""
     import yaml
+    from vag_ros import media
     path = find_scene_list(path)
     try:
         entries = yaml.safe_load(path.read_text())
@@ -101,7 +102,6 @@ def first_frame_specs(path: typing.Union[str, Path], dof: int) -> typing.List[Sc
         seed = entry.get('seed', k)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise VagError(f'{where}: seed must be an integer in [0, {MAX_SEED}]')
-        from vag_ros import media
         try:  # every image is read before any scene runs: no run stops half-way
             media.load_image(image)
         except media.MediaError as exc:
