@@ -16,6 +16,7 @@ COMMANDS = {
     'train': 'train',
     'train-inverse-dynamics': 'train_inverse_dynamics',
     'train-scene-blind': 'train_scene_blind',
+    'train-decoder': 'train_decoder',
     'eval': 'evaluate',
     'eval-policy': 'eval_policy',
     'generate': 'generate',

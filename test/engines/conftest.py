@@ -39,6 +39,16 @@ def pca_checkpoint(tmp_path_factory):
     return save_micro_checkpoint(tmp_path_factory.mktemp('ckpt_pca'), micro_config(codec='pca'))
 
 
+@pytest.fixture(scope='session')
+def refiner_checkpoint(tmp_path_factory):
+    """As ``pca_checkpoint``, the codec with a learned decoder stage (random refiner)."""
+    import dataclasses
+    config = micro_config(codec='pca')
+    codec = dataclasses.replace(config.video.codec, refiner_width=8)
+    config = dataclasses.replace(config, video=dataclasses.replace(config.video, codec=codec))
+    return save_micro_checkpoint(tmp_path_factory.mktemp('ckpt_refiner'), config.validate())
+
+
 def _token_checkpoint(tmp_path_factory, name: str, plan_dim: int = 0):
     """Micro joint checkpoint, guidance 3, whose video reads the observation token
     (random token weights, so the token matters) and with ``plan_dim`` the waypoint plan."""

@@ -40,6 +40,19 @@ def test_cfg_adds_the_uncond_text_and_guidance_and_no_observation_drops_the_mask
     assert c.graphs[io.DECODER].spec('latents').dtype == 'float32'  # the codec stays fp32
 
 
+def test_the_decoder_reads_the_first_frame_only_with_a_refiner():
+    import dataclasses
+    plain = micro_config(codec='pca')
+    assert io.engine_contract(plain, cfg=False).graphs[io.DECODER].input_names == ('latents',)
+    codec = dataclasses.replace(plain.video.codec, refiner_width=8)
+    refined = dataclasses.replace(plain, video=dataclasses.replace(plain.video, codec=codec))
+    decoder = io.engine_contract(refined.validate(), cfg=False).graphs[io.DECODER]
+    assert decoder.input_names == ('latents', 'frame')
+    assert decoder.shapes()['frame'] == (1, 3, 1, 32, 32)
+    assert io.EngineContract.from_dict(io.engine_contract(refined, cfg=False).to_dict()) \
+        == io.engine_contract(refined, cfg=False)
+
+
 def test_round_trip_through_json_dicts():
     c = io.engine_contract(micro_config(), cfg=True)
     assert io.EngineContract.from_dict(c.to_dict()) == c

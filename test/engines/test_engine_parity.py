@@ -32,14 +32,21 @@ def pca_engine(pca_checkpoint, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope='module')
+def refiner_engine(refiner_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp('engines') / 'refiner'
+    export_engine(refiner_checkpoint, out, log=lambda m: None)
+    return out
+
+
 def engines(request, names):
     return [(request.getfixturevalue(c), request.getfixturevalue(e)) for c, e in names]
 
 
 CASES = [('checkpoint', 'engine'), ('cfg_checkpoint', 'cfg_engine'),
          ('pca_checkpoint', 'pca_engine'), ('token_checkpoint', 'token_engine'),
-         ('plan_checkpoint', 'plan_engine')]
-IDS = ['patch', 'patch-cfg', 'pca', 'observation-token-cfg', 'plan-cfg']
+         ('plan_checkpoint', 'plan_engine'), ('refiner_checkpoint', 'refiner_engine')]
+IDS = ['patch', 'patch-cfg', 'pca', 'observation-token-cfg', 'plan-cfg', 'pca-refiner']
 
 
 @pytest.mark.parametrize('case', CASES, ids=IDS)

@@ -148,3 +148,67 @@ def test_residual_is_a_pca_codec_option():
     assert build_codec(CodecConfig(kind='pca', residual=True), 16).residual
     with pytest.raises(ConfigError, match='residual'):
         CodecConfig(kind='patch', residual=True).validate()
+
+
+def refined_config():
+    from vag_ros.model.config import CodecConfig
+    return CodecConfig(kind='pca', residual=True, refiner_width=8)
+
+
+def test_an_untrained_refiner_is_the_linear_decode_with_the_given_first_frame():
+    videos = _smooth_videos()
+    plain = PcaCodec(8, 16, residual=True).fit(videos)
+    refined = PcaCodec(8, 16, residual=True, refiner_width=8)
+    refined.load_state_dict(plain.state_dict(), strict=False)
+    video = videos[1]                                   # (B, 3, 3, 32, 32)
+    z = refined.encode(video)
+    given = video[:, :, :1]
+    out = refined.decode(z, given)
+    assert torch.equal(out[:, :, :1], given.clamp(-1, 1))      # the given frame, exactly
+    assert torch.allclose(out[:, :, 1:], plain.decode(z)[:, :, 1:], atol=1e-6)
+    # without the frame, frame 0 is its linear decode: the old codec's video
+    assert torch.allclose(refined.decode(z), plain.decode(z), atol=1e-6)
+    with pytest.raises(ConfigError, match='first frame shape'):
+        refined.decode(z, given[:, :, :, :16])
+    # its weights are codec tensors: they travel in the state dict (the checkpoint)
+    torch.nn.init.normal_(refined.refiner.net[-1].weight, std=0.1)
+    copy = build_codec(refined_config(), 16)
+    copy.load_state_dict(refined.state_dict(), strict=True)
+    assert torch.equal(copy.decode(z, given), refined.decode(z, given))
+    assert not torch.allclose(copy.decode(z, given), plain.decode(z), atol=1e-3)
+
+
+def test_a_refiner_learns_the_detail_of_the_first_frame():
+    """A still clip whose linear decode lost the first frame's detail: trained on it, the
+    refiner puts the detail back (the static background of every generated clip)."""
+    from vag_ros.model.frame_refiner import FrameRefiner
+    g = torch.Generator().manual_seed(0)
+    first = torch.rand(4, 3, 1, 16, 16, generator=g) * 2 - 1           # sharp detail
+    blurred = torch.nn.functional.avg_pool3d(first, (1, 4, 4)).repeat_interleave(
+        4, 3).repeat_interleave(4, 4)                                    # what PCA keeps
+    linear = blurred.expand(-1, -1, 4, -1, -1)                          # (4, 3, 4, 16, 16)
+    truth = first.expand(-1, -1, 4, -1, -1)
+    torch.manual_seed(0)
+    refiner = FrameRefiner(16)
+    optim = torch.optim.Adam(refiner.parameters(), 3e-3)
+    for _ in range(150):
+        index = torch.randint(1, 4, (4, 1), generator=g)
+        out = refiner.refine_frames(linear, first, index)               # (4, 3, 1, 16, 16)
+        loss = ((out - truth[:, :, 1:2]) ** 2).mean()
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    with torch.no_grad():
+        before = float(((linear[:, :, 1:] - truth[:, :, 1:]) ** 2).mean())
+        after = float(((refiner(linear, first)[:, :, 1:] - truth[:, :, 1:]) ** 2).mean())
+    assert after < 0.1 * before
+
+
+def test_refiner_width_is_a_pca_codec_option():
+    from vag_ros.model.config import CodecConfig
+    assert build_codec(refined_config(), 16).refiner.width == 8
+    assert build_codec(CodecConfig(kind='pca'), 16).refiner is None
+    with pytest.raises(ConfigError, match='refiner_width'):
+        CodecConfig(kind='patch', refiner_width=8).validate()
+    with pytest.raises(ConfigError, match='refiner_width'):
+        CodecConfig(kind='pca', refiner_width=-1).validate()

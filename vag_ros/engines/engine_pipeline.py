@@ -62,9 +62,14 @@ class EnginePipeline(GenerationPipeline):
         """-> latents (1, C, T', h, w), normalized actions (1, T, D), by the step graph."""
         return self.sample(first_latent, observation, num_steps, guidance_scale, seed, callback)
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(1, C, T', h, w) -> video (3, T, H, W) in [-1, 1] by the decoder graph."""
-        return self.runtimes[io.DECODER].infer({'latents': latents.float()})['video'][0]
+    def decode(self, latents: torch.Tensor, first_frame: torch.Tensor) -> torch.Tensor:
+        """(1, C, T', h, w) and the given frame (1, 3, 1, H, W) -> video (3, T, H, W) in
+        [-1, 1] by the decoder graph (which reads the frame when its codec has a refiner)."""
+        decoder = self.runtimes[io.DECODER]
+        feeds = {'latents': latents.float()}
+        if 'frame' in decoder.contract.input_names:
+            feeds['frame'] = first_frame.float()
+        return decoder.infer(feeds)['video'][0]
 
     def step_feeds(self, first_latent: torch.Tensor, observation,
                    guidance: float) -> typing.Dict[str, torch.Tensor]:

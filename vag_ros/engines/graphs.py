@@ -75,14 +75,16 @@ class LatentEncoder(nn.Module):
 
 
 class LatentDecoder(nn.Module):
-    """Latents (B, C, T', h, w) -> video (B, 3, T, H, W)."""
+    """Latents (B, C, T', h, w) [and the first frame (B, 3, 1, H, W) for a codec with a
+    refiner] -> video (B, 3, T, H, W)."""
 
     def __init__(self, codec: nn.Module):
         super().__init__()
         self.codec = codec
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.codec.decode(latents)
+    def forward(self, latents: torch.Tensor,
+                frame: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.codec.decode(latents, frame)
 
 
 def graph_modules(model: nn.Module, codec: nn.Module, contract: io.EngineContract

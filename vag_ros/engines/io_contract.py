@@ -202,8 +202,11 @@ def engine_contract(config, cfg: bool, dtype: str = 'float32', batch: int = 1
     frame = f('frame', (b, 3, 1, v.height, v.width), 'first frame in [-1, 1]', 'float32')
     encoder = GraphContract(ENCODER, (frame,), (dataclasses.replace(first, dtype='float32'),),
                             profile)
+    decoder_in = (f('latents', latents, 'clean video latents', 'float32'),)
+    if v.codec.refiner_width:  # the learned decoder stage reads the given frame
+        decoder_in += (frame,)
     decoder = GraphContract(
-        DECODER, (f('latents', latents, 'clean video latents', 'float32'),),
+        DECODER, decoder_in,
         (f('video', (b, 3, v.frames, v.height, v.width), 'video, about [-1, 1]', 'float32'),),
         profile)
     graphs = {g.name: g for g in (step, encoder, decoder, action)}

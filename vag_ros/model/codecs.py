@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from vag_ros.errors import CheckpointError, ConfigError
+from vag_ros.model.frame_refiner import FrameRefiner
 
 
 class LatentCodec(nn.Module):
@@ -48,8 +49,13 @@ class LatentCodec(nn.Module):
         """(B, 3, T, H, W) in [-1, 1] -> (B, C, T', H/f, W/f)."""
         raise NotImplementedError
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, C, T', h, w) -> (B, 3, T, h*f, w*f) in [-1, 1]."""
+    def decode(self, latents: torch.Tensor,
+               first_frame: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, C, T', h, w) -> (B, 3, T, h*f, w*f) in [-1, 1].
+
+        ``first_frame`` (B, 3, 1, H, W): the clip's given first frame in pixels, which a
+        codec with a learned decoder (``PcaCodec`` with a refiner) reads; others ignore it.
+        """
         raise NotImplementedError
 
 
@@ -91,7 +97,8 @@ class PatchCodec(LatentCodec):
             x = torch.einsum('dc,bcthw->bdthw', self.mix.to(x.dtype), x)
         return x
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor,
+               first_frame: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
         """(B, 3*f*f*f_t, T', h, w) -> (B, 3, T, h*f, w*f)."""
         f, tf = self.spatial_factor, self.temporal_factor
         if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
@@ -118,9 +125,13 @@ class PcaCodec(LatentCodec):
     first frame's, scaled to unit RMS on the fit data (``residual_scale``), so what does not
     move is zero and a video model generates only the motion. The first frame (the
     conditioning latent, or a frame encoded alone) stays absolute.
+
+    ``refiner_width`` > 0: a learned decoder stage (``FrameRefiner``) after the linear decode
+    that reads the given first frame; untrained it is the linear decode.
     """
 
-    def __init__(self, spatial_factor: int = 8, channels: int = 16, residual: bool = False):
+    def __init__(self, spatial_factor: int = 8, channels: int = 16, residual: bool = False,
+                 refiner_width: int = 0):
         super().__init__()
         self.spatial_factor = spatial_factor
         self.temporal_factor = 1
@@ -135,6 +146,7 @@ class PcaCodec(LatentCodec):
         self.register_buffer('scale', torch.ones(channels))          # (C,) component std
         if residual:  # (C,) RMS of (z_k - z_0) over the fit data, in units of ``scale``
             self.register_buffer('residual_scale', torch.ones(channels))
+        self.refiner = FrameRefiner(refiner_width) if refiner_width > 0 else None
 
     @property
     def fitted(self) -> bool:
@@ -191,7 +203,8 @@ class PcaCodec(LatentCodec):
         for video in videos:
             x = self.patches.encode(video)
             total += float(((x - self.mean.view(1, -1, 1, 1, 1)) ** 2).sum())
-            residual += float(((self.decode(self.encode(video)) - video) ** 2).sum())
+            rebuilt = self.decode_linear(self.encode(video)).clamp(-1.0, 1.0)
+            residual += float(((rebuilt - video) ** 2).sum())
         return 1.0 - residual / max(total, 1e-12)
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
@@ -205,8 +218,28 @@ class PcaCodec(LatentCodec):
             z = torch.cat([z[:, :, :1], (z[:, :, 1:] - z[:, :, :1]) / rs], dim=2)
         return z
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, C, T, h, w) -> (B, 3, T, h*f, w*f) in [-1, 1]."""
+    def decode(self, latents: torch.Tensor,
+               first_frame: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, C, T, h, w) -> (B, 3, T, h*f, w*f) in [-1, 1]; with a refiner, frame 0 is
+        ``first_frame`` (B, 3, 1, H, W) when given, its linear decode otherwise."""
+        video = self.decode_linear(latents).clamp(-1.0, 1.0)
+        if self.refiner is None:
+            return video
+        if first_frame is None:
+            first_frame = video[:, :, :1]
+        self.check_first_frame(first_frame, video)
+        return self.refiner(video, first_frame)
+
+    @staticmethod
+    def check_first_frame(first_frame: torch.Tensor, video: torch.Tensor) -> None:
+        """ConfigError unless ``first_frame`` is (B, 3, 1, H, W) of ``video``'s B, H, W."""
+        b, _, _, h, w = video.shape
+        if tuple(first_frame.shape) != (b, 3, 1, h, w):
+            raise ConfigError(f'first frame shape {tuple(first_frame.shape)}: expected '
+                              f'({b}, 3, 1, {h}, {w})')
+
+    def decode_linear(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, h, w) -> (B, 3, T, h*f, w*f), the PCA decode alone, unclamped."""
         self._require_fitted()
         if latents.ndim != 5 or latents.shape[1] != self.latent_channels:
             raise ConfigError(f'latents shape {tuple(latents.shape)}: expected '
@@ -218,7 +251,7 @@ class PcaCodec(LatentCodec):
         z = latents * self.scale.view(1, -1, 1, 1, 1).to(latents.dtype)
         x = torch.einsum('cp,bcthw->bpthw', self.basis.to(z.dtype), z)
         x = x + self.mean.view(1, -1, 1, 1, 1).to(z.dtype)
-        return self.patches.decode(x).clamp(-1.0, 1.0)
+        return self.patches.decode(x)
 
 
 class WanCodec(LatentCodec):
@@ -271,7 +304,8 @@ class WanCodec(LatentCodec):
         z = dist.sample(generator) if self.sample_posterior else dist.mode()
         return (z.float() - self.latents_mean) / self.latents_std
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor,
+               first_frame: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
         """Decode normalized (B, 16, T', h, w) -> (B, 3, 1 + 4 (T'-1), 8h, 8w) in [-1, 1]."""
         z = latents.float() * self.latents_std + self.latents_mean
         video = self.vae.decode(z.to(self.vae.dtype)).sample
@@ -285,7 +319,7 @@ def build_codec(codec_config, latent_channels: typing.Optional[int] = None) -> L
                            codec_config.orthogonal, codec_config.orthogonal_seed)
     elif codec_config.kind == 'pca':
         codec = PcaCodec(codec_config.spatial_factor, latent_channels or 16,
-                         codec_config.residual)
+                         codec_config.residual, codec_config.refiner_width)
     elif codec_config.kind == 'wan':
         if not codec_config.path:
             raise ConfigError('video.codec.path=None: the Wan codec needs a local folder')

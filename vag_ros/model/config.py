@@ -27,6 +27,9 @@ class CodecConfig:
     orthogonal_seed: int = 0
     # pca codec: frames after the first coded as their difference from the first (motion)
     residual: bool = False
+    # pca codec: a learned decoder stage reading the given first frame (0 = off; trained by
+    # vag-ros train-decoder, the identity until then)
+    refiner_width: int = 0
     # wan codec: a local Cosmos-Predict2 / Wan checkpoint dir (with a 'vae' subfolder or not)
     path: typing.Optional[str] = None
 
@@ -37,6 +40,9 @@ class CodecConfig:
                 self.temporal_factor, 'the pca codec is per frame: must be 1')
         require(not self.residual or self.kind == 'pca', f'{where}.residual', self.residual,
                 'only the pca codec fits a residual scale')
+        require(self.refiner_width >= 0 and (not self.refiner_width or self.kind == 'pca'),
+                f'{where}.refiner_width', self.refiner_width,
+                'must be >= 0, and 0 unless the codec is pca')
         require(self.spatial_factor >= 1, f'{where}.spatial_factor', self.spatial_factor,
                 'must be >= 1')
         require(self.temporal_factor >= 1, f'{where}.temporal_factor', self.temporal_factor,

@@ -155,17 +155,13 @@ class GenerationPipeline:
             return out
 
         start = time.perf_counter()
-        frame = frame_to_tensor(first_frame, vc.height, vc.width, self.resize)  # (1, 3, 1, H, W)
-        oh, ow = self.config.observation_hw
-        obs_frame = frame_to_tensor(first_frame, oh, ow, self.resize)[:, :, 0]  # (1, 3, S, S)
-        text_emb, text_mask = timed('text', self.encode_text, instruction)
-        first_latent = timed('encode', self.encode_frame, frame)
-        observation = Observation(obs_frame, text_emb, text_mask, state_t)
+        frame, first_latent, observation = self.inputs(first_frame, instruction, state_t,
+                                                       timed)
         latents, actions = timed('denoise', self.denoise, first_latent, observation,
                                  num_steps, guidance_scale, int(seed), callback)
         video = None  # (3, T, H, W); an action-only model has none
         if latents is not None:
-            video = timed('decode', self.decode, latents)
+            video = timed('decode', self.decode, latents, frame)
         joints = raw_error = None
         if actions is not None:
             joints = action_space.from_model(actions.float().cpu(), state_t, self.normalizer,
@@ -188,6 +184,19 @@ class GenerationPipeline:
         return GenerationResult(frames, joints, timings, int(seed), instruction,
                                 vc.fps, None if state_t is None else state_t[0].numpy(),
                                 raw_error)
+
+    def inputs(self, first_frame: np.ndarray, instruction: str,
+               state: typing.Optional[torch.Tensor], timed=None):
+        """-> frame (1, 3, 1, H, W) in [-1, 1], its latent (1, C, 1, h, w), the Observation;
+        ``state`` (1, D) as ``check_state`` gives it, or None."""
+        timed = timed or (lambda stage, run, *args: run(*args))
+        vc = self.config.video
+        frame = frame_to_tensor(first_frame, vc.height, vc.width, self.resize)  # (1, 3, 1, H, W)
+        oh, ow = self.config.observation_hw
+        obs_frame = frame_to_tensor(first_frame, oh, ow, self.resize)[:, :, 0]  # (1, 3, S, S)
+        text_emb, text_mask = timed('text', self.encode_text, instruction)
+        first_latent = timed('encode', self.encode_frame, frame)
+        return frame, first_latent, Observation(obs_frame, text_emb, text_mask, state)
 
 
 class VagPipeline(GenerationPipeline):
@@ -258,6 +267,6 @@ class VagPipeline(GenerationPipeline):
         return self.model.sample(first_latent, observation, num_steps, guidance_scale,
                                  generator, callback=callback)
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(1, C, T', h, w) -> video (3, T, H, W) in [-1, 1]."""
-        return self.codec.decode(latents)[0]
+    def decode(self, latents: torch.Tensor, first_frame: torch.Tensor) -> torch.Tensor:
+        """(1, C, T', h, w) and the given frame (1, 3, 1, H, W) -> video (3, T, H, W)."""
+        return self.codec.decode(latents, first_frame.to(self.device))[0]

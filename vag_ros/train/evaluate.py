@@ -124,7 +124,8 @@ def reference_videos(codec, gt_frames: np.ndarray, device='cpu'
                      ) -> typing.Tuple[np.ndarray, np.ndarray]:
     """What the video metrics are read against: the first frame held still for the whole
     clip (a video that shows no motion) and the codec's own reconstruction of the ground
-    truth (what the best latents could give); both (T, H, W, 3) uint8."""
+    truth from its first frame and latents (what the best latents could give); both
+    (T, H, W, 3) uint8."""
     import torch
 
     from vag_ros.model.pipeline import video_to_uint8
@@ -132,7 +133,7 @@ def reference_videos(codec, gt_frames: np.ndarray, device='cpu'
     held = np.repeat(gt_frames[:1], len(gt_frames), axis=0)
     with torch.no_grad():
         clip = frames_to_video(gt_frames)[None].to(device)  # (1, 3, T, H, W)
-        rebuilt = video_to_uint8(codec.decode(codec.encode(clip))[0])
+        rebuilt = video_to_uint8(codec.decode(codec.encode(clip), clip[:, :, :1])[0])
     return held, rebuilt
 
 
