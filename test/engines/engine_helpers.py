@@ -36,7 +36,7 @@ def save_micro_checkpoint(path, config=None, seed: int = 0, prepare=None):
         g = torch.Generator().manual_seed(seed)
         codec.fit([torch.rand(2, 3, 5, 32, 32, generator=g) * 2 - 1])
         if codec.refiner is not None:  # random last layer: the refiner changes the video
-            torch.nn.init.normal_(codec.refiner.net[-1].weight, std=0.05, generator=g)
+            torch.nn.init.normal_(codec.refiner.fine[-1].weight, std=0.05, generator=g)
     model = VagModel(config)
     if prepare is not None:
         prepare(model)

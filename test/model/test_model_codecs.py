@@ -171,7 +171,7 @@ def test_an_untrained_refiner_is_the_linear_decode_with_the_given_first_frame():
     with pytest.raises(ConfigError, match='first frame shape'):
         refined.decode(z, given[:, :, :, :16])
     # its weights are codec tensors: they travel in the state dict (the checkpoint)
-    torch.nn.init.normal_(refined.refiner.net[-1].weight, std=0.1)
+    torch.nn.init.normal_(refined.refiner.fine[-1].weight, std=0.1)
     copy = build_codec(refined_config(), 16)
     copy.load_state_dict(refined.state_dict(), strict=True)
     assert torch.equal(copy.decode(z, given), refined.decode(z, given))

@@ -47,7 +47,7 @@ def test_the_stage_adds_a_trained_refiner_and_keeps_everything_else(checkpoint, 
     refiner = {k for k in new if k.startswith('codec.refiner.')}
     assert refiner and set(new) - refiner == set(old)
     assert all(torch.equal(old[k], new[k]) for k in old)
-    assert float(new['codec.refiner.net.8.weight'].abs().max()) > 0   # it learned
+    assert float(new['codec.refiner.fine.2.weight'].abs().max()) > 0   # it learned
     assert after.extra['decoder']['steps'] == 6
     assert (out / 'loss_log.jsonl').read_text().count('\n') == 1      # one line / 50 steps
     # generation decodes through it: frame 0 is the given frame

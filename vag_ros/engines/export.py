@@ -5,7 +5,7 @@
       denoise_step.onnx        video DiT (CFG pair) -> z0 -> 3D pooling -> U-Net, 2 velocities
       action_branch.onnx       the step's action part alone (benchmarks its share)
       latent_encoder.onnx      first frame -> latent (float32)
-      latent_decoder.onnx      latents -> video (float32)
+      latent_decoder.onnx      latents [+ first frame with a learned decoder] -> video (float32)
       text_cache.safetensors   embeddings of the instructions given at export (optional)
 
 Graphs are traced with torch.onnx's TorchScript exporter at static shapes (batch 1), pass

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from vag_ros.errors import CheckpointError, ConfigError
-from vag_ros.model.frame_refiner import FrameRefiner
+from vag_ros.model.frame_refiner import COARSE, FrameRefiner
 
 
 class LatentCodec(nn.Module):
@@ -146,6 +146,9 @@ class PcaCodec(LatentCodec):
         self.register_buffer('scale', torch.ones(channels))          # (C,) component std
         if residual:  # (C,) RMS of (z_k - z_0) over the fit data, in units of ``scale``
             self.register_buffer('residual_scale', torch.ones(channels))
+        if refiner_width > 0 and spatial_factor % COARSE:
+            raise ConfigError(f'PCA codec: a refiner needs a spatial_factor divisible by '
+                              f'{COARSE}, not {spatial_factor}')
         self.refiner = FrameRefiner(refiner_width) if refiner_width > 0 else None
 
     @property

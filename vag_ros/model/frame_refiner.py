@@ -2,9 +2,9 @@
 
 The generator is handed the first frame in pixels, so the decoder may read it too (as Wan's
 causal decoder carries its first frame forward). Each later frame k is refined by a small
-CNN from its linear decode, the first frame (the given pixels and their linear decode) and
-the linear decodes of frames k-1 and k+1; the last layer starts at zero, so an untrained
-refiner is the linear decode exactly. Trained by ``vag-ros train-decoder`` on the
+two-scale CNN from its linear decode, the first frame (the given pixels and their linear
+decode) and the linear decodes of frames k-1 and k+1; the last layer starts at zero, so an
+untrained refiner is the linear decode exactly. Trained by ``vag-ros train-decoder`` on the
 generator's own latents of training episodes and on noised true latents.
 """
 
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 INPUTS = 5  # frames read per refined frame: itself, first (pixels, linear), previous, next
+COARSE = 4  # the coarse path's pooling: frame height and width must divide by it
 
 
 class FrameRefiner(nn.Module):
@@ -20,14 +21,22 @@ class FrameRefiner(nn.Module):
     def __init__(self, width: int = 48):
         super().__init__()
         self.width = width
-        self.net = nn.Sequential(
-            nn.Conv2d(3 * INPUTS, width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.SiLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(width, 3, 3, padding=1))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        self.inp = nn.Sequential(nn.Conv2d(3 * INPUTS, width, 3, padding=1), nn.SiLU())
+        self.coarse = nn.Sequential(   # at a quarter of the resolution: the arm's reach
+            nn.AvgPool2d(COARSE), nn.Conv2d(width, 2 * width, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=2, dilation=2), nn.SiLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(),
+            nn.Upsample(scale_factor=COARSE, mode='nearest'))
+        self.fine = nn.Sequential(nn.Conv2d(3 * width, width, 3, padding=1), nn.SiLU(),
+                                  nn.Conv2d(width, 3, 3, padding=1))
+        nn.init.zeros_(self.fine[-1].weight)
+        nn.init.zeros_(self.fine[-1].bias)
+
+    def net(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 15, H, W) -> the correction (N, 3, H, W): full-resolution features beside
+        features of a 4x coarser grid (H and W divide by 4)."""
+        h = self.inp(x)
+        return self.fine(torch.cat([h, self.coarse(h)], dim=1))
 
     def refine(self, current: torch.Tensor, previous: torch.Tensor, following: torch.Tensor,
                first: torch.Tensor, first_linear: torch.Tensor) -> torch.Tensor:

@@ -36,8 +36,8 @@ VALIDATION_EPISODES = 16
 class DecoderTrainConfig:
     """What ``train_decoder`` does; the defaults are the tiny demo's stage."""
 
-    episodes: int = 400          # training episodes whose first clip is generated
-    steps: int = 3000            # optimizer steps
+    episodes: int = 300          # training episodes whose first clip is generated
+    steps: int = 2500            # optimizer steps
     batch_size: int = 8          # frames per step, each from another clip
     lr: float = 2e-3             # AdamW, cosine to 10%
     width: int = 48              # refiner channels
@@ -71,10 +71,12 @@ class DecoderTrainSummary:
     validation_linear_psnr: float   # generated latents of held-out episodes, linear decode
     validation_refined_psnr: float  # the same latents through the trained refiner
     seconds: float
+    sampling_seconds: float         # of which reading the bags and sampling latents
 
     def describe(self) -> str:
         return (f'decoder: {self.steps} steps on the first clips of {self.episodes} episodes '
-                f'in {self.seconds / 60:.1f} min, final loss {self.final_loss:.5f}; generated '
+                f'in {self.seconds / 60:.1f} min ({self.sampling_seconds / 60:.1f} sampling), '
+                f'final loss {self.final_loss:.5f}; generated '
                 f'video of {VALIDATION_EPISODES} other training episodes: '
                 f'{self.validation_linear_psnr:.2f} dB linear, '
                 f'{self.validation_refined_psnr:.2f} dB refined; saved to {self.path}')
@@ -189,6 +191,7 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
     train = generate_clips(pipe, train_bags, config.sample_steps, config.seed, progress)
     validation = generate_clips(pipe, held, config.sample_steps, config.seed + len(chosen),
                                 progress)
+    sampled = time.perf_counter()
     codec = refiner_codec(pipe.codec, config.width).to(device)
     refiner = codec.refiner.train()
     torch.manual_seed(config.seed)
@@ -240,4 +243,5 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
     with open(out / LOG, 'w') as handle:
         handle.writelines(json.dumps(line) + '\n' for line in log)
     return DecoderTrainSummary(out, len(train_bags), config.steps, log[-1]['loss'],
-                               linear_psnr, refined, time.perf_counter() - start)
+                               linear_psnr, refined, time.perf_counter() - start,
+                               sampled - start)
