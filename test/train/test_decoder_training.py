@@ -94,3 +94,16 @@ def test_bags_are_chosen_evenly():
     bags = [f'b{i}' for i in range(10)]
     assert select_bags(bags, 3) == ['b0', 'b4', 'b9']
     assert select_bags(bags, 20) == bags
+
+
+def test_training_on_from_a_decoded_checkpoint_says_which_field_differs(checkpoint, bag_dir,
+                                                                        tmp_path):
+    from vag_ros.train.train_config import TrainConfig
+    decoded = tmp_path / 'decoded'
+    train_decoder(checkpoint, bag_dir, decoded, dataclasses.replace(SMALL, steps=1),
+                  progress=False)
+    config = TrainConfig(steps=1, batch_size=2, lr=1e-3, warmup_steps=1, save_every=1)
+    message = 'video.codec.refiner_width: 8 vs 0.*train-decoder'
+    with pytest.raises(trainer.TrainError, match=message):
+        trainer.train(micro_config(), config, bag_dir, tmp_path / 'more', init=decoded,
+                      progress=False)

@@ -188,10 +188,25 @@ def _load_init(init, model_config):
     from vag_ros.model.checkpoint import checkpoint_codec, load_checkpoint
     ckpt = load_checkpoint(init)
     if ckpt.config.to_dict() != model_config.to_dict():
-        raise TrainError(f'--init {init}: its model config differs from this run\'s (mode '
-                         f'{ckpt.config.mode!r} vs {model_config.mode!r}); start from a '
-                         f'checkpoint of the same config')
+        field, theirs, ours = first_difference(ckpt.config.to_dict(), model_config.to_dict())
+        hint = (' (a checkpoint after `vag-ros train-decoder`: start from the one before it, '
+                'or pass its config.yaml as --config and run train-decoder again after)'
+                if field == 'video.codec.refiner_width' else '')
+        raise TrainError(f'--init {init}: its model config differs from this run\'s at '
+                         f'{field}: {theirs!r} vs {ours!r}; start from a checkpoint of the '
+                         f'same config{hint}')
     return ckpt, checkpoint_codec(ckpt, str(init))
+
+
+def first_difference(a: dict, b: dict, prefix: str = ''):
+    """(dotted key, a's value, b's value) of the first key where nested dicts differ."""
+    for key in sorted(set(a) | set(b), key=str):
+        x, y = a.get(key), b.get(key)
+        if x != y:
+            if isinstance(x, dict) and isinstance(y, dict):
+                return first_difference(x, y, f'{prefix}{key}.')
+            return f'{prefix}{key}', x, y
+    return prefix.rstrip('.'), None, None
 
 
 def _load_video_init(init, model_config):
