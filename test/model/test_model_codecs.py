@@ -212,3 +212,5 @@ def test_refiner_width_is_a_pca_codec_option():
         CodecConfig(kind='patch', refiner_width=8).validate()
     with pytest.raises(ConfigError, match='refiner_width'):
         CodecConfig(kind='pca', refiner_width=-1).validate()
+    with pytest.raises(ConfigError, match='divisible by 4'):
+        CodecConfig(kind='pca', spatial_factor=2, refiner_width=8).validate()

@@ -36,7 +36,8 @@ def test_the_stage_adds_a_trained_refiner_and_keeps_everything_else(checkpoint, 
                                                                     tmp_path):
     out = tmp_path / 'decoded'
     summary = train_decoder(checkpoint, bag_dir, out, SMALL, progress=False)
-    assert summary.steps == 6 and summary.episodes == 2
+    assert summary.steps == 6 and summary.episodes == 2 and summary.validation_episodes == 1
+    assert 'video of 1 other training episodes' in summary.describe()
     assert np.isfinite(summary.final_loss) and np.isfinite(summary.validation_refined_psnr)
     before, after = load_checkpoint(checkpoint), load_checkpoint(out)
     assert after.config.video.codec.refiner_width == 8
@@ -107,3 +108,24 @@ def test_training_on_from_a_decoded_checkpoint_says_which_field_differs(checkpoi
     with pytest.raises(trainer.TrainError, match=message):
         trainer.train(micro_config(), config, bag_dir, tmp_path / 'more', init=decoded,
                       progress=False)
+
+
+def test_a_codec_the_refiner_cannot_take_is_refused_before_sampling(
+        bag_dir, tmp_path, monkeypatch):
+    import micro_model
+
+    from vag_ros.model.config import CodecConfig
+    from vag_ros.train.train_config import TrainConfig
+    config = micro_model.micro_config('joint', codec_kind='pca', observation_dim=16,
+                                      latent_channels=12,
+                                      codec=CodecConfig(kind='pca', spatial_factor=2))
+    source = tmp_path / 'sf2'
+    trainer.train(config, TrainConfig(steps=1, batch_size=2, lr=1e-3, warmup_steps=1,
+                                      save_every=1), bag_dir, source, progress=False)
+    from vag_ros.train import decoder_training
+    sampled = []
+    monkeypatch.setattr(decoder_training, 'generate_clips',
+                        lambda *args, **kwargs: sampled.append(1))
+    with pytest.raises(ConfigError, match='divisible by 4'):
+        train_decoder(source, bag_dir, tmp_path / 'out', SMALL, progress=False)
+    assert not sampled and not (tmp_path / 'out').exists()

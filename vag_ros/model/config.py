@@ -43,6 +43,9 @@ class CodecConfig:
         require(self.refiner_width >= 0 and (not self.refiner_width or self.kind == 'pca'),
                 f'{where}.refiner_width', self.refiner_width,
                 'must be >= 0, and 0 unless the codec is pca')
+        require(not self.refiner_width or self.spatial_factor % 4 == 0,
+                f'{where}.spatial_factor', self.spatial_factor,
+                'a codec with a refiner (learned decoder) needs it divisible by 4')
         require(self.spatial_factor >= 1, f'{where}.spatial_factor', self.spatial_factor,
                 'must be >= 1')
         require(self.temporal_factor >= 1, f'{where}.temporal_factor', self.temporal_factor,

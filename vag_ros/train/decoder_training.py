@@ -70,6 +70,7 @@ class DecoderTrainSummary:
     final_loss: float
     validation_linear_psnr: float   # generated latents of held-out episodes, linear decode
     validation_refined_psnr: float  # the same latents through the trained refiner
+    validation_episodes: int
     seconds: float
     sampling_seconds: float         # of which reading the bags and sampling latents
 
@@ -77,7 +78,7 @@ class DecoderTrainSummary:
         return (f'decoder: {self.steps} steps on the first clips of {self.episodes} episodes '
                 f'in {self.seconds / 60:.1f} min ({self.sampling_seconds / 60:.1f} sampling), '
                 f'final loss {self.final_loss:.5f}; generated '
-                f'video of {VALIDATION_EPISODES} other training episodes: '
+                f'video of {self.validation_episodes} other training episodes: '
                 f'{self.validation_linear_psnr:.2f} dB linear, '
                 f'{self.validation_refined_psnr:.2f} dB refined; saved to {self.path}')
 
@@ -89,6 +90,7 @@ class Clips:
     truth: torch.Tensor       # (N, 3, T, H, W) float16 in [-1, 1]
     true_latents: torch.Tensor    # (N, C, T, h, w) float32
     generated: torch.Tensor   # (N, C, T, h, w) float32
+    first: torch.Tensor       # (N, 3, 1, H, W) the first frame as generation is given it
 
 
 def check_decoder_output(out_dir: PathLike) -> Path:
@@ -115,20 +117,22 @@ def generate_clips(pipe: VagPipeline, bags: typing.Sequence[Path], sample_steps:
     cfg = pipe.config
     vc, ac = cfg.video, cfg.action
     relative = ac.state_conditioning and cfg.mode != 'video_only'
-    truth, true_latents, generated = [], [], []
+    truth, true_latents, generated, first = [], [], [], []
     for i, bag in enumerate(tqdm(bags, desc='sampling latents', disable=not progress)):
         episode = read_training_episode(cfg, bag)
         clip = frames_to_video(resize_frames(episode.frames[:vc.frames], vc.height,
                                              vc.width))[None]   # (1, 3, T, H, W)
         state = action_space.check_state(episode.joints[0], ac.dim) if relative else None
         instruction = episode.metadata.instruction
-        _, first_latent, observation = pipe.inputs(episode.frames[0], instruction, state)
+        frame, first_latent, observation = pipe.inputs(episode.frames[0], instruction, state)
         latents, _ = pipe.denoise(first_latent, observation, sample_steps, None, seed + i,
                                   None)
         truth.append(clip[0].half())
-        true_latents.append(pipe.codec.encode(clip)[0])
+        true_latents.append(pipe.codec.encode(clip.to(pipe.device))[0].cpu())
+        first.append(frame[0].cpu())
         generated.append(latents[0].float().cpu())
-    return Clips(torch.stack(truth), torch.stack(true_latents), torch.stack(generated))
+    return Clips(torch.stack(truth), torch.stack(true_latents), torch.stack(generated),
+                 torch.stack(first))
 
 
 def refined_psnr(codec: PcaCodec, clips: Clips) -> typing.Tuple[float, float]:
@@ -136,9 +140,9 @@ def refined_psnr(codec: PcaCodec, clips: Clips) -> typing.Tuple[float, float]:
     from vag_ros.model.pipeline import video_to_uint8
     linear, refined = [], []
     with torch.no_grad():
-        for truth, latents in zip(clips.truth, clips.generated):
+        for truth, latents, given in zip(clips.truth, clips.generated, clips.first):
             target = video_to_uint8(truth.float())
-            first = truth[None, :, :1].float()
+            first = given[None]
             linear.append(metrics.psnr(video_to_uint8(
                 codec.decode_linear(latents[None]).clamp(-1, 1)[0]), target))
             refined.append(metrics.psnr(video_to_uint8(codec.decode(latents[None], first)[0]),
@@ -181,6 +185,7 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
         raise ConfigError(f'{checkpoint}: a learned decoder needs a video branch and the pca '
                           f'codec (this one: mode {model_config.mode}, codec '
                           f'{model_config.video.codec.kind})')
+    refiner_codec(checkpoint_codec(source, str(checkpoint)), config.width)  # refused here
     out = check_decoder_output(out_dir)
     pipe = VagPipeline(source.model, checkpoint_codec(source, str(checkpoint)),
                        build_text_encoder(model_config.text), source.normalizer, device)
@@ -214,7 +219,8 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
         with torch.no_grad():
             linear = codec.decode_linear(latents.to(device)).clamp(-1.0, 1.0)
         index = torch.randint(1, frames, (b, 1), generator=generator).to(device)   # (B, 1)
-        out_frames = refiner.refine_frames(linear, truth[:, :, :1], index)  # (B, 3, 1, H, W)
+        first = train.first[idx].to(device)                                 # (B, 3, 1, H, W)
+        out_frames = refiner.refine_frames(linear, first, index)           # (B, 3, 1, H, W)
         target = truth[torch.arange(b, device=device)[:, None], :, index]   # (B, 1, 3, H, W)
         loss = torch.mean((out_frames.transpose(1, 2) - target) ** 2)
         optim.zero_grad(set_to_none=True)
@@ -237,11 +243,13 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
     new_config.validate()
     checkpoint_model = source.model.cpu()
     stage = {**dataclasses.asdict(config), 'source': str(checkpoint),
-             'validation_linear_psnr': linear_psnr, 'validation_refined_psnr': refined}
+             'validation_linear_psnr': linear_psnr, 'validation_refined_psnr': refined,
+             'validation_episodes': len(held)}
     extra = {**source.extra, 'decoder': stage}
     save_checkpoint(out, checkpoint_model, new_config, pipe.normalizer, extra, codec)
     with open(out / LOG, 'w') as handle:
         handle.writelines(json.dumps(line) + '\n' for line in log)
-    return DecoderTrainSummary(out, len(train_bags), config.steps, log[-1]['loss'],
-                               linear_psnr, refined, time.perf_counter() - start,
-                               sampled - start)
+    return DecoderTrainSummary(
+        out, len(train_bags), config.steps, log[-1]['loss'], linear_psnr, refined,
+        validation_episodes=len(held), seconds=time.perf_counter() - start,
+        sampling_seconds=sampled - start)
