@@ -129,3 +129,12 @@ def test_a_codec_the_refiner_cannot_take_is_refused_before_sampling(
     with pytest.raises(ConfigError, match='divisible by 4'):
         train_decoder(source, bag_dir, tmp_path / 'out', SMALL, progress=False)
     assert not sampled and not (tmp_path / 'out').exists()
+
+
+def test_the_stage_repeats_exactly(checkpoint, bag_dir, tmp_path):
+    config = dataclasses.replace(SMALL, steps=2)
+    for name in ('a', 'b'):
+        torch.manual_seed(len(name) * 7 + ord(name))   # whatever the caller's global seed
+        train_decoder(checkpoint, bag_dir, tmp_path / name, config, progress=False)
+    a, b = read_weights(tmp_path / 'a')[0], read_weights(tmp_path / 'b')[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)

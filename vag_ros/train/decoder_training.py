@@ -21,6 +21,7 @@ import torch
 from vag_ros.errors import ConfigError
 from vag_ros.model import action_space
 from vag_ros.model.codecs import PcaCodec
+from vag_ros.model.frame_refiner import COARSE
 from vag_ros.model.pipeline import VagPipeline
 from vag_ros.outputs import OutputError, writable_folder
 from vag_ros.train import metrics
@@ -90,7 +91,6 @@ class Clips:
     truth: torch.Tensor       # (N, 3, T, H, W) float16 in [-1, 1]
     true_latents: torch.Tensor    # (N, C, T, h, w) float32
     generated: torch.Tensor   # (N, C, T, h, w) float32
-    first: torch.Tensor       # (N, 3, 1, H, W) the first frame as generation is given it
 
 
 def check_decoder_output(out_dir: PathLike) -> Path:
@@ -117,22 +117,20 @@ def generate_clips(pipe: VagPipeline, bags: typing.Sequence[Path], sample_steps:
     cfg = pipe.config
     vc, ac = cfg.video, cfg.action
     relative = ac.state_conditioning and cfg.mode != 'video_only'
-    truth, true_latents, generated, first = [], [], [], []
+    truth, true_latents, generated = [], [], []
     for i, bag in enumerate(tqdm(bags, desc='sampling latents', disable=not progress)):
         episode = read_training_episode(cfg, bag)
         clip = frames_to_video(resize_frames(episode.frames[:vc.frames], vc.height,
                                              vc.width))[None]   # (1, 3, T, H, W)
         state = action_space.check_state(episode.joints[0], ac.dim) if relative else None
         instruction = episode.metadata.instruction
-        frame, first_latent, observation = pipe.inputs(episode.frames[0], instruction, state)
+        _, first_latent, observation = pipe.inputs(episode.frames[0], instruction, state)
         latents, _ = pipe.denoise(first_latent, observation, sample_steps, None, seed + i,
                                   None)
         truth.append(clip[0].half())
         true_latents.append(pipe.codec.encode(clip.to(pipe.device))[0].cpu())
-        first.append(frame[0].cpu())
         generated.append(latents[0].float().cpu())
-    return Clips(torch.stack(truth), torch.stack(true_latents), torch.stack(generated),
-                 torch.stack(first))
+    return Clips(torch.stack(truth), torch.stack(true_latents), torch.stack(generated))
 
 
 def refined_psnr(codec: PcaCodec, clips: Clips) -> typing.Tuple[float, float]:
@@ -140,9 +138,9 @@ def refined_psnr(codec: PcaCodec, clips: Clips) -> typing.Tuple[float, float]:
     from vag_ros.model.pipeline import video_to_uint8
     linear, refined = [], []
     with torch.no_grad():
-        for truth, latents, given in zip(clips.truth, clips.generated, clips.first):
+        for truth, latents in zip(clips.truth, clips.generated):
             target = video_to_uint8(truth.float())
-            first = given[None]
+            first = truth[None, :, :1].float()  # the recorded frame (see train_decoder)
             linear.append(metrics.psnr(video_to_uint8(
                 codec.decode_linear(latents[None]).clamp(-1, 1)[0]), target))
             refined.append(metrics.psnr(video_to_uint8(codec.decode(latents[None], first)[0]),
@@ -185,7 +183,10 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
         raise ConfigError(f'{checkpoint}: a learned decoder needs a video branch and the pca '
                           f'codec (this one: mode {model_config.mode}, codec '
                           f'{model_config.video.codec.kind})')
-    refiner_codec(checkpoint_codec(source, str(checkpoint)), config.width)  # refused here
+    if model_config.video.codec.spatial_factor % COARSE:
+        raise ConfigError(f'{checkpoint}: codec spatial_factor '
+                          f'{model_config.video.codec.spatial_factor}: a refiner needs it '
+                          f'divisible by {COARSE}')
     out = check_decoder_output(out_dir)
     pipe = VagPipeline(source.model, checkpoint_codec(source, str(checkpoint)),
                        build_text_encoder(model_config.text), source.normalizer, device)
@@ -197,9 +198,9 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
     validation = generate_clips(pipe, held, config.sample_steps, config.seed + len(chosen),
                                 progress)
     sampled = time.perf_counter()
+    torch.manual_seed(config.seed)  # the refiner's initial weights too
     codec = refiner_codec(pipe.codec, config.width).to(device)
     refiner = codec.refiner.train()
-    torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optim = torch.optim.AdamW(refiner.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, config.steps,
@@ -219,8 +220,10 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
         with torch.no_grad():
             linear = codec.decode_linear(latents.to(device)).clamp(-1.0, 1.0)
         index = torch.randint(1, frames, (b, 1), generator=generator).to(device)   # (B, 1)
-        first = train.first[idx].to(device)                                 # (B, 3, 1, H, W)
-        out_frames = refiner.refine_frames(linear, first, index)           # (B, 3, 1, H, W)
+        # the first frame as recorded (resized like the targets): fed the frame as generation
+        # gives it (frame_to_tensor's bilinear resize) instead, the refiner came out worse
+        # (README, "The learned decoder")
+        out_frames = refiner.refine_frames(linear, truth[:, :, :1], index)  # (B, 3, 1, H, W)
         target = truth[torch.arange(b, device=device)[:, None], :, index]   # (B, 1, 3, H, W)
         loss = torch.mean((out_frames.transpose(1, 2) - target) ** 2)
         optim.zero_grad(set_to_none=True)
