@@ -21,7 +21,6 @@ import torch
 from vag_ros.errors import ConfigError
 from vag_ros.model import action_space
 from vag_ros.model.codecs import PcaCodec
-from vag_ros.model.frame_refiner import COARSE
 from vag_ros.model.pipeline import VagPipeline
 from vag_ros.outputs import OutputError, writable_folder
 from vag_ros.train import metrics
@@ -183,10 +182,9 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
         raise ConfigError(f'{checkpoint}: a learned decoder needs a video branch and the pca '
                           f'codec (this one: mode {model_config.mode}, codec '
                           f'{model_config.video.codec.kind})')
-    if model_config.video.codec.spatial_factor % COARSE:
-        raise ConfigError(f'{checkpoint}: codec spatial_factor '
-                          f'{model_config.video.codec.spatial_factor}: a refiner needs it '
-                          f'divisible by {COARSE}')
+    video = dataclasses.replace(model_config.video, codec=dataclasses.replace(
+        model_config.video.codec, refiner_width=config.width))
+    new_config = dataclasses.replace(model_config, video=video).validate()  # before sampling
     out = check_decoder_output(out_dir)
     pipe = VagPipeline(source.model, checkpoint_codec(source, str(checkpoint)),
                        build_text_encoder(model_config.text), source.normalizer, device)
@@ -240,10 +238,6 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
             bar.set_postfix(loss=f'{log[-1]["loss"]:.5f}', refresh=False)
     codec = codec.eval().cpu()
     linear_psnr, refined = refined_psnr(codec, validation)
-    video = dataclasses.replace(model_config.video, codec=dataclasses.replace(
-        model_config.video.codec, refiner_width=config.width))
-    new_config = dataclasses.replace(model_config, video=video)
-    new_config.validate()
     checkpoint_model = source.model.cpu()
     stage = {**dataclasses.asdict(config), 'source': str(checkpoint),
              'validation_linear_psnr': linear_psnr, 'validation_refined_psnr': refined,
