@@ -61,11 +61,12 @@ def pack(data_dir: Path, out: Path, config) -> None:
 
     from vag_ros.episodes.bag_reader import list_episode_bags
     from vag_ros.model.text import build_text_encoder
-    from vag_ros.train.dataset import named_windows
+    from vag_ros.train.dataset import episodes_robot, named_windows
     from vag_ros.train.latent_cache import data_fingerprint
     bags = list_episode_bags(data_dir)
     if not bags:
         raise EpisodeError(f'{data_dir}: no episode bags')
+    robot = episodes_robot(bags)
     names, windows = zip(*named_windows(config, bags))
     instructions = sorted({w.instruction for w in windows})
     emb, mask = build_text_encoder(config.text).encode(instructions)   # (U, L, E), (U, L)
@@ -78,7 +79,7 @@ def pack(data_dir: Path, out: Path, config) -> None:
         'text_emb': emb.float().contiguous(), 'text_mask': mask.to(torch.uint8)}
     meta = {'format': FORMAT, 'names': list(names), 'starts': [w.start for w in windows],
             'instructions': instructions, 'text': dataclasses.asdict(config.text),
-            'data': data_fingerprint(bags), 'source': str(data_dir)}
+            'data': data_fingerprint(bags), 'source': str(data_dir), 'robot_urdf': robot.urdf}
     blob = save(tensors, metadata={'pack': json.dumps(meta)})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + '.partial')
@@ -172,6 +173,10 @@ def train_preset(pack_path: Path, preset: str, out: Path, device: str,
         raise SystemExit(f'{out}: exists; give a new --out')
     t0 = time.time()
     named, text_encoder, meta = load_pack(pack_path, config)
+    from vag_ros.robot.description import parse_robot_description
+    if 'robot_urdf' not in meta:
+        raise SystemExit(f'{pack_path}: packed before packs carried the robot; pack again')
+    robot = parse_robot_description(meta['robot_urdf'])   # the checkpoints record it
     dataset = EpisodeDataset.from_windows(config, named, source=str(pack_path),
                                           text_encoder=text_encoder, device=device)
     del named   # views into the pack's frames: the dataset keeps its own latents
@@ -185,7 +190,7 @@ def train_preset(pack_path: Path, preset: str, out: Path, device: str,
     stage1 = {}
     if stage1_seconds > 0:   # stage 1's steps: what fits the budget at the probed step time
         probe = out / 'probe'
-        _stage(config, 'train_gpu.yaml', probe, dataset, device, max_steps=max_steps,
+        _stage(config, 'train_gpu.yaml', probe, dataset, device, max_steps=max_steps, robot=robot,
                overrides={'steps': probe_steps, 'log_every': 5, 'save_every': 10 ** 9})
         ms = _steady_ms_per_step(probe / 'loss_log.jsonl')
         shutil.rmtree(probe)
@@ -193,11 +198,13 @@ def train_preset(pack_path: Path, preset: str, out: Path, device: str,
                   'save_every': 10 ** 9}
         report['probe_ms_per_step'] = round(ms, 2)
     report['stage1'] = _stage(config, 'train_gpu.yaml', out / 'stage1', dataset, device,
-                              overrides=stage1, max_steps=max_steps)
+                              overrides=stage1, max_steps=max_steps, robot=robot)
     report['stage2'] = _stage(config, 'train_tiny_action.yaml', out / 'stage2', dataset,
-                              device, init_video=out / 'stage1', max_steps=max_steps)
+                              device, init_video=out / 'stage1', max_steps=max_steps,
+                              robot=robot)
     report['stage3'] = _stage(config, 'train_tiny_action_more.yaml', out / 'final', dataset,
-                              device, init=out / 'stage2', max_steps=max_steps)
+                              device, init=out / 'stage2', max_steps=max_steps,
+                              robot=robot)
     final = out / 'final'
     shutil.rmtree(final / 'training_state', ignore_errors=True)
     for stage in ('stage1', 'stage2'):

@@ -26,7 +26,8 @@ def _save_checkpoint(path, seed=0):
                                    observation_dim=16,
                                    codec=CodecConfig(kind='patch', spatial_factor=8))
     torch.manual_seed(seed)
-    save_checkpoint(path, VagModel(cfg), cfg, ActionNormalizer.identity(7))
+    save_checkpoint(path, VagModel(cfg), cfg, ActionNormalizer.identity(7),
+                    robot=load_robot_description())
     return path
 
 

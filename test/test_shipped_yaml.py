@@ -13,6 +13,7 @@ from vag_ros.sim.config import load_sim_config, SimConfig
 from vag_ros.train.train_config import load_train_config
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
+LAB_URDF = Path(__file__).resolve().parent / 'data' / 'lab_arm.urdf'
 
 
 def _contract(path):
@@ -24,8 +25,11 @@ LOADERS = {
     'sim.yaml': lambda p: load_sim_config(p) == SimConfig() or pytest.fail('sim.yaml drifted'),
     # the limits in force: they resolve against the robot (test_trajectory_validation holds
     # safety_demo.yaml to safety.yaml but for on_violation)
-    'safety.yaml': lambda p: load_safety_config(p).resolve(load_robot_description()),
-    'safety_demo.yaml': lambda p: load_safety_config(p).resolve(load_robot_description()),
+    # ... and against a robot the package has never seen: the shipped limits fit any URDF
+    'safety.yaml': lambda p: [load_safety_config(p).resolve(load_robot_description(u))
+                              for u in (None, LAB_URDF)],
+    'safety_demo.yaml': lambda p: [load_safety_config(p).resolve(load_robot_description(u))
+                                   for u in (None, LAB_URDF)],
     'model_tiny.yaml': load_model_config, 'model_paper.yaml': load_model_config,
     'model_small.yaml': load_model_config, 'train_gpu.yaml': load_train_config,
     'train_tiny.yaml': load_train_config, 'train_tiny_action.yaml': load_train_config,

@@ -27,6 +27,7 @@ def save_micro_checkpoint(path, config=None, seed: int = 0, prepare=None):
     from vag_ros.model.codecs import build_codec
     from vag_ros.model.normalization import ActionNormalizer
     from vag_ros.model.vag import VagModel
+    from vag_ros.robot.description import load_robot_description
     config = config or micro_config()
     torch.manual_seed(seed)
     normalizer = ActionNormalizer('minmax', -torch.ones(7) * 2, torch.ones(7) * 3)
@@ -40,7 +41,8 @@ def save_micro_checkpoint(path, config=None, seed: int = 0, prepare=None):
     model = VagModel(config)
     if prepare is not None:
         prepare(model)
-    return save_checkpoint(path, model, config, normalizer, codec=codec)
+    return save_checkpoint(path, model, config, normalizer, codec=codec,
+                           robot=load_robot_description())
 
 
 STATE = np.array([0.0, -0.3, 2.0, 0.0, 1.44, 0.0, 0.02])  # (D,) the world's home pose

@@ -21,7 +21,12 @@ def test_export_writes_checked_graphs_and_a_manifest(engine, checkpoint):
     manifest = read_manifest(engine)
     data = manifest.data
     assert data['checkpoint']['sha256'] == checkpoint_hash(checkpoint)['sha256']
-    assert set(data['checkpoint']['files']) == {'config.yaml', 'model.safetensors'}
+    assert set(data['checkpoint']['files']) == {'config.yaml', 'model.safetensors',
+                                                'robot.urdf'}
+    # the robot travels with the engine: an engine alone tells which arm it drives
+    from vag_ros.engines.manifest import engine_robot
+    assert data['robot']['name'] == 'vag_arm'
+    assert engine_robot(manifest).urdf == (checkpoint / 'robot.urdf').read_text()
     assert data['precision'] == 'float32' and data['opset'] == 17
     assert {'torch', 'onnx', 'onnxruntime', 'python'} <= set(data['tools'])
     assert data['created'].endswith('+00:00') and data['plans'] == {}

@@ -413,3 +413,43 @@ def test_metadata_disagreement_refused(tmp_path, episode):
     meta_file.write_text(meta_file.read_text().replace('"task": "pick_cube"', '"task": "other"'))
     with pytest.raises(EpisodeError, match='differ'):
         read_episode(path)
+
+
+# -- the robot's URDF travels in the bag ---------------------------------------------------
+
+LAB_URDF = (__import__('pathlib').Path(__file__).resolve().parents[1] / 'data' /
+            'lab_arm.urdf').read_text()
+
+
+def _lab_episode():
+    import dataclasses
+    from vag_ros.robot.description import parse_robot_description
+    lab = parse_robot_description(LAB_URDF)
+    ep = make_episode()
+    meta = dataclasses.replace(ep.metadata, robot=lab.name, joint_names=lab.joint_names,
+                               robot_urdf=LAB_URDF)
+    d = lab.dof
+    return Episode(ep.frames, ep.joints[:, :d], ep.actions[:, :d], meta)
+
+
+def test_the_urdf_is_read_back_by_both_readers_and_from_metadata_alone(tmp_path):
+    from vag_ros.episodes.bag_reader import read_metadata
+    path = write_episode(_lab_episode(), tmp_path, name='lab')
+    for reader in (read_episode, read_episode_mcap, read_metadata):
+        got = reader(path)
+        meta = got if reader is read_metadata else got.metadata
+        assert meta.robot_urdf == LAB_URDF
+        assert meta.robot_description().joint_names[-1] == 'gripper_finger_joint'
+    info = (path / 'metadata.yaml').read_text()
+    assert tp.CUSTOM_DATA_URDF_KEY in info
+    # the metadata topic stays small: the URDF is not repeated inside its JSON
+    assert 'robot_urdf' not in bw.metadata_to_json(_lab_episode().metadata)
+
+
+def test_a_urdf_of_another_robot_than_the_episode_says_is_refused(tmp_path):
+    import dataclasses
+    ep = _lab_episode()
+    wrong = dataclasses.replace(ep.metadata, robot='panda')
+    with pytest.raises(EpisodeError, match="robot_urdf is robot 'lab_arm'.*robot 'panda'"):
+        write_episode(Episode(ep.frames, ep.joints, ep.actions, wrong), tmp_path, name='x')
+    assert leftovers(tmp_path) == []

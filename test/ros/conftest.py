@@ -32,9 +32,11 @@ def micro_checkpoint(tmp_path_factory):
     from vag_ros.model.checkpoint import save_checkpoint
     from vag_ros.model.normalization import ActionNormalizer
     from vag_ros.model.vag import VagModel
+    from vag_ros.robot.description import load_robot_description
     from ros_helpers import micro_config
     config = micro_config()
     torch.manual_seed(0)
     model = VagModel(config)
     return save_checkpoint(tmp_path_factory.mktemp('ckpt'), model, config,
-                           ActionNormalizer.identity(config.action.dim))
+                           ActionNormalizer.identity(config.action.dim),
+                           robot=load_robot_description())

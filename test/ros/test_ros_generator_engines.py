@@ -57,10 +57,11 @@ def test_engine_of_another_checkpoint_fails_configure(ros_context, engine_dir, t
     from vag_ros.model.checkpoint import save_checkpoint
     from vag_ros.model.normalization import ActionNormalizer
     from vag_ros.model.vag import VagModel
+    from vag_ros.robot.description import load_robot_description
     config = micro_config()
     torch.manual_seed(1)
     other = save_checkpoint(tmp_path / 'other', VagModel(config), config,
-                            ActionNormalizer.identity(7))
+                            ActionNormalizer.identity(7), robot=load_robot_description())
     h = Harness(ros_context, checkpoint=str(other), backend='onnxruntime',
                 engine_dir=str(engine_dir))
     try:

@@ -101,7 +101,7 @@ def test_long_episodes_give_windows_conditioned_on_their_own_first_frame(tmp_pat
         joints = np.cumsum(rng.normal(0, 0.01, (length, 7)), axis=0)
         meta = EpisodeMetadata(task='teleop', seed=k, success=True, robot='vag_arm',
                                joint_names=tuple(f'j{i}' for i in range(7)), frame_rate=10.0,
-                               source='teleop', instruction=f'task {k}')
+                               source='teleop', instruction=f'task {k}')  # no URDF: fine here
         write_episode(Episode(rng.integers(0, 255, (length, 32, 32, 3), dtype=np.uint8),
                               joints, joints + 0.01, meta), tmp_path, name=f'ep{k}')
     ds = EpisodeDataset(micro_config(frames=4), tmp_path, window_stride=3)

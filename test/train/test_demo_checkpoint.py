@@ -12,6 +12,7 @@ from vag_ros.errors import CheckpointError
 from vag_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
+from vag_ros.robot.description import load_robot_description
 from vag_ros.train.demo_checkpoint import pack_demo_checkpoint
 from vag_ros.train.inverse_dynamics import InverseDynamicsConfig, InverseDynamicsModel
 
@@ -25,7 +26,8 @@ def trained(tmp_path):
     for name, mode in (('vag', 'joint'), ('no_bridge', 'action_no_bridge')):
         config = micro_config(mode)
         dirs[name] = save_checkpoint(tmp_path / name, VagModel(config), config, normalizer,
-                                     codec=fitted_codec(config))
+                                     codec=fitted_codec(config),
+                                     robot=load_robot_description())
     ident = InverseDynamicsModel(InverseDynamicsConfig(channels=(8, 16), groups=4), normalizer)
     dirs['inverse_dynamics'] = ident.save(tmp_path / 'inverse_dynamics')
     return dirs

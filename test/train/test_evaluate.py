@@ -13,6 +13,7 @@ from vag_ros.errors import CheckpointError, ConfigError
 from vag_ros.model.checkpoint import save_checkpoint
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
+from vag_ros.robot.description import load_robot_description
 from vag_ros.sim.config import SimConfig
 from vag_ros.train.evaluate import evaluate, METHODS, METRICS
 from vag_ros.train.inverse_dynamics import InverseDynamicsConfig, InverseDynamicsModel
@@ -35,10 +36,9 @@ def make_checkpoints(root, frames=STEPS):
     for mode, sub in (('joint', '.'), ('action_no_bridge', 'baselines/no_bridge')):
         cfg = micro_config(mode, frames)
         save_checkpoint(root / sub, VagModel(cfg), cfg, norm,
-                        codec=train_helpers.fitted_codec(cfg))
+                        codec=train_helpers.fitted_codec(cfg), robot=load_robot_description())
     InverseDynamicsModel(InverseDynamicsConfig(height=32, width=32, channels=(8, 16), groups=4),
                          norm).save(root / 'baselines' / 'inverse_dynamics')
-    from vag_ros.robot.description import load_robot_description
     names = tuple(load_robot_description().joint_names)
     offsets = {f: np.linspace(0, 0.1 * (k + 1), frames)[:, None] * np.ones((1, 7))
                for k, f in enumerate(('touch', 'push', 'pick'))}
@@ -148,7 +148,7 @@ def test_missing_baselines_and_mismatched_lengths_fail_clearly(checkpoint, tmp_p
     assert 'no-bridge baseline not found' in err and '--no-bridge DIR' in err
     lone = tmp_path / 'lone'
     save_checkpoint(lone, VagModel(micro_config('joint')), micro_config('joint'),
-                    ActionNormalizer.identity(7),
+                    ActionNormalizer.identity(7), robot=load_robot_description(),
                     codec=train_helpers.fitted_codec(micro_config('joint')))
     with pytest.raises(CheckpointError, match='baselines/inverse_dynamics'):
         evaluate(lone, 1, no_bridge_dir=checkpoint / 'baselines' / 'no_bridge',
@@ -166,7 +166,8 @@ def test_two_stage_can_use_a_separate_video_only_checkpoint(checkpoint, tmp_path
     cfg = micro_config('video_only')
     torch.manual_seed(1)
     save_checkpoint(tmp_path / 'vo', VagModel(cfg), cfg, ActionNormalizer.identity(7),
-                    codec=train_helpers.fitted_codec(cfg, seed=1))
+                    codec=train_helpers.fitted_codec(cfg, seed=1),
+                    robot=load_robot_description())
     results = evaluate(checkpoint, 1, tasks='pick', video_only_dir=tmp_path / 'vo',
                        sim_config=SimConfig(**SIM), progress=False)
     assert results['config']['video_only'] == str(tmp_path / 'vo')

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 import shutil
 
 import pytest
@@ -357,8 +358,9 @@ def test_bags_of_another_setup_are_refused(tmp_path, train_config, change, messa
     from train_helpers import make_episode
     bags = write_bags(tmp_path / 'bags', count=2)
     odd = make_episode(7)
-    write_episode(dataclasses.replace(odd, metadata=dataclasses.replace(odd.metadata, **change)),
-                  bags, name='ep_odd')
+    # (without a URDF: the one it carries would not be of that robot or joint order)
+    odd_meta = dataclasses.replace(odd.metadata, robot_urdf='', **change)
+    write_episode(dataclasses.replace(odd, metadata=odd_meta), bags, name='ep_odd')
     for cache in (None, tmp_path / 'cache'):
         with pytest.raises(EpisodeError, match=message):
             trainer.train(micro_config(), train_config, bags, tmp_path / f'out{cache is None}',
@@ -399,3 +401,47 @@ def test_a_checkpoint_that_cannot_be_written_is_a_one_line_error(tmp_path, bag_d
     assert result.returncode == 2, result.stderr
     assert 'cannot write the checkpoint of step 1' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+LAB_URDF = Path(__file__).resolve().parents[1] / 'data' / 'lab_arm.urdf'
+
+
+def _lab_bags(folder, urdf: bool = True, count: int = 2):
+    """Episodes of a robot the package has never seen (6 joints, its own names)."""
+    from vag_ros.episodes.bag_writer import write_episode
+    from vag_ros.robot.description import load_robot_description
+    from train_helpers import make_episode
+    lab = load_robot_description(LAB_URDF)
+    for k in range(count):
+        ep = make_episode(k)
+        meta = dataclasses.replace(ep.metadata, robot=lab.name, joint_names=lab.joint_names,
+                                   robot_urdf=lab.urdf if urdf else '')
+        write_episode(dataclasses.replace(ep, joints=ep.joints[:, :6], actions=ep.actions[:, :6],
+                                          metadata=meta), folder, name=f'lab_{k}')
+    return folder
+
+
+def test_a_lab_robot_travels_into_the_checkpoint(tmp_path, train_config):
+    """Episodes of another arm: the checkpoint records that arm (its URDF), the model's
+    action.dim follows its joint count, and the package arm is never applied."""
+    from vag_ros.model.checkpoint import checkpoint_robot, load_checkpoint
+    bags = _lab_bags(tmp_path / 'bags')
+    one = dataclasses.replace(train_config, steps=1)
+    trainer.train(micro_config(), one, bags, tmp_path / 'out', progress=False)
+    robot = checkpoint_robot(tmp_path / 'out')
+    assert robot.name == 'lab_arm' and robot.urdf == LAB_URDF.read_text()
+    assert load_checkpoint(tmp_path / 'out').config.action.dim == 6
+    with pytest.raises(VagError, match="robot 'vag_arm'.*robot 'lab_arm'"):
+        trainer.train(micro_config(), one, bags, tmp_path / 'other', progress=False,
+                      urdf='config/robot/vag_arm.urdf')
+
+
+def test_episodes_without_urdf_need_one_unless_they_are_the_package_arm(tmp_path,
+                                                                        train_config):
+    bags = _lab_bags(tmp_path / 'bags', urdf=False)
+    one = dataclasses.replace(train_config, steps=1)
+    with pytest.raises(EpisodeError, match="robot 'lab_arm'.*carry no URDF.*--urdf"):
+        trainer.train(micro_config(), one, bags, tmp_path / 'a', progress=False)
+    trainer.train(micro_config(), one, bags, tmp_path / 'b', progress=False, urdf=LAB_URDF)
+    from vag_ros.model.checkpoint import checkpoint_robot
+    assert checkpoint_robot(tmp_path / 'b').name == 'lab_arm'

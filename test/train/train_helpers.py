@@ -9,8 +9,10 @@ import torch
 from vag_ros.episodes.bag_writer import write_episode
 from vag_ros.episodes.episode import Episode, EpisodeMetadata
 from vag_ros.model.codecs import build_codec
+from vag_ros.robot.description import load_robot_description
 
-JOINTS = tuple(f'joint_{i}' for i in range(7))
+ROBOT = load_robot_description()  # the package's arm: the episodes carry its URDF
+JOINTS = ROBOT.joint_names
 
 
 def micro_config(mode: str = 'joint', frames: int = 5, num_steps: int = 3):
@@ -30,9 +32,9 @@ def fitted_codec(config, seed: int = 0):
 def make_episode(seed: int, frames: int = 5, size: int = 48, instruction: str = 'touch red'):
     """A random episode of ``frames`` (size x size) images and 7-dof actions."""
     rng = np.random.default_rng(seed)
-    meta = EpisodeMetadata(task='touch', seed=seed, success=True, robot='vag_arm',
+    meta = EpisodeMetadata(task='touch', seed=seed, success=True, robot=ROBOT.name,
                            joint_names=JOINTS, frame_rate=10.0, source='expert',
-                           instruction=instruction)
+                           instruction=instruction, robot_urdf=ROBOT.urdf)
     return Episode(frames=rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8),
                    joints=rng.normal(size=(frames, 7)), actions=rng.normal(size=(frames, 7)),
                    metadata=meta)

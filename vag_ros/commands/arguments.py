@@ -101,3 +101,12 @@ def torch_device(text: str) -> str:
     elif device.type != 'cpu':
         raise argparse.ArgumentTypeError(f'{text}: expected cpu or cuda[:i]')
     return text
+
+
+def add_urdf_argument(parser: argparse.ArgumentParser) -> None:
+    """--urdf: the robot comes from the checkpoint; this only names the same robot's file."""
+    parser.add_argument('--urdf', default=None,
+                        help="the robot's URDF (default: the checkpoint's robot.urdf, the "
+                        'robot it was trained for); must be the same robot (name and '
+                        'joints), e.g. with your own limits; needed only for a checkpoint '
+                        'that records no robot')

@@ -10,7 +10,7 @@ onnxruntime before the manifest is written.
 
 import argparse
 
-from vag_ros.commands.arguments import torch_device
+from vag_ros.commands.arguments import add_urdf_argument, torch_device
 
 HELP = 'export a VAG checkpoint to ONNX graphs and an engine manifest'
 
@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='skip running each float32 graph under onnxruntime against torch')
     parser.add_argument('--force', action='store_true',
                         help='replace an existing engine folder (and its TensorRT plans)')
+    add_urdf_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = export_engine(args.checkpoint, args.out, cfg=args.cfg, dtype=args.dtype,
                              opset=args.opset, instructions=args.instruction,
                              force=args.force, verify=not args.no_verify,
-                             device=args.device)
+                             device=args.device, urdf=args.urdf)
     contract = manifest.contract
     print(f'engine:     {manifest.directory}')
     print(f'checkpoint: {manifest.checkpoint_sha256[:16]} ({args.checkpoint})')

@@ -12,8 +12,8 @@ have been exported from --checkpoint. Every backend writes the same files.
 
 import argparse
 
-from vag_ros.commands.arguments import (non_negative_float, sampling_steps, seed,
-                                        torch_device)
+from vag_ros.commands.arguments import (add_urdf_argument, non_negative_float,
+                                        sampling_steps, seed, torch_device)
 from vag_ros.engines.backends import BACKENDS, ENGINE_BACKENDS
 
 HELP = 'generate a robot video and joint trajectory from a first frame and an instruction'
@@ -56,6 +56,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                         'tensorrt); required by, and only for, --backend onnxruntime/tensorrt')
     parser.add_argument('--device', type=torch_device, default=None,
                         help='torch device (default cpu; cuda for --backend tensorrt)')
+    add_urdf_argument(parser)
 
 
 def check_backend_arguments(args: argparse.Namespace) -> None:
@@ -73,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.episodes.bag_writer import write_episode
     from vag_ros.episodes.episode import Episode, EpisodeMetadata
     from vag_ros.errors import EpisodeError, VagError
-    from vag_ros.model.checkpoint import read_config
+    from vag_ros.model.checkpoint import checkpoint_robot, read_config
     from vag_ros.outputs import check_name, writable_folder
-    from vag_ros.robot.description import load_robot_description
     from vag_ros import media
 
     check_backend_arguments(args)
@@ -85,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if (out / name).exists():
         raise EpisodeError(f'{out / name} already exists; refusing to overwrite: choose '
                            f'another --out, --name or --seed')
-    frame, state = first_frame_and_state(args)
+    robot = checkpoint_robot(args.checkpoint, args.urdf)
+    frame, state = first_frame_and_state(args, robot)
     if not args.instruction.strip():
         raise VagError('--instruction is empty')
-    robot = load_robot_description()
     check_checkpoint_fits(read_config(args.checkpoint), args.checkpoint, robot, state)
     pipe = load_pipeline(args)
     try:
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     metadata = EpisodeMetadata(
         task='generated', seed=args.seed, success=False, robot=robot.name,
         joint_names=tuple(robot.joint_names), frame_rate=float(result.fps),
-        source='generated', instruction=args.instruction,
+        source='generated', instruction=args.instruction, robot_urdf=robot.urdf,
         extra={'checkpoint': str(Path(args.checkpoint).resolve()),
                'image': str(args.image or args.episode),
                'state': None if state is None else [float(v) for v in state],
@@ -167,8 +167,9 @@ def parse_state(text: str):
     return np.asarray(values, dtype=np.float64)
 
 
-def first_frame_and_state(args: argparse.Namespace):
-    """(first frame (H, W, 3) uint8, state (D,) or None) from --episode or --image/--state."""
+def first_frame_and_state(args: argparse.Namespace, robot):
+    """(first frame (H, W, 3) uint8, state (D,) or None) from --episode or --image/--state;
+    an episode of another robot than ``robot`` is refused."""
     from vag_ros.errors import VagError
     from vag_ros import media
     if args.episode is not None:
@@ -176,6 +177,11 @@ def first_frame_and_state(args: argparse.Namespace):
             raise VagError('--episode gives the first frame and state: drop --image/--state')
         from vag_ros.episodes.bag_reader import read_episode
         episode = read_episode(args.episode)
+        meta = episode.metadata
+        if (meta.robot, tuple(meta.joint_names)) != (robot.name, robot.joint_names):
+            raise VagError(f'--episode {args.episode} is of robot {meta.robot!r} with joints '
+                           f'{list(meta.joint_names)}, but the checkpoint is for robot '
+                           f'{robot.name!r} with joints {list(robot.joint_names)}')
         return episode.frames[0], episode.joints[0].astype('float64')
     if args.image is None:
         raise VagError('give the first frame: --image FILE (with --state) or --episode BAG')

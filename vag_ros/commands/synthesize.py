@@ -80,11 +80,20 @@ def _scene_source(args, robot):
         return specs, scenes.FrameScenes(), None, source
     if args.scenes is None:
         raise VagError('give --scenes N (world scenes) or --first-frames LIST')
+    from vag_ros.robot.description import check_same_robot, load_robot_description
     from vag_ros.sim.config import load_sim_config
     from vag_ros.sim.world import World
     config = load_sim_config(args.sim_config)
+    world_robot = load_robot_description(config.urdf_path)
+    try:
+        check_same_robot(robot, world_robot, f'--checkpoint {args.checkpoint}',
+                         f'the world\'s arm ({config.urdf_path})')
+    except VagError as exc:
+        raise VagError(f'{exc}. World scenes replay in the embedded world; for your own '
+                       'robot give your first frames: --first-frames (vag-ros first-frames '
+                       'writes them from episodes)') from None
     specs = scenes.world_specs(args.scenes, args.seed, args.task)
-    world = World(config)
+    world = World(config, robot=world_robot)
     return specs, scenes.WorldScenes(world, args.templates), world, {
         'kind': 'world', 'seed': args.seed, 'task': args.task, 'templates': args.templates,
         'sim_config': repr(config)}
@@ -99,16 +108,15 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.commands.generate import (check_backend_arguments, check_checkpoint_fits,
                                            load_pipeline)
     from vag_ros.errors import CheckpointError
-    from vag_ros.model.checkpoint import read_config
+    from vag_ros.model.checkpoint import checkpoint_robot, read_config
     from vag_ros.outputs import writable_folder
     from vag_ros.resources import share_path
-    from vag_ros.robot.description import load_robot_description
     from vag_ros.robot.safety_config import DEFAULT_SAFETY_YAML, load_safety_config
     from vag_ros.synth import keep_rules
     from vag_ros.synth import synthesize as synth
 
     check_backend_arguments(args)
-    robot = load_robot_description()
+    robot = checkpoint_robot(args.checkpoint, args.urdf)
     rules = keep_rules.parse_rules(args.keep, keep_rules.FRAMES_DEFAULT if args.first_frames
                                    else keep_rules.WORLD_DEFAULT)
     safety_path = Path(args.safety_file) if args.safety_file else \
@@ -130,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                 'steps': args.steps, 'guidance_scale': args.guidance_scale,
                 'safety_sha256': sha256_file(safety_path),
                 'on_violation': args.on_violation,
-                'source': source}
+                'robot': robot.identity(), 'source': source}
     synth.check_identity(out, identity)
     if args.device is None and world_size > 1:
         import torch

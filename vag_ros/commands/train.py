@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='take only the video branch (and codec) from this joint '
                              'checkpoint; the action branch trains afresh (with freeze_video: '
                              'a new action branch on a trained video branch)')
+    parser.add_argument('--urdf', default=None,
+                        help="the robot's URDF: only for episodes that carry none (recorded "
+                             'before episodes did), or to record a file of the same robot '
+                             'with other limits; the checkpoint keeps it as robot.urdf')
     parser.add_argument('--resume', action='store_true',
                         help='continue the run saved in --out')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         train_config = dataclasses.replace(train_config, window_stride=args.window_stride)
     result = train(model_config, train_config, args.data, args.out, mode=args.mode,
                    resume=args.resume, progress=not args.quiet, device=args.device,
-                   init=args.init, init_video=args.init_video, cache_dir=args.cache)
+                   init=args.init, init_video=args.init_video, cache_dir=args.cache,
+                   urdf=args.urdf)
     if int(os.environ.get('RANK', '0')) == 0:
         print(f'trained to step {result.step}: loss {result.loss:.4f}, '
               f'{result.seconds_per_step:.2f} s/step; checkpoint in {result.out_dir}')

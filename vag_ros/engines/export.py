@@ -25,10 +25,10 @@ import torch
 from vag_ros.engines import io_contract as io
 from vag_ros.engines.graphs import graph_modules, sample_inputs
 from vag_ros.engines.manifest import (checkpoint_hash, file_entry, FORMAT, Manifest, MANIFEST,
-                                      now, tool_versions, VERSION)
+                                      now, ROBOT_FILE, tool_versions, VERSION)
 from vag_ros.engines.text_cache import FILE as TEXT_CACHE, write_text_cache
 from vag_ros.errors import EngineError
-from vag_ros.model.checkpoint import read_config
+from vag_ros.model.checkpoint import checkpoint_robot, read_config
 
 FILES = {io.STEP: 'denoise_step.onnx', io.ACTION: 'action_branch.onnx',
          io.ENCODER: 'latent_encoder.onnx', io.DECODER: 'latent_decoder.onnx'}
@@ -56,7 +56,7 @@ def export_engine(checkpoint: typing.Union[str, Path], out: typing.Union[str, Pa
                   instructions: typing.Sequence[str] = (), force: bool = False,
                   verify: bool = True, external_data: typing.Optional[bool] = None,
                   device: typing.Union[str, torch.device] = 'cpu',
-                  log: typing.Callable[[str], None] = print) -> Manifest:
+                  log: typing.Callable[[str], None] = print, urdf=None) -> Manifest:
     """Write the engine folder ``out``; returns its manifest.
 
     ``out`` must be new, empty, or (with ``force``) an engine folder, which is replaced
@@ -72,6 +72,7 @@ def export_engine(checkpoint: typing.Union[str, Path], out: typing.Union[str, Pa
                           f'export float32 and build bf16 TensorRT plans from it')
     _check_out(out, force, checkpoint)
     digest = checkpoint_hash(checkpoint)  # before loading: the engine names what it read
+    robot = checkpoint_robot(checkpoint, urdf)
     config = read_config(checkpoint)
     # the text model is loaded only to fill the text cache (T5-XXL is 19 GB in float32)
     null = NullTextEncoder(config.text.embed_dim, config.text.max_length)
@@ -106,6 +107,7 @@ def export_engine(checkpoint: typing.Union[str, Path], out: typing.Union[str, Pa
                                     instructions)
             text = dict(file_entry(tmp / TEXT_CACHE, tmp), instructions=kept)
         normalizer = pipe.normalizer
+        (tmp / ROBOT_FILE).write_text(robot.urdf)
         manifest = Manifest({
             'format': FORMAT, 'version': VERSION, 'name': out.name, 'created': now(),
             'checkpoint': {'path': str(checkpoint.resolve()), **digest},
@@ -113,6 +115,7 @@ def export_engine(checkpoint: typing.Union[str, Path], out: typing.Union[str, Pa
             'precision': dtype, 'opset': opset, 'exporter': 'torch.onnx (TorchScript)',
             'tools': tool_versions(), 'graphs': graphs, 'verification': verification,
             'text_cache': text,
+            'robot': {**robot.identity(), 'file': file_entry(tmp / ROBOT_FILE, tmp)},
             'normalizer': {'kind': normalizer.kind, 'a': normalizer.a.tolist(),
                            'b': normalizer.b.tolist()},
             'plans': {}})

@@ -28,3 +28,15 @@ def load_pipeline(backend: str, checkpoint: PathLike = None, engine_dir: PathLik
     from vag_ros.engines.engine_pipeline import open_engine
     return open_engine(engine_dir, backend, checkpoint=checkpoint or None, device=device,
                        **engine_options)
+
+
+def pipeline_robot(checkpoint: PathLike = None, engine_dir: PathLike = None,
+                   urdf: PathLike = None):
+    """The RobotDescription the model drives: the checkpoint's robot.urdf when a checkpoint
+    is named (an engine from it carries the same, its hash covers the file), else the
+    engine's. ``urdf`` may name the same robot's file; another robot's is refused."""
+    if checkpoint:
+        from vag_ros.model.checkpoint import checkpoint_robot
+        return checkpoint_robot(checkpoint, urdf or None)
+    from vag_ros.engines.manifest import engine_robot, read_manifest
+    return engine_robot(read_manifest(engine_dir), urdf or None)

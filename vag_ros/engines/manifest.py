@@ -20,6 +20,7 @@ from vag_ros.engines.io_contract import EngineContract
 from vag_ros.errors import EngineError
 
 MANIFEST = 'manifest.json'
+ROBOT_FILE = 'robot.urdf'  # the robot the engine's actions drive, copied from the checkpoint
 FORMAT = 'vag_ros.engine'
 VERSION = 2  # 2: the manifest carries the sha256 of its own content ('digest')
 # files above this size are checked by size at load (hashing GBs each start is too slow);
@@ -28,12 +29,15 @@ HASH_LIMIT = 512 * 2 ** 20
 
 
 def checkpoint_files(checkpoint: typing.Union[str, Path]) -> typing.List[Path]:
-    """The files that define a checkpoint: config.yaml and every top-level .safetensors."""
-    from vag_ros.model.checkpoint import CONFIG, WEIGHTS
+    """The files that define a checkpoint: config.yaml, its robot.urdf and every top-level
+    .safetensors."""
+    from vag_ros.model.checkpoint import CONFIG, ROBOT, WEIGHTS
     directory = Path(checkpoint)
     if not (directory / WEIGHTS).is_file() or not (directory / CONFIG).is_file():
         raise EngineError(f'checkpoint {directory}: needs {WEIGHTS} and {CONFIG}')
-    return sorted([directory / CONFIG, *directory.glob('*.safetensors')], key=lambda p: p.name)
+    robot = [directory / ROBOT] if (directory / ROBOT).is_file() else []
+    return sorted([directory / CONFIG, *robot, *directory.glob('*.safetensors')],
+                  key=lambda p: p.name)
 
 
 def checkpoint_hash(checkpoint: typing.Union[str, Path]) -> typing.Dict[str, typing.Any]:
@@ -234,6 +238,30 @@ def graph_entries(manifest: Manifest, graphs: typing.Iterable[str]) -> typing.Li
         out.append(entry)
         out.extend(entry.get('data', []))
     return out
+
+
+def engine_robot(manifest: Manifest, urdf=None):
+    """The RobotDescription the engine was exported for (its robot.urdf, checked against the
+    manifest); ``urdf`` may name the same robot's file, another robot's is refused."""
+    from vag_ros.errors import ConfigError
+    from vag_ros.robot.description import (
+        check_same_robot, load_robot_description, parse_robot_description)
+    entry = manifest.data.get('robot')
+    if entry is None:
+        raise EngineError(f'{manifest._where()} records no robot (exported before engines '
+                          'carried one); export it again: vag-ros export --checkpoint <dir> '
+                          f'--out {manifest.directory} --force')
+    verify_files(manifest, [entry['file']])
+    path = manifest.directory / entry['file']['file']
+    try:
+        robot = parse_robot_description(path.read_text(), path)
+    except ConfigError as exc:
+        raise EngineError(f'{path}: {exc}') from None
+    if urdf:
+        given = load_robot_description(urdf)
+        check_same_robot(robot, given, manifest._where(), f'URDF {urdf}')
+        return given
+    return robot
 
 
 def check_plan_environment(manifest: Manifest, precision: str, tensorrt_version: str,

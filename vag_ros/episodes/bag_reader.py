@@ -146,6 +146,7 @@ def _assemble(path: Path, by_topic: typing.Dict[str, list], topics: tp.EpisodeTo
     if custom_json is not None:
         if metadata_from_json(custom_json, f'{path}: custom_data') != meta:
             raise EpisodeError(f'{path}: metadata on {topics.metadata} and in custom_data differ')
+    _attach_urdf(meta, custom, path)
     instr = by_topic.get(topics.instruction, [])
     if len(instr) != 1 or instr[0].data != meta.instruction:
         raise EpisodeError(f'{path}: {topics.instruction} must hold the one instruction '
@@ -244,12 +245,26 @@ def read_episode_mcap(path: PathLike,
     return _assemble(path, by_topic, topics, info['_custom'])
 
 
+def _attach_urdf(meta: EpisodeMetadata, custom: typing.Dict[str, str], path: Path) -> None:
+    """Set ``meta.robot_urdf`` from the bag's custom_data, checked against its robot."""
+    meta.robot_urdf = str(custom.get(tp.CUSTOM_DATA_URDF_KEY) or '')
+    try:
+        meta.robot_description()
+    except EpisodeError as exc:
+        raise EpisodeError(f'{path}: {exc}') from None
+
+
 def read_metadata(path: PathLike) -> typing.Optional[EpisodeMetadata]:
-    """An episode bag's metadata from its metadata.yaml alone (no message is read); None
-    for a bag written without it in custom_data."""
+    """An episode bag's metadata (with its robot's URDF, when recorded) from its
+    metadata.yaml alone (no message is read); None for a bag written without it."""
     path = Path(path)
-    custom_json = _bag_info(path)['_custom'].get(tp.CUSTOM_DATA_METADATA_KEY)
-    return None if custom_json is None else metadata_from_json(custom_json, f'{path}: custom_data')
+    custom = _bag_info(path)['_custom']
+    custom_json = custom.get(tp.CUSTOM_DATA_METADATA_KEY)
+    if custom_json is None:
+        return None
+    meta = metadata_from_json(custom_json, f'{path}: custom_data')
+    _attach_urdf(meta, custom, path)
+    return meta
 
 
 def list_episode_bags(directory: PathLike) -> typing.List[Path]:

@@ -40,6 +40,7 @@ def typestore():
 def metadata_to_json(metadata: EpisodeMetadata) -> str:
     """Serialize metadata to JSON; EpisodeError if `extra` is not JSON-serializable."""
     record = dataclasses.asdict(metadata)
+    del record['robot_urdf']  # custom_data carries it (CUSTOM_DATA_URDF_KEY)
     record.update(
         seed=int(metadata.seed), success=bool(metadata.success),
         frame_rate=float(metadata.frame_rate), joint_names=list(metadata.joint_names))
@@ -168,6 +169,8 @@ class EpisodeBagWriter:
             self._writer.set_custom_data(tp.CUSTOM_DATA_METADATA_KEY, self._metadata_json)
             self._writer.set_custom_data(
                 tp.CUSTOM_DATA_TOPICS_KEY, json.dumps(dataclasses.asdict(self.topics)))
+            if self.metadata.robot_urdf:
+                self._writer.set_custom_data(tp.CUSTOM_DATA_URDF_KEY, self.metadata.robot_urdf)
             self._writer.open()
             self.add_string(self.topics.metadata, self._metadata_json, self.start_time_ns)
             self.add_string(self.topics.instruction, self.metadata.instruction,

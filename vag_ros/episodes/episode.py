@@ -26,6 +26,8 @@ class EpisodeMetadata:
     instruction: str
     episode_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
     extra: typing.Dict[str, typing.Any] = dataclasses.field(default_factory=dict)
+    # the robot's URDF text ('' = not recorded): in the bag's custom_data, not in the JSON
+    robot_urdf: str = dataclasses.field(default='', repr=False, compare=False)
 
     def validate(self) -> None:
         """Raise EpisodeError on a field that no reader could trust."""
@@ -36,6 +38,26 @@ class EpisodeMetadata:
         if not self.joint_names or len(set(self.joint_names)) != len(self.joint_names):
             raise EpisodeError(
                 f'metadata.joint_names={self.joint_names!r}: must be non-empty and unique')
+        if self.robot_urdf:
+            self.robot_description()
+
+    def robot_description(self):
+        """The RobotDescription of ``robot_urdf`` (None when not recorded); EpisodeError
+        when it is not a URDF of this episode's robot and joints."""
+        if not self.robot_urdf:
+            return None
+        from vag_ros.errors import ConfigError
+        from vag_ros.robot.description import parse_robot_description
+        try:
+            robot = parse_robot_description(self.robot_urdf)
+        except ConfigError as exc:
+            raise EpisodeError(f'metadata.robot_urdf: {exc}') from None
+        if (robot.name, robot.joint_names) != (self.robot, tuple(self.joint_names)):
+            raise EpisodeError(
+                f'metadata.robot_urdf is robot {robot.name!r} with joints '
+                f'{list(robot.joint_names)}, but the episode says robot {self.robot!r} with '
+                f'joints {list(self.joint_names)}')
+        return robot
 
 
 @dataclasses.dataclass

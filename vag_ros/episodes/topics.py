@@ -35,6 +35,8 @@ CUSTOM_DATA_METADATA_KEY = 'vag_ros.episode_metadata'
 CUSTOM_DATA_TOPICS_KEY = 'vag_ros.episode_topics'
 # sha256 of frames, joints and actions: rosbags writes MCAP chunks without CRCs.
 CUSTOM_DATA_DIGEST_KEY = 'vag_ros.episode_sha256'
+# the URDF of the robot the episode's joints belong to (what robot_state_publisher reads)
+CUSTOM_DATA_URDF_KEY = 'vag_ros.robot_description'
 
 # Message definitions of these types are identical from Humble to Kilted; Jazzy is the LTS.
 TYPESTORE = Stores.ROS2_JAZZY

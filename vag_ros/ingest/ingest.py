@@ -241,7 +241,7 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
         metadata = EpisodeMetadata(
             task='teleop', seed=k, success=True, robot=robot.name,
             joint_names=tuple(robot.joint_names), frame_rate=contract.fps, source='teleop',
-            instruction=instruction, episode_id=name,
+            instruction=instruction, episode_id=name, robot_urdf=robot.urdf,
             extra={'bag': str(path), 'start_s': float(seg.times[0] * 1e-9),
                    'camera_topic': contract.camera_topic, 'action': contract.action_source})
         metadata.validate()

@@ -23,6 +23,7 @@ from vag_ros.model.vag import VagModel
 
 WEIGHTS = 'model.safetensors'
 CONFIG = 'config.yaml'
+ROBOT = 'robot.urdf'  # the URDF of the robot the model was trained for
 NORM_PREFIX = 'action_norm.'
 CODEC_PREFIX = 'codec.'  # tensors of a fitted codec (pca), none for patch/wan
 FORMAT = 'vag_ros.v1'
@@ -41,11 +42,19 @@ class Checkpoint:
 
 def save_checkpoint(directory: typing.Union[str, Path], model: VagModel, config: VagConfig,
                     normalizer: ActionNormalizer, extra: typing.Optional[dict] = None,
-                    codec: typing.Optional[torch.nn.Module] = None) -> Path:
-    """Write weights, stats, codec state and config into ``directory`` (created)."""
+                    codec: typing.Optional[torch.nn.Module] = None,
+                    robot=None) -> Path:
+    """Write weights, stats, codec state, config and (``robot``, a RobotDescription) the
+    robot's URDF into ``directory`` (created)."""
     from safetensors.torch import save_file
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    names = [WEIGHTS, CONFIG]
+    if robot is not None:
+        if config.mode != 'video_only' and robot.dof != config.action.dim:
+            raise CheckpointError(f'robot {robot.name} has {robot.dof} joints but the model '
+                                  f'config has action.dim={config.action.dim}')
+        extra = {**(extra or {}), 'robot': robot.identity()}
     tensors = {k: v.detach().to('cpu').contiguous().clone() if _shares(v) else
                v.detach().to('cpu').contiguous() for k, v in model.state_dict().items()}
     for key, value in normalizer.to_tensors(NORM_PREFIX).items():
@@ -60,8 +69,47 @@ def save_checkpoint(directory: typing.Union[str, Path], model: VagModel, config:
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, directory / WEIGHTS)  # never leave a half-written weights file
     (directory / CONFIG).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    write_checksums(directory, [WEIGHTS, CONFIG])  # verified at every load
+    if robot is not None:
+        (directory / ROBOT).write_text(robot.urdf)
+        names.append(ROBOT)
+    write_checksums(directory, names)  # verified at every load
     return directory
+
+
+def checkpoint_robot(directory: typing.Union[str, Path], urdf=None):
+    """The RobotDescription a checkpoint was trained for: its ``robot.urdf`` (checked
+    against SHA256SUMS). ``urdf`` (a path) may name the same robot's URDF (same name and
+    joints: e.g. a file with the lab's own, tighter limits), which is then used; a URDF of
+    another robot is refused naming both. A checkpoint that records no robot (trained
+    before checkpoints carried one) needs ``urdf``."""
+    from vag_ros.robot.description import (
+        check_same_robot, load_robot_description, parse_robot_description)
+    directory = Path(directory)
+    path = directory / ROBOT
+    given = load_robot_description(urdf) if urdf else None
+    if not path.is_file():
+        if given is None:
+            raise CheckpointError(
+                f'{directory} records no robot (no {ROBOT}: trained before checkpoints '
+                'carried their robot); pass --urdf (launch: robot_description:=) with the URDF '
+                'of the arm it was trained for')
+        robot = given
+    else:
+        if not verify_file(path, 'checkpoint robot URDF'):
+            raise CheckpointError(f'{path}: not recorded in {directory / SUMS}; it cannot be '
+                                  'trusted to say which arm the model drives')
+        try:
+            robot = parse_robot_description(path.read_text(), path)
+        except ConfigError as exc:
+            raise CheckpointError(f'{path}: {exc}') from None
+        if given is not None:
+            check_same_robot(robot, given, f'checkpoint {directory}', f'URDF {urdf}')
+            robot = given
+    config = read_config(directory)
+    if config.mode != 'video_only' and robot.dof != config.action.dim:
+        raise CheckpointError(f'{directory}: action.dim={config.action.dim} but robot '
+                              f'{robot.name} has {robot.dof} joints {list(robot.joint_names)}')
+    return robot
 
 
 def _shares(t: torch.Tensor) -> bool:

@@ -1,6 +1,7 @@
 """The robot model read from its URDF: actuated joints, limits and the kinematic tree."""
 
 import dataclasses
+import hashlib
 from pathlib import Path
 import typing
 import xml.etree.ElementTree as ET
@@ -76,6 +77,16 @@ class RobotDescription:
                               f'{self.joint_names[-1]!r} is neither prismatic, nor mimicked, '
                               'nor named finger / gripper)')
         return self.joint_names[-1]
+
+    @property
+    def urdf_sha256(self) -> str:
+        """Hex sha256 of the URDF text: which file, not only which joints."""
+        return hashlib.sha256(self.urdf.encode()).hexdigest()
+
+    def identity(self) -> dict:
+        """Name, joint names and URDF hash: what manifests and metadata record."""
+        return {'name': self.name, 'joint_names': list(self.joint_names),
+                'urdf_sha256': self.urdf_sha256}
 
     def joint(self, name: str) -> JointInfo:
         """The JointInfo called ``name``; ConfigError if there is none."""
@@ -189,3 +200,14 @@ def load_robot_description(path: typing.Union[str, Path, None] = None) -> RobotD
     except FileNotFoundError:
         raise ConfigError(f'URDF not found: {path}') from None
     return parse_robot_description(text, path)
+
+
+def check_same_robot(expected: RobotDescription, given: RobotDescription,
+                     expected_what: str, given_what: str) -> None:
+    """ConfigError naming both unless ``given`` is ``expected``'s robot: the same name and
+    the same actuated joints in the same order (the action vector means the same joints)."""
+    if (given.name, given.joint_names) != (expected.name, expected.joint_names):
+        raise ConfigError(
+            f'{given_what} is robot {given.name!r} with joints {list(given.joint_names)}, but '
+            f'{expected_what} is robot {expected.name!r} with joints '
+            f'{list(expected.joint_names)}: they must be the same robot')

@@ -1,9 +1,12 @@
 """SafetyConfig: the limits a trajectory must respect before anything moves.
 
-Per-joint quantities (``position_margin``, ``max_acceleration``, ``start_tolerance``) take
-either one number or a list of D numbers in the robot's joint order. One number is in rad
-(rad/s^2) and applies to rotating joints; prismatic joints (the gripper finger, in m) then
-take the matching ``prismatic_*`` number, so one scalar never mixes radians and metres.
+Per-joint quantities (``position_margin``, ``max_acceleration``, ``start_tolerance``,
+``max_start_velocity``) take one number, a list of D numbers in the robot's joint order, or
+a map from joint names to numbers (``{default: 2.0, wrist_roll_joint: 3.0}``: joints not
+named take ``default``). One number (and ``default``) is in rad (rad/s^2) and applies to
+rotating joints; prismatic joints (the gripper finger, in m) then take the matching
+``prismatic_*`` number, so one scalar never mixes radians and metres. A file of numbers and
+``default`` fits any robot; lists and names fit one.
 """
 
 import dataclasses
@@ -20,7 +23,8 @@ from vag_ros.resources import share_path
 
 DEFAULT_SAFETY_YAML = 'config/safety.yaml'
 ON_VIOLATION = ('reject', 'slow_down')
-PerJoint = typing.Any  # float, or a tuple of D floats
+PerJoint = typing.Any  # float, a tuple of D floats, or {joint name | 'default': float}
+DEFAULT_KEY = 'default'
 
 
 def _finite(value) -> bool:
@@ -29,9 +33,18 @@ def _finite(value) -> bool:
 
 
 def _per_joint_value(value, field: str, allow_zero: bool):
-    """A finite number or a tuple of them (lists become tuples); ConfigError otherwise."""
+    """A finite number, a tuple of them (lists become tuples) or a {name: number} map;
+    ConfigError otherwise."""
     ok = (lambda v: v >= 0) if allow_zero else (lambda v: v > 0)
     bound = '>= 0' if allow_zero else '> 0'
+    if isinstance(value, typing.Mapping):
+        require(len(value) > 0, field, value, 'expected a non-empty map of joint names')
+        for name, item in value.items():
+            require(isinstance(name, str) and name, field, value,
+                    'map keys must be joint names (or default)')
+            require(_finite(item) and ok(item), f'{field}.{name}', item,
+                    f'must be a finite number {bound}')
+        return {str(k): float(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         require(len(value) > 0, field, value, 'expected a number or a non-empty list')
         for i, item in enumerate(value):
@@ -110,6 +123,8 @@ class SafetyConfig:
 
         def per_joint(field, prismatic_value):
             value = getattr(self, field)
+            if isinstance(value, dict):
+                return _named(field, value, description, prismatic, prismatic_value)
             if isinstance(value, tuple):
                 if len(value) == 1:
                     value = value[0]
@@ -138,6 +153,27 @@ class SafetyConfig:
             start_tolerance=per_joint('start_tolerance', self.prismatic_start_tolerance),
             units=tuple('m' if p else 'rad' for p in prismatic),
             start_velocity=per_joint('max_start_velocity', self.prismatic_max_start_velocity))
+
+
+def _named(field: str, value: dict, description, prismatic: np.ndarray,
+           prismatic_value: float) -> np.ndarray:
+    """(D,) values of a {joint name | default: number} map; ConfigError on a name the robot
+    does not have or a rotating joint left without a value."""
+    names = description.joint_names
+    unknown = sorted(set(value) - set(names) - {DEFAULT_KEY})
+    require(not unknown, field, value,
+            f'{unknown} are not joints of {description.name} ({list(names)})')
+    out = []
+    for name, is_prismatic in zip(names, prismatic):
+        if name in value:
+            out.append(value[name])
+        elif is_prismatic:
+            out.append(prismatic_value)
+        else:
+            require(DEFAULT_KEY in value, field, value,
+                    f'joint {name!r} has no value: name it or give {DEFAULT_KEY}')
+            out.append(value[DEFAULT_KEY])
+    return np.array(out)
 
 
 def load_safety_config(path: typing.Union[str, Path, None] = None) -> SafetyConfig:

@@ -96,10 +96,12 @@ class GeneratorNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _load(self) -> None:
-        from vag_ros.robot.description import load_robot_description
         cfg = read_config(self, GeneratorNodeConfig)
-        from vag_ros.engines.factory import load_pipeline
-        robot = load_robot_description(cfg.urdf or None)
+        from vag_ros.engines.backends import check_backend_sources
+        from vag_ros.engines.factory import load_pipeline, pipeline_robot
+        check_backend_sources(cfg.backend, cfg.checkpoint, cfg.engine_dir)
+        # the robot the model was trained for; a urdf parameter must name the same robot
+        robot = pipeline_robot(cfg.checkpoint, cfg.engine_dir, cfg.urdf)
         # an engine must come from the checkpoint, when one is named
         pipeline = load_pipeline(cfg.backend, cfg.checkpoint, cfg.engine_dir, cfg.device)
         action = pipeline.config.action

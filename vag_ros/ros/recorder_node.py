@@ -359,7 +359,7 @@ class RecorderNode(Node):
             success=bool(note.get('success', False)), robot=self.robot.name,
             joint_names=tuple(self.robot.joint_names), frame_rate=episode.rate,
             source='generated', instruction=generation.get('instruction') or '(unknown)',
-            episode_id=name, extra=extra)
+            episode_id=name, extra=extra, robot_urdf=self.robot.urdf)
         images = frames + episode.camera + ([conditioning] if conditioning else [])
         estimate = int(1.2 * sum(len(m.data) for m in images)) + 1024 * (
             len(images) + len(episode.joints) + len(episode.replay_states) + 8) + 262144

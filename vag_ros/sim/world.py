@@ -146,7 +146,7 @@ class World:
         metadata = EpisodeMetadata(
             task=task.family, seed=task.seed, success=result.success, robot=self.robot.name,
             joint_names=tuple(self.robot.joint_names), frame_rate=self.config.frame_rate,
-            source='expert', instruction=task.instruction,
+            source='expert', instruction=task.instruction, robot_urdf=self.robot.urdf,
             extra={'target': task.target, 'direction': task.direction,
                    'objects': [list(o) for o in task.objects], 'camera': self.config.camera,
                    'templates': task.templates})

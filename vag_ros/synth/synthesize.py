@@ -208,7 +208,8 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
         return EpisodeMetadata(task=spec.family, seed=spec.seed, success=success,
                                robot=robot.name, joint_names=tuple(robot.joint_names),
                                frame_rate=float(result.fps), source=source,
-                               instruction=scene.instruction, extra=extra)
+                               instruction=scene.instruction, extra=extra,
+                               robot_urdf=robot.urdf)
 
     generated = Episode(frames=result.video, joints=actions, actions=actions.copy(),
                         metadata=metadata('generated', bool(record['replay_success'])))

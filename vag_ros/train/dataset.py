@@ -86,13 +86,14 @@ def read_training_episode(model_config, path: Path):
     return episode
 
 
-def check_one_setup(bags: typing.Sequence[Path]) -> None:
-    """EpisodeError unless every bag has the first one's robot and joint names (in order):
-    the action columns mean the same joints in every episode. Reads metadata.yaml only."""
+def check_one_setup(bags: typing.Sequence[Path]) -> list:
+    """EpisodeError unless every bag has the first one's robot and joint names (in order)
+    and, where recorded, the same URDF: the action columns mean the same joints in every
+    episode. Reads metadata.yaml only; returns each bag's EpisodeMetadata (or None)."""
     from vag_ros.episodes.bag_reader import read_metadata
-    first = None
-    for path in bags:
-        meta = read_metadata(path)
+    metas = [read_metadata(path) for path in bags]
+    first = urdf = None
+    for path, meta in zip(bags, metas):
         if meta is None:
             continue
         setup = (meta.robot, tuple(meta.joint_names))
@@ -102,6 +103,49 @@ def check_one_setup(bags: typing.Sequence[Path]) -> None:
             raise EpisodeError(f'{path}: robot {setup[0]!r}, joints {list(setup[1])}; '
                                f'{first[0].name} has robot {first[1][0]!r}, joints '
                                f'{list(first[1][1])}: one model, one robot and joint order')
+        if meta.robot_urdf:
+            if urdf is None:
+                urdf = (path, meta.robot_urdf)
+            elif meta.robot_urdf != urdf[1]:
+                raise EpisodeError(f'{path} and {urdf[0].name} record different URDFs of robot '
+                                   f'{meta.robot!r}: one model, one robot description')
+    return metas
+
+
+def episodes_robot(bags: typing.Sequence[Path], urdf=None):
+    """The RobotDescription of the robot the episodes in ``bags`` were recorded on: the URDF
+    their bags carry (ingest and sim-record write it). ``urdf`` (a path) may give the same
+    robot's URDF, or the URDF of episodes that carry none; a URDF of another robot than the
+    episodes name is refused. Episodes with no URDF and no ``urdf`` are taken for the
+    package's arm only when they name it and its joints exactly."""
+    from vag_ros.robot.description import (
+        check_same_robot, DEFAULT_URDF, load_robot_description)
+    metas = check_one_setup(bags)
+    named = [(path, meta) for path, meta in zip(bags, metas) if meta is not None]
+    if not named:
+        raise EpisodeError(f'{bags[0].parent}: no bag carries episode metadata (robot, joint '
+                           'names): write them with vag-ros ingest or sim-record')
+    path, meta = next(((p, m) for p, m in named if m.robot_urdf), named[0])
+    recorded = meta.robot_description()
+    given = load_robot_description(urdf) if urdf else None
+    where = f'the episodes in {path.parent}'
+    if recorded is not None:
+        if given is not None:
+            check_same_robot(recorded, given, where, f'--urdf {urdf}')
+        return given or recorded
+    if given is None:
+        given = load_robot_description()
+        if (given.name, given.joint_names) != (meta.robot, tuple(meta.joint_names)):
+            raise EpisodeError(
+                f'{where} are of robot {meta.robot!r} with joints {list(meta.joint_names)} '
+                'and carry no URDF (recorded before episodes did): pass --urdf with that '
+                f"robot's URDF (the package's {DEFAULT_URDF} is {given.name!r})")
+        return given
+    if (given.name, given.joint_names) != (meta.robot, tuple(meta.joint_names)):
+        raise EpisodeError(
+            f'--urdf {urdf} is robot {given.name!r} with joints {list(given.joint_names)}, but '
+            f'{where} are of robot {meta.robot!r} with joints {list(meta.joint_names)}')
+    return given
 
 
 def episode_windows(model_config, path: Path, window_stride: int = 0) -> typing.List[Window]:

@@ -164,7 +164,8 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
 
     from vag_ros.episodes.bag_reader import list_episode_bags
     from vag_ros.errors import EpisodeError
-    from vag_ros.model.checkpoint import checkpoint_codec, load_checkpoint, save_checkpoint
+    from vag_ros.model.checkpoint import (
+        checkpoint_codec, checkpoint_robot, load_checkpoint, save_checkpoint)
     from vag_ros.model.text import build_text_encoder
     config.validate()
     start = time.perf_counter()
@@ -172,10 +173,17 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
     if len(bags) < 2:
         raise EpisodeError(f'{data_dir}: {len(bags)} episode bags; the decoder stage needs '
                            'two or more (training and validation)')
-    check_one_setup(bags)
+    metas = check_one_setup(bags)
     if Path(out_dir).resolve() == Path(checkpoint).resolve():
         raise OutputError(f'--out {out_dir} is the input checkpoint: give a new folder (the '
                           'input stays as it is)')
+    robot = checkpoint_robot(checkpoint)   # carried over unchanged
+    named = next((m for m in metas if m is not None), None)
+    if named is not None and (named.robot, tuple(named.joint_names)) != (
+            robot.name, robot.joint_names):
+        raise EpisodeError(f'{data_dir}: episodes of robot {named.robot!r} with joints '
+                           f'{list(named.joint_names)}, but {checkpoint} is for robot '
+                           f'{robot.name!r} with joints {list(robot.joint_names)}')
     source = load_checkpoint(checkpoint, device)
     model_config = source.config
     if model_config.video.codec.kind != 'pca' or source.model.video is None:
@@ -243,7 +251,7 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
              'validation_linear_psnr': linear_psnr, 'validation_refined_psnr': refined,
              'validation_episodes': len(held)}
     extra = {**source.extra, 'decoder': stage}
-    save_checkpoint(out, checkpoint_model, new_config, pipe.normalizer, extra, codec)
+    save_checkpoint(out, checkpoint_model, new_config, pipe.normalizer, extra, codec, robot)
     with open(out / LOG, 'w') as handle:
         handle.writelines(json.dumps(line) + '\n' for line in log)
     return DecoderTrainSummary(

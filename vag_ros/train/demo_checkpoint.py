@@ -21,7 +21,7 @@ from vag_ros.errors import CheckpointError
 
 # kept at full precision: they map model outputs to joint units and latents to pixels
 STATS_PREFIXES = ('action_norm.', 'joint_norm.', 'codec.', 'mean_offset.')
-COPIED = ('config.yaml', 'inverse_dynamics.json', 'loss_log.jsonl')
+COPIED = ('config.yaml', 'robot.urdf', 'inverse_dynamics.json', 'loss_log.jsonl')
 DTYPES = ('float16', 'bfloat16', 'float32')
 
 

@@ -92,6 +92,22 @@ def _load_pipeline(directory: Path, modes: typing.Sequence[str], what: str, devi
     return VagPipeline.from_checkpoint(directory, device, text_encoder=text, codec=codec)
 
 
+def check_world_robot(sim_config, checkpoints) -> None:
+    """ConfigError unless every (folder, what) checkpoint was trained for the world's arm:
+    evaluation replays in the embedded world."""
+    from vag_ros.model.checkpoint import checkpoint_robot
+    from vag_ros.robot.description import check_same_robot, load_robot_description
+    world_robot = load_robot_description(sim_config.urdf_path)
+    for directory, what in checkpoints:
+        try:
+            check_same_robot(world_robot, checkpoint_robot(directory), f"the world's arm "
+                             f'({sim_config.urdf_path})', f'{what} {directory}')
+        except ConfigError as exc:
+            raise ConfigError(f'{exc} (this replays in the embedded world; your own robot '
+                              'runs under ros2 launch vag_ros generate_and_replay.launch.py)'
+                              ) from None
+
+
 def _check_lengths(pipe, what: str, steps: int, dof: int, actions: bool = True) -> None:
     cfg = pipe.config
     if cfg.video.frames != steps:
@@ -330,6 +346,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     if out is not None:
         writable_folder(out / 'plots', 'plots folder')
 
+    check_world_robot(sim_config, ((checkpoint_dir, 'VAG checkpoint'),
+                                   (nb_dir, 'no-bridge baseline')))
     t_load = time.perf_counter()
     vag = _load_pipeline(checkpoint_dir, ('joint',), 'VAG checkpoint', device)
     no_bridge = _load_pipeline(nb_dir, ('action_no_bridge',), 'no-bridge baseline', device,

@@ -29,6 +29,8 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
     specs = world_specs(episodes, seed_start, tasks)  # checks tasks before anything loads
     if not isinstance(sim_config, SimConfig):
         sim_config = load_sim_config(sim_config)
+    from vag_ros.train.evaluate import check_world_robot
+    check_world_robot(sim_config, ((checkpoint, 'checkpoint'),))
     pipe = VagPipeline.from_checkpoint(checkpoint, device)
     if pipe.config.mode == 'video_only':
         raise ConfigError(f'{checkpoint}: a video-only checkpoint has no actions to replay')

@@ -22,7 +22,7 @@ from vag_ros.model.checkpoint import read_codec, save_checkpoint
 from vag_ros.model.config import MODES
 from vag_ros.model.vag import VagModel
 from vag_ros.train import training_state as ts
-from vag_ros.train.dataset import EpisodeDataset
+from vag_ros.train.dataset import EpisodeDataset, episodes_robot
 from vag_ros.train.ema import Ema
 from vag_ros.train.train_config import TrainConfig
 
@@ -93,8 +93,9 @@ def _dist_info() -> typing.Tuple[int, int, int]:
 
 
 # what a training run writes into its folder (and nothing else)
-RUN_FILES = ('model.safetensors', 'model.safetensors.tmp', 'config.yaml', 'SHA256SUMS',
-             'SHA256SUMS.tmp', 'loss_log.jsonl', 'training_state.tmp', 'training_state.old')
+RUN_FILES = ('model.safetensors', 'model.safetensors.tmp', 'config.yaml', 'robot.urdf',
+             'SHA256SUMS', 'SHA256SUMS.tmp', 'loss_log.jsonl', 'training_state.tmp',
+             'training_state.old')
 
 
 def _only_run_files(out_dir: Path) -> bool:
@@ -136,7 +137,8 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
           dataset: typing.Optional[EpisodeDataset] = None,
           init: typing.Union[str, Path, None] = None,
           init_video: typing.Union[str, Path, None] = None,
-          cache_dir: typing.Union[str, Path, None] = None) -> TrainResult:
+          cache_dir: typing.Union[str, Path, None] = None,
+          urdf: typing.Union[str, Path, None] = None, robot=None) -> TrainResult:
     """Train a VagModel on the bags of ``data_dir``; checkpoint (EMA weights) into out_dir.
 
     out_dir gets ``model.safetensors`` + ``config.yaml`` (load_checkpoint), ``loss_log.jsonl``
@@ -149,6 +151,9 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
     that is the joint objective's action part).
     ``cache_dir``: read the encoded windows from this latent cache (built there first when
     the folder is new; refused when stale) instead of holding them all in memory.
+    The checkpoint records the episodes' robot (``episodes_robot``: their URDF, or
+    ``urdf``; ``robot``, a RobotDescription, for a dataset that is no folder of bags); a
+    model config whose action.dim is not that robot's joint count takes it.
     """
     if init is not None and init_video is not None:
         raise ConfigError('give init (the whole model) or init_video (its video branch), '
@@ -158,6 +163,11 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
         if mode not in MODES:
             raise ConfigError(f'mode={mode!r}: must be one of {list(MODES)}')
         model_config = dataclasses.replace(model_config, mode=mode)
+    if robot is None:
+        robot = episodes_robot(EpisodeDataset._list_bags(Path(data_dir)), urdf)
+    if model_config.mode != 'video_only' and model_config.action.dim != robot.dof:
+        model_config = dataclasses.replace(model_config, action=dataclasses.replace(
+            model_config.action, dim=robot.dof))  # the robot's, not the preset's
     model_config = model_config.validate()
     out_dir = Path(out_dir)
     world, rank, local_rank = _dist_info()
@@ -175,7 +185,7 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
         dist.barrier()
     try:
         return _train(model_config, train_config, data_dir, out_dir, resume, progress, dev,
-                      dataset, world, rank, init, init_video, cache_dir)
+                      dataset, world, rank, robot, init, init_video, cache_dir)
     finally:
         if distributed:
             import torch.distributed as dist
@@ -238,7 +248,7 @@ def _load_video_init(init, model_config):
 
 
 def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: bool,
-           dev: torch.device, dataset, world: int, rank: int, init=None,
+           dev: torch.device, dataset, world: int, rank: int, robot, init=None,
            init_video=None, cache_dir=None) -> TrainResult:
     main = rank == 0
     if cfg.batch_size % world:
@@ -259,6 +269,7 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     init_codec = None
     if state is not None:
         _check_resume(state[1], model_config, cfg)
+        _check_resume_robot(out_dir, robot)
         from vag_ros.model.normalization import ActionNormalizer
         normalizer = ActionNormalizer.from_dict(state[1]['normalizer'])
     elif init is not None:
@@ -376,7 +387,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
             sums.zero_()
             count = 0
         if (step % cfg.save_every == 0 or step == cfg.steps) and main:
-            _save(out_dir, model, optimizer, ema, normalizer, codec, model_config, step, meta)
+            _save(out_dir, model, optimizer, ema, normalizer, codec, model_config, step, meta,
+                  robot)
     if bar is not None:
         bar.close()
     if world > 1:
@@ -400,18 +412,31 @@ def _param_groups(model: VagModel, cfg) -> typing.List[dict]:
 
 
 def _save(out_dir: Path, model, optimizer, ema: Ema, normalizer, codec, model_config,
-          step: int, meta: dict) -> None:
+          step: int, meta: dict, robot) -> None:
     """EMA weights as the inference checkpoint, then the full state for resume."""
     from safetensors import SafetensorError
     extra = {'step': step, 'mode': model_config.mode, 'ema_decay': ema.decay,
              'train_config': meta['train_config'], 'episodes': meta['episodes']}
     try:
         save_checkpoint(out_dir, ema.model, model_config, normalizer, extra=extra,
-                        codec=codec)
+                        codec=codec, robot=robot)
         ts.save_training_state(out_dir, model, optimizer, ema.state_dict(), step, meta)
     except (OSError, SafetensorError) as exc:  # a full disk, a file-size limit
         raise TrainError(f'{out_dir}: cannot write the checkpoint of step {step}: {exc} '
                          '(free space, then --resume from the last saved step)') from None
+
+
+def _check_resume_robot(out_dir: Path, robot) -> None:
+    """TrainError unless the run being resumed was trained for ``robot``."""
+    from vag_ros.model.checkpoint import checkpoint_robot, ROBOT
+    from vag_ros.robot.description import check_same_robot
+    if not (out_dir / ROBOT).is_file():  # a run started before checkpoints carried it
+        return
+    try:
+        check_same_robot(checkpoint_robot(out_dir), robot, f'the run in {out_dir}',
+                         'the episodes to resume on')
+    except VagError as exc:
+        raise TrainError(f'--resume: {exc}') from None
 
 
 def _truncate_log(path: Path, step: int) -> None:
