@@ -454,7 +454,8 @@ def test_the_safety_file_named_is_the_one_in_force(ros_context, tmp_path):
     replay = ReplayNode(context=ros_context)
     try:
         assert replay.safety == shipped and replay.safety_file.name == 'safety.yaml'
-        assert replay.limits.acceleration[3] == 3.0  # the file's per-joint list, not 2.0
+        # the file's numbers: rad/s^2 for the arm joints, the prismatic one for the finger
+        assert replay.limits.acceleration.tolist() == [2.0] * 6 + [0.5]
     finally:
         replay.destroy_node()
     custom = tmp_path / 'cell.yaml'

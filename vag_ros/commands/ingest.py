@@ -30,7 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='the instruction of every episode (when the bags have none)')
     parser.add_argument('--fps', type=positive_float, default=None,
                         help='episode frame rate (the model\'s video fps, default 10)')
-    parser.add_argument('--urdf', default=None, help='robot URDF (default the package arm)')
+    parser.add_argument('--urdf', default=None,
+                        help="your robot's URDF (default: the bags' /robot_description, as "
+                             "robot_state_publisher publishes it; else the package's arm). "
+                             'Its joint names and the file go into every episode')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
 
 
@@ -56,14 +59,15 @@ def find_bags(paths):
 def run(args: argparse.Namespace) -> int:
     from vag_ros.ingest.contract import load_contract
     from vag_ros.ingest.ingest import ingest
-    from vag_ros.robot.description import load_robot_description
-    robot = load_robot_description(args.urdf)
+    from vag_ros.ingest.robot_source import ingest_robot
+    bags = find_bags(args.bags)
+    robot, source = ingest_robot(bags, args.urdf)
+    print(f'robot: {robot.name}, joints {list(robot.joint_names)} (from {source})')
     contract = load_contract(args.contract, robot.joint_names,
                              camera_topic=args.camera_topic,
                              joint_states_topic=args.joint_states_topic,
                              instruction_topic=args.instruction_topic,
                              instruction=args.instruction, fps=args.fps)
-    bags = find_bags(args.bags)
     summary = ingest(bags, contract, robot, args.out, progress=not args.quiet)
     for bag in summary['bags']:
         samples = bag['samples']

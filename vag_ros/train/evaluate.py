@@ -338,16 +338,16 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
               f'overlap the training data')
     schedule = task_schedule(tasks, episodes, seed_start)
     checkpoint_dir = Path(checkpoint_dir)
-    nb_dir, id_dir, sb_dir = baseline_dirs(checkpoint_dir, no_bridge_dir,
-                                           inverse_dynamics_dir, scene_blind_dir)
     if not isinstance(sim_config, SimConfig):
         sim_config = load_sim_config(sim_config)
+    check_world_robot(sim_config, ((checkpoint_dir, 'VAG checkpoint'),))
+    nb_dir, id_dir, sb_dir = baseline_dirs(checkpoint_dir, no_bridge_dir,
+                                           inverse_dynamics_dir, scene_blind_dir)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         writable_folder(out / 'plots', 'plots folder')
 
-    check_world_robot(sim_config, ((checkpoint_dir, 'VAG checkpoint'),
-                                   (nb_dir, 'no-bridge baseline')))
+    check_world_robot(sim_config, ((nb_dir, 'no-bridge baseline'),))
     t_load = time.perf_counter()
     vag = _load_pipeline(checkpoint_dir, ('joint',), 'VAG checkpoint', device)
     no_bridge = _load_pipeline(nb_dir, ('action_no_bridge',), 'no-bridge baseline', device,

@@ -1,0 +1,156 @@
+"""A lab's own arm, end to end, as a new user takes the path: its bags (its own recorder,
+joint names, wrist camera and robot_description) -> ingest -> train -> generate ->
+first-frames -> synthesize -> export. Every output carries the lab's joint names; the
+package's arm is never applied to that checkpoint, and giving it is refused."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import get_typestore, Stores
+import yaml
+
+from vag_ros.cli import main
+from vag_ros.episodes.bag_reader import list_episode_bags, read_episode, read_metadata
+from vag_ros.robot.description import load_robot_description
+
+LAB_URDF = Path(__file__).resolve().parent / 'data' / 'lab_arm.urdf'
+PACKAGE_URDF = Path(__file__).resolve().parents[1] / 'config' / 'robot' / 'vag_arm.urdf'
+STORE = get_typestore(Stores.ROS2_HUMBLE)
+CAMERA = '/wrist_camera/color/image_raw'
+
+
+def _header(t):
+    ns = int(round(t * 1e9))
+    return STORE.types['std_msgs/msg/Header'](
+        stamp=STORE.types['builtin_interfaces/msg/Time'](sec=ns // 10**9, nanosec=ns % 10**9),
+        frame_id='wrist_camera')
+
+
+def write_lab_bag(path: Path, seed: int, instruction: str, description: bool = True,
+                  duration: float = 2.0) -> None:
+    """What the lab's own `ros2 bag record -a` writes: a 15 Hz rgb8 wrist camera, 100 Hz
+    /joint_states of lab_arm (joint order of its driver), /robot_description and /task."""
+    robot = load_robot_description(LAB_URDF)
+    rng = np.random.default_rng(seed)
+    messages = []
+    if description:
+        messages.append((0.0, '/robot_description', 'std_msgs/msg/String',
+                         STORE.types['std_msgs/msg/String'](data=robot.urdf)))
+    messages.append((0.01, '/task', 'std_msgs/msg/String',
+                     STORE.types['std_msgs/msg/String'](data=instruction)))
+    for k, t in enumerate(np.arange(0.0, duration, 1 / 15)):
+        rgb = np.zeros((48, 64, 3), np.uint8)
+        rgb[..., 0] = (40 * seed) % 256
+        rgb[:, (k * 3) % 64, 1] = 255   # something that moves
+        messages.append((t + 0.004, CAMERA, 'sensor_msgs/msg/Image',
+                         STORE.types['sensor_msgs/msg/Image'](
+                             header=_header(t), height=48, width=64, encoding='rgb8',
+                             is_bigendian=0, step=3 * 64, data=rgb.reshape(-1))))
+    phase = rng.uniform(0, 1, robot.dof)
+    order = [2, 0, 1, 5, 3, 4]   # the driver's order, not the URDF's
+    for t in np.arange(0.0, duration, 1 / 100):
+        q = 0.3 * np.sin(t + phase)
+        q[-1] = 0.01 + 0.01 * np.sin(t)   # gripper finger [m]
+        messages.append((t + 0.001, '/joint_states', 'sensor_msgs/msg/JointState',
+                         STORE.types['sensor_msgs/msg/JointState'](
+                             header=_header(t), name=[robot.joint_names[i] for i in order],
+                             position=q[order], velocity=np.zeros(0), effort=np.zeros(0))))
+    messages.sort(key=lambda m: m[0])
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connections = {}
+        for receive, topic, msgtype, msg in messages:
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, msgtype, typestore=STORE)
+            writer.write(connections[topic], int(round(receive * 1e9)),
+                         STORE.serialize_cdr(msg, msgtype))
+
+
+@pytest.fixture(scope='module')
+def lab_run(tmp_path_factory):
+    """bags -> ingest -> train (2 steps): the folders of each stage."""
+    import micro_model
+    root = tmp_path_factory.mktemp('lab')
+    bags = root / 'bags'
+    bags.mkdir()
+    for k, text in enumerate(('put the cup on the tray', 'open the drawer',
+                              'wipe the table')):
+        write_lab_bag(bags / f'session_{k}', k, text)
+    episodes = root / 'episodes'
+    assert main(['ingest', '--bags', str(bags), '--out', str(episodes), '--camera-topic',
+                 CAMERA, '--instruction-topic', '/task', '--quiet']) == 0
+    model_yaml = root / 'micro.yaml'
+    model_yaml.write_text(yaml.safe_dump(micro_model.micro_config(num_steps=2).to_dict()))
+    train_yaml = root / 'train.yaml'
+    train_yaml.write_text(yaml.safe_dump({'steps': 2, 'batch_size': 2, 'warmup_steps': 0}))
+    checkpoint = root / 'checkpoint'
+    assert main(['train', '--config', str(model_yaml), '--data', str(episodes), '--out',
+                 str(checkpoint), '--train-config', str(train_yaml), '--quiet']) == 0
+    return root, episodes, checkpoint
+
+
+def test_ingest_takes_the_robot_from_the_bags_robot_description(lab_run):
+    _, episodes, _ = lab_run
+    bags = list_episode_bags(episodes)
+    assert len(bags) == 3
+    for bag in bags:
+        meta = read_metadata(bag)
+        assert meta.robot == 'lab_arm' and meta.joint_names[0] == 'shoulder_pan_joint'
+        assert meta.robot_urdf == LAB_URDF.read_text()
+    episode = read_episode(bags[0])
+    assert episode.joints.shape[1] == 6
+
+
+def test_training_records_the_lab_arm(lab_run):
+    from vag_ros.model.checkpoint import checkpoint_robot, read_config
+    _, _, checkpoint = lab_run
+    robot = checkpoint_robot(checkpoint)
+    assert robot.name == 'lab_arm' and robot.dof == 6
+    assert read_config(checkpoint).action.dim == 6
+    assert (checkpoint / 'robot.urdf').read_text() == LAB_URDF.read_text()
+
+
+def test_generate_writes_the_lab_joint_names_and_refuses_the_package_arm(lab_run, capsys):
+    root, episodes, checkpoint = lab_run
+    episode = list_episode_bags(episodes)[0]
+    out = root / 'generated'
+    assert main(['generate', '--checkpoint', str(checkpoint), '--episode', str(episode),
+                 '--instruction', 'open the drawer', '--out', str(out)]) == 0
+    generated = read_episode(out / 'generated_seed000000')
+    assert generated.metadata.joint_names == load_robot_description(LAB_URDF).joint_names
+    assert generated.metadata.robot_urdf == LAB_URDF.read_text()
+    capsys.readouterr()
+    assert main(['generate', '--checkpoint', str(checkpoint), '--episode', str(episode),
+                 '--instruction', 'open the drawer', '--out', str(root / 'refused'),
+                 '--urdf', str(PACKAGE_URDF)]) != 0
+    err = capsys.readouterr().err
+    assert "robot 'vag_arm'" in err and "robot 'lab_arm'" in err
+    assert main(['generate', '--checkpoint', str(checkpoint), '--image', str(LAB_URDF),
+                 '--state', '0,-0.3,2.0,0,1.44,0,0.02', '--instruction', 'x',
+                 '--out', str(root / 'refused2')]) != 0
+
+
+def test_engines_carry_the_lab_arm(lab_run):
+    from vag_ros.engines.manifest import engine_robot, read_manifest
+    root, _, checkpoint = lab_run
+    engine = root / 'engine'
+    assert main(['export', '--checkpoint', str(checkpoint), '--out', str(engine),
+                 '--no-verify']) == 0
+    manifest = read_manifest(engine)
+    assert manifest.data['robot']['joint_names'][-1] == 'gripper_finger_joint'
+    assert engine_robot(manifest).name == 'lab_arm'
+
+
+def test_eval_and_the_demo_refuse_a_lab_checkpoint_naming_both(lab_run, capsys):
+    """They replay in the embedded world, whose arm is not the lab's."""
+    root, _, checkpoint = lab_run
+    for command in (['eval-policy', '--checkpoint', str(checkpoint), '--episodes', '1',
+                     '--json', str(root / 'policy.json')],
+                    ['eval', '--checkpoint', str(checkpoint), '--episodes', '1'],
+                    ['demo', '--checkpoint', str(checkpoint), '--instructions', '1',
+                     '--out', str(root / 'demo')]):
+        capsys.readouterr()
+        assert main(command) != 0
+        err = capsys.readouterr().err
+        assert "robot 'lab_arm'" in err and "robot 'vag_arm'" in err, err
