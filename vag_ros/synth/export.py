@@ -4,7 +4,7 @@
 render of its replayed joints), ``observation.images.generated`` the generated video when
 asked for, ``observation.state`` the measured joints, ``action`` the commanded ones,
 ``task`` the instruction. Per-episode metadata columns (``vag/...``): scene, seed, task
-family, source, success and every score.
+family, source, success and every score (``time_scale``: the slow-down the arm needs).
 """
 
 from pathlib import Path
