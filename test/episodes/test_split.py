@@ -1,33 +1,11 @@
 """vag-ros split: episode bags of a lab's own arm into train/ and held_out/."""
 
 import json
-from pathlib import Path
 
-import numpy as np
+from lab_bags import LAB_JOINTS, lab_bags
 
 from vag_ros.cli import main
 from vag_ros.episodes.bag_reader import list_episode_bags, read_episode
-from vag_ros.episodes.bag_writer import write_episode
-from vag_ros.episodes.episode import Episode, EpisodeMetadata
-
-LAB_JOINTS = ('shoulder_pan', 'shoulder_lift', 'elbow', 'wrist', 'gripper')
-
-
-def lab_episode(k: int, steps: int = 3) -> Episode:
-    """A tiny episode of a 5-joint arm that is not the package's."""
-    rng = np.random.default_rng(k)
-    joints = rng.uniform(-1, 1, (steps, len(LAB_JOINTS)))   # (T, D)
-    frames = np.full((steps, 8, 12, 3), 10 * k, np.uint8)   # (T, H, W, 3)
-    return Episode(frames, joints, joints.copy(), EpisodeMetadata(
-        task='teleop', seed=k, success=True, robot='lab_arm', joint_names=LAB_JOINTS,
-        frame_rate=15.0, source='teleop', instruction=f'task {k}'))
-
-
-def lab_bags(folder: Path, count: int) -> Path:
-    for k in range(count):
-        write_episode(lab_episode(k), folder, f'session{k}_ep000')
-    (folder / 'ingest_report.json').write_text('{}\n')  # not a bag: left alone
-    return folder
 
 
 def split(episodes, out, *extra):

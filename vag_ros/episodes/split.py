@@ -17,8 +17,7 @@ import numpy as np
 
 from vag_ros.episodes.bag_reader import list_episode_bags
 from vag_ros.errors import EpisodeError
-from vag_ros.outputs import (deferred_signals, OutputError, staging_folder,
-                             writable_folder)
+from vag_ros.outputs import new_folder
 
 TRAIN = 'train'
 HELD_OUT = 'held_out'
@@ -71,15 +70,10 @@ def split_episodes(episodes, out, amount: typing.Union[int, float], seed: int,
     if not bags:
         raise EpisodeError(f'--episodes {episodes}: no episode bag (a folder with '
                            'metadata.yaml)')
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputError(f'--out {out} exists and is not empty; refusing to write into it '
-                          '(choose a new folder)')
     count = held_out_count(amount, len(bags))
     held = set(choose([b.name for b in bags], count, seed))
-    writable_folder(out.parent, 'folder of --out')
-    stage = staging_folder(out.parent, out.name)
     modes = set()
-    try:
+    with new_folder(out) as stage:
         for bag in bags:
             part = HELD_OUT if bag.name in held else TRAIN
             modes.add(_link_tree(bag, stage / part / bag.name, copy))
@@ -90,10 +84,4 @@ def split_episodes(episodes, out, amount: typing.Union[int, float], seed: int,
                   TRAIN: [b.name for b in bags if b.name not in held],
                   HELD_OUT: [b.name for b in bags if b.name in held]}
         (stage / SPLIT_FILE).write_text(json.dumps(record, indent=2) + '\n')
-        with deferred_signals():
-            if out.exists():
-                out.rmdir()  # empty, checked above
-            stage.rename(out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
     return record
