@@ -21,6 +21,7 @@ COMMANDS = {
     'eval': 'evaluate',
     'eval-policy': 'eval_policy',
     'generate': 'generate',
+    'first-frames': 'first_frames',
     'synthesize': 'synthesize',
     'export-lerobot': 'export_lerobot',
     'merge-datasets': 'merge_datasets',

@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--first-frames', default=None,
                         help='a lab\'s first frames instead of the world: a folder of images '
                              'with scenes.yaml (or .json), or that list itself: entries '
-                             '{image, state, instruction[, seed]}, paths relative to it')
+                             '{image, state, instruction[, seed]}, paths relative to it '
+                             '(or {joint_names, scenes: entries}; vag-ros first-frames '
+                             'writes one from episode bags)')
     parser.add_argument('--seed', type=seed, default=DEFAULT_SEED,
                         help=f'first world scene seed (default {DEFAULT_SEED}: outside the '
                              'training and evaluation seeds)')
@@ -79,7 +81,7 @@ def _scene_source(args, robot):
         if args.task != 'all' or args.templates != 'train' or args.seed != DEFAULT_SEED:
             raise VagError('--task, --templates and --seed choose world scenes; a '
                            '--first-frames list gives its own (seed per entry)')
-        specs = scenes.first_frame_specs(args.first_frames, robot.dof)
+        specs = scenes.first_frame_specs(args.first_frames, robot.dof, robot.joint_names)
         source = {'kind': 'first_frames', 'digest': scenes.frames_digest(specs)}
         if args.scenes is not None:
             specs = specs[:args.scenes]
