@@ -13,6 +13,7 @@ TERMINATING = (signal.SIGTERM, signal.SIGHUP)  # handled as Ctrl-C (KeyboardInte
 COMMANDS = {
     'sim-record': 'sim_record',
     'ingest': 'ingest',
+    'split': 'split',
     'train': 'train',
     'train-inverse-dynamics': 'train_inverse_dynamics',
     'train-scene-blind': 'train_scene_blind',
@@ -20,6 +21,7 @@ COMMANDS = {
     'eval': 'evaluate',
     'eval-policy': 'eval_policy',
     'generate': 'generate',
+    'first-frames': 'first_frames',
     'synthesize': 'synthesize',
     'export-lerobot': 'export_lerobot',
     'merge-datasets': 'merge_datasets',

@@ -116,3 +116,25 @@ def deferred_signals():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def new_folder(path: typing.Union[str, Path], what: str = '--out'):
+    """Build the new folder ``path`` (absent or empty, else OutputError) in a hidden staging
+    folder beside it, yielded; renamed to ``path`` when the block ends, removed if it fails
+    (an interrupted run leaves no half of it)."""
+    import shutil
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(f'{what} {out} exists and is not empty; refusing to write into it '
+                          '(choose a new folder)')
+    writable_folder(out.parent, f'folder of {what}')
+    stage = staging_folder(out.parent, out.name)
+    try:
+        yield stage
+        with deferred_signals():
+            if out.exists():
+                out.rmdir()  # empty, checked above
+            stage.rename(out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -47,7 +47,8 @@ def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(64
                      split_at=(), camera_clock=0.0, state_clock=lambda t: t):
     """A teleoperation recording: 30 Hz bgr8 (or JPEG) camera with jittered stamps and a
     gap, /joint_states at 200 Hz with 9 joints in another order, the gripper on its own
-    topic (in units twice the robot's), the instruction in metadata, on /task, or absent.
+    topic (in units twice the robot's), the instruction in metadata, on /task, on a /task
+    without messages ('empty topic'), or absent.
     ``camera_clock``: the camera's header stamps offset by this [s] (its own clock);
     ``state_clock``: /joint_states' header stamp of time t (a clock that jumps)."""
     rng = np.random.default_rng(0)
@@ -111,6 +112,9 @@ def write_teleop_bag(path, plugin=StoragePlugin.MCAP, compressed=False, size=(64
         if instruction == 'metadata':
             writer.set_custom_data('instruction', 'touch the red block')
         connections = {}
+        if instruction == 'empty topic':
+            connections['/task'] = writer.add_connection('/task', 'std_msgs/msg/String',
+                                                         typestore=STORE)
         for receive, topic, msgtype, msg in messages:
             if topic not in connections:
                 connections[topic] = writer.add_connection(topic, msgtype, typestore=STORE)
@@ -198,6 +202,66 @@ def test_two_episodes_in_one_bag_split_at_an_idle_stretch_instruction_by_flag(tm
     assert len(episodes) == 2
     assert all(e.metadata.instruction == 'wave' for e in episodes)
     assert all(2.5 <= e.num_steps / 10 <= 3.5 for e in episodes), [e.num_steps for e in episodes]
+
+
+def test_instruction_topic_first_the_given_text_only_for_bags_without_one(tmp_path,
+                                                                          capsys):
+    """--instruction is a per-bag fallback, not an override of --instruction-topic: a bag
+    with a /task message keeps it; one whose /task has no message, or that has no /task at
+    all, gets the text; the report and the summary say which came from where."""
+    bags = tmp_path / 'bags'
+    bags.mkdir()
+    for name, instruction in (('a_topic', 'topic'), ('b_empty', 'empty topic'),
+                              ('c_absent', None), ('d_metadata', 'metadata')):
+        write_teleop_bag(bags / name, size=(32, 24), duration=1.5, gap=None,
+                         instruction=instruction, arm_names=ROBOT_NAMES)
+    contract = contract_file(
+        tmp_path, 'default.yaml', state=[{'topic': '/joint_states', 'joints': list(ROBOT_NAMES)},
+                                         {'topic': '/gripper/joint_states',
+                                          'joints': {'left_finger_joint': 'finger'},
+                                          'scale': 0.5}])
+    base = ['ingest', '--contract', str(contract), '--quiet']
+    out = tmp_path / 'episodes'
+    assert main(base + ['--bags', str(bags), '--out', str(out), '--instruction-topic', '/task',
+                        '--instruction', 'touch anything']) == 0
+    printed = capsys.readouterr().out
+    got = {b.name: read_episode(b).metadata for b in list_episode_bags(out)}
+    assert {n: (m.instruction, m.extra['instruction_source']) for n, m in got.items()} == {
+        'a_topic_ep000': ('lift the green block', 'topic'),
+        'b_empty_ep000': ('touch anything', 'fallback'),
+        'c_absent_ep000': ('touch anything', 'fallback'),
+        'd_metadata_ep000': ('touch anything', 'fallback')}   # the topic's, not metadata
+    report = json.loads((out / 'ingest_report.json').read_text())
+    episodes = [e for b in report['bags'] for e in b['episodes']]
+    assert [(e['instruction'], e['instruction_source']) for e in episodes] == [
+        ('lift the green block', 'topic')] + [('touch anything', 'fallback')] * 3
+    assert "a_topic_ep000: 15 frames, instruction 'lift the green block' (topic)" in printed
+    assert "c_absent_ep000: 15 frames, instruction 'touch anything' (fallback)" in printed
+    # the metadata the same way: the bag's own first
+    out = tmp_path / 'from_metadata'
+    assert main(base + ['--bags', str(bags / 'a_topic'), str(bags / 'd_metadata'), '--out',
+                        str(out), '--instruction', 'touch anything']) == 0
+    assert [(read_episode(b).metadata.instruction, read_episode(b).metadata.extra[
+        'instruction_source']) for b in list_episode_bags(out)] == [
+        ('touch anything', 'fallback'), ('touch the red block', 'metadata')]
+    # no fallback: a bag without a message is refused, naming the bag and the fix
+    assert main(base + ['--bags', str(bags / 'b_empty'), '--out', str(tmp_path / 'none'),
+                        '--instruction-topic', '/task']) == 2
+    err = capsys.readouterr().err
+    assert 'b_empty: no message on /task' in err and '--instruction TEXT' in err, err
+    # a contract's text is the fallback of its topic, the command line's replaces it
+    given = {'source': 'topic', 'topic': '/task', 'text': 'from the contract'}
+    assert contract_from_dict({'instruction': given}, robot_names()).instruction_fallback() \
+        == 'from the contract'
+    assert contract_from_dict({'instruction': given}, robot_names(), instruction='typed'
+                              ).instruction_fallback() == 'typed'
+    fixed = contract_from_dict({'instruction': {'source': 'given', 'text': 'fixed'}},
+                               robot_names(), instruction_topic='/task')
+    assert (fixed.instruction_source, fixed.instruction_fallback()) == ('topic', 'fixed')
+
+
+def robot_names():
+    return load_robot_description().joint_names
 
 
 def test_missing_topics_are_refused_with_the_topics_the_bag_has(tmp_path, capsys):

@@ -90,6 +90,44 @@ def test_synthesize_writes_bags_scores_and_a_data_set(single):
             assert meta[key] == pytest.approx(row[key])
 
 
+def test_a_keep_rule_never_lets_in_what_the_safety_file_refuses(tmp_path):
+    """--keep adds to valid, it does not replace it: with a safety file that allows at most
+    3x slow-down, the trajectories that need more stay out whatever the rule says, unless
+    --keep-invalid; the data set says per episode the slow-down the arm would need, and the
+    run prints their spread."""
+    import yaml
+    safety = yaml.safe_load((ROOT / 'config' / 'safety.yaml').read_text())
+    safety['max_slowdown'] = 3.0  # the tiny model's trajectories need 2.4x to 3.4x
+    (tmp_path / 'safety.yaml').write_text(yaml.safe_dump(safety))
+    out = tmp_path / 'strict'
+    args = ['--scenes', '6', '--keep', KEEP_REPLAYED, '--safety-file',
+            str(tmp_path / 'safety.yaml')]
+    result = synthesize(out, *args)
+    rows = scores(out)
+    valid = [r for r in rows if r['valid']]
+    assert 0 < len(valid) < len(rows), [r['time_scale'] for r in rows]
+    assert all('> max_slowdown 3.0' in r['validation_error'] for r in rows if not r['valid'])
+    assert [r['kept'] for r in rows] == [r['valid'] for r in rows]
+    assert 'kept 3 by valid, tracking_error_max<=10' in result.stdout, result.stdout
+    data = read_dataset(out / 'lerobot', decode_videos=False)
+    assert [e.metadata['scene'] for e in data.episodes] == [r['scene'] for r in valid]
+    scales = [r['time_scale'] for r in valid]
+    assert [e.metadata['time_scale'] for e in data.episodes] == pytest.approx(scales)
+    assert all(1.0 <= s <= 3.0 for s in scales)
+    assert (f'min {min(scales):.2f}, median {np.median(scales):.2f}, max {max(scales):.2f}'
+            in result.stdout), result.stdout
+    summary = json.loads((out / 'synthesis_summary.json').read_text())['time_scale']
+    assert summary == {'min': pytest.approx(min(scales)), 'median': pytest.approx(
+        np.median(scales)), 'max': pytest.approx(max(scales)), 'unknown': 0}
+    # asked for by name: every replayed episode, the refused ones without a time scale
+    result = synthesize(out, *args, '--keep-invalid')
+    assert 'kept 6 by tracking_error_max<=10' in result.stdout and '--keep-invalid' in \
+        result.stdout and '(3 invalid, none)' in result.stdout, result.stdout
+    data = read_dataset(out / 'lerobot', decode_videos=False)
+    assert [e.metadata['time_scale'] for e in data.episodes] == [
+        pytest.approx(r['time_scale']) if r['valid'] else None for r in rows]
+
+
 def test_keep_rules_select_and_a_rerun_resumes(single, tmp_path):
     out = tmp_path / 'resume'
     shutil.copytree(single, out)
@@ -246,6 +284,22 @@ def test_keep_rules(text, holds):
 def test_keep_rules_refuse(text):
     with pytest.raises(VagError):
         keep_rules.parse_rule(text)
+
+
+def test_valid_is_required_whatever_the_rules_unless_keep_invalid():
+    def rules(*args, **kwargs):
+        return [str(r) for r in keep_rules.parse_rules(*args, **kwargs)]
+    assert rules(['replay_success,consistency_psnr>=18'], keep_rules.WORLD_DEFAULT) == \
+        ['valid', 'replay_success', 'consistency_psnr>=18']
+    assert rules(['replay_success', 'valid'], keep_rules.WORLD_DEFAULT) == \
+        ['replay_success', 'valid']
+    assert rules(None, keep_rules.FRAMES_DEFAULT) == ['valid']
+    assert rules(['time_scale<=2'], keep_rules.WORLD_DEFAULT, keep_invalid=True) == \
+        ['time_scale<=2']
+    assert rules(None, keep_rules.WORLD_DEFAULT, keep_invalid=True) == ['replay_success']
+    assert rules(None, keep_rules.FRAMES_DEFAULT, keep_invalid=True) == []  # keeps all
+    with pytest.raises(VagError, match='contradict'):
+        keep_rules.parse_rules(['valid'], keep_rules.WORLD_DEFAULT, keep_invalid=True)
 
 
 def test_an_empty_keep_is_refused_not_keep_all():

@@ -1,7 +1,9 @@
 """vag-ros export-lerobot: a folder of episode bags -> a LeRobot v3 data set.
 
 observation.images.camera is each bag's camera, observation.state its measured joints,
-action its commanded joints, task its instruction, the fps its frame rate; scores and seeds
+action its commanded joints, task its instruction, the fps the episodes' own frame rate
+(--fps native, the default: one rate for all, a mix is refused naming two bags; or
+--fps N: every episode must be recorded at N Hz, none is resampled); scores and seeds
 recorded in the bags become per-episode metadata columns (vag/...). --generated adds each
 bag's namesake from a folder of generated episodes as observation.images.generated.
 """
@@ -11,6 +13,18 @@ import argparse
 HELP = 'export episode bags as a LeRobot v3 data set'
 
 
+def _fps(text: str):
+    """'native' (None: the episodes' own rate) or a positive integer rate."""
+    if text == 'native':
+        return None
+    from vag_ros.commands.arguments import positive
+    try:
+        return positive(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f'expected native or a positive integer rate, got '
+                                         f'{text!r}') from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--episodes', required=True, help='folder of episode bags')
     parser.add_argument('--out', required=True, help='data set folder to create')
@@ -18,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='folder of generated episode bags named as --episodes\' ones')
     parser.add_argument('--codec', default='libsvtav1', choices=('libsvtav1', 'h264'),
                         help='video codec (default libsvtav1, as LeRobot)')
+    parser.add_argument('--fps', type=_fps, default=None, metavar='native|N',
+                        help='the data set\'s frame rate: native (default) the episodes\' '
+                             'own, one for all (e.g. 15 for a 15 Hz recording); N: refuse an '
+                             'episode recorded at another rate (never resampled)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing data set at --out (after the new one is '
                              'complete)')
@@ -39,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
         if given and Path(given).resolve().is_relative_to(out.resolve()):
             raise EpisodeError(f'--out {out} holds the input {given}; export elsewhere')
     root = export_folder(Path(args.episodes), out, args.generated and Path(args.generated),
-                         args.codec, args.overwrite)
+                         args.codec, args.overwrite, args.fps)
     dataset = read_dataset(root, decode_videos=False)
-    print(f'{root}: {len(dataset.episodes)} episodes, {dataset.info["total_frames"]} frames, '
-          f'{len(dataset.tasks)} tasks, cameras {dataset.video_keys}')
+    print(f'{root}: {len(dataset.episodes)} episodes, {dataset.info["total_frames"]} frames '
+          f'at {dataset.info["fps"]} fps, {len(dataset.tasks)} tasks, cameras '
+          f'{dataset.video_keys}')
     return 0

@@ -4,7 +4,9 @@ Reads rosbag2 bags (MCAP or sqlite3, their own message types), resamples the cam
 joint states to the contract's fps, cuts episodes (one per bag, at a topic's messages, or
 around idle stretches) and writes one episode bag each into --out, with
 ingest_report.json: per bag and topic the rate, gaps over 100 ms, out-of-order and
-duplicate stamps, samples without a camera frame or a state within the tolerance.
+duplicate stamps, samples without a camera frame or a state within the tolerance; per
+episode its instruction and where it came from (topic, metadata, given, or fallback: the
+--instruction text, for a bag without an instruction of its own).
 """
 
 import argparse
@@ -27,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--instruction-topic', default=None,
                         help='instruction from this std_msgs/String topic')
     parser.add_argument('--instruction', default=None,
-                        help='the instruction of every episode (when the bags have none)')
+                        help="the instruction of the bags that have none of their own (no "
+                             "message on the instruction topic, or none in their metadata); "
+                             "a contract's instruction.source: given uses it for every bag")
     parser.add_argument('--fps', type=positive_float, default=None,
                         help='episode frame rate (the model\'s video fps, default 10)')
     parser.add_argument('--urdf', default=None,
@@ -78,5 +82,8 @@ def run(args: argparse.Namespace) -> int:
             print(f'  {topic}: {stats["messages"]} msgs, {stats["rate_hz"]} Hz, gaps > 100 ms '
                   f'{stats["gaps_over_100ms"]} (max {stats["max_gap_s"]} s), out of order '
                   f'{stats["out_of_order"]}')
+        for episode in bag['episodes']:
+            print(f'  {episode["name"]}: {episode["frames"]} frames, instruction '
+                  f'{episode["instruction"]!r} ({episode["instruction_source"]})')
     print(f'{summary["episodes"]} episodes in {args.out}; report {summary["report"]}')
     return 0

@@ -7,10 +7,12 @@ frame, the measured state and the instruction; the joints are validated as the r
 would (the safety file in force: config/safety.yaml unless --safety-file); world scenes are
 replayed in the world and scored (replay success, consistency PSNR, tracking error). Every
 episode is written as bags (bags/: executed, generated/: the generated video and joints) and
-scored in scores.csv / scores.json; the ones passing every --keep rule become the LeRobot v3
-data set lerobot/. Re-running the same command resumes; another checkpoint, backend, engine,
-step count, safety file or scene source in the same --out is refused. Under torchrun each
-rank writes out/shard-<r>-of-<w>/; join them with vag-ros merge-datasets.
+scored in scores.csv / scores.json; the valid ones passing every --keep rule become the
+LeRobot v3 data set lerobot/ (with each episode's time_scale, the slow-down the arm needs;
+--keep-invalid lets refused trajectories in). Re-running the same command resumes;
+another checkpoint, backend, engine, step count, safety file or scene source in the same
+--out is refused. Under torchrun each rank writes out/shard-<r>-of-<w>/; join them with
+vag-ros merge-datasets.
 """
 
 import argparse
@@ -30,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--first-frames', default=None,
                         help='a lab\'s first frames instead of the world: a folder of images '
                              'with scenes.yaml (or .json), or that list itself: entries '
-                             '{image, state, instruction[, seed]}, paths relative to it')
+                             '{image, state, instruction[, seed]}, paths relative to it '
+                             '(or {joint_names, scenes: entries}; vag-ros first-frames '
+                             'writes one from episode bags)')
     parser.add_argument('--seed', type=seed, default=DEFAULT_SEED,
                         help=f'first world scene seed (default {DEFAULT_SEED}: outside the '
                              'training and evaluation seeds)')
@@ -42,7 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'separated): valid, replay_success, consistency_psnr>=X, '
                              'tracking_error_max<=X, tracking_error_mean<=X, time_scale<=X, '
                              'raw_start_error_max<=X. Default: valid,replay_success for '
-                             'world scenes, valid for first frames')
+                             'world scenes, valid for first frames; valid is required '
+                             'whatever the rules, unless --keep-invalid')
+    parser.add_argument('--keep-invalid', action='store_true',
+                        help='do not require valid: episodes whose trajectory the safety '
+                             'file refuses may enter the data set (by the other rules)')
     parser.add_argument('--safety-file', default=None,
                         help='safety YAML the trajectories are validated against (default '
                              'the package\'s config/safety.yaml, as the replay node)')
@@ -73,7 +81,7 @@ def _scene_source(args, robot):
         if args.task != 'all' or args.templates != 'train' or args.seed != DEFAULT_SEED:
             raise VagError('--task, --templates and --seed choose world scenes; a '
                            '--first-frames list gives its own (seed per entry)')
-        specs = scenes.first_frame_specs(args.first_frames, robot.dof)
+        specs = scenes.first_frame_specs(args.first_frames, robot.dof, robot.joint_names)
         source = {'kind': 'first_frames', 'digest': scenes.frames_digest(specs)}
         if args.scenes is not None:
             specs = specs[:args.scenes]
@@ -118,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     check_backend_arguments(args)
     robot = checkpoint_robot(args.checkpoint, args.urdf)
     rules = keep_rules.parse_rules(args.keep, keep_rules.FRAMES_DEFAULT if args.first_frames
-                                   else keep_rules.WORLD_DEFAULT)
+                                   else keep_rules.WORLD_DEFAULT, args.keep_invalid)
     safety_path = Path(args.safety_file) if args.safety_file else \
         share_path(DEFAULT_SAFETY_YAML)
     safety = dataclasses.replace(load_safety_config(safety_path),
@@ -162,7 +170,14 @@ def run(args: argparse.Namespace) -> int:
     total = sum(stage.values()) + summary['export_s']
     print(f'{summary["out"]}: {summary["scenes"]} scenes ({summary["new"]} new, '
           f'{summary["skipped"]} already done), kept {summary["kept"]} by '
-          f'{", ".join(summary["rules"])}')
+          f'{", ".join(summary["rules"]) or "no rule"}')
+    if args.keep_invalid:
+        print('note: --keep-invalid: episodes the safety file refuses may be in the data set')
+    spread = summary['time_scale']
+    if spread['median'] is not None:
+        print(f'time scale (slow-down the arm needs) of the kept episodes: min '
+              f'{spread["min"]:.2f}, median {spread["median"]:.2f}, max {spread["max"]:.2f}'
+              + (f' ({spread["unknown"]} invalid, none)' if spread['unknown'] else ''))
     if summary['new']:
         rate = 60.0 * summary['new'] / max(summary['seconds'], 1e-9)
         shares = ', '.join(f'{k[:-2]} {100 * v / total:.0f}%' for k, v in stage.items())

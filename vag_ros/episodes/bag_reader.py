@@ -215,6 +215,58 @@ def read_episode(path: PathLike, topics: typing.Optional[tp.EpisodeTopics] = Non
     return _assemble(path, by_topic, topics, info['_custom'])
 
 
+def read_frame(path: PathLike, k: int = 0, topics: typing.Optional[tp.EpisodeTopics] = None
+               ) -> typing.Tuple[np.ndarray, np.ndarray, EpisodeMetadata]:
+    """Frame ``k`` of an episode bag (H, W, 3) uint8, the measured joints at it (D,) in its
+    metadata's joint order, and the metadata; only that camera message is decoded (a long
+    recording is never held whole; its sha256 is not checked, as read_episode does)."""
+    path = Path(path)
+    info = _bag_info(path)
+    topics = _resolve_topics(path, info, topics)
+    _check_topics(path, info['_topics'], topics)
+    custom_json = info['_custom'].get(tp.CUSTOM_DATA_METADATA_KEY)
+    meta = None if custom_json is None else metadata_from_json(custom_json,
+                                                               f'{path}: custom_data')
+    ts = typestore()
+    frame = state = None
+    counts = {topics.frames: 0, topics.joints: 0}
+    try:
+        with Reader(path) as reader:
+            conns = [c for c in reader.connections if c.topic in
+                     (topics.frames, topics.joints, topics.metadata)]
+            for conn, _, raw in reader.messages(connections=conns):
+                if conn.topic == topics.metadata:
+                    if meta is None:
+                        meta = metadata_from_json(ts.deserialize_cdr(raw, conn.msgtype).data,
+                                                  f'{path}: {topics.metadata}')
+                    continue
+                if counts[conn.topic] == k:
+                    msg = ts.deserialize_cdr(raw, conn.msgtype)
+                    if conn.topic == topics.frames:
+                        frame = _image_to_array(msg, f'{path}: {topics.frames}[{k}]')
+                    else:
+                        state = msg
+                counts[conn.topic] += 1
+                if frame is not None and state is not None and meta is not None:
+                    break
+    except EpisodeError:
+        raise
+    except Exception as exc:  # noqa: B902 - any failure below rosbags means a corrupt bag
+        raise EpisodeError(f'{path}: corrupt or unreadable bag: {type(exc).__name__}: {exc}') \
+            from exc
+    if meta is None:
+        raise EpisodeError(f'{path}: no episode metadata on {topics.metadata}')
+    if frame is None or state is None:
+        raise EpisodeError(f'{path}: frame {k}: the episode has {counts[topics.frames]} '
+                           f'frames and {counts[topics.joints]} joint states (frames count '
+                           'from 0)')
+    joints = _reorder(state.name, state.position, meta.joint_names,
+                      f'{path}: {topics.joints}[{k}]')  # (D,)
+    if not np.all(np.isfinite(joints)):
+        raise EpisodeError(f'{path}: {topics.joints}[{k}]: NaN or inf joint positions')
+    return frame, joints, meta
+
+
 def read_episode_mcap(path: PathLike,
                       topics: typing.Optional[tp.EpisodeTopics] = None) -> Episode:
     """Read the same bag with the independent `mcap` + `mcap_ros2` decoder (a cross-check)."""

@@ -41,10 +41,11 @@ class TopicContract:
     state: typing.Tuple[StateSource, ...] = ()
     action_source: str = 'next_state'  # next_state | topic (commands)
     action: typing.Tuple[StateSource, ...] = ()
-    instruction_source: str = 'metadata'
+    instruction_source: str = 'metadata'  # metadata | topic | given (the text, every bag)
     instruction_topic: str = ''        # std_msgs/String
     instruction_key: str = 'instruction'  # key in the bag's metadata.yaml custom_data
-    instruction: str = ''              # the text, for instruction_source: given
+    instruction: str = ''              # source given: the text; metadata | topic: the
+    #                                    fallback for a bag whose own has none
     split: str = 'bag'                 # bag | topic (a message starts an episode) | idle
     split_topic: str = ''
     idle_s: float = 2.0                # split: idle, a still stretch at least this long [s]
@@ -82,6 +83,10 @@ class TopicContract:
                            ('episodes.min_length_s', self.min_episode_s),
                            ('alignment.tolerance_s', self.tolerance_s)):
             require(math.isfinite(value) and value > 0, key, value, 'must be > 0')
+
+    def instruction_fallback(self) -> str:
+        """The text for a bag without its own instruction ('' when there is none)."""
+        return self.instruction.strip() if self.instruction_source != 'given' else ''
 
     def topics(self) -> typing.List[str]:
         """Every topic the contract reads."""
@@ -182,10 +187,12 @@ def contract_from_dict(data: typing.Mapping, joint_names: typing.Sequence[str],
         first = fields['state'][0] if fields['state'] else StateSource('', {})
         fields['state'] = (dataclasses.replace(first, topic=overrides['joint_states_topic']),
                            ) + fields['state'][1:]
-    if overrides.get('instruction_topic'):
+    if overrides.get('instruction_topic'):  # the contract's text, if any, is the fallback
         fields.update(instruction_source='topic', instruction_topic=overrides['instruction_topic'])
     if overrides.get('instruction'):
-        fields.update(instruction_source='given', instruction=overrides['instruction'])
+        # source given: replaces the text; metadata | topic: the bag's own instruction
+        # first, this text only for a bag that has none
+        fields['instruction'] = overrides['instruction']
     if overrides.get('fps'):
         fields['fps'] = float(overrides['fps'])
     contract = TopicContract(**fields)

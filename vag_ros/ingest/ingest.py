@@ -181,23 +181,33 @@ def _idle(joints: np.ndarray, contract: TopicContract, counts: dict) -> np.ndarr
     return idle
 
 
-def _instruction(contract: TopicContract, streams, custom: dict, start_ns: int, path) -> str:
+def _instruction(contract: TopicContract, streams, custom: dict, start_ns: int,
+                 path) -> typing.Tuple[str, str]:
+    """(text, where it came from: topic | metadata | given | fallback) of the episode that
+    starts at ``start_ns``: the bag's own (the newest topic message at the start, else the
+    first; or its metadata), the contract's text only where the bag has none."""
     if contract.instruction_source == 'given':
-        return contract.instruction
+        return contract.instruction, 'given'
+    fallback = contract.instruction_fallback()
     if contract.instruction_source == 'metadata':
         text = custom.get(contract.instruction_key, '')
-        if not text:
-            raise EpisodeError(f'{path}: no instruction: the bag\'s metadata has no '
-                               f'{contract.instruction_key!r} (custom_data keys: '
-                               f'{sorted(custom)}); give --instruction or --instruction-topic')
-        return str(text)
+        if text:
+            return str(text), 'metadata'
+        if fallback:
+            return fallback, 'fallback'
+        raise EpisodeError(f'{path}: no instruction: the bag\'s metadata has no '
+                           f'{contract.instruction_key!r} (custom_data keys: '
+                           f'{sorted(custom)}); give --instruction or --instruction-topic')
     stream = streams[contract.instruction_topic]
     if not len(stream.stamps):
-        raise EpisodeError(f'{path}: no message on {contract.instruction_topic}')
+        if fallback:
+            return fallback, 'fallback'
+        raise EpisodeError(f'{path}: no message on {contract.instruction_topic}; give '
+                           '--instruction TEXT as the fallback for bags without one')
     order = stream.order()
     before = [k for k in order if stream.stamps[k] <= start_ns]
     k = before[-1] if before else order[0]
-    return stream.values[k]
+    return stream.values[k], 'topic'
 
 
 def _custom_data(path: Path) -> dict:
@@ -218,9 +228,12 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
     joint_maps = {s.topic: s.joints for s in contract.state}
     if contract.action_source == 'topic':
         joint_maps.update({s.topic: s.joints for s in contract.action})
+    # with a fallback text, a bag without the instruction topic is a bag without a message
+    optional = [contract.instruction_topic] if contract.instruction_source == 'topic' and \
+        contract.instruction_fallback() else []
     streams, found = read_streams(path, contract.topics(),
                                   contract.camera_topic, joint_maps,
-                                  contract.stamps == 'header', progress)
+                                  contract.stamps == 'header', progress, optional)
     report['topics'] = {t: s.stats() for t, s in streams.items()}
     camera_type = found[contract.camera_topic]
     expected = {'auto': ('/Image', '/CompressedImage'), 'image': ('/Image',),
@@ -237,18 +250,21 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
     for k, seg in enumerate(segments):
         name = check_name(f'{path.name}_ep{k:03d}', 'episode name')
         frames = camera_frames_in_order(path, contract.camera_topic, list(seg.camera))
-        instruction = _instruction(contract, streams, custom, int(seg.times[0]), path)
+        instruction, origin = _instruction(contract, streams, custom, int(seg.times[0]),
+                                           path)
         metadata = EpisodeMetadata(
             task='teleop', seed=k, success=True, robot=robot.name,
             joint_names=tuple(robot.joint_names), frame_rate=contract.fps, source='teleop',
             instruction=instruction, episode_id=name, robot_urdf=robot.urdf,
             extra={'bag': str(path), 'start_s': float(seg.times[0] * 1e-9),
-                   'camera_topic': contract.camera_topic, 'action': contract.action_source})
+                   'camera_topic': contract.camera_topic, 'action': contract.action_source,
+                   'instruction_source': origin})
         metadata.validate()
         write_episode_frames(frames, seg.joints, seg.actions, metadata, out_dir, name)
         report['episodes'].append({'name': name, 'frames': len(seg.times),
                                    'duration_s': round(len(seg.times) / contract.fps, 3),
-                                   'instruction': instruction})
+                                   'instruction': instruction,
+                                   'instruction_source': origin})
     return report
 
 

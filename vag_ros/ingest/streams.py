@@ -95,11 +95,13 @@ def joint_values(msg, names: typing.Mapping[str, typing.Union[str, int]]) -> dic
 
 def read_streams(path, topics: typing.Sequence[str], camera_topic: str,
                  joint_maps: typing.Mapping[str, typing.Mapping], use_header: bool,
-                 progress: bool = False) -> typing.Tuple[typing.Dict[str, Stream], dict]:
+                 progress: bool = False, optional: typing.Sequence[str] = ()
+                 ) -> typing.Tuple[typing.Dict[str, Stream], dict]:
     """One pass over the bag: {topic: Stream} for ``topics`` and the bag's topic types.
 
     ``joint_maps``: topic -> {robot joint: message name}; those messages become value dicts;
-    String topics keep their text; the camera keeps (message number) only.
+    String topics keep their text; the camera keeps (message number) only. A topic in
+    ``optional`` that the bag lacks is an empty stream, not an error.
     """
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import get_typestore, Stores
@@ -111,12 +113,13 @@ def read_streams(path, topics: typing.Sequence[str], camera_topic: str,
         raise EpisodeError(f'{path}: not a readable rosbag2 bag: {exc}') from None
     try:
         found = {c.topic: c.msgtype for c in reader.connections}
-        missing = [t for t in topics if t not in found]
+        missing = [t for t in topics if t not in found and t not in optional]
         if missing:
             raise EpisodeError(
                 f'{path}: the contract needs topic(s) {missing}, which the bag does not have; '
                 f'it has: ' + ', '.join(f'{t} ({found[t]})' for t in sorted(found)))
-        streams = {t: Stream(t, found[t], np.zeros(0, np.int64)) for t in topics}
+        streams = {t: Stream(t, found.get(t, 'not in the bag'), np.zeros(0, np.int64))
+                   for t in topics}
         stamps = {t: [] for t in topics}
         connections = [c for c in reader.connections if c.topic in topics]
         total = sum(c.msgcount for c in connections)

@@ -4,7 +4,7 @@
 render of its replayed joints), ``observation.images.generated`` the generated video when
 asked for, ``observation.state`` the measured joints, ``action`` the commanded ones,
 ``task`` the instruction. Per-episode metadata columns (``vag/...``): scene, seed, task
-family, source, success and every score.
+family, source, success and every score (``time_scale``: the slow-down the arm needs).
 """
 
 from pathlib import Path
@@ -52,9 +52,22 @@ def _to_dataset_episode(episode, generated, metadata: dict) -> DatasetEpisode:
 Pair = typing.Tuple[str, Path, typing.Optional[Path], typing.Optional[dict]]
 
 
+def _check_rate(bag: Path, rate: float, fps: typing.Optional[int]) -> None:
+    """EpisodeError unless an episode recorded at ``rate`` [Hz] can be a frame of a data set
+    at ``fps`` (None: the episodes' own rate, which LeRobot needs to be an integer)."""
+    if fps is not None and rate != fps:
+        raise EpisodeError(f'{bag}: recorded at {rate:g} Hz, not the --fps {fps} asked for; '
+                           f'export it with --fps native, or ingest its bag again with '
+                           f'--fps {fps} (frames are never resampled here)')
+    if round(rate) != rate:
+        raise EpisodeError(f'{bag}: recorded at {rate:g} Hz; a LeRobot data set needs an '
+                           'integer rate: ingest its bag again with an integer --fps')
+
+
 def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvtav1',
-                 overwrite: bool = True) -> Path:
-    """(name, bag, generated bag or None, scores or None) per episode -> data set at root."""
+                 overwrite: bool = True, fps: typing.Optional[int] = None) -> Path:
+    """(name, bag, generated bag or None, scores or None) per episode -> data set at root,
+    at the episodes' own rate (one for all) or ``fps``, which they must be recorded at."""
     from vag_ros.episodes.bag_reader import read_episode
     writer = None
     try:
@@ -63,9 +76,10 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvta
             generated = read_episode(generated_bag) if generated_bag is not None else None
             meta = episode.metadata
             if writer is None:
+                _check_rate(bag, meta.frame_rate, fps)
                 writer = LeRobotWriter(root, meta.frame_rate, meta.joint_names, meta.robot,
                                        _camera_shapes(episode, generated), codec, overwrite)
-                rate = meta.frame_rate  # the first episode's, as recorded (LeRobot's is int)
+                rate, first = meta.frame_rate, bag  # the first episode's, as recorded
             elif _camera_shapes(episode, generated) != writer.cameras:
                 raise EpisodeError(f'{bag}: cameras {_camera_shapes(episode, generated)} '
                                    f'differ from the first episode\'s {writer.cameras}; one '
@@ -74,9 +88,10 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvta
                 raise EpisodeError(f'{bag}: joints {meta.joint_names} differ from '
                                    f'the first episode\'s {writer.joint_names}')
             if meta.frame_rate != rate or meta.robot != writer.robot_type:
-                raise EpisodeError(f'{bag}: {meta.frame_rate} Hz, robot {meta.robot!r}; the '
-                                   f'first episode\'s: {rate} Hz, robot '
-                                   f'{writer.robot_type!r} (one data set, one rate and robot)')
+                raise EpisodeError(f'{bag}: {meta.frame_rate:g} Hz, robot {meta.robot!r}; '
+                                   f'{first}: {rate:g} Hz, robot {writer.robot_type!r} (one '
+                                   'data set, one rate and robot: export them apart, or '
+                                   'ingest again at one --fps)')
             metadata = _metadata(episode, scores)
             metadata['name'] = name
             writer.add(_to_dataset_episode(episode, generated, metadata))
@@ -101,8 +116,10 @@ def export_records(out: Path, records: typing.Sequence[dict], root: Path, robot,
 
 
 def export_folder(episodes: Path, root: Path, generated: typing.Optional[Path] = None,
-                  codec: str = 'libsvtav1', overwrite: bool = False) -> Path:
-    """Every bag of ``episodes`` (with its namesake in ``generated``) -> data set at root."""
+                  codec: str = 'libsvtav1', overwrite: bool = False,
+                  fps: typing.Optional[int] = None) -> Path:
+    """Every bag of ``episodes`` (with its namesake in ``generated``) -> data set at root,
+    at their own rate (``fps`` None) or ``fps``."""
     from vag_ros.episodes.bag_reader import list_episode_bags
     bags = list_episode_bags(episodes)
     if not bags:
@@ -115,4 +132,4 @@ def export_folder(episodes: Path, root: Path, generated: typing.Optional[Path] =
             if not twin.is_dir():
                 raise EpisodeError(f'{bag.name}: no generated bag {twin}')
         pairs.append((bag.name, bag, twin, None))
-    return export_pairs(pairs, root, codec, overwrite)
+    return export_pairs(pairs, root, codec, overwrite, fps)

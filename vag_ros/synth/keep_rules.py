@@ -2,7 +2,8 @@
 
 A rule is a score name (true when the score is true) or ``name<op>number`` with op one of
 >=, <=, >, <. A missing score (no world to replay in: no replay success, no consistency)
-fails every rule that names it.
+fails every rule that names it. ``valid`` (the safety file passed) is always a rule, the
+user's rules come on top of it, unless they name ``keep_invalid``.
 """
 
 import dataclasses
@@ -13,7 +14,8 @@ import typing
 from vag_ros.errors import VagError
 
 OPERATORS = {'>=': operator.ge, '<=': operator.le, '>': operator.gt, '<': operator.lt}
-FLAGS = ('valid', 'replay_success')
+VALID = 'valid'   # the safety file passed: a rule unless --keep-invalid
+FLAGS = (VALID, 'replay_success')
 NUMBERS = ('consistency_psnr', 'tracking_error_mean', 'tracking_error_max', 'time_scale',
            'raw_start_error_max')
 SCORES = FLAGS + NUMBERS  # every score of an episode (scores.csv, bags, data set metadata)
@@ -65,12 +67,23 @@ def parse_rule(text: str) -> KeepRule:
 
 
 def parse_rules(texts: typing.Optional[typing.Sequence[str]],
-                default: typing.Sequence[str]) -> typing.Tuple[KeepRule, ...]:
-    """The rules of ``texts`` (comma-separated items allowed), or ``default``."""
+                default: typing.Sequence[str], keep_invalid: bool = False
+                ) -> typing.Tuple[KeepRule, ...]:
+    """``valid`` and the rules of ``texts`` (comma-separated items allowed), or ``default``;
+    with ``keep_invalid`` (--keep-invalid) without ``valid``: the trajectories the safety
+    file refuses may then be kept (an empty tuple keeps every episode)."""
     items = [t for text in (texts or default) for t in text.split(',') if t.strip()]
-    if not items:
-        raise VagError('--keep gives no rule; name at least one (e.g. valid)')
-    return tuple(parse_rule(t) for t in items)
+    if texts and not items:
+        raise VagError('--keep gives no rule; name at least one (e.g. replay_success)')
+    rules = tuple(parse_rule(t) for t in items)
+    if keep_invalid:
+        if texts and any(r.name == VALID for r in rules):
+            raise VagError(f'--keep {VALID} and --keep-invalid contradict each other; give '
+                           'one of them')
+        return tuple(r for r in rules if r.name != VALID)
+    if not any(r.name == VALID and r.op is None for r in rules):
+        rules = (KeepRule(VALID),) + rules  # the safety file is never overruled silently
+    return rules
 
 
 def kept(scores: typing.Mapping[str, typing.Any], rules: typing.Sequence[KeepRule]) -> bool:

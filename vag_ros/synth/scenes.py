@@ -68,17 +68,50 @@ def find_scene_list(path: typing.Union[str, Path]) -> Path:
                    f'scenes.json), found {len(lists)} YAML/JSON files')
 
 
-def first_frame_specs(path: typing.Union[str, Path], dof: int) -> typing.List[SceneSpec]:
+def _list_joint_names(path: Path, data, dof: int,
+                      joint_names: typing.Optional[typing.Sequence[str]]):
+    """(entries, index into the list's state of each robot joint, or None: as written)."""
+    if not isinstance(data, dict):
+        return data, None
+    unknown = sorted(set(data) - {'joint_names', 'scenes'})
+    if unknown or 'scenes' not in data:
+        raise VagError(f'{path}: expected a list of {{image, state, instruction}} or a '
+                       f'mapping {{joint_names, scenes}}; got keys {sorted(data)}')
+    names = data.get('joint_names')
+    if names is None:
+        return data['scenes'], None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or \
+            len(set(names)) != len(names):
+        raise VagError(f'{path}: joint_names must be a list of distinct names, got {names!r}')
+    if joint_names is None:
+        if len(names) != dof:
+            raise VagError(f'{path}: joint_names {names}: the robot has {dof} joints')
+        return data['scenes'], None
+    missing = [n for n in joint_names if n not in names]
+    extra = [n for n in names if n not in joint_names]
+    if missing or extra:
+        raise VagError(f'{path}: joint_names {names} are not the robot\'s {list(joint_names)} '
+                       f'(missing {missing}, not the robot\'s {extra}): first frames of '
+                       'another arm, or the checkpoint of another robot')
+    return data['scenes'], [names.index(n) for n in joint_names]
+
+
+def first_frame_specs(path: typing.Union[str, Path], dof: int,
+                      joint_names: typing.Optional[typing.Sequence[str]] = None
+                      ) -> typing.List[SceneSpec]:
     """Scenes from a YAML/JSON list of {image, state, instruction[, seed]} (paths relative to
     the list), or a folder holding the images and that list; VagError naming the first bad
-    entry."""
+    entry. The list may also be a mapping {joint_names: [...], scenes: [entries]}: its states
+    are then in that order, checked against the robot's ``joint_names`` and put in its order
+    (a plain list's states are in the robot's order)."""
     import yaml
     from vag_ros import media
     path = find_scene_list(path)
     try:
-        entries = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise VagError(f'{path}: cannot read the first-frames list ({exc})') from None
+    entries, order = _list_joint_names(path, data, dof, joint_names)
     if not isinstance(entries, list) or not entries:
         raise VagError(f'{path}: expected a non-empty list of {{image, state, instruction}}')
     specs = []
@@ -96,6 +129,8 @@ def first_frame_specs(path: typing.Union[str, Path], dof: int) -> typing.List[Sc
         if len(state) != dof or not np.all(np.isfinite(state)):
             raise VagError(f'{where}: state must be {dof} finite joint positions, got '
                            f'{len(state)}')
+        if order is not None:
+            state = [state[i] for i in order]  # the robot's joint order
         text = entry['instruction'].strip() if isinstance(entry['instruction'], str) else ''
         if not text:
             raise VagError(f'{where}: instruction must be non-empty text')

@@ -286,9 +286,21 @@ def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool
     export_s = time.perf_counter() - t0
     return {'scenes': len(rows), 'new': done, 'skipped': len(rows) - done,
             'kept': len(kept_rows), 'rules': [str(r) for r in run.rules],
+            'time_scale': time_scale_spread(kept_rows),
             'seconds': synth_s, 'export_s': export_s, 'stage_s': stage,
             'table': [str(p) for p in table], 'dataset': None if dataset is None else
             str(dataset), 'out': str(run.out)}
+
+
+def time_scale_spread(rows: typing.Sequence[dict]) -> dict:
+    """{'min', 'median', 'max'} of the rows' time_scale (the slow-down the arm needs; None
+    without any) and 'unknown': how many have none (failed validation)."""
+    scales = [r['time_scale'] for r in rows if r.get('time_scale') is not None]
+    spread = {k: None for k in ('min', 'median', 'max')}
+    if scales:
+        spread = {'min': float(np.min(scales)), 'median': float(np.median(scales)),
+                  'max': float(np.max(scales))}
+    return dict(spread, unknown=len(rows) - len(scales))
 
 
 def write_tables(out: Path, rows: typing.Sequence[dict],
