@@ -3,6 +3,7 @@ joint names, wrist camera and robot_description) -> ingest -> train -> generate 
 first-frames -> synthesize -> export. Every output carries the lab's joint names; the
 package's arm is never applied to that checkpoint, and giving it is refused."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -147,10 +148,43 @@ def test_eval_and_the_demo_refuse_a_lab_checkpoint_naming_both(lab_run, capsys):
     root, _, checkpoint = lab_run
     for command in (['eval-policy', '--checkpoint', str(checkpoint), '--episodes', '1',
                      '--json', str(root / 'policy.json')],
-                    ['eval', '--checkpoint', str(checkpoint), '--episodes', '1'],
+                    ['eval', '--checkpoint', str(checkpoint), '--episodes', '1',
+                     '--json', str(root / 'eval.json')],
                     ['demo', '--checkpoint', str(checkpoint), '--instructions', '1',
                      '--out', str(root / 'demo')]):
         capsys.readouterr()
         assert main(command) != 0
         err = capsys.readouterr().err
         assert "robot 'lab_arm'" in err and "robot 'vag_arm'" in err, err
+
+
+def test_first_frames_synthesize_and_export_keep_the_lab_joint_names(lab_run):
+    """The lab's own first frames (made by vag-ros first-frames from its episodes) ->
+    synthesize (validated against the lab arm's limits, not replayed) -> LeRobot data set
+    and an export of the generated bags: the lab's joint names throughout."""
+    from vag_ros.datasets.lerobot_reader import read_dataset
+    root, episodes, checkpoint = lab_run
+    names = list(load_robot_description(LAB_URDF).joint_names)
+    frames = root / 'first_frames'
+    assert main(['first-frames', '--episodes', str(episodes), '--out', str(frames)]) == 0
+    listing = yaml.safe_load((frames / 'scenes.yaml').read_text())
+    assert listing['joint_names'] == names
+    synth = root / 'synth'
+    assert main(['synthesize', '--checkpoint', str(checkpoint), '--first-frames',
+                 str(frames), '--out', str(synth), '--keep-invalid', '--quiet']) == 0
+    generated = list_episode_bags(synth / 'bags')   # first frames: generated, not replayed
+    assert len(generated) == 3
+    scores = json.loads((synth / 'scores.json').read_text())['episodes']
+    # a random model's joints: judged against the lab arm's own URDF limits
+    errors = [s['validation_error'] for s in scores if not s['valid']]
+    assert all(any(f"'{n}'" in e for n in names) and "'joint1'" not in e for e in errors)
+    for bag in generated:
+        meta = read_metadata(bag)
+        assert list(meta.joint_names) == names and meta.robot == 'lab_arm'
+    info = read_dataset(synth / 'lerobot').info
+    assert info['robot_type'] == 'lab_arm'
+    assert info['features']['action']['names'] == names
+    exported = root / 'exported'
+    assert main(['export-lerobot', '--episodes', str(synth / 'bags'), '--out',
+                 str(exported)]) == 0
+    assert read_dataset(exported).info['features']['observation.state']['names'] == names

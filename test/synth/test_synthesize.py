@@ -97,7 +97,7 @@ def test_a_keep_rule_never_lets_in_what_the_safety_file_refuses(tmp_path):
     run prints their spread."""
     import yaml
     safety = yaml.safe_load((ROOT / 'config' / 'safety.yaml').read_text())
-    safety['max_slowdown'] = 3.0  # the tiny model's trajectories need 2.4x to 3.4x
+    safety['max_slowdown'] = 3.0  # the tiny model's trajectories need about 2.4x to 3.5x
     (tmp_path / 'safety.yaml').write_text(yaml.safe_dump(safety))
     out = tmp_path / 'strict'
     args = ['--scenes', '6', '--keep', KEEP_REPLAYED, '--safety-file',
@@ -108,7 +108,8 @@ def test_a_keep_rule_never_lets_in_what_the_safety_file_refuses(tmp_path):
     assert 0 < len(valid) < len(rows), [r['time_scale'] for r in rows]
     assert all('> max_slowdown 3.0' in r['validation_error'] for r in rows if not r['valid'])
     assert [r['kept'] for r in rows] == [r['valid'] for r in rows]
-    assert 'kept 3 by valid, tracking_error_max<=10' in result.stdout, result.stdout
+    assert f'kept {len(valid)} by valid, tracking_error_max<=10' in result.stdout, \
+        result.stdout
     data = read_dataset(out / 'lerobot', decode_videos=False)
     assert [e.metadata['scene'] for e in data.episodes] == [r['scene'] for r in valid]
     scales = [r['time_scale'] for r in valid]
@@ -122,7 +123,8 @@ def test_a_keep_rule_never_lets_in_what_the_safety_file_refuses(tmp_path):
     # asked for by name: every replayed episode, the refused ones without a time scale
     result = synthesize(out, *args, '--keep-invalid')
     assert 'kept 6 by tracking_error_max<=10' in result.stdout and '--keep-invalid' in \
-        result.stdout and '(3 invalid, none)' in result.stdout, result.stdout
+        result.stdout and f'({len(rows) - len(valid)} invalid, none)' in result.stdout, \
+        result.stdout
     data = read_dataset(out / 'lerobot', decode_videos=False)
     assert [e.metadata['time_scale'] for e in data.episodes] == [
         pytest.approx(r['time_scale']) if r['valid'] else None for r in rows]
