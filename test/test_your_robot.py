@@ -6,66 +6,15 @@ package's arm is never applied to that checkpoint, and giving it is refused."""
 import json
 from pathlib import Path
 
-import numpy as np
+from lab_bags import CAMERA, LAB_URDF, write_lab_recording
 import pytest
-from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import get_typestore, Stores
 import yaml
 
 from vag_ros.cli import main
 from vag_ros.episodes.bag_reader import list_episode_bags, read_episode, read_metadata
 from vag_ros.robot.description import load_robot_description
 
-LAB_URDF = Path(__file__).resolve().parent / 'data' / 'lab_arm.urdf'
 PACKAGE_URDF = Path(__file__).resolve().parents[1] / 'config' / 'robot' / 'vag_arm.urdf'
-STORE = get_typestore(Stores.ROS2_HUMBLE)
-CAMERA = '/wrist_camera/color/image_raw'
-
-
-def _header(t):
-    ns = int(round(t * 1e9))
-    return STORE.types['std_msgs/msg/Header'](
-        stamp=STORE.types['builtin_interfaces/msg/Time'](sec=ns // 10**9, nanosec=ns % 10**9),
-        frame_id='wrist_camera')
-
-
-def write_lab_bag(path: Path, seed: int, instruction: str, description: bool = True,
-                  duration: float = 2.0) -> None:
-    """What the lab's own `ros2 bag record -a` writes: a 15 Hz rgb8 wrist camera, 100 Hz
-    /joint_states of lab_arm (joint order of its driver), /robot_description and /task."""
-    robot = load_robot_description(LAB_URDF)
-    rng = np.random.default_rng(seed)
-    messages = []
-    if description:
-        messages.append((0.0, '/robot_description', 'std_msgs/msg/String',
-                         STORE.types['std_msgs/msg/String'](data=robot.urdf)))
-    messages.append((0.01, '/task', 'std_msgs/msg/String',
-                     STORE.types['std_msgs/msg/String'](data=instruction)))
-    for k, t in enumerate(np.arange(0.0, duration, 1 / 15)):
-        rgb = np.zeros((48, 64, 3), np.uint8)
-        rgb[..., 0] = (40 * seed) % 256
-        rgb[:, (k * 3) % 64, 1] = 255   # something that moves
-        messages.append((t + 0.004, CAMERA, 'sensor_msgs/msg/Image',
-                         STORE.types['sensor_msgs/msg/Image'](
-                             header=_header(t), height=48, width=64, encoding='rgb8',
-                             is_bigendian=0, step=3 * 64, data=rgb.reshape(-1))))
-    phase = rng.uniform(0, 1, robot.dof)
-    order = [2, 0, 1, 5, 3, 4]   # the driver's order, not the URDF's
-    for t in np.arange(0.0, duration, 1 / 100):
-        q = 0.3 * np.sin(t + phase)
-        q[-1] = 0.01 + 0.01 * np.sin(t)   # gripper finger [m]
-        messages.append((t + 0.001, '/joint_states', 'sensor_msgs/msg/JointState',
-                         STORE.types['sensor_msgs/msg/JointState'](
-                             header=_header(t), name=[robot.joint_names[i] for i in order],
-                             position=q[order], velocity=np.zeros(0), effort=np.zeros(0))))
-    messages.sort(key=lambda m: m[0])
-    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-        connections = {}
-        for receive, topic, msgtype, msg in messages:
-            if topic not in connections:
-                connections[topic] = writer.add_connection(topic, msgtype, typestore=STORE)
-            writer.write(connections[topic], int(round(receive * 1e9)),
-                         STORE.serialize_cdr(msg, msgtype))
 
 
 @pytest.fixture(scope='module')
@@ -77,7 +26,7 @@ def lab_run(tmp_path_factory):
     bags.mkdir()
     for k, text in enumerate(('put the cup on the tray', 'open the drawer',
                               'wipe the table')):
-        write_lab_bag(bags / f'session_{k}', k, text)
+        write_lab_recording(bags / f'session_{k}', k, text)
     episodes = root / 'episodes'
     assert main(['ingest', '--bags', str(bags), '--out', str(episodes), '--camera-topic',
                  CAMERA, '--instruction-topic', '/task', '--quiet']) == 0

@@ -1,0 +1,30 @@
+"""Which robot ingest writes into the episodes: --urdf, else the bags' robot_description."""
+
+from lab_bags import LAB_URDF, write_lab_recording
+import pytest
+
+from vag_ros.errors import ConfigError
+from vag_ros.ingest.robot_source import bag_robot_description, ingest_robot
+
+
+def test_the_bags_robot_description_names_the_robot(tmp_path):
+    write_lab_recording(tmp_path / 'a', 0, 'wipe')
+    write_lab_recording(tmp_path / 'b', 1, 'wipe')
+    assert bag_robot_description(tmp_path / 'a') == LAB_URDF.read_text()
+    robot, source = ingest_robot([tmp_path / 'a', tmp_path / 'b'])
+    assert robot.name == 'lab_arm' and '/robot_description of' in source
+    same, source = ingest_robot([tmp_path / 'a'], LAB_URDF)
+    assert same.joint_names == robot.joint_names and source == f'--urdf {LAB_URDF}'
+
+
+def test_a_urdf_of_another_robot_than_the_bags_is_refused_naming_both(tmp_path):
+    write_lab_recording(tmp_path / 'a', 0, 'wipe')
+    with pytest.raises(ConfigError, match="robot 'lab_arm'.*robot 'vag_arm'"):
+        ingest_robot([tmp_path / 'a'], 'config/robot/vag_arm.urdf')
+
+
+def test_without_either_the_package_arm_is_used_and_said(tmp_path):
+    write_lab_recording(tmp_path / 'a', 0, 'wipe', description=False)
+    assert bag_robot_description(tmp_path / 'a') is None
+    robot, source = ingest_robot([tmp_path / 'a'])
+    assert robot.name == 'vag_arm' and 'pass --urdf' in source
