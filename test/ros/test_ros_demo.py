@@ -124,7 +124,8 @@ def test_demo_executes_an_accepted_trajectory(ros_context, micro_checkpoint, tmp
     from vag_ros.ros.demo import Demo, DemoTimeouts
     from vag_ros.sim.world import make_task
     timeouts = dataclasses.replace(DemoTimeouts(), generation=120.0, preview=0.2)
-    demo = Demo(str(micro_checkpoint), tmp_path, timeouts=timeouts, context=ros_context)
+    demo = Demo(str(micro_checkpoint), tmp_path, 'forward_position', timeouts=timeouts,
+                context=ros_context)  # a command stream to measure
     try:
         real = demo.generator.pipeline.generate
         start = np.array(make_task('touch', 200000, demo.shared.world.config).initial_joints)

@@ -119,7 +119,7 @@ def assert_braking_trajectory(trajectory, limits):
 
 @pytest.fixture
 def rig(ros_context):
-    r = Rig(ros_context, dry_run=False)
+    r = Rig(ros_context, dry_run=False, controller_mode='forward_position')
     yield r
     r.close()
 

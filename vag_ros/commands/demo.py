@@ -23,9 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seed', type=non_negative, default=None,
                         help='first task seed (default 200000, outside the training seeds)')
     parser.add_argument('--out', default=None, help='output folder (default runs/demo-<time>)')
-    parser.add_argument('--controller-mode', default='forward_position',
+    parser.add_argument('--controller-mode', default=None,
                         choices=('forward_position', 'joint_trajectory'),
-                        help='how replay commands the (mock) arm (default forward_position)')
+                        help="how replay commands the (mock) arm (default: vag_replay's "
+                        'controller_mode in --params, else its default, `vag-ros params`)')
     parser.add_argument('--params', default='',
                         help='node parameter YAML (`node: ros__parameters:`), e.g. '
                         'config/vag_ros.yaml')

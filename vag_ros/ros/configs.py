@@ -130,7 +130,9 @@ class ReplayNodeConfig:
 
     urdf: str = ''                         # '' = the package's vag_arm.urdf
     controller: str = 'arm_controller'     # /<controller>/joint_trajectory, /commands...
-    controller_mode: str = 'forward_position'
+    # joint_trajectory: joint_trajectory_controller, what a ros2_control arm most often runs;
+    # the one default of the replay, the launch file, the graph and the demo
+    controller_mode: str = 'joint_trajectory'
     # the joints the controller drives, in its order; () = every actuated joint of the URDF.
     # A gripper on a controller of its own (its joint then left out here) is validated and
     # recorded, not commanded: joint_trajectory_controller rejects joints it does not own

@@ -182,12 +182,12 @@ def _call(client, request, timeout: float, what: str):
 class Demo:
     """The graph, its nodes and the observer; ``run_task`` runs one episode."""
 
-    def __init__(self, checkpoint: str, out: Path, controller_mode: str = 'forward_position',
+    def __init__(self, checkpoint: str, out: Path,
+                 controller_mode: typing.Optional[str] = None,
                  timeouts: DemoTimeouts = DemoTimeouts(), context=None,
                  params_file: str = '', parameters: typing.Optional[dict] = None,
                  log=print):
         self.out, self.timeouts, self.log = Path(out), timeouts, log
-        self.controller_mode = controller_mode
         # config/safety_demo.yaml: the real-arm limits of config/safety.yaml, but a
         # trajectory faster than them is slowed down (at most max_slowdown), not rejected
         overrides = {'vag_recorder': {'execution_wait_s': 60.0, 'settle_s': 0.5,
@@ -460,7 +460,7 @@ def summary_table(rows: typing.Sequence[DemoEpisode]) -> str:
 
 
 def run_demo(checkpoint: str, out, instructions: int = 3, seed: int = DEFAULT_TASK_SEED,
-             controller_mode: str = 'forward_position',
+             controller_mode: typing.Optional[str] = None,
              timeouts: DemoTimeouts = DemoTimeouts(), context=None, params_file: str = '',
              parameters: typing.Optional[dict] = None,
              log=print) -> typing.List[DemoEpisode]:
