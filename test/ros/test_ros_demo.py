@@ -165,7 +165,7 @@ def _lab_params(tmp_path, **replay):
     values = dict({'safety_file': str(safety), 'controller': 'lab_controller'}, **replay)
     params = tmp_path / 'lab.yaml'
     params.write_text(yaml.safe_dump({'vag_replay': {'ros__parameters': values},
-                                 'vag_recorder': {'ros__parameters': {'settle_s': 2.0}}}))
+                                      'vag_recorder': {'ros__parameters': {'settle_s': 2.0}}}))
     return params, safety
 
 
