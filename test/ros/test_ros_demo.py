@@ -99,6 +99,38 @@ def test_params_command_prints_every_default(capsys):
     assert main(['params', '--node', 'vag_nope']) == 2
 
 
+def test_every_parameter_of_every_node_has_a_description_printed_after_it(capsys):
+    import yaml
+    from vag_ros.cli import main
+    from vag_ros.commands.params import default_parameters
+    from vag_ros.ros.configs import parameter_descriptions
+    for node, params in default_parameters().items():
+        descriptions = parameter_descriptions(node)
+        assert set(descriptions) == set(params), node
+        missing = sorted(k for k, (text, _) in descriptions.items() if not text.strip())
+        assert not missing, f'{node}: no description for {missing}'
+    assert main(['params']) == 0
+    out = capsys.readouterr().out
+    assert 'joint_state_timeout_s: 0.5  # s: joint states older than this stop a motion' in out
+    assert '      width: 128  # px: rendered frame width' in out  # vag_mock_arm's sim.width
+    leaves = [line for line in out.splitlines() if not line.startswith('#')
+              and not line.rstrip().endswith((':', 'ros__parameters:', '{}'))]
+    assert leaves and all('  # ' in line for line in leaves), leaves
+    assert yaml.safe_load(out) == {name: {'ros__parameters': _nested(p)}
+                                   for name, p in default_parameters().items()}
+
+
+def _nested(flat):
+    tree = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split('.')
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = list(value) if isinstance(value, tuple) else value
+    return tree
+
+
 def test_the_sim_camera_and_the_mock_arm_share_one_world():
     from vag_ros.errors import ConfigError
     with pytest.raises(ConfigError, match='two worlds: sim.width differ'):
