@@ -76,8 +76,8 @@ def test_one_controller_mode_default():
     # joint_trajectory_controller: what a ros2_control arm most often runs
     assert ReplayNodeConfig().controller_mode == 'joint_trajectory'
     mode = "'(forward_position|joint_trajectory)'"
-    literal = (rf"controller_mode(\s*:\s*[\w.\[\]]+)?\s*=\s*{mode}|'controller_mode',\s*{mode}"
-               r"|controller-mode',\s*default='")
+    literal = (rf"controller_mode(\s*:\s*[\w.\[\]]+)?\s*=\s*(\w+\()?{mode}"  # described(...)
+               rf"|'controller_mode',\s*{mode}|controller-mode',\s*default='")
     assert where(literal) == ['ros/configs.py']
     launch = (PACKAGE.parent / 'launch' / 'generate_and_replay.launch.py').read_text()
     assert not re.search(literal, launch)
