@@ -35,3 +35,100 @@ def test_setup_registers_one_console_script_per_graph_node():
     executables = {name for name, _ in CONSOLE_SCRIPTS}
     specs = generate_and_replay(sim=True, record_dir='/tmp/x')
     assert {s.executable for s in specs} == executables
+
+
+class _Action:
+    """A stand-in for a launch / launch_ros action: its arguments, kept."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class _Configuration(_Action):
+    def perform(self, context):
+        return context[self.args[0]]
+
+
+def _launch_module(monkeypatch, name):
+    """The launch file, imported with launch and launch_ros stood in for (not installable
+    here) and the package share at the source tree."""
+    import importlib.util
+    import sys
+    import types
+
+    import ament_index_python.packages
+    root = LAUNCH[0].parents[1]
+    monkeypatch.setattr(ament_index_python.packages, 'get_package_share_directory',
+                        lambda package: str(root))
+    stand_ins = {
+        'launch': {'LaunchDescription': _Action},
+        'launch.actions': {'DeclareLaunchArgument': _Action, 'OpaqueFunction': _Action},
+        'launch.substitutions': {'LaunchConfiguration': _Configuration},
+        'launch_ros': {},
+        'launch_ros.actions': {'LifecycleNode': _Action, 'Node': _Action},
+    }
+    for module, names in stand_ins.items():
+        monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**names))
+    spec = importlib.util.spec_from_file_location(name.replace('.', '_'), root / 'launch' / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _launched(module, **given):
+    """{node name: the parameters it gets, remappings} for launch arguments ``given``."""
+    declared = module.generate_launch_description().args[0][:-1]
+    context = {a.args[0]: a.kwargs['default_value'] for a in declared}
+    assert set(given) <= set(context), set(given) - set(context)
+    context.update(given)
+    out = {}
+    for action in module._nodes(context):
+        name = action.kwargs.get('name') or action.kwargs['executable']
+        params = {}
+        for layer in action.kwargs.get('parameters', []):
+            params.update(layer)
+        out[name] = (params, dict(action.kwargs.get('remappings', [])))
+    return out
+
+
+def test_a_launch_argument_not_given_leaves_the_params_file_in_force(monkeypatch, tmp_path):
+    from vag_ros.ros.configs import ReplayNodeConfig
+    module = _launch_module(monkeypatch, 'generate_and_replay.launch.py')
+    params = tmp_path / 'lab.yaml'
+    params.write_text('vag_replay:\n  ros__parameters: {controller: lab_controller, '
+                      'controller_mode: forward_position, safety_file: /lab/safety.yaml, '
+                      'dry_run: false}\n')
+    nodes = _launched(module, params_file=str(params), use_sim='true')
+    replay = nodes['vag_replay'][0]
+    assert {k: replay[k] for k in ('controller', 'controller_mode', 'safety_file',
+                                   'dry_run')} == {
+        'controller': 'lab_controller', 'controller_mode': 'forward_position',
+        'safety_file': '/lab/safety.yaml', 'dry_run': False}
+    assert nodes['vag_mock_arm'][0]['controller'] == 'lab_controller'
+    # given arguments win over the file
+    nodes = _launched(module, params_file=str(params), controller='arm_controller',
+                      controller_mode='joint_trajectory', safety_file='/other.yaml',
+                      dry_run='true')
+    replay = nodes['vag_replay'][0]
+    assert (replay['controller'], replay['controller_mode'], replay['safety_file'],
+            replay['dry_run']) == ('arm_controller', 'joint_trajectory', '/other.yaml', True)
+    # nothing given, the shipped params file: every node's own defaults hold
+    replay = _launched(module)['vag_replay'][0]
+    assert set(replay) == {'urdf'}, replay
+    descriptions = {a.args[0]: a.kwargs['description']
+                    for a in module.generate_launch_description().args[0][:-1]}
+    assert ReplayNodeConfig().controller_mode in descriptions['controller_mode']
+
+
+def test_the_joint_states_topic_argument_reaches_every_reader(monkeypatch, tmp_path):
+    module = _launch_module(monkeypatch, 'generate_and_replay.launch.py')
+    nodes = _launched(module, joint_states_topic='/arm/joint_states', use_sim='true',
+                      record_dir=str(tmp_path))
+    for name in ('vag_generator', 'vag_replay', 'vag_recorder'):
+        assert nodes[name][0]['joint_states_topic'] == '/arm/joint_states', name
+    assert nodes['vag_mock_arm'][1] == {'/joint_states': '/arm/joint_states'}
+    assert nodes['robot_state_publisher'][1] == {'joint_states': '/arm/joint_states'}
+    # not given: no node is told a topic; each keeps its own (the params file's) value
+    nodes = _launched(module, use_sim='true', record_dir=str(tmp_path))
+    assert not any('joint_states_topic' in params for params, _ in nodes.values())
+    assert nodes['vag_mock_arm'][1] == nodes['robot_state_publisher'][1] == {}

@@ -65,3 +65,21 @@ def test_the_loop_integrates_both_streams_on_one_timestep_sequence():
     assert calls == [(i, 5) for i in range(1, 6)]
     assert sampler.settings() == (config.sampler.num_steps, config.sampler.guidance_scale)
     assert sampler.settings(7, 2.0) == (7, 2.0)
+
+
+def test_one_controller_mode_default():
+    """ReplayNodeConfig's default is the replay's, the launch file's, the graph's and the
+    demo's: the others set controller_mode only where the user gave one."""
+    from vag_ros.cli import build_parser
+    from vag_ros.ros.configs import ReplayNodeConfig
+    from vag_ros.ros.graph import generate_and_replay
+    # joint_trajectory_controller: what a ros2_control arm most often runs
+    assert ReplayNodeConfig().controller_mode == 'joint_trajectory'
+    mode = "'(forward_position|joint_trajectory)'"
+    literal = (rf"controller_mode(\s*:\s*[\w.\[\]]+)?\s*=\s*(\w+\()?{mode}"  # described(...)
+               rf"|'controller_mode',\s*{mode}|controller-mode',\s*default='")
+    assert where(literal) == ['ros/configs.py']
+    launch = (PACKAGE.parent / 'launch' / 'generate_and_replay.launch.py').read_text()
+    assert not re.search(literal, launch)
+    assert all('controller_mode' not in s.parameter_dict() for s in generate_and_replay())
+    assert build_parser().parse_args(['demo']).controller_mode is None

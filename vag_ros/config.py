@@ -83,3 +83,25 @@ def require(condition: bool, field: str, value, why: str) -> None:
     """Raise ConfigError naming ``field`` and ``value`` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(f'{field}={value!r}: {why}')
+
+
+def described(default=dataclasses.MISSING, description: str = '', unit: str = '',
+              default_factory=dataclasses.MISSING):
+    """A dataclass field that says what it is, for people: ``vag-ros params`` and the ROS
+    parameter descriptors print ``description`` and ``unit`` (SI, '' for none)."""
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={'description': description, 'unit': unit})
+
+
+def field_descriptions(cls, prefix: str = '') -> typing.Dict[str, typing.Tuple[str, str]]:
+    """{dotted field name: (description, unit)} of dataclass ``cls``, nested dataclasses
+    included; ('', '') for a field with none."""
+    out = {}
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[field.name]):
+            out.update(field_descriptions(hints[field.name], f'{prefix}{field.name}.'))
+        else:
+            out[prefix + field.name] = (field.metadata.get('description', ''),
+                                        field.metadata.get('unit', ''))
+    return out

@@ -333,6 +333,35 @@ def test_parameters_map_onto_config_dataclasses(ros_context):
         node.destroy_node()
 
 
+def test_declared_parameters_carry_their_description(ros_context):
+    import rclpy
+    from vag_ros.ros.generator_node import _autostart
+    node = rclpy.create_node('param_describe_test', context=ros_context)
+    try:
+        declare_config(node, MockArmConfig)
+        assert node.describe_parameter('sim.width').description == 'px: rendered frame width'
+        assert node.describe_parameter('task').description.startswith("the world's layout")
+    finally:
+        node.destroy_node()
+
+    class Lifecycle:  # what _autostart calls of the generator, on a plain node
+        def __init__(self):
+            self.node = rclpy.create_node('autostart_describe_test', context=ros_context)
+            self.declare_parameter, self.get_parameter = (self.node.declare_parameter,
+                                                          self.node.get_parameter)
+
+        def trigger_configure(self):
+            return None
+
+    stand_in = Lifecycle()
+    try:
+        _autostart(stand_in)
+        assert 'configure and activate' in \
+            stand_in.node.describe_parameter('autostart').description
+    finally:
+        stand_in.node.destroy_node()
+
+
 @pytest.mark.parametrize('name, ok', [
     ('arm_controller', True), ('/arm_controller', True), ('left/arm_controller', True),
     ('/left/arm_controller/', True), ('', False), ('arm controller', False),

@@ -21,10 +21,11 @@ def test_demo_runs_the_flow_and_writes_bags_pngs_and_summary(ros_context, micro_
     timeouts = dataclasses.replace(DemoTimeouts(), generation=120.0, preview=0.3)
     # the demo's default: onnxruntime on an engine exported from the checkpoint
     engine = ensure_engine(micro_checkpoint, tmp_path / 'engines')
-    rows = run_demo(str(micro_checkpoint), tmp_path, instructions=2, seed=200000,
-                    timeouts=timeouts, context=ros_context,
-                    parameters={'vag_generator': {'backend': 'onnxruntime',
-                                                  'engine_dir': str(engine)}})
+    summary = run_demo(str(micro_checkpoint), tmp_path, instructions=2, seed=200000,
+                       timeouts=timeouts, context=ros_context,
+                       parameters={'vag_generator': {'backend': 'onnxruntime',
+                                                     'engine_dir': str(engine)}})
+    rows = summary.episodes
     assert [r.task for r in rows] == ['touch', 'push']
     for row in rows:
         assert row.generation_s is not None and row.generation_s > 0
@@ -42,7 +43,9 @@ def test_demo_runs_the_flow_and_writes_bags_pngs_and_summary(ros_context, micro_
     table = summary_table(rows)
     assert 'instruction' in table and rows[0].instruction[:40] in table
     saved = json.loads((tmp_path / 'summary.json').read_text())
-    assert [s['bag'] for s in saved] == [r.bag for r in rows]
+    assert [s['bag'] for s in saved['episodes']] == [r.bag for r in rows]
+    # no safety file given: the demo's own
+    assert saved['settings']['safety_file'].endswith('safety_demo.yaml')
     print(table)
 
 
@@ -57,11 +60,13 @@ def test_demo_without_checkpoint_says_how_to_get_one(tmp_path):
 
 
 def test_cli_demo_refuses_bad_arguments_before_anything_starts(capsys):
-    from vag_ros.cli import main
+    from vag_ros.cli import build_parser, main
     for argv in (['--controller-mode', 'teleport'], ['--instructions', '0']):
         with pytest.raises(SystemExit) as exit_info:
             main(['demo', *argv])
         assert exit_info.value.code == 2
+    args = build_parser().parse_args(['demo', '--safety-file', 'lab.yaml', '--controller', 'c'])
+    assert (args.safety_file, args.controller, args.controller_mode) == ('lab.yaml', 'c', None)
     error = capsys.readouterr().err
     assert "invalid choice: 'teleport'" in error and 'joint_trajectory' in error
     assert 'positive integer' in error
@@ -94,6 +99,38 @@ def test_params_command_prints_every_default(capsys):
     assert main(['params', '--node', 'vag_nope']) == 2
 
 
+def test_every_parameter_of_every_node_has_a_description_printed_after_it(capsys):
+    import yaml
+    from vag_ros.cli import main
+    from vag_ros.commands.params import default_parameters
+    from vag_ros.ros.configs import parameter_descriptions
+    for node, params in default_parameters().items():
+        descriptions = parameter_descriptions(node)
+        assert set(descriptions) == set(params), node
+        missing = sorted(k for k, (text, _) in descriptions.items() if not text.strip())
+        assert not missing, f'{node}: no description for {missing}'
+    assert main(['params']) == 0
+    out = capsys.readouterr().out
+    assert 'joint_state_timeout_s: 0.5  # s: joint states older than this stop a motion' in out
+    assert '      width: 128  # px: rendered frame width' in out  # vag_mock_arm's sim.width
+    leaves = [line for line in out.splitlines() if not line.startswith('#')
+              and not line.rstrip().endswith((':', 'ros__parameters:', '{}'))]
+    assert leaves and all('  # ' in line for line in leaves), leaves
+    assert yaml.safe_load(out) == {name: {'ros__parameters': _nested(p)}
+                                   for name, p in default_parameters().items()}
+
+
+def _nested(flat):
+    tree = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split('.')
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = list(value) if isinstance(value, tuple) else value
+    return tree
+
+
 def test_the_sim_camera_and_the_mock_arm_share_one_world():
     from vag_ros.errors import ConfigError
     with pytest.raises(ConfigError, match='two worlds: sim.width differ'):
@@ -124,7 +161,8 @@ def test_demo_executes_an_accepted_trajectory(ros_context, micro_checkpoint, tmp
     from vag_ros.ros.demo import Demo, DemoTimeouts
     from vag_ros.sim.world import make_task
     timeouts = dataclasses.replace(DemoTimeouts(), generation=120.0, preview=0.2)
-    demo = Demo(str(micro_checkpoint), tmp_path, timeouts=timeouts, context=ros_context)
+    demo = Demo(str(micro_checkpoint), tmp_path, 'forward_position', timeouts=timeouts,
+                context=ros_context)  # a command stream to measure
     try:
         real = demo.generator.pipeline.generate
         start = np.array(make_task('touch', 200000, demo.shared.world.config).initial_joints)
@@ -149,3 +187,68 @@ def test_demo_executes_an_accepted_trajectory(ros_context, micro_checkpoint, tmp
     assert Path(row.png).is_file()
     print(f'stream {row.stream_rate_hz:.1f} Hz, interval std {row.stream_jitter_ms:.2f} ms, '
           f'generation {row.generation_s:.3f} s, overhead {row.overhead_s:.3f} s')
+
+
+def _lab_params(tmp_path, **replay):
+    """A lab's params file for vag_replay (a safety file of its own) and the recorder."""
+    import yaml
+    safety = tmp_path / 'lab_safety.yaml'
+    safety.write_text('velocity_scale: 0.25\nstart_tolerance: 0.02\n')
+    values = dict({'safety_file': str(safety), 'controller': 'lab_controller'}, **replay)
+    params = tmp_path / 'lab.yaml'
+    params.write_text(yaml.safe_dump({'vag_replay': {'ros__parameters': values},
+                                      'vag_recorder': {'ros__parameters': {'settle_s': 2.0}}}))
+    return params, safety
+
+
+def test_the_demo_s_own_settings_apply_only_where_the_user_gave_none(tmp_path):
+    from vag_ros.ros.demo import demo_defaults, demo_graph
+    params, safety = _lab_params(tmp_path)
+
+    def nodes(**kwargs):
+        return {s.name: s.parameter_dict() for s in demo_graph('/ckpt', tmp_path, **kwargs)}
+
+    demo_safety = demo_defaults()['vag_replay']['safety_file']
+    assert nodes()['vag_replay']['safety_file'] == demo_safety
+    specs = nodes(params_file=str(params))
+    assert specs['vag_replay']['safety_file'] == str(safety)
+    assert specs['vag_replay']['controller'] == specs['vag_mock_arm']['controller'] \
+        == 'lab_controller'
+    assert specs['vag_recorder']['settle_s'] == 2.0  # the file's, not the demo's 0.5
+    assert specs['vag_recorder']['rejected_wait_s'] == 1.0  # the demo's: the file has none
+    assert 'controller_mode' not in specs['vag_replay']  # ReplayNodeConfig's
+    # the command line's options over the file
+    specs = nodes(params_file=str(params), safety_file='/cell.yaml', controller='cli_arm',
+                  controller_mode='forward_position')
+    assert (specs['vag_replay']['safety_file'], specs['vag_replay']['controller'],
+            specs['vag_replay']['controller_mode'], specs['vag_mock_arm']['controller']) == \
+        ('/cell.yaml', 'cli_arm', 'forward_position', 'cli_arm')
+    # an empty safety_file in the user's file means the shipped safety.yaml, not the demo's
+    params, _ = _lab_params(tmp_path, safety_file='')
+    assert nodes(params_file=str(params))['vag_replay']['safety_file'] == ''
+
+
+def test_the_demo_runs_and_reports_the_lab_s_safety_file_and_controller(
+        ros_context, micro_checkpoint, tmp_path, capsys):
+    from vag_ros.ros.demo import Demo, run_demo
+    params, safety = _lab_params(tmp_path, controller_mode='forward_position')
+    demo = Demo(str(micro_checkpoint), tmp_path, context=ros_context, params_file=str(params))
+    try:
+        assert demo.replay.safety_file == safety and demo.replay.safety.velocity_scale == 0.25
+        assert demo.replay.config.controller == demo.arm.config.controller == 'lab_controller'
+        assert demo.observer.hold_pub.topic_name == '/lab_controller/commands'
+    finally:
+        demo.close()
+    summary = run_demo(str(micro_checkpoint), tmp_path / 'run', instructions=0,
+                       context=ros_context, params_file=str(params))
+    out = capsys.readouterr().out
+    settings = json.loads((tmp_path / 'run' / 'summary.json').read_text())['settings']
+    assert settings == json.loads(json.dumps(summary.settings))
+    assert settings['safety_file'] == str(safety) and f'safety file: {safety}' in out
+    assert (settings['controller'], settings['controller_mode']) == ('lab_controller',
+                                                                     'forward_position')
+    assert 'forward_position -> /lab_controller' in out
+    assert settings['safety']['velocity_scale'] == 0.25
+    joint1 = settings['joints']['joint1']
+    assert joint1['start_tolerance'] == 0.02 and joint1['velocity'] > 0
+    assert 'limits in force' in out and 'start tolerance 0.020 rad' in out

@@ -26,9 +26,9 @@ def test_specs_name_console_scripts_and_classes():
         assert scripts[spec.executable].split(':')[0] == spec.module
         assert callable(graph.node_class(spec))
     assert specs[0].remappings == (('/camera/image_raw', '/cam/rgb'),)
-    assert specs[1].parameter_dict() == {'checkpoint': '/ckpt', 'backend': 'torch',
-                                         'engine_dir': ''} and specs[1].lifecycle
-    assert dict(specs[2].parameters)['dry_run'] is True
+    # only what was given: the rest is the params file's, else the node's default
+    assert specs[1].parameter_dict() == {'checkpoint': '/ckpt'} and specs[1].lifecycle
+    assert 'dry_run' not in specs[2].parameter_dict()  # the node's default: a dry run
 
 
 def test_camera_topic_and_transport_reach_capture_and_recorder(ros_context, tmp_path):
@@ -48,7 +48,7 @@ def test_camera_topic_and_transport_reach_capture_and_recorder(ros_context, tmp_
     finally:
         for node in nodes:
             node.destroy_node()
-    assert graph.generate_and_replay()[0].parameter_dict() == {'input_transport': 'raw'}
+    assert graph.generate_and_replay()[0].parameter_dict() == {}  # capture's default: raw
     with pytest.raises(ConfigError, match='camera_transport'):
         graph.generate_and_replay(camera_transport='theora', sim=False)
     with pytest.raises(ConfigError, match='sim camera publishes raw'):
@@ -92,3 +92,75 @@ def test_in_process_graph_generates_and_replay_judges(ros_context, micro_checkpo
         executor.shutdown()
         for node in reversed(nodes + [peer]):
             node.destroy_node()
+
+
+def _by_name(specs):
+    return {s.name: s.parameter_dict() for s in specs}
+
+
+def test_a_params_file_value_survives_an_argument_not_given(ros_context, tmp_path):
+    from vag_ros.errors import ConfigError
+    safety = tmp_path / 'cell_safety.yaml'
+    safety.write_text('velocity_scale: 0.2\n')
+    params = tmp_path / 'lab.yaml'
+    params.write_text(f"""
+vag_generator: {{ros__parameters: {{backend: onnxruntime, engine_dir: /engines/lab}}}}
+vag_replay:
+  ros__parameters: {{controller: lab_arm_controller, controller_mode: forward_position,
+                    safety_file: {safety}, stream_rate_hz: 100.0}}
+""")
+    specs = _by_name(graph.generate_and_replay('/ckpt', params_file=str(params)))
+    assert specs['vag_generator'] == {'backend': 'onnxruntime', 'engine_dir': '/engines/lab',
+                                      'checkpoint': '/ckpt'}
+    assert specs['vag_replay'] == {'controller': 'lab_arm_controller',
+                                   'controller_mode': 'forward_position',
+                                   'safety_file': str(safety), 'stream_rate_hz': 100.0}
+    # the mock arm listens where the replay commands
+    assert specs['vag_mock_arm'] == {'controller': 'lab_arm_controller'}
+    # arguments given win over the file; ``parameters`` over both
+    specs = _by_name(graph.generate_and_replay(
+        params_file=str(params), controller='other_controller', safety_file='',
+        dry_run=False, parameters={'vag_replay': {'controller_mode': 'joint_trajectory'}}))
+    assert specs['vag_replay'] == {'controller': 'other_controller', 'safety_file': '',
+                                   'controller_mode': 'joint_trajectory', 'dry_run': False,
+                                   'stream_rate_hz': 100.0}
+    assert specs['vag_mock_arm'] == {'controller': 'other_controller'}
+    with pytest.raises(ConfigError, match="vag_mock_arm controller='a' but vag_replay"):
+        graph.generate_and_replay(parameters={'vag_mock_arm': {'controller': 'a'}})
+    # the nodes run with the file's values
+    specs = graph.generate_and_replay(params_file=str(params), preview=False)
+    nodes = graph.create_nodes([s for s in specs if s.name in ('vag_replay', 'vag_mock_arm')],
+                               context=ros_context)
+    try:
+        replay, arm = nodes
+        assert replay.config.controller == arm.config.controller == 'lab_arm_controller'
+        assert replay.config.controller_mode == 'forward_position'
+        assert replay.safety_file == safety and replay.safety.velocity_scale == 0.2
+    finally:
+        for node in nodes:
+            node.destroy_node()
+
+
+def test_one_joint_states_topic_for_every_node_that_reads_them(ros_context, tmp_path):
+    specs = graph.generate_and_replay(joint_states_topic='/arm/joint_states',
+                                      record_dir=str(tmp_path))
+    params = _by_name(specs)
+    for name in ('vag_generator', 'vag_replay', 'vag_recorder'):
+        assert params[name]['joint_states_topic'] == '/arm/joint_states', name
+    arm_spec = [s for s in specs if s.name == 'vag_mock_arm'][0]
+    assert arm_spec.remappings == (('/joint_states', '/arm/joint_states'),)
+    nodes = graph.create_nodes([s for s in specs if s.name in ('vag_replay', 'vag_mock_arm')],
+                               context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    for node in nodes:
+        executor.add_node(node)
+    try:
+        replay, arm = nodes
+        assert arm.joint_pub.topic_name == '/arm/joint_states'
+        assert spin_until(executor, lambda: replay._joints_at is not None, 10.0)
+    finally:
+        executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
+    assert all(s.remappings == () for s in graph.generate_and_replay()
+               if s.name == 'vag_mock_arm')

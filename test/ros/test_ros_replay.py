@@ -119,7 +119,7 @@ def assert_braking_trajectory(trajectory, limits):
 
 @pytest.fixture
 def rig(ros_context):
-    r = Rig(ros_context, dry_run=False)
+    r = Rig(ros_context, dry_run=False, controller_mode='forward_position')
     yield r
     r.close()
 
@@ -628,3 +628,39 @@ def test_each_joint_must_be_fresh_a_gripper_alone_does_not_keep_the_arm_alive(ri
     assert spin_until(rig.executor, lambda: any('stale' in e for e in rig.errors), 2.0)
     stale = [e for e in rig.errors if 'joint states stale' in e]
     assert stale and any(f"'joint{k}'" in stale[0] for k in range(1, 7)), rig.errors
+
+
+def test_at_start_replay_logs_and_publishes_its_safety_file_limits_and_controller(
+        ros_context, tmp_path, capfd):
+    import rclpy
+    custom = tmp_path / 'cell.yaml'
+    custom.write_text('velocity_scale: 0.2\nstart_tolerance: 0.03\non_violation: slow_down\n')
+    peer = rclpy.create_node('replay_status_peer', context=ros_context)
+    statuses = []
+    peer.create_subscription(DiagnosticArray, '/vag/status', lambda msg: statuses.extend(
+        status_values(s) for s in msg.status if s.name.endswith('vag_replay')), 10)
+    replay = ReplayNode(context=ros_context, parameter_overrides=[
+        Parameter('safety_file', value=str(custom)),
+        Parameter('controller', value='cell_controller'),
+        Parameter('controller_mode', value='forward_position')])
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(peer)
+    try:
+        assert spin_until(executor, lambda: statuses, 5.0)
+        start = statuses[0]
+        assert start['state'] == 'idle' and start['safety_file'] == str(custom)
+        assert (start['controller'], start['controller_mode']) == ('cell_controller',
+                                                                   'forward_position')
+        assert start['safety.on_violation'] == 'slow_down'
+        assert start['safety.velocity_scale'] == '0.2'
+        velocity = 0.2 * replay.robot.velocity[0]
+        assert f'velocity {velocity:.3f} rad/s' in start['limits.joint1']
+        assert 'start tolerance 0.030 rad' in start['limits.joint1']
+        assert set(replay.settings()['joints']) == set(replay.robot.joint_names)
+    finally:
+        executor.shutdown()
+        replay.destroy_node()
+        peer.destroy_node()
+    log = capfd.readouterr().err
+    assert f'safety file {custom}' in log and 'forward_position -> /cell_controller' in log
+    assert 'joint1: position [' in log and 'start tolerance 0.030 rad' in log

@@ -2,8 +2,11 @@
 
 Starts capture, generator, preview, replay (armed, not dry-run), recorder, mock arm and sim
 camera from vag_ros.ros.graph.generate_and_replay, then for K held-out tasks: instruction ->
-predicted video and trajectory -> preview -> arm + execute -> success check -> bag. Prints a
-summary table and writes per episode a preview PNG, plus the bags and summary.json, to --out.
+predicted video and trajectory -> preview -> arm + execute -> success check -> bag. Prints the
+replay's settings in force (controller, safety file, limits per joint) and a summary table,
+and writes per episode a preview PNG, plus the bags and summary.json, to --out. A safety
+file or controller given in --params or on the command line is the one used; the demo's own
+(config/safety_demo.yaml) only where none is given.
 """
 
 import argparse
@@ -23,12 +26,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seed', type=non_negative, default=None,
                         help='first task seed (default 200000, outside the training seeds)')
     parser.add_argument('--out', default=None, help='output folder (default runs/demo-<time>)')
-    parser.add_argument('--controller-mode', default='forward_position',
+    parser.add_argument('--controller-mode', default=None,
                         choices=('forward_position', 'joint_trajectory'),
-                        help='how replay commands the (mock) arm (default forward_position)')
+                        help="how replay commands the (mock) arm (default: vag_replay's "
+                        'controller_mode in --params, else its default, `vag-ros params`)')
+    parser.add_argument('--controller', default=None,
+                        help="the controller replay commands and the mock arm obeys "
+                        "(default: vag_replay's controller in --params, else its default)")
+    parser.add_argument('--safety-file', default=None,
+                        help="the limits replay enforces, a safety YAML (default: "
+                        "vag_replay's safety_file in --params, else the demo's "
+                        'config/safety_demo.yaml: config/safety.yaml with slow_down)')
     parser.add_argument('--params', default='',
                         help='node parameter YAML (`node: ros__parameters:`), e.g. '
-                        'config/vag_ros.yaml')
+                        'config/vag_ros.yaml; the demo\'s own settings (safety file, '
+                        'recorder waits) apply only where it gives none')
     parser.add_argument('--backend', default='onnxruntime', choices=('onnxruntime', 'torch'),
                         help='generator backend (default onnxruntime, the faster one on CPU '
                         'in the README bench; it runs an engine exported from --checkpoint)')
@@ -74,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.train.evaluate import check_world_robot
     check_world_robot(load_sim_config(None), ((checkpoint, '--checkpoint'),))  # the world's arm
     out = Path(args.out or f'runs/demo-{time.strftime("%Y%m%d-%H%M%S")}')
-    from vag_ros.ros.demo import DEFAULT_TASK_SEED, DemoTimeouts, run_demo, summary_table
+    from vag_ros.ros.demo import DEFAULT_TASK_SEED, DemoTimeouts, run_demo, settings_text, \
+        summary_table
     timeouts = dataclasses.replace(DemoTimeouts(), generation=float(args.generation_timeout))
     generator = {'backend': args.backend}
     if args.backend == 'onnxruntime':
@@ -82,10 +95,13 @@ def run(args: argparse.Namespace) -> int:
         generator['engine_dir'] = str(args.engine or ensure_engine(checkpoint, 'runs/engines'))
     elif args.engine:
         raise VagError('--engine: the torch backend runs the checkpoint, not an engine')
-    rows = run_demo(str(checkpoint), out, args.instructions,
-                    DEFAULT_TASK_SEED if args.seed is None else args.seed,
-                    args.controller_mode, timeouts, params_file=args.params,
-                    parameters={'vag_generator': generator})
+    summary = run_demo(str(checkpoint), out, args.instructions,
+                       DEFAULT_TASK_SEED if args.seed is None else args.seed,
+                       args.controller_mode, timeouts, params_file=args.params,
+                       parameters={'vag_generator': generator}, safety_file=args.safety_file,
+                       controller=args.controller)
+    rows = summary.episodes
+    print(settings_text(summary.settings))
     print(summary_table(rows))
     for row in rows:
         print(f'preview {row.index}: {row.png}')

@@ -180,3 +180,30 @@ def load_safety_config(path: typing.Union[str, Path, None] = None) -> SafetyConf
     """Read a SafetyConfig from YAML (default: the package's config/safety.yaml)."""
     path = Path(path) if path is not None else share_path(DEFAULT_SAFETY_YAML)
     return SafetyConfig.from_dict(load_yaml(path))
+
+
+def limits_in_force(safety: SafetyConfig, limits: JointLimits, names) -> dict:
+    """What a replay enforces, for people and summaries: every SafetyConfig field as given,
+    and per joint (``names``, the robot's order) the limits resolved against the URDF."""
+    joints = {}
+    for i, name in enumerate(names):
+        start_velocity = limits.start_velocity
+        joints[name] = {
+            'unit': limits.units[i],                           # rad or m
+            'position': [float(limits.lower[i]), float(limits.upper[i])],
+            'velocity': float(limits.velocity[i]),             # [unit/s]
+            'acceleration': float(limits.acceleration[i]),     # [unit/s^2]
+            'start_tolerance': float(limits.start_tolerance[i]),  # [unit]
+            'start_velocity': None if start_velocity is None else float(start_velocity[i])}
+    safety = {k: list(v) if isinstance(v, tuple) else v
+              for k, v in dataclasses.asdict(safety).items()}
+    return {'safety': safety, 'joints': joints}
+
+
+def describe_joint_limits(joint: typing.Mapping) -> str:
+    """One joint of ``limits_in_force`` as text."""
+    unit = joint['unit']
+    low, high = joint['position']
+    return (f'position [{low:.3f}, {high:.3f}] {unit}, velocity {joint["velocity"]:.3f} '
+            f'{unit}/s, acceleration {joint["acceleration"]:.3f} {unit}/s^2, start tolerance '
+            f'{joint["start_tolerance"]:.3f} {unit}')

@@ -10,7 +10,7 @@ from pathlib import Path
 import re
 import typing
 
-from vag_ros.config import require
+from vag_ros.config import described as _d, field_descriptions, require
 from vag_ros.engines.backends import BACKENDS
 from vag_ros.episodes import topics as tp
 from vag_ros.episodes.camera_storage import STORAGE_MODES
@@ -43,20 +43,18 @@ def _topic(value, field):
 class CaptureNodeConfig:
     """Camera Image or CompressedImage -> fresh rgb8 frames for the generator, throttled."""
 
-    output_topic: str = FRAME_TOPIC
-    max_rate_hz: float = 5.0        # republish at most this often [Hz]; 0 = every frame
-    input_transport: str = 'raw'    # raw: sensor_msgs/Image; compressed: CompressedImage
-    # '' = the camera topic (remappable), + '/compressed' for compressed (image_transport's
-    # naming); otherwise subscribed as given
-    input_topic: str = ''
-    # reject frames whose header stamp is older than this on the node clock, or this far in
-    # the future, or unstamped (0) [s]; 0 = accept every stamp
-    max_age_s: float = 1.0
-    output_width: int = 0           # [px]; 0 = the camera's width
-    output_height: int = 0          # [px]; 0 = the camera's height
-    # center: crop the largest centred region of the output aspect, then resize;
-    # none: resize the whole frame (the aspect may change)
-    crop: str = 'center'
+    output_topic: str = _d(FRAME_TOPIC, 'fresh rgb8 frames for the generator')
+    max_rate_hz: float = _d(5.0, 'republish at most this often; 0 = every frame', 'Hz')
+    input_transport: str = _d('raw', 'raw: sensor_msgs/Image; compressed: CompressedImage')
+    input_topic: str = _d('', "the camera topic; '' = /camera/image_raw (remappable), + "
+                          "/compressed for compressed (image_transport's naming)")
+    max_age_s: float = _d(1.0, 'reject frames whose header stamp is older than this on the '
+                          'node clock, or this far in the future, or unstamped; 0 = accept '
+                          'every stamp', 's')
+    output_width: int = _d(0, "frame width out; 0 = the camera's", 'px')
+    output_height: int = _d(0, "frame height out; 0 = the camera's", 'px')
+    crop: str = _d('center', 'center: crop the largest centred region of the output aspect, '
+                   'then resize; none: resize the whole frame (the aspect may change)')
 
     def __post_init__(self):
         _topic(self.output_topic, 'output_topic')
@@ -90,22 +88,26 @@ class CaptureNodeConfig:
 class GeneratorNodeConfig:
     """The generator: checkpoint, backend and request admission."""
 
-    checkpoint: str = ''             # folder with model.safetensors + config.yaml
-    backend: str = 'torch'           # torch | onnxruntime | tensorrt
-    engine_dir: str = ''             # onnxruntime/tensorrt: folder from `vag-ros export`
-    device: str = 'cpu'              # torch device (cuda for tensorrt)
-    urdf: str = ''                   # robot whose joint names label the trajectory
-    frame_topic: str = FRAME_TOPIC
-    frame_id: str = 'camera'         # header.frame_id of every predicted frame
-    max_frame_age_s: float = 2.0     # refuse requests when the newest frame is older [s]
-    max_instruction_length: int = 512  # characters
-    queue_size: int = 1              # requests waiting behind the running one
-    seed: int = 0                    # first request's seed; each request adds 1
-    num_steps: int = 0               # denoising steps; 0 = the checkpoint's sampler
-    guidance_scale: float = -1.0     # classifier-free guidance; < 0 = the checkpoint's
-    # state-conditioned models: the arm's measured joints at the request, by joint name
-    joint_states_topic: str = tp.JOINT_STATES_TOPIC
-    max_joint_state_age_s: float = 0.5  # refuse requests when the newest state is older [s]
+    checkpoint: str = _d('', 'VAG checkpoint folder (model.safetensors + config.yaml)')
+    backend: str = _d('torch', 'torch (runs checkpoint), onnxruntime or tensorrt (run '
+                      'engine_dir)')
+    engine_dir: str = _d('', 'onnxruntime / tensorrt: engine folder from `vag-ros export`, '
+                         'checked against checkpoint when that is set')
+    device: str = _d('cpu', 'torch device (cuda for tensorrt)')
+    urdf: str = _d('', "robot whose joint names label the trajectory; '' = the package's "
+                   'vag_arm.urdf')
+    frame_topic: str = _d(FRAME_TOPIC, "the conditioning frames (capture's output)")
+    frame_id: str = _d('camera', 'header.frame_id of every predicted frame')
+    max_frame_age_s: float = _d(2.0, 'refuse requests when the newest frame is older', 's')
+    max_instruction_length: int = _d(512, 'refuse longer instructions', 'characters')
+    queue_size: int = _d(1, 'requests waiting behind the running one')
+    seed: int = _d(0, "first request's sampling seed; each request adds 1")
+    num_steps: int = _d(0, "denoising steps; 0 = the checkpoint's sampler")
+    guidance_scale: float = _d(-1.0, "classifier-free guidance; < 0 = the checkpoint's")
+    joint_states_topic: str = _d(tp.JOINT_STATES_TOPIC, "state-conditioned models: the arm's "
+                                 'measured joints at the request, by joint name')
+    max_joint_state_age_s: float = _d(0.5, 'refuse requests when the newest joint state is '
+                                      'older', 's')
 
     def __post_init__(self):
         require(self.backend in BACKENDS, 'backend', self.backend, f'expected one of {BACKENDS}')
@@ -128,31 +130,40 @@ class GeneratorNodeConfig:
 class ReplayNodeConfig:
     """Replay: which controller, how to stream, and the safety gate."""
 
-    urdf: str = ''                         # '' = the package's vag_arm.urdf
-    controller: str = 'arm_controller'     # /<controller>/joint_trajectory, /commands...
-    controller_mode: str = 'forward_position'
-    # the joints the controller drives, in its order; () = every actuated joint of the URDF.
-    # A gripper on a controller of its own (its joint then left out here) is validated and
-    # recorded, not commanded: joint_trajectory_controller rejects joints it does not own
-    controller_joints: typing.Tuple[str, ...] = ()
-    dry_run: bool = True                   # validate and report, never command
-    stream_rate_hz: float = 50.0           # forward_position command rate [Hz]
-    # stop if /joint_states is older during motion [s]: 3x the 170 ms gaps a 100 Hz
-    # publisher showed on a busy host, and max_state_age_s of the shipped safety file
-    joint_state_timeout_s: float = 0.5
-    # silent controller: stop when the measured joints neither move by progress_tolerance
-    # nor sit within tracking_tolerance of the commanded setpoint for controller_timeout_s
-    controller_timeout_s: float = 0.5      # [s]
-    tracking_tolerance: float = 0.05       # |measured - setpoint| counted as following [rad]
-    progress_tolerance: float = 0.005      # joint movement counted as progress [rad]
-    # stop when any joint is this far from its commanded setpoint, moving or not [rad or m]
-    path_tolerance: float = 0.2
-    goal_time_tolerance_s: float = 1.0     # follow_joint_trajectory: result wait after end [s]
-    trajectory_topic: str = tp.PREDICTED_TRAJECTORY_TOPIC
-    joint_states_topic: str = tp.JOINT_STATES_TOPIC
-    state_topic: str = REPLAY_STATE_TOPIC
-    # the limits in force: a SafetyConfig YAML; '' = the package's config/safety.yaml
-    safety_file: str = ''
+    urdf: str = _d('', "the robot: joint names and limits; '' = the package's vag_arm.urdf")
+    controller: str = _d('arm_controller', 'the ros2_control controller commanded: '
+                         '/<controller>/joint_trajectory, /commands or /follow_joint_trajectory')
+    # joint_trajectory: joint_trajectory_controller, what a ros2_control arm most often runs;
+    # the one default of the replay, the launch file, the graph and the demo
+    controller_mode: str = _d('joint_trajectory', 'joint_trajectory (one JointTrajectory), '
+                              'forward_position (Float64MultiArray stream) or '
+                              'follow_joint_trajectory (action, needs control_msgs)')
+    # joint_trajectory_controller rejects joints it does not own
+    controller_joints: typing.Tuple[str, ...] = _d(
+        (), "the joints the controller drives, in its order; [] = every actuated joint of "
+        'the URDF (a gripper on a controller of its own is validated and recorded, not '
+        'commanded)')
+    dry_run: bool = _d(True, 'validate and report, never command the arm')
+    stream_rate_hz: float = _d(50.0, 'forward_position command rate', 'Hz')
+    # 3x the 170 ms gaps a 100 Hz publisher showed on a busy host, and max_state_age_s of
+    # the shipped safety file
+    joint_state_timeout_s: float = _d(0.5, 'joint states older than this stop a motion', 's')
+    controller_timeout_s: float = _d(
+        0.5, 'silent controller: stop when the measured joints neither move by '
+        'progress_tolerance nor sit within tracking_tolerance of the setpoint this long', 's')
+    tracking_tolerance: float = _d(0.05, '|measured - setpoint| counted as following',
+                                   'rad or m')
+    progress_tolerance: float = _d(0.005, 'joint movement counted as progress', 'rad or m')
+    path_tolerance: float = _d(0.2, 'stop when any joint is this far from its commanded '
+                               'setpoint, moving or not', 'rad or m')
+    goal_time_tolerance_s: float = _d(1.0, 'follow_joint_trajectory: wait for the result this '
+                                      'long after the end', 's')
+    trajectory_topic: str = _d(tp.PREDICTED_TRAJECTORY_TOPIC, "the generator's trajectories")
+    joint_states_topic: str = _d(tp.JOINT_STATES_TOPIC, "the arm's measured joints")
+    state_topic: str = _d(REPLAY_STATE_TOPIC, 'execution state, JSON, for the recorder and '
+                          'the demo')
+    safety_file: str = _d('', "the limits in force: a SafetyConfig YAML; '' = the package's "
+                          'config/safety.yaml')
 
     def __post_init__(self):
         require(self.controller_mode in CONTROLLER_MODES, 'controller_mode',
@@ -192,12 +203,13 @@ def _fast_sim() -> SimConfig:
 class MockArmConfig:
     """The embedded world's arm behind ros2_control-like topics."""
 
-    controller: str = 'arm_controller'
-    # the joints this controller owns (() = all); as joint_trajectory_controller, it refuses
-    # a trajectory with other joints, and the joints it does not own hold where they are
-    controller_joints: typing.Tuple[str, ...] = ()
-    task: str = 'touch'                    # the world's layout: task family and seed
-    seed: int = 0
+    controller: str = _d('arm_controller', 'listens on /<controller>/joint_trajectory and '
+                         '/<controller>/commands; the graph gives it the replay\'s')
+    # as joint_trajectory_controller, it refuses a trajectory with other joints
+    controller_joints: typing.Tuple[str, ...] = _d(
+        (), 'the joints this controller owns ([] = all); the others hold where they are')
+    task: str = _d('touch', "the world's layout: task family (touch, push, pick)")
+    seed: int = _d(0, "the world's layout: task seed")
     sim: SimConfig = dataclasses.field(default_factory=_fast_sim)  # sim.frame_rate = tick
 
     def __post_init__(self):
@@ -208,11 +220,11 @@ class MockArmConfig:
 class SimCameraConfig:
     """The embedded world's camera as a sensor_msgs/Image stream."""
 
-    topic: str = tp.CAMERA_TOPIC
-    frame_id: str = tp.CAMERA_FRAME_ID
-    rate_hz: float = 10.0
-    task: str = 'touch'
-    seed: int = 0
+    topic: str = _d(tp.CAMERA_TOPIC, 'sensor_msgs/Image out')
+    frame_id: str = _d(tp.CAMERA_FRAME_ID, 'header.frame_id of every frame')
+    rate_hz: float = _d(10.0, 'frames published per second', 'Hz')
+    task: str = _d('touch', "the world's layout: task family; must equal the mock arm's")
+    seed: int = _d(0, "the world's layout: task seed; must equal the mock arm's")
     sim: SimConfig = dataclasses.field(default_factory=_fast_sim)
 
     def __post_init__(self):
@@ -224,15 +236,17 @@ class SimCameraConfig:
 class PreviewNodeConfig:
     """Preview: ghost joint states and the end-effector path of a predicted trajectory."""
 
-    urdf: str = ''
-    tip_link: str = ''                     # '' = tool0 (or the last arm link)
-    frame_id: str = ''                     # marker frame; '' = the URDF root link
-    ghost_topic: str = '/vag/preview/joint_states'
-    markers_topic: str = '/vag/preview/markers'
-    video_topic: str = '/vag/preview/video'  # predicted video replayed at its frame rate
-    rate_hz: float = 20.0                  # ghost playback publish rate [Hz]
-    loop: bool = True                      # replay the ghost from the start when done
-    max_buffered_frames: int = 500         # predicted frames kept for the video playback
+    urdf: str = _d('', "the robot drawn; '' = the package's vag_arm.urdf")
+    tip_link: str = _d('', "link whose path is drawn; '' = tool0 (or the last arm link)")
+    frame_id: str = _d('', "marker frame; '' = the URDF root link")
+    ghost_topic: str = _d('/vag/preview/joint_states', 'ghost joint states (for a second '
+                          'robot_state_publisher)')
+    markers_topic: str = _d('/vag/preview/markers', 'end-effector path, MarkerArray')
+    video_topic: str = _d('/vag/preview/video', 'predicted video replayed at its frame rate')
+    rate_hz: float = _d(20.0, 'ghost playback publish rate', 'Hz')
+    loop: bool = _d(True, 'replay the ghost from the start when done')
+    max_buffered_frames: int = _d(500, 'predicted frames kept for the video playback',
+                                  'frames')
 
     def __post_init__(self):
         _topic(self.ghost_topic, 'ghost_topic')
@@ -247,29 +261,32 @@ class PreviewNodeConfig:
 class RecorderNodeConfig:
     """Recorder: one rosbag2 (MCAP) bag per generated episode, with its execution."""
 
-    out_dir: str = 'vag_episodes'
-    urdf: str = ''
-    max_buffered_frames: int = 2000        # predicted / camera frames kept [frames]
-    camera_topic: str = tp.CAMERA_TOPIC    # measured frames while the replay executes
-    # raw: sensor_msgs/Image on camera_topic; compressed: CompressedImage on
-    # <camera_topic>/compressed (as capture's input_transport)
-    camera_transport: str = 'raw'
-    joint_states_topic: str = tp.JOINT_STATES_TOPIC
-    frame_topic: str = FRAME_TOPIC         # the conditioning frame (newest at instruction)
-    replay_state_topic: str = REPLAY_STATE_TOPIC
-    annotation_topic: str = EPISODE_ANNOTATION_TOPIC
-    settle_s: float = 1.0                  # keep recording after the motion ends [s]
-    execution_wait_s: float = 120.0        # write without execution if none starts [s]
-    # a rejected trajectory waits this long for a new ~/validate + ~/execute (the operator
-    # moving the arm to its start) before its episode is written unexecuted [s]
-    rejected_wait_s: float = 30.0
-    max_execution_s: float = 120.0         # write anyway if the motion never ends [s]
-    # the executed camera in the bag: raw (sensor_msgs/Image on camera_topic) or jpeg / png
-    # (sensor_msgs/CompressedImage on <camera_topic>/compressed, image_transport's layout);
+    out_dir: str = _d('vag_episodes', 'folder that receives one bag per episode')
+    urdf: str = _d('', "the robot whose joints (names, order) the episode records; '' = the "
+                   "package's vag_arm.urdf")
+    max_buffered_frames: int = _d(2000, 'predicted / camera frames kept', 'frames')
+    camera_topic: str = _d(tp.CAMERA_TOPIC, 'measured frames while the replay executes')
+    camera_transport: str = _d('raw', 'raw: sensor_msgs/Image on camera_topic; compressed: '
+                               "CompressedImage on <camera_topic>/compressed (as capture's "
+                               'input_transport)')
+    joint_states_topic: str = _d(tp.JOINT_STATES_TOPIC, "the arm's measured joints")
+    frame_topic: str = _d(FRAME_TOPIC, 'the conditioning frame (newest at instruction)')
+    replay_state_topic: str = _d(REPLAY_STATE_TOPIC, "the replay's execution state")
+    annotation_topic: str = _d(EPISODE_ANNOTATION_TOPIC, 'episode annotations (task, seed, '
+                               'success...), JSON')
+    settle_s: float = _d(1.0, 'keep recording after the motion ends', 's')
+    execution_wait_s: float = _d(120.0, 'write without execution if none starts', 's')
+    rejected_wait_s: float = _d(30.0, 'a rejected trajectory waits this long for a new '
+                                '~/validate + ~/execute (the operator moving the arm to its '
+                                'start) before its episode is written unexecuted', 's')
+    max_execution_s: float = _d(120.0, 'write anyway if the motion never ends', 's')
     # `vag-ros bench-storage` measures size and write time of each
-    camera_storage: str = 'raw'
-    camera_max_width: int = 0              # downscale wider frames to this width [px]; 0: no
-    camera_jpeg_quality: int = 90          # 1-100
+    camera_storage: str = _d('raw', 'the executed camera in the bag: raw (sensor_msgs/Image '
+                             'on camera_topic) or jpeg / png (CompressedImage on '
+                             '<camera_topic>/compressed)')
+    camera_max_width: int = _d(0, 'downscale wider frames to this width; 0 = as received',
+                               'px')
+    camera_jpeg_quality: int = _d(90, 'jpeg quality, 1-100')
 
     def __post_init__(self):
         require(bool(self.out_dir), 'out_dir', self.out_dir, 'must not be empty')
@@ -301,3 +318,22 @@ NODE_CONFIGS = {
     'vag_mock_arm': MockArmConfig,
     'vag_sim_camera': SimCameraConfig,
 }
+# parameters a node declares beside its config dataclass: {node: {name: (default,
+# description, unit)}}
+EXTRA_PARAMETERS = {
+    'vag_generator': {'autostart': (True, 'configure and activate the lifecycle node at start '
+                                          '(ros2 run, launch); false: wait for transitions', '')},
+}
+
+
+def parameter_descriptions(node: str) -> typing.Dict[str, typing.Tuple[str, str]]:
+    """{parameter: (description, unit)} of every parameter of ``node`` (NODE_CONFIGS)."""
+    descriptions = field_descriptions(NODE_CONFIGS[node])
+    descriptions.update({name: (description, unit) for name, (_, description, unit)
+                         in EXTRA_PARAMETERS.get(node, {}).items()})
+    return descriptions
+
+
+def describe(description: str, unit: str) -> str:
+    """One parameter's description for people: 'unit: description', or the description."""
+    return f'{unit}: {description}' if unit else description

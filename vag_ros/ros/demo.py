@@ -26,6 +26,7 @@ from visualization_msgs.msg import MarkerArray
 from vag_ros.episodes import topics as tp
 from vag_ros.errors import VagError
 from vag_ros.resources import share_path
+from vag_ros.robot.safety_config import describe_joint_limits
 from vag_ros.ros import graph
 from vag_ros.ros.configs import EPISODE_ANNOTATION_TOPIC, FRAME_TOPIC, REPLAY_STATE_TOPIC, \
     REPLAY_TERMINAL_STATES
@@ -179,25 +180,54 @@ def _call(client, request, timeout: float, what: str):
     return future.result()
 
 
+def demo_defaults() -> typing.Dict[str, dict]:
+    """The demo's own parameters, each in force only where the user gave none.
+
+    config/safety_demo.yaml: the real-arm limits of config/safety.yaml, but a trajectory
+    faster than them is slowed down (at most max_slowdown), not rejected.
+    """
+    return {'vag_recorder': {'execution_wait_s': 60.0, 'settle_s': 0.5, 'rejected_wait_s': 1.0},
+            'vag_replay': {'safety_file': str(share_path(DEMO_SAFETY_YAML))}}
+
+
+def demo_graph(checkpoint: str, out: Path, controller_mode: typing.Optional[str] = None,
+               params_file: str = '', parameters: typing.Optional[dict] = None,
+               safety_file: typing.Optional[str] = None,
+               controller: typing.Optional[str] = None) -> typing.List[graph.NodeSpec]:
+    """The demo's graph: generate_and_replay on the embedded world, armed, recording.
+
+    ``controller_mode``, ``controller``, ``safety_file``: None = not given. Lowest first: the
+    node defaults, ``demo_defaults`` (only where the user gave none), ``params_file``, the
+    arguments given, ``parameters``.
+    """
+    user = graph.load_parameters(params_file) if params_file else {}  # what the user gave
+    for name, values in (parameters or {}).items():
+        user.setdefault(name, {}).update(values)
+    if safety_file is not None:
+        user.setdefault('vag_replay', {})['safety_file'] = safety_file
+    overrides = {name: {k: v for k, v in values.items() if k not in user.get(name, {})}
+                 for name, values in demo_defaults().items()}
+    for name, values in (parameters or {}).items():
+        overrides.setdefault(name, {}).update(values)
+    return graph.generate_and_replay(
+        str(checkpoint), sim=True, dry_run=False, controller_mode=controller_mode,
+        controller=controller, safety_file=safety_file, record_dir=str(Path(out) / 'bags'),
+        params_file=params_file, parameters=overrides)
+
+
 class Demo:
     """The graph, its nodes and the observer; ``run_task`` runs one episode."""
 
-    def __init__(self, checkpoint: str, out: Path, controller_mode: str = 'forward_position',
+    def __init__(self, checkpoint: str, out: Path,
+                 controller_mode: typing.Optional[str] = None,
                  timeouts: DemoTimeouts = DemoTimeouts(), context=None,
                  params_file: str = '', parameters: typing.Optional[dict] = None,
-                 log=print):
+                 log=print, safety_file: typing.Optional[str] = None,
+                 controller: typing.Optional[str] = None):
+        """The arguments as ``demo_graph``'s."""
         self.out, self.timeouts, self.log = Path(out), timeouts, log
-        self.controller_mode = controller_mode
-        # config/safety_demo.yaml: the real-arm limits of config/safety.yaml, but a
-        # trajectory faster than them is slowed down (at most max_slowdown), not rejected
-        overrides = {'vag_recorder': {'execution_wait_s': 60.0, 'settle_s': 0.5,
-                                      'rejected_wait_s': 1.0},
-                     'vag_replay': {'safety_file': str(share_path(DEMO_SAFETY_YAML))}}
-        for name, values in (parameters or {}).items():
-            overrides.setdefault(name, {}).update(values)
-        self.specs = graph.generate_and_replay(
-            str(checkpoint), sim=True, dry_run=False, controller_mode=controller_mode,
-            record_dir=str(self.out / 'bags'), params_file=params_file, parameters=overrides)
+        self.specs = demo_graph(checkpoint, self.out, controller_mode, params_file, parameters,
+                                safety_file, controller)
         self.context = context
         self._own_context = context is None
         if self._own_context:
@@ -214,6 +244,7 @@ class Demo:
             if self.generator.pipeline is None or not self.generator._active:
                 raise DemoError(f'the generator did not start: '
                                 f'{self.generator.status.last_error or "unknown reason"}')
+            self.settings = self.replay.settings()  # what the replay runs with
             self.observer = _Observer(self.context, self.replay.config.controller)
             self.executor = SingleThreadedExecutor(context=self.context)
             for node in self.nodes + [self.observer.node]:
@@ -459,18 +490,45 @@ def summary_table(rows: typing.Sequence[DemoEpisode]) -> str:
                      + [fmt.format(*x) for x in lines])
 
 
+@dataclasses.dataclass
+class DemoSummary:
+    """What summary.json holds: the replay's settings in force and one row per episode."""
+
+    settings: dict                 # ReplayNode.settings(): safety file, limits, controller
+    episodes: typing.List[DemoEpisode]
+
+
+def settings_text(settings: typing.Mapping) -> str:
+    """The replay's settings in force (``ReplayNode.settings()``) as text."""
+    safety = settings['safety']
+    lines = [f"controller: {settings['controller_mode']} -> "
+             f"/{settings['controller'].strip('/')}",
+             f"safety file: {settings['safety_file']}",
+             '  ' + ', '.join(f'{k} {safety[k]}' for k in (
+                 'on_violation', 'max_slowdown', 'velocity_scale', 'max_state_age_s',
+                 'min_lead_in_s', 'max_duration_s', 'rest_at_ends')),
+             'limits in force:']
+    width = max(len(name) for name in settings['joints'])
+    lines += [f'  {name:<{width}}  {describe_joint_limits(joint)}'
+              for name, joint in settings['joints'].items()]
+    return '\n'.join(lines)
+
+
 def run_demo(checkpoint: str, out, instructions: int = 3, seed: int = DEFAULT_TASK_SEED,
-             controller_mode: str = 'forward_position',
+             controller_mode: typing.Optional[str] = None,
              timeouts: DemoTimeouts = DemoTimeouts(), context=None, params_file: str = '',
-             parameters: typing.Optional[dict] = None,
-             log=print) -> typing.List[DemoEpisode]:
+             parameters: typing.Optional[dict] = None, log=print,
+             safety_file: typing.Optional[str] = None,
+             controller: typing.Optional[str] = None) -> DemoSummary:
     """Run ``instructions`` held-out tasks; writes bags, PNGs and summary.json into ``out``."""
     from vag_ros.sim.world import TASK_FAMILIES
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     demo = Demo(checkpoint, out, controller_mode, timeouts, context, params_file, parameters,
-                log)
-    rows = []
+                log, safety_file, controller)
+    summary = DemoSummary(demo.settings, [])
+    log(settings_text(summary.settings))
+    rows = summary.episodes
     try:
         for k in range(instructions):
             family = TASK_FAMILIES[k % len(TASK_FAMILIES)]
@@ -480,6 +538,5 @@ def run_demo(checkpoint: str, out, instructions: int = 3, seed: int = DEFAULT_TA
             log(f'    {row.instruction!r}: {row.trajectory} {row.reason[:100]}')
     finally:
         demo.close()
-        (out / 'summary.json').write_text(json.dumps(
-            [dataclasses.asdict(r) for r in rows], indent=2))
-    return rows
+        (out / 'summary.json').write_text(json.dumps(dataclasses.asdict(summary), indent=2))
+    return summary

@@ -12,6 +12,7 @@ import threading
 import time
 import typing
 
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 import numpy as np
 from sensor_msgs.msg import Image, JointState
@@ -20,7 +21,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vag_ros.episodes import topics as tp
 from vag_ros.errors import ConfigError, VagError
-from vag_ros.ros.configs import GeneratorNodeConfig
+from vag_ros.ros.configs import describe, EXTRA_PARAMETERS, GeneratorNodeConfig
 from vag_ros.ros.conversions import arrays_to_trajectory, image_to_numpy, \
     joint_state_to_dict, numpy_to_image
 from vag_ros.ros.parameters import declare_parameters, read_config
@@ -345,7 +346,9 @@ def main(args=None) -> None:
 
 
 def _autostart(node: 'GeneratorNode') -> None:
-    node.declare_parameter('autostart', True)
+    default, description, unit = EXTRA_PARAMETERS[NODE_NAME]['autostart']
+    node.declare_parameter('autostart', default,
+                           ParameterDescriptor(description=describe(description, unit)))
     if node.get_parameter('autostart').value and \
             node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
         node.trigger_activate()

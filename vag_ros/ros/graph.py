@@ -71,42 +71,100 @@ def load_parameters(path: str) -> typing.Dict[str, typing.Dict[str, typing.Any]]
     return out
 
 
-def generate_and_replay(checkpoint: str = '', camera_topic: str = '/camera/image_raw',
-                        sim: bool = True, dry_run: bool = True,
-                        controller: str = 'arm_controller',
-                        controller_mode: str = 'forward_position', preview: bool = True,
+def generate_and_replay(checkpoint: typing.Optional[str] = None,
+                        camera_topic: str = '/camera/image_raw', sim: bool = True,
+                        dry_run: typing.Optional[bool] = None,
+                        controller: typing.Optional[str] = None,
+                        controller_mode: typing.Optional[str] = None, preview: bool = True,
                         record_dir: str = '', params_file: str = '',
                         parameters: typing.Optional[typing.Mapping[str, typing.Mapping]] = None,
-                        camera_transport: str = 'raw', backend: str = 'torch',
-                        engine_dir: str = '') -> typing.List[NodeSpec]:
+                        camera_transport: typing.Optional[str] = None,
+                        backend: typing.Optional[str] = None,
+                        engine_dir: typing.Optional[str] = None,
+                        safety_file: typing.Optional[str] = None,
+                        joint_states_topic: typing.Optional[str] = None
+                        ) -> typing.List[NodeSpec]:
     """camera -> capture -> generator -> replay -> arm, + preview and (``record_dir``) recorder.
 
     ``backend``: torch runs ``checkpoint``; onnxruntime / tensorrt run ``engine_dir`` (an
     engine exported from ``checkpoint``, checked against it when both are set).
     ``camera_transport``: 'raw' (sensor_msgs/Image on ``camera_topic``) or 'compressed'
     (CompressedImage on ``camera_topic``/compressed). ``sim`` adds the embedded world (mock
-    arm + sim camera, raw only) in place of robot and camera.
-    Parameters, lowest priority first: ``params_file`` (e.g. config/vag_ros.yaml), the
-    arguments here, then ``parameters`` ({node name: {parameter: value}}).
+    arm + sim camera, raw only) in place of robot and camera. ``joint_states_topic``: where
+    every node that reads (or, the mock arm, publishes) joint states finds them.
+    Parameters, lowest priority first: the node config dataclasses' defaults, ``params_file``
+    (e.g. config/vag_ros.yaml), the arguments here that are given (None = not given: the
+    file's value, else the node's default, stays), then ``parameters`` ({node name:
+    {parameter: value}}). The mock arm takes the replay's controller unless it has its own.
     """
     from vag_ros.config import require
     from vag_ros.ros.configs import INPUT_TRANSPORTS
-    require(camera_transport in INPUT_TRANSPORTS, 'camera_transport', camera_transport,
-            f'expected one of {INPUT_TRANSPORTS}')
-    require(not (sim and camera_transport != 'raw'), 'camera_transport', camera_transport,
-            'the sim camera publishes raw sensor_msgs/Image only')
-    specs = _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
-                   controller_mode, preview, record_dir, (('backend', backend),
-                                                          ('engine_dir', engine_dir)))
-    layers = [load_parameters(params_file) if params_file else {}, None, parameters or {}]
+    if camera_transport is not None:
+        require(camera_transport in INPUT_TRANSPORTS, 'camera_transport', camera_transport,
+                f'expected one of {INPUT_TRANSPORTS}')
+    given = {
+        'vag_capture': {'input_transport': camera_transport},
+        'vag_generator': {'checkpoint': checkpoint, 'backend': backend,
+                          'engine_dir': engine_dir, 'joint_states_topic': joint_states_topic},
+        'vag_replay': {'dry_run': dry_run, 'controller': controller,
+                       'controller_mode': controller_mode, 'safety_file': safety_file,
+                       'joint_states_topic': joint_states_topic},
+        'vag_recorder': {'out_dir': record_dir or None, 'camera_transport': camera_transport,
+                         'joint_states_topic': joint_states_topic},
+        'vag_mock_arm': {'controller': controller},
+    }
+    specs = _specs(camera_topic, sim, preview, record_dir, joint_states_topic)
+    layers = [load_parameters(params_file) if params_file else {},
+              {name: {k: v for k, v in values.items() if v is not None}
+               for name, values in given.items()},
+              parameters or {}]
     out = []
     for spec in specs:
-        merged = dict(layers[0].get(spec.name, {}))
-        merged.update(spec.parameter_dict())
-        merged.update(layers[2].get(spec.name, {}))
+        merged = {}
+        for layer in layers:
+            merged.update(layer.get(spec.name, {}))
         out.append(dataclasses.replace(spec, parameters=tuple(merged.items())))
+    out = _one_controller(out)
+    _check_sim_camera(out)
     _check_one_world(out)
     return out
+
+
+def _in_force(spec: NodeSpec, name: str):
+    """The value of parameter ``name`` that ``spec``'s node will run with."""
+    from vag_ros.ros.configs import NODE_CONFIGS
+    from vag_ros.ros.parameters import config_to_parameters
+    return spec.parameter_dict().get(name, config_to_parameters(NODE_CONFIGS[spec.name]())[name])
+
+
+def _one_controller(specs: typing.List[NodeSpec]) -> typing.List[NodeSpec]:
+    """The mock arm listens on the controller the replay commands: it takes the replay's
+    unless it was given its own, and the two must agree."""
+    from vag_ros.errors import ConfigError
+    by_name = {s.name: s for s in specs}
+    if 'vag_mock_arm' not in by_name or 'vag_replay' not in by_name:
+        return specs
+    arm, replay = by_name['vag_mock_arm'], _in_force(by_name['vag_replay'], 'controller')
+    if 'controller' not in arm.parameter_dict():
+        arm = dataclasses.replace(arm, parameters=arm.parameters + (('controller', replay),))
+    if _in_force(arm, 'controller').strip('/') != replay.strip('/'):
+        raise ConfigError(f"vag_mock_arm controller={_in_force(arm, 'controller')!r} but "
+                          f'vag_replay commands controller={replay!r}; give both the same')
+    return [arm if s.name == 'vag_mock_arm' else s for s in specs]
+
+
+def _check_sim_camera(specs: typing.Sequence[NodeSpec]) -> None:
+    """The sim camera publishes raw images only: capture must not expect compressed ones."""
+    from vag_ros.config import require
+    names = {s.name for s in specs}
+    if 'vag_sim_camera' in names:
+        for spec in specs:
+            key = {'vag_capture': 'input_transport',
+                   'vag_recorder': 'camera_transport'}.get(spec.name)
+            if key:
+                require(_in_force(spec, key) == 'raw', 'camera_transport',
+                        _in_force(spec, key),
+                        'the sim camera publishes raw sensor_msgs/Image only')
 
 
 def _world(spec: NodeSpec) -> typing.Dict[str, typing.Any]:
@@ -136,32 +194,30 @@ def _check_one_world(specs: typing.Sequence[NodeSpec]) -> None:
                               'sim.* values')
 
 
-def _specs(checkpoint, camera_topic, camera_transport, sim, dry_run, controller,
-           controller_mode, preview, record_dir, engine) -> typing.List[NodeSpec]:
+def _specs(camera_topic, sim, preview, record_dir,
+           joint_states_topic) -> typing.List[NodeSpec]:
     remap = (('/camera/image_raw', camera_topic),) if camera_topic != '/camera/image_raw' \
         else ()
+    # the mock arm publishes on the fixed /joint_states; every reader has a parameter
+    joint_states = (('/joint_states', joint_states_topic),) \
+        if joint_states_topic not in (None, '/joint_states') else ()
     specs = [
         NodeSpec('vag_capture', 'vag_capture', 'vag_ros.ros.capture_node:CaptureNode',
-                 parameters=(('input_transport', camera_transport),), remappings=remap),
+                 remappings=remap),
         NodeSpec('vag_generator', 'vag_generator', 'vag_ros.ros.generator_node:GeneratorNode',
-                 parameters=(('checkpoint', checkpoint),) + engine, lifecycle=True),
-        NodeSpec('vag_replay', 'vag_replay', 'vag_ros.ros.replay_node:ReplayNode',
-                 parameters=(('dry_run', dry_run), ('controller', controller),
-                             ('controller_mode', controller_mode))),
+                 lifecycle=True),
+        NodeSpec('vag_replay', 'vag_replay', 'vag_ros.ros.replay_node:ReplayNode'),
     ]
     if preview:
         specs.append(NodeSpec('vag_preview', 'vag_preview',
                               'vag_ros.ros.preview_node:PreviewNode'))
     if record_dir:
         specs.append(NodeSpec('vag_recorder', 'vag_recorder',
-                              'vag_ros.ros.recorder_node:RecorderNode',
-                              parameters=(('out_dir', record_dir),
-                                          ('camera_transport', camera_transport)),
-                              remappings=remap))
+                              'vag_ros.ros.recorder_node:RecorderNode', remappings=remap))
     if sim:
         specs += [
             NodeSpec('vag_mock_arm', 'vag_mock_arm', 'vag_ros.ros.mock_arm_node:MockArmNode',
-                     parameters=(('controller', controller),)),
+                     remappings=joint_states),
             NodeSpec('vag_sim_camera', 'vag_sim_camera',
                      'vag_ros.ros.sim_camera_node:SimCameraNode', remappings=remap),
         ]

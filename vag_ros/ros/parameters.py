@@ -11,7 +11,8 @@ import typing
 
 from rcl_interfaces.msg import ParameterDescriptor
 
-from vag_ros.config import from_dict
+from vag_ros.config import field_descriptions, from_dict
+from vag_ros.ros.configs import describe
 
 T = typing.TypeVar('T')
 
@@ -36,11 +37,13 @@ def _flatten(config, prefix: str = '') -> typing.Dict[str, typing.Any]:
 
 
 def declare_parameters(node, cls, prefix: str = '') -> None:
-    """Declare a parameter per field of ``cls``, defaults from ``cls()``; values untouched."""
-    descriptor = ParameterDescriptor(dynamic_typing=True)
+    """Declare a parameter per field of ``cls``, defaults from ``cls()`` and its description
+    from the field's (``ros2 param describe``); values untouched."""
+    descriptions = field_descriptions(cls, prefix)
     for name, default in _flatten(_default_instance(cls), prefix).items():
         if not node.has_parameter(name):
-            node.declare_parameter(name, default, descriptor)
+            node.declare_parameter(name, default, ParameterDescriptor(
+                dynamic_typing=True, description=describe(*descriptions[name])))
 
 
 def declare_config(node, cls: typing.Type[T], prefix: str = '') -> T:

@@ -3,13 +3,14 @@
 Dry-run is the default. Nothing is commanded unless the trajectory passed
 ``validate_trajectory`` (again, against the joint state at execute time) and ``~/arm`` was
 called; arming is consumed by one execute. The limits come from the YAML file the
-``safety_file`` parameter names (default: the package's config/safety.yaml). Every motion
-starts at the measured state: the validated curve (lead-in included) is what all three
-controller modes execute. A rejected trajectory is kept: ``~/validate`` and ``~/execute``
-check it again against the current state (after the operator moved the arm to its start).
-Cancel, disarm, stale /joint_states, a silent controller (the measured joints stop
-following the commands) and the node's exit (signal or exception) stop the motion: the
-stop reaches the controller before the node goes (``stop``).
+``safety_file`` parameter names (default: the package's config/safety.yaml); at start the
+node logs and puts on /vag/status that file, the limits in force per joint and the
+controller (``settings``). Every motion starts at the measured state: the validated curve
+(lead-in included) is what all three controller modes execute. A rejected trajectory is
+kept: ``~/validate`` and ``~/execute`` check it again against the current state (after the
+operator moved the arm to its start). Cancel, disarm, stale /joint_states, a silent
+controller (the measured joints stop following the commands) and the node's exit (signal or
+exception) stop the motion: the stop reaches the controller before the node goes (``stop``).
 
 Execution state goes to /vag/status and, for the recorder and the demo, as JSON
 ``{"state", "episode_stamp_ns", "message"}`` on ``state_topic`` (std_msgs/String): the
@@ -39,7 +40,8 @@ from vag_ros.errors import VagError
 from vag_ros.robot.braking import braking, Braking
 from vag_ros.robot.controller_watch import ControllerWatch
 from vag_ros.robot.description import load_robot_description
-from vag_ros.robot.safety_config import load_safety_config
+from vag_ros.robot.safety_config import describe_joint_limits, limits_in_force, \
+    load_safety_config
 from vag_ros.robot.trajectory_validation import validate_trajectory, ValidatedTrajectory
 from vag_ros.ros.configs import ReplayNodeConfig
 from vag_ros.ros.controller_interfaces import make_controller_interface
@@ -112,11 +114,35 @@ class ReplayNode(Node):
         arm = set(self.robot.arm_joint_names)
         self._watched = [c for c in self.controller.columns
                          if self.robot.joint_names[c] in arm] or list(self.controller.columns)
+        # what is in force, once at start, in the log and on /vag/status: the lab's settings
+        # must be visible as the ones used
+        settings = self.settings()
+        safety = settings['safety']
+        self.get_logger().info(
+            f"{cfg.controller_mode} -> /{cfg.controller.strip('/')}"
+            f"{' (dry run)' if cfg.dry_run else ''}; safety file {self.safety_file} "
+            f"(on_violation {safety['on_violation']}, max_state_age_s "
+            f"{safety['max_state_age_s']}); limits: " + '; '.join(
+                f'{name}: {describe_joint_limits(joint)}'
+                for name, joint in settings['joints'].items()))
         self.status.publish('idle', f'{cfg.controller_mode} -> /{cfg.controller}'
                             + (' (dry run)' if cfg.dry_run else '')
                             + (f'; not commanded (validated and recorded only): '
                                f'{self.uncommanded}' if self.uncommanded else ''),
-                            dry_run=cfg.dry_run, safety_file=str(self.safety_file))
+                            dry_run=cfg.dry_run, safety_file=str(self.safety_file),
+                            controller=cfg.controller, controller_mode=cfg.controller_mode,
+                            **{f'safety.{k}': v for k, v in safety.items()},
+                            **{f'limits.{name}': describe_joint_limits(joint)
+                               for name, joint in settings['joints'].items()})
+
+    def settings(self) -> dict:
+        """What this node runs with: safety file, limits in force (``limits_in_force``),
+        controller, controller mode and the joints it commands."""
+        cfg = self.config
+        return dict(limits_in_force(self.safety, self.limits, self.robot.joint_names),
+                    safety_file=str(self.safety_file), controller=cfg.controller,
+                    controller_mode=cfg.controller_mode, dry_run=cfg.dry_run,
+                    commanded_joints=list(self.controller.joint_names))
 
     def _state(self, state: str, message: str = '', stamp: typing.Optional[int] = None,
                **details) -> None:

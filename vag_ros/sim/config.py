@@ -4,7 +4,7 @@ import dataclasses
 from pathlib import Path
 import typing
 
-from vag_ros.config import from_dict, load_yaml, require
+from vag_ros.config import described as _d, from_dict, load_yaml, require
 from vag_ros.resources import share_path
 from vag_ros.robot.description import DEFAULT_URDF
 
@@ -17,26 +17,31 @@ CAMERAS = ('scene', 'overhead', 'wrist')
 class SimConfig:
     """The tabletop world: rendering, timing, object layout and success thresholds."""
 
-    urdf: str = ''                  # robot URDF; '' = the package's config/robot/vag_arm.urdf
-    width: int = 128                # rendered frame width [px]
-    height: int = 128               # rendered frame height [px]
-    camera: str = 'scene'           # camera the episode frames come from
-    frame_rate: float = 10.0        # frames (and actions) per second [Hz]
-    episode_steps: int = 40         # T, frames per episode
-    timestep: float = 0.002         # physics step [s]; frame period must be a multiple
-    num_objects_min: int = 3        # coloured blocks on the table, drawn per seed
-    num_objects_max: int = 4
-    object_size: float = 0.04       # cube edge [m]
-    object_mass: float = 0.05       # [kg]
-    object_x_range: typing.Tuple[float, ...] = (0.32, 0.52)   # block centres [m], base frame
-    object_y_range: typing.Tuple[float, ...] = (-0.18, 0.18)
-    object_max_yaw: float = 0.4     # block yaw drawn in [-max, max] [rad]
-    min_separation: float = 0.11    # between block centres [m]
-    touch_tolerance: float = 0.03   # touch: tcp within this of the block surface [m]
-    push_distance: float = 0.08     # push: commanded displacement [m]
-    push_min_distance: float = 0.05  # push: success if moved at least this along the direction
-    others_max_displacement: float = 0.02  # push: the other blocks must stay within this [m]
-    pick_lift_height: float = 0.05  # pick: block bottom this high above the table at the end
+    urdf: str = _d('', "robot URDF; '' = the package's config/robot/vag_arm.urdf")
+    width: int = _d(128, 'rendered frame width', 'px')
+    height: int = _d(128, 'rendered frame height', 'px')
+    camera: str = _d('scene', 'camera the episode frames come from: scene, overhead or wrist')
+    frame_rate: float = _d(10.0, 'frames (and actions) per second', 'Hz')
+    episode_steps: int = _d(40, 'T, frames per episode', 'frames')
+    timestep: float = _d(0.002, 'physics step; the frame period must be a multiple', 's')
+    num_objects_min: int = _d(3, 'fewest coloured blocks on the table, drawn per seed')
+    num_objects_max: int = _d(4, 'most coloured blocks on the table')
+    object_size: float = _d(0.04, 'cube edge', 'm')
+    object_mass: float = _d(0.05, 'cube mass', 'kg')
+    object_x_range: typing.Tuple[float, ...] = _d((0.32, 0.52), 'block centres x [low, high], '
+                                                  'base frame', 'm')
+    object_y_range: typing.Tuple[float, ...] = _d((-0.18, 0.18), 'block centres y [low, '
+                                                  'high], base frame', 'm')
+    object_max_yaw: float = _d(0.4, 'block yaw drawn in [-max, max]', 'rad')
+    min_separation: float = _d(0.11, 'least distance between block centres', 'm')
+    touch_tolerance: float = _d(0.03, 'touch: tcp within this of the block surface', 'm')
+    push_distance: float = _d(0.08, 'push: commanded displacement', 'm')
+    push_min_distance: float = _d(0.05, 'push: success if moved at least this along the '
+                                  'direction', 'm')
+    others_max_displacement: float = _d(0.02, 'push: the other blocks must stay within this',
+                                        'm')
+    pick_lift_height: float = _d(0.05, 'pick: block bottom this high above the table at the '
+                                 'end', 'm')
 
     def __post_init__(self):
         require(self.width > 0 and self.height > 0, 'width/height',
