@@ -18,10 +18,9 @@ from launch_ros.actions import LifecycleNode, Node
 
 from vag_ros.robot.description import parse_robot_description
 from vag_ros.ros.configs import CaptureNodeConfig, GeneratorNodeConfig, ReplayNodeConfig
-from vag_ros.ros.graph import generate_and_replay
+from vag_ros.ros.graph import generate_and_replay, robot_urdf
 
 SHARE = Path(get_package_share_directory('vag_ros'))
-URDF_READERS = ('vag_generator', 'vag_replay', 'vag_preview', 'vag_recorder')
 
 
 NOT_GIVEN = ''  # a launch argument left at '' sets nothing: the params file's value stays
@@ -69,8 +68,11 @@ ARGUMENTS = (
     ('params_file', str(SHARE / 'config' / 'vag_ros.yaml'),
      'Node parameters (node: ros__parameters:); the arguments above that are given override '
      'it, those not given leave its values in force.'),
-    ('robot_description', str(SHARE / 'config' / 'robot' / 'vag_arm.urdf'),
-     'URDF of the arm: joint names, limits and kinematics for replay and preview.'),
+    ('robot_description', NOT_GIVEN,
+     'URDF of the arm (joint names, limits, kinematics) for generator, replay, preview and '
+     'recorder; it must be the robot the checkpoint was trained for (another is refused). '
+     'Not given: the params_file urdf, else the robot.urdf the checkpoint (or engine_dir) '
+     "carries, else the package's config/robot/vag_arm.urdf."),
 )
 
 
@@ -99,8 +101,7 @@ def _nodes(context):
         controller_mode=_given(arg['controller_mode']),
         safety_file=_given(arg['safety_file']),
         preview=_true(arg['preview']), record_dir=arg['record_dir'],
-        params_file=arg['params_file'],
-        parameters={name: {'urdf': arg['robot_description']} for name in URDF_READERS})
+        params_file=arg['params_file'], urdf=_given(arg['robot_description']))
     actions = []
     for spec in specs:
         kind = LifecycleNode if spec.lifecycle else Node
@@ -111,7 +112,7 @@ def _nodes(context):
             # on Ctrl-C the recorder writes every open episode, the replay brakes the arm:
             # more time than launch's default 5 s before SIGKILL
             sigterm_timeout=str(SHUTDOWN_TIMEOUT_S.get(spec.name, 5))))
-    urdf = Path(arg['robot_description']).read_text()
+    urdf = Path(robot_urdf(specs) or SHARE / 'config' / 'robot' / 'vag_arm.urdf').read_text()
     root = parse_robot_description(urdf).root_link  # the ghost and RViz hang under it
     if _true(arg['use_sim']):  # a real robot publishes its own robot_description and TF
         joint_states = _given(arg['joint_states_topic'])

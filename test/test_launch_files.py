@@ -114,7 +114,7 @@ def test_a_launch_argument_not_given_leaves_the_params_file_in_force(monkeypatch
             replay['dry_run']) == ('arm_controller', 'joint_trajectory', '/other.yaml', True)
     # nothing given, the shipped params file: every node's own defaults hold
     replay = _launched(module)['vag_replay'][0]
-    assert set(replay) == {'urdf'}, replay
+    assert set(replay) == set(), replay
     descriptions = {a.args[0]: a.kwargs['description']
                     for a in module.generate_launch_description().args[0][:-1]}
     assert ReplayNodeConfig().controller_mode in descriptions['controller_mode']
@@ -132,3 +132,34 @@ def test_the_joint_states_topic_argument_reaches_every_reader(monkeypatch, tmp_p
     nodes = _launched(module, use_sim='true', record_dir=str(tmp_path))
     assert not any('joint_states_topic' in params for params, _ in nodes.values())
     assert nodes['vag_mock_arm'][1] == nodes['robot_state_publisher'][1] == {}
+
+
+def test_the_robot_is_the_checkpoint_s_unless_the_same_robot_s_urdf_is_given(
+        monkeypatch, tmp_path):
+    """A lab checkpoint: every node that reads a URDF, and the ghost's robot_state_publisher,
+    get the robot.urdf it carries; the package's arm given as robot_description is refused
+    naming both robots."""
+    import dataclasses
+
+    from micro_model import micro_config
+    from vag_ros.errors import ConfigError
+    from vag_ros.model.checkpoint import save_checkpoint
+    from vag_ros.model.normalization import ActionNormalizer
+    from vag_ros.model.vag import VagModel
+    from vag_ros.robot.description import load_robot_description
+    lab = load_robot_description(Path(__file__).resolve().parent / 'data' / 'lab_arm.urdf')
+    config = micro_config()
+    config = dataclasses.replace(config, action=dataclasses.replace(config.action, dim=6))
+    checkpoint = save_checkpoint(tmp_path / 'lab', VagModel(config), config,
+                                 ActionNormalizer.identity(6), robot=lab)
+    module = _launch_module(monkeypatch, 'generate_and_replay.launch.py')
+    nodes = _launched(module, checkpoint=str(checkpoint), record_dir=str(tmp_path / 'rec'))
+    for name in ('vag_generator', 'vag_replay', 'vag_preview', 'vag_recorder'):
+        assert nodes[name][0]['urdf'] == str(checkpoint / 'robot.urdf'), name
+    assert nodes['ghost_state_publisher'][0]['robot_description'] == lab.urdf
+    with pytest.raises(ConfigError, match="robot 'vag_arm'.*robot 'lab_arm'"):
+        _launched(module, checkpoint=str(checkpoint),
+                  robot_description=str(LAUNCH[0].parents[1] / 'config' / 'robot' /
+                                        'vag_arm.urdf'))
+    with pytest.raises(ConfigError, match="world's arm.*robot 'vag_arm'"):
+        _launched(module, checkpoint=str(checkpoint), use_sim='true')

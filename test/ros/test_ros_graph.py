@@ -164,3 +164,80 @@ def test_one_joint_states_topic_for_every_node_that_reads_them(ros_context, tmp_
             node.destroy_node()
     assert all(s.remappings == () for s in graph.generate_and_replay()
                if s.name == 'vag_mock_arm')
+
+
+def test_a_lab_checkpoint_runs_its_own_arm_through_the_graph(ros_context, tmp_path):
+    """No file of the package's arm: a lab arm's checkpoint in the real graph (no sim), the
+    lab's own /joint_states and camera; the trajectory carries the lab's joint names, the
+    replay judges it against the lab arm (dry run: nothing moves) and the recorder's bag
+    carries the lab's URDF."""
+    import dataclasses
+    from pathlib import Path
+    import time
+
+    import numpy as np
+    import rclpy
+    from sensor_msgs.msg import JointState
+
+    from ros_helpers import micro_config
+    from vag_ros.episodes.bag_reader import list_episode_bags, read_metadata
+    from vag_ros.model.checkpoint import save_checkpoint
+    from vag_ros.model.normalization import ActionNormalizer
+    from vag_ros.model.vag import VagModel
+    from vag_ros.robot.description import load_robot_description
+    from vag_ros.ros.conversions import numpy_to_image
+    lab = load_robot_description(Path(__file__).resolve().parents[1] / 'data' / 'lab_arm.urdf')
+    config = micro_config()
+    config = dataclasses.replace(config, action=dataclasses.replace(config.action, dim=6))
+    checkpoint = save_checkpoint(tmp_path / 'lab', VagModel(config), config,
+                                 ActionNormalizer.identity(6), robot=lab)
+    specs = graph.generate_and_replay(
+        str(checkpoint), sim=False, record_dir=str(tmp_path / 'rec'),
+        parameters={'vag_recorder': {'rejected_wait_s': 0.5}})
+    nodes = graph.create_nodes(specs, context=ros_context)
+    peer = rclpy.create_node('lab_peer', context=ros_context)
+    trajectories, replay = [], []
+    peer.create_subscription(JointTrajectory, '/vag/predicted_trajectory',
+                             trajectories.append, 10)
+    peer.create_subscription(DiagnosticArray, '/vag/status', lambda msg: replay.extend(
+        status_values(s) for s in msg.status if s.name.endswith('vag_replay')), 100)
+    joints = peer.create_publisher(JointState, '/joint_states', 10)
+    camera = peer.create_publisher(Image, '/camera/image_raw', 10)
+    instruction = peer.create_publisher(String, '/vag/instruction', 10)
+    rest = np.array([0.1, -0.2, 0.3, 0.0, 0.2, 0.01])
+
+    def publish():
+        now = time.time_ns()
+        stamp = rclpy.time.Time(nanoseconds=now).to_msg()
+        state = JointState(name=list(lab.joint_names), position=rest.tolist(),
+                           velocity=[0.0] * 6)
+        state.header.stamp = stamp
+        joints.publish(state)
+        camera.publish(numpy_to_image(np.full((48, 64, 3), 90, np.uint8), stamp_ns=now))
+
+    peer.create_timer(0.05, publish)
+    executor = SingleThreadedExecutor(context=ros_context)
+    for node in nodes + [peer]:
+        executor.add_node(node)
+    try:
+        generator = nodes[1]
+        assert generator.joint_names == lab.joint_names
+        assert {n.get_name(): n.robot.name for n in nodes if hasattr(n, 'robot')} == {
+            'vag_replay': 'lab_arm', 'vag_preview': 'lab_arm', 'vag_recorder': 'lab_arm'}
+        assert spin_until(executor, lambda: generator._frame is not None
+                          and instruction.get_subscription_count() > 0, 20.0)
+        instruction.publish(String(data='open the drawer'))
+        assert spin_until(executor, lambda: trajectories, 60.0)
+        assert list(trajectories[0].joint_names) == list(lab.joint_names)
+        assert spin_until(executor, lambda: {'validated', 'rejected'} & {
+            r['state'] for r in replay}, 10.0)
+        errors = ' '.join(r.get('last_error', '') for r in replay)
+        assert 'unknown joint' not in errors and "'joint1'" not in errors, errors
+        recorder = [n for n in nodes if n.get_name() == 'vag_recorder'][0]
+        assert spin_until(executor, lambda: recorder.written, 10.0)
+        meta = read_metadata(list_episode_bags(tmp_path / 'rec')[0])
+        assert meta.joint_names == lab.joint_names and meta.robot_urdf == lab.urdf
+    finally:
+        executor.shutdown()
+        for node in reversed(nodes + [peer]):
+            node.destroy_node()

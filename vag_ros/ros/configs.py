@@ -39,6 +39,10 @@ def _topic(value, field):
             value, 'expected an absolute topic name')
 
 
+# the urdf parameter as launch and demo set it (vag_ros.ros.graph: one robot for all nodes)
+GRAPH_URDF = "; launch and the demo set the robot.urdf the checkpoint carries"
+
+
 @dataclasses.dataclass(frozen=True)
 class CaptureNodeConfig:
     """Camera Image or CompressedImage -> fresh rgb8 frames for the generator, throttled."""
@@ -94,8 +98,8 @@ class GeneratorNodeConfig:
     engine_dir: str = _d('', 'onnxruntime / tensorrt: engine folder from `vag-ros export`, '
                          'checked against checkpoint when that is set')
     device: str = _d('cpu', 'torch device (cuda for tensorrt)')
-    urdf: str = _d('', "robot whose joint names label the trajectory; '' = the package's "
-                   'vag_arm.urdf')
+    urdf: str = _d('', "robot whose joint names label the trajectory; '' = the robot.urdf "
+                   'the checkpoint (or engine) carries; another robot than that is refused')
     frame_topic: str = _d(FRAME_TOPIC, "the conditioning frames (capture's output)")
     frame_id: str = _d('camera', 'header.frame_id of every predicted frame')
     max_frame_age_s: float = _d(2.0, 'refuse requests when the newest frame is older', 's')
@@ -130,7 +134,8 @@ class GeneratorNodeConfig:
 class ReplayNodeConfig:
     """Replay: which controller, how to stream, and the safety gate."""
 
-    urdf: str = _d('', "the robot: joint names and limits; '' = the package's vag_arm.urdf")
+    urdf: str = _d('', "the robot: joint names and limits; '' = the package's vag_arm.urdf"
+                   + GRAPH_URDF)
     controller: str = _d('arm_controller', 'the ros2_control controller commanded: '
                          '/<controller>/joint_trajectory, /commands or /follow_joint_trajectory')
     # joint_trajectory: joint_trajectory_controller, what a ros2_control arm most often runs;
@@ -236,7 +241,7 @@ class SimCameraConfig:
 class PreviewNodeConfig:
     """Preview: ghost joint states and the end-effector path of a predicted trajectory."""
 
-    urdf: str = _d('', "the robot drawn; '' = the package's vag_arm.urdf")
+    urdf: str = _d('', "the robot drawn; '' = the package's vag_arm.urdf" + GRAPH_URDF)
     tip_link: str = _d('', "link whose path is drawn; '' = tool0 (or the last arm link)")
     frame_id: str = _d('', "marker frame; '' = the URDF root link")
     ghost_topic: str = _d('/vag/preview/joint_states', 'ghost joint states (for a second '
@@ -263,7 +268,7 @@ class RecorderNodeConfig:
 
     out_dir: str = _d('vag_episodes', 'folder that receives one bag per episode')
     urdf: str = _d('', "the robot whose joints (names, order) the episode records; '' = the "
-                   "package's vag_arm.urdf")
+                   "package's vag_arm.urdf" + GRAPH_URDF)
     max_buffered_frames: int = _d(2000, 'predicted / camera frames kept', 'frames')
     camera_topic: str = _d(tp.CAMERA_TOPIC, 'measured frames while the replay executes')
     camera_transport: str = _d('raw', 'raw: sensor_msgs/Image on camera_topic; compressed: '

@@ -82,7 +82,8 @@ def generate_and_replay(checkpoint: typing.Optional[str] = None,
                         backend: typing.Optional[str] = None,
                         engine_dir: typing.Optional[str] = None,
                         safety_file: typing.Optional[str] = None,
-                        joint_states_topic: typing.Optional[str] = None
+                        joint_states_topic: typing.Optional[str] = None,
+                        urdf: typing.Optional[str] = None
                         ) -> typing.List[NodeSpec]:
     """camera -> capture -> generator -> replay -> arm, + preview and (``record_dir``) recorder.
 
@@ -96,6 +97,8 @@ def generate_and_replay(checkpoint: typing.Optional[str] = None,
     (e.g. config/vag_ros.yaml), the arguments here that are given (None = not given: the
     file's value, else the node's default, stays), then ``parameters`` ({node name:
     {parameter: value}}). The mock arm takes the replay's controller unless it has its own.
+    ``urdf``: the robot's URDF for every node that reads one; not given, they all read the
+    robot the checkpoint (or engine) was trained for (``robot_urdf``).
     """
     from vag_ros.config import require
     from vag_ros.ros.configs import INPUT_TRANSPORTS
@@ -125,6 +128,7 @@ def generate_and_replay(checkpoint: typing.Optional[str] = None,
             merged.update(layer.get(spec.name, {}))
         out.append(dataclasses.replace(spec, parameters=tuple(merged.items())))
     out = _one_controller(out)
+    out = _one_robot(out, urdf)
     _check_sim_camera(out)
     _check_one_world(out)
     return out
@@ -151,6 +155,60 @@ def _one_controller(specs: typing.List[NodeSpec]) -> typing.List[NodeSpec]:
         raise ConfigError(f"vag_mock_arm controller={_in_force(arm, 'controller')!r} but "
                           f'vag_replay commands controller={replay!r}; give both the same')
     return [arm if s.name == 'vag_mock_arm' else s for s in specs]
+
+
+URDF_READERS = ('vag_generator', 'vag_replay', 'vag_preview', 'vag_recorder')
+
+
+def robot_urdf(specs: typing.Sequence[NodeSpec]) -> typing.Optional[str]:
+    """The URDF file the graph's nodes read (None: the package's arm, as a node defaults)."""
+    for spec in specs:
+        if spec.name in URDF_READERS and _in_force(spec, 'urdf'):
+            return str(_in_force(spec, 'urdf'))
+    return None
+
+
+def _one_robot(specs: typing.List[NodeSpec], urdf: typing.Optional[str]) -> typing.List[NodeSpec]:
+    """Every node that reads a URDF reads the same one: ``urdf``, else one a node was given
+    (params file), else the robot.urdf that the generator's checkpoint (or engine) carries.
+    A URDF of another robot than the checkpoint's, or a world (use_sim) whose arm is not the
+    checkpoint's, is refused naming both."""
+    from vag_ros.engines.factory import pipeline_robot
+    from vag_ros.errors import ConfigError, VagError
+    from vag_ros.robot.description import check_same_robot, load_robot_description
+    by_name = {s.name: s for s in specs}
+    given = {s.name: _in_force(s, 'urdf') for s in specs
+             if s.name in URDF_READERS and _in_force(s, 'urdf')}
+    if urdf:
+        given = {name: urdf for name in URDF_READERS if name in by_name}
+    if len(set(given.values())) > 1:
+        raise ConfigError(f'the nodes were given different URDFs ({given}); give one (launch: '
+                          'robot_description:=)')
+    generator = by_name.get('vag_generator')
+    checkpoint = _in_force(generator, 'checkpoint') if generator else ''
+    engine_dir = _in_force(generator, 'engine_dir') if generator else ''
+    path = next(iter(given.values()), None)
+    trained = None
+    if checkpoint or engine_dir:
+        try:   # the robot the model drives; a given URDF must be the same robot
+            trained = pipeline_robot(checkpoint, engine_dir, path)
+        except VagError as exc:
+            if path is None and 'records no robot' in str(exc):
+                trained = None   # the generator says so at configure; nodes keep their default
+            else:
+                raise ConfigError(f'{exc}') from None
+    if path is None and trained is not None and trained.path is not None:
+        path = str(trained.path)
+    if 'vag_mock_arm' in by_name and trained is not None:
+        from vag_ros.sim.config import SimConfig
+        world = load_robot_description(SimConfig().urdf_path)
+        check_same_robot(world, trained, f"use_sim: the embedded world's arm ({world.path})",
+                         'the checkpoint')
+    if path is None:
+        return specs
+    return [dataclasses.replace(s, parameters=tuple(
+        dict(s.parameter_dict(), urdf=path).items())) if s.name in URDF_READERS else s
+        for s in specs]
 
 
 def _check_sim_camera(specs: typing.Sequence[NodeSpec]) -> None:
