@@ -137,3 +137,30 @@ def test_first_frames_synthesize_and_export_keep_the_lab_joint_names(lab_run):
     assert main(['export-lerobot', '--episodes', str(synth / 'bags'), '--out',
                  str(exported)]) == 0
     assert read_dataset(exported).info['features']['observation.state']['names'] == names
+
+
+def test_refusals_before_any_work_leave_nothing(lab_run, capsys):
+    """A safety file that does not fit the lab arm (the package arm's 7 per-joint values, a
+    joint the lab arm lacks), first frames of another arm, a missing checkpoint: one line
+    each, before anything is generated, and no --out left behind."""
+    root, _, checkpoint = lab_run
+    listing = root / 'first_frames'
+    if not listing.exists():
+        assert main(['first-frames', '--episodes', str(lab_run[1]), '--out',
+                     str(listing)]) == 0
+    cases = {'max_acceleration: [2, 2, 2, 3, 3, 3, 0.5]\n': 'expected one number or 6',
+             'max_acceleration: {default: 2.0, joint6: 3.0}\n': "['joint6'] are not joints"}
+    for k, (text, message) in enumerate(cases.items()):
+        safety = root / f'safety_{k}.yaml'
+        safety.write_text(text)
+        out = root / f'refused_synth_{k}'
+        capsys.readouterr()
+        assert main(['synthesize', '--checkpoint', str(checkpoint), '--first-frames',
+                     str(listing), '--out', str(out), '--safety-file', str(safety),
+                     '--quiet']) == 2
+        err = capsys.readouterr().err
+        assert message in err and str(safety) in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()
+    assert main(['generate', '--checkpoint', str(root / 'nothere'), '--image', str(LAB_URDF),
+                 '--instruction', 'x', '--out', str(root / 'g')]) == 2
+    assert 'checkpoint folder not found' in capsys.readouterr().err

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.checksums import SUMS, sha256_file
     from vag_ros.commands.generate import (check_backend_arguments, check_checkpoint_fits,
                                            load_pipeline)
-    from vag_ros.errors import CheckpointError
+    from vag_ros.errors import CheckpointError, VagError
     from vag_ros.model.checkpoint import checkpoint_robot, read_config
     from vag_ros.outputs import writable_folder
     from vag_ros.resources import share_path
@@ -131,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         share_path(DEFAULT_SAFETY_YAML)
     safety = dataclasses.replace(load_safety_config(safety_path),
                                  on_violation=args.on_violation)
+    try:   # a file that does not fit this robot: refused before anything is written
+        safety.resolve(robot)
+    except VagError as exc:
+        raise VagError(f'--safety-file {safety_path}: {exc}') from None
     check_checkpoint_fits(read_config(args.checkpoint), args.checkpoint, robot,
                           robot.lower)  # every scene brings its state
     sums = Path(args.checkpoint) / SUMS
@@ -138,8 +142,10 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(f'{args.checkpoint}: no {SUMS}; record one: cd '
                               f'{args.checkpoint} && sha256sum * > {SUMS}')
     rank, world_size = synth.dist_info()
-    out = writable_folder(synth.rank_folder(Path(args.out), rank, world_size))
+    out = synth.rank_folder(Path(args.out), rank, world_size)
+    writable_folder(out, create=False)  # the scenes are checked before --out is made
     specs, loader, world, source = _scene_source(args, robot)
+    out = writable_folder(out)
     identity = {'checkpoint_sha256': sha256_file(sums), 'backend': args.backend,
                 'engine_sha256': None if args.engine is None else
                 sha256_file(Path(args.engine) / 'manifest.json'),

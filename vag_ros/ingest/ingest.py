@@ -277,6 +277,7 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
     episode name already there, Ctrl-C or SIGTERM leave ``out_dir`` as it was, never a
     subset of the episodes that looks like a finished data set.
     """
+    made = not Path(out_dir).exists()
     out = writable_folder(out_dir, '--out folder')
     stage = staging_folder(out, 'ingest')
     try:
@@ -305,6 +306,11 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
             for name in names:  # same file system: each move is one rename
                 (stage / name).rename(out / name)
             (stage / REPORT).rename(report)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if made and not any(out.iterdir()):   # a refused ingest leaves no folder it made
+            out.rmdir()
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return summary

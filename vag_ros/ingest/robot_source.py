@@ -38,9 +38,9 @@ def bag_robot_description(path: Path) -> typing.Optional[str]:
 
 def ingest_robot(bags: typing.Sequence[Path], urdf=None):
     """(RobotDescription, where it came from) for ``bags``: ``urdf`` (a path) when given,
-    else the URDF the bags carry on /robot_description (all bags the same robot), else the
-    package's arm. A bag whose robot_description names another robot than ``urdf`` (or
-    than the other bags) is refused naming both."""
+    else the URDF the bags carry on /robot_description (all bags the same robot); neither is
+    refused (never the package's arm by default). A bag whose robot_description names
+    another robot than ``urdf`` (or than the other bags) is refused naming both."""
     from vag_ros.robot.description import (
         check_same_robot, DEFAULT_URDF, load_robot_description, parse_robot_description)
     given = load_robot_description(urdf) if urdf else None
@@ -64,6 +64,7 @@ def ingest_robot(bags: typing.Sequence[Path], urdf=None):
         return given, f'--urdf {urdf}'
     if found:
         return found[0][1], f'{ROBOT_DESCRIPTION_TOPIC} of {found[0][0]}'
-    return load_robot_description(), (
-        f"the package's {DEFAULT_URDF} (no --urdf, and no {ROBOT_DESCRIPTION_TOPIC} in the "
-        'bags): pass --urdf with your arm\'s URDF')
+    raise EpisodeError(
+        f'which robot? the bags ({bags[0]}{" ..." if len(bags) > 1 else ""}) carry no '
+        f'{ROBOT_DESCRIPTION_TOPIC}: pass --urdf with your arm\'s URDF (the embedded arm: '
+        f'--urdf {DEFAULT_URDF})')

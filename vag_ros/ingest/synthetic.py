@@ -15,8 +15,9 @@ import numpy as np
 def write_synthetic_bag(path: typing.Union[str, Path], joint_names: typing.Sequence[str],
                         minutes: float = 10.0, width: int = 640, height: int = 480,
                         camera_hz: float = 30.0, joints_hz: float = 200.0,
-                        instruction: str = 'tidy up the table') -> dict:
-    """Write the bag; {'camera': frames written, 'joint_states': messages written}."""
+                        instruction: str = 'tidy up the table', robot_urdf: str = '') -> dict:
+    """Write the bag (with ``robot_urdf`` on /robot_description, as robot_state_publisher
+    publishes it, when given); {'camera': frames written, 'joint_states': messages}."""
     from PIL import Image as PilImage
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import get_typestore, Stores
@@ -34,6 +35,11 @@ def write_synthetic_bag(path: typing.Union[str, Path], joint_names: typing.Seque
     counts = {'camera': 0, 'joint_states': 0}
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
         writer.set_custom_data('instruction', instruction)
+        if robot_urdf:
+            described = writer.add_connection('/robot_description', 'std_msgs/msg/String',
+                                              typestore=store)
+            writer.write(described, 0, store.serialize_cdr(
+                types['std_msgs/msg/String'](data=robot_urdf), 'std_msgs/msg/String'))
         camera = writer.add_connection('/camera/image_raw/compressed',
                                        'sensor_msgs/msg/CompressedImage', typestore=store)
         joints = writer.add_connection('/joint_states', 'sensor_msgs/msg/JointState',

@@ -85,6 +85,8 @@ def checkpoint_robot(directory: typing.Union[str, Path], urdf=None):
     from vag_ros.robot.description import (
         check_same_robot, load_robot_description, parse_robot_description)
     directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f'checkpoint folder not found: {directory}')
     path = directory / ROBOT
     given = load_robot_description(urdf) if urdf else None
     if not path.is_file():

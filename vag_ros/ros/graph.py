@@ -173,6 +173,8 @@ def _one_robot(specs: typing.List[NodeSpec], urdf: typing.Optional[str]) -> typi
     (params file), else the robot.urdf that the generator's checkpoint (or engine) carries.
     A URDF of another robot than the checkpoint's, or a world (use_sim) whose arm is not the
     checkpoint's, is refused naming both."""
+    from pathlib import Path
+
     from vag_ros.engines.factory import pipeline_robot
     from vag_ros.errors import ConfigError, VagError
     from vag_ros.robot.description import check_same_robot, load_robot_description
@@ -189,14 +191,13 @@ def _one_robot(specs: typing.List[NodeSpec], urdf: typing.Optional[str]) -> typi
     engine_dir = _in_force(generator, 'engine_dir') if generator else ''
     path = next(iter(given.values()), None)
     trained = None
-    if checkpoint or engine_dir:
+    if (checkpoint and Path(checkpoint).is_dir()) or (
+            not checkpoint and engine_dir and Path(engine_dir).is_dir()):
         try:   # the robot the model drives; a given URDF must be the same robot
             trained = pipeline_robot(checkpoint, engine_dir, path)
         except VagError as exc:
-            if path is None and 'records no robot' in str(exc):
-                trained = None   # the generator says so at configure; nodes keep their default
-            else:
-                raise ConfigError(f'{exc}') from None
+            raise ConfigError(str(exc)) from None
+    # (a checkpoint or engine not there (yet): the generator says so when it configures)
     if path is None and trained is not None and trained.path is not None:
         path = str(trained.path)
     if 'vag_mock_arm' in by_name and trained is not None:
