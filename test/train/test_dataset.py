@@ -9,7 +9,7 @@ import torch
 from train_helpers import micro_config, write_bags
 from vag_ros.episodes.bag_reader import read_episode
 from vag_ros.errors import EpisodeError, VagError
-from vag_ros.train.dataset import EpisodeDataset, resize_frames
+from vag_ros.train.dataset import episode_windows, EpisodeDataset, resize_frames
 
 
 def test_resize_frames_shapes_dtype_and_constant_images():
@@ -136,3 +136,27 @@ def test_the_latent_cache_gives_the_in_memory_batches_and_refuses_when_stale(tmp
         CachedEpisodeDataset(cache, config, bags[1:])
     with pytest.raises(EpisodeError, match='not empty'):
         build_latent_cache(config, bags, cache)
+
+
+def test_a_receding_horizon_policy_trains_on_windows_from_every_frame(tmp_path):
+    """action.execute_steps > 0: windows start at every frame (window_stride 1), and past
+    the episode's end they hold its last frame, joints and action (the arm at its goal)."""
+    import dataclasses
+
+    from vag_ros.episodes.bag_writer import write_episode
+    from train_helpers import make_episode
+    episode = make_episode(0, frames=6)
+    write_episode(episode, tmp_path, name='ep')
+    config = micro_config(frames=4)
+    policy = dataclasses.replace(config, mode='action_no_bridge', action=dataclasses.replace(
+        config.action, execute_steps=2))
+    windows = episode_windows(policy, tmp_path / 'ep', window_stride=1)
+    assert [w.start for w in windows] == [0, 1, 2, 3, 4, 5]
+    last = windows[-1]
+    expected = np.repeat(episode.actions[-1:], 4, axis=0)
+    np.testing.assert_allclose(last.actions.numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(last.state.numpy(), episode.joints[-1], rtol=1e-6)
+    np.testing.assert_allclose(windows[3].actions.numpy()[:3], episode.actions[3:], rtol=1e-6)
+    assert [w.start for w in episode_windows(config, tmp_path / 'ep', 1)] == [0, 1, 2]
+    with pytest.raises(Exception, match='execute_steps'):
+        dataclasses.replace(policy.action, execute_steps=5).validate()

@@ -4,8 +4,8 @@ trained on expert and/or synthesized episodes."""
 
 import argparse
 
-from vag_ros.commands.arguments import episode_count, non_negative, sampling_steps, \
-    torch_device
+from vag_ros.commands.arguments import episode_count, non_negative, positive, \
+    sampling_steps, torch_device
 
 HELP = "replay success of a checkpoint's actions (a policy) on held-out world seeds"
 
@@ -21,6 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--sim-config', default=None, help='SimConfig YAML')
     parser.add_argument('--steps', type=sampling_steps, default=None)
     parser.add_argument('--device', type=torch_device, default='cpu')
+    loop = parser.add_mutually_exclusive_group()
+    loop.add_argument('--closed-loop', dest='loop', action='store_const', const='closed',
+                      default='auto',
+                      help='receding horizon: execute the first --execute targets of each '
+                           'predicted chunk, observe again, predict the next (as Diffusion '
+                           'Policy and ACT run). Default: closed for a checkpoint trained as '
+                           'a receding-horizon policy (action.execute_steps > 0), else open')
+    loop.add_argument('--open-loop', dest='loop', action='store_const', const='open',
+                      help='one prediction from the first frame, replayed whole')
+    parser.add_argument('--execute', type=positive, default=None,
+                        help="targets executed per chunk in closed loop (default: the "
+                             "checkpoint's action.execute_steps, else 8)")
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
 
 
@@ -31,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
     json_path = writable_file(args.json, '--json file', create=False)
     results = evaluate_policy(args.checkpoint, args.episodes, args.seed_start, args.task,
-                              args.sim_config, args.steps, args.device, not args.quiet)
+                              args.sim_config, args.steps, args.device, not args.quiet,
+                              args.loop, args.execute)
     write_json(results, json_path)
+    print(results['loop'])
     for name, rate in [('all', results['replay_success']), *results['per_task'].items()]:
         low, high = rate['interval']
         print(f'{name:6s} replay success {rate["successes"]}/{rate["n"]} '

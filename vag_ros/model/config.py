@@ -193,6 +193,11 @@ class ActionConfig:
     #                               many steps (0 = off); needs state_conditioning
     waypoint_weight: float = 0.0  # auxiliary loss: the observation features regress the
     #                               clean actions at a few waypoints (0 = off)
+    execute_steps: int = 0        # > 0: a receding-horizon policy (lerobot's n_action_steps):
+    #                               run closed loop, this many targets of each chunk executed
+    #                               before observing again; trained on windows starting at
+    #                               every frame (window_stride), past the episode's end padded
+    #                               by holding its last frame and action. 0 = open loop
 
     def validate(self, where: str = 'action') -> None:
         require(self.dim >= 1, f'{where}.dim', self.dim, 'must be >= 1')
@@ -222,6 +227,8 @@ class ActionConfig:
                 self.anchor_steps, 'needs state_conditioning: true')
         require(self.waypoint_weight >= 0, f'{where}.waypoint_weight', self.waypoint_weight,
                 'must be >= 0')
+        require(0 <= self.execute_steps <= self.horizon, f'{where}.execute_steps',
+                self.execute_steps, f'must be in [0, horizon={self.horizon}]')
         require(not self.waypoint_weight or self.observation_dim > 0,
                 f'{where}.waypoint_weight', self.waypoint_weight,
                 'needs an observation encoder (observation_dim > 0)')

@@ -83,7 +83,20 @@ def read_training_episode(model_config, path: Path):
     if model_config.mode != 'video_only' and episode.actions.shape[1] != action.dim:
         raise EpisodeError(f'{path}: actions have {episode.actions.shape[1]} dims, the '
                            f'model config needs action.dim={action.dim}')
+    if action.execute_steps:   # a receding-horizon policy: windows from every frame
+        episode = hold_last(episode, video.frames - 1)
     return episode
+
+
+def hold_last(episode, steps: int):
+    """``episode`` with ``steps`` more frames holding its last frame, joints and action (the
+    arm at rest at its goal): a window may start at any frame of the original."""
+    import dataclasses
+
+    def held(array):   # (T, ...) -> (T + steps, ...)
+        return np.concatenate([array, np.repeat(array[-1:], steps, axis=0)])
+    return dataclasses.replace(episode, frames=held(episode.frames),
+                               joints=held(episode.joints), actions=held(episode.actions))
 
 
 def check_one_setup(bags: typing.Sequence[Path]) -> list:
