@@ -40,6 +40,7 @@ LOADERS = {
     'train_tiny_encoder.yaml': load_train_config,
     'train_tiny_token_action.yaml': load_train_config,
     'model_policy.yaml': load_model_config, 'train_policy.yaml': load_train_config,
+    'train_policy_2k.yaml': load_train_config,
     'contracts/default.yaml': _contract, 'contracts/gripper_topic.yaml': _contract,
     'contracts/commands_idle_split.yaml': _contract,
 }

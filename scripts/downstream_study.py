@@ -1,0 +1,196 @@
+"""Is VAG worth it? The downstream study: closed-loop policies trained with and without VAG's
+synthetic episodes, scored on held-out seeds of the embedded world.
+
+Rows (each a policy of config/model_policy.yaml trained with one recipe, run receding-horizon):
+  expert K            K scripted-expert episodes (seeds 1000.., task families in turn)
+  + vag M (replayed)  the same K plus the first M episodes `vag-ros synthesize` kept
+                      (valid, replay_success) from --generator, observed as executed: the
+                      replay's camera and measured joints (what the recorder gets on an arm)
+  + vag M (video)     the same K plus those M episodes as generated: VAG's video as the
+                      camera and its joints (no robot needed: the paper's case)
+
+Resumable: every stage skips what is complete (a recorded pool, a synthesis run, a trained
+policy, an evaluation), and a training cut short resumes. Every command is printed before it
+runs. Writes <out>/study.json, <out>/study.md (table, Wilson 95% intervals, per task) and
+<out>/success_vs_k.png.
+
+    python scripts/downstream_study.py --out runs/study --k 25 50 100 --m 300
+"""
+
+import argparse
+import json
+from pathlib import Path
+import shlex
+import subprocess
+import sys
+import time
+
+VAG = str(Path(sys.executable).parent / 'vag-ros')
+ROOT = Path(__file__).resolve().parents[1]
+EXPERT_SEED, SYNTH_SEED, EVAL_SEED = 1000, 200000, 100000   # disjoint seed ranges
+
+
+def run(*command: str) -> None:
+    print('+', ' '.join(shlex.quote(str(c)) for c in command), flush=True)
+    subprocess.run([str(c) for c in command], check=True)
+
+
+def link_bags(folder: Path, bags) -> Path:
+    """A folder of links to ``bags`` (made once; training reads it as a bag folder)."""
+    if folder.is_dir():
+        return folder
+    partial = folder.with_name(folder.name + '.partial')
+    partial.mkdir(parents=True, exist_ok=True)
+    for bag in bags:
+        link = partial / bag.name
+        if not link.exists():
+            link.symlink_to(Path(bag).resolve(), target_is_directory=True)
+    partial.rename(folder)
+    return folder
+
+
+def expert_pool(out: Path, count: int) -> Path:
+    """``count`` expert episodes from EXPERT_SEED (a larger K later records a larger pool;
+    the world is deterministic, so its first episodes are the smaller pool's)."""
+    pool = out / f'expert_{count}'
+    if not pool.is_dir():
+        tmp = out / f'expert_{count}.partial'
+        if tmp.exists():
+            subprocess.run(['rm', '-rf', str(tmp)], check=True)
+        run(VAG, 'sim-record', '--episodes', count, '--seed', EXPERT_SEED, '--out', tmp,
+            '--quiet')
+        tmp.rename(pool)
+    return pool
+
+
+def expert_bags(pool: Path, k: int):
+    """The bags of seeds EXPERT_SEED .. + k - 1 (task families in turn)."""
+    wanted = {f'seed{s:06d}' for s in range(EXPERT_SEED, EXPERT_SEED + k)}
+    bags = sorted(p for p in pool.iterdir() if p.name.split('_')[-1] in wanted)
+    if len(bags) != k:
+        raise SystemExit(f'{pool}: {len(bags)} of the {k} expert seeds from {EXPERT_SEED}')
+    return bags
+
+
+def synthesized(out: Path, generator: str, m: int, scenes: int):
+    """(replayed bags, generated bags) of the first ``m`` kept scenes, in scene order."""
+    synth = out / 'synth'
+    run(VAG, 'synthesize', '--checkpoint', generator, '--scenes', scenes, '--seed',
+        SYNTH_SEED, '--out', synth, '--quiet')   # resumes: scenes already scored are skipped
+    rows = [r for r in json.loads((synth / 'scores.json').read_text())['episodes']
+            if r['kept']]
+    rows.sort(key=lambda r: r['scene'])
+    if len(rows) < m:
+        raise SystemExit(f'{synth}: {len(rows)} kept of {scenes} scenes, {m} wanted: raise '
+                         '--scenes')
+    rows = rows[:m]
+    return [synth / r['bag'] for r in rows], [synth / r['generated_bag'] for r in rows]
+
+
+def trained(out: Path, name: str, data: Path, args) -> Path:
+    policy = out / 'policies' / name
+    if (policy / 'done').is_file():
+        return policy
+    resume = ['--resume'] if (policy / 'training_state').is_dir() else []
+    if policy.exists() and not resume:
+        subprocess.run(['rm', '-rf', str(policy)], check=True)   # killed before its first save
+    run(VAG, 'train', '--config', args.model_config, '--train-config', args.train_config,
+        '--data', data, '--out', policy, '--seed', args.train_seed, '--quiet', *resume)
+    (policy / 'done').write_text(time.strftime('%Y-%m-%d %H:%M:%S\n'))
+    return policy
+
+
+def evaluated(out: Path, name: str, policy: Path, episodes: int) -> dict:
+    result = out / 'eval' / f'{name}.json'
+    if not result.is_file():
+        result.parent.mkdir(parents=True, exist_ok=True)
+        run(VAG, 'eval-policy', '--checkpoint', policy, '--episodes', episodes,
+            '--seed-start', EVAL_SEED, '--closed-loop', '--json', result, '--quiet')
+    return json.loads(result.read_text())
+
+
+def percent(rate) -> str:
+    if rate is None:
+        return '-'
+    low, high = rate['interval']
+    return (f'{100 * rate["rate"]:.0f}% ({rate["successes"]}/{rate["n"]}) '
+            f'[{100 * low:.0f}, {100 * high:.0f}]')
+
+
+def report(out: Path, rows: list, args) -> None:
+    families = ('touch', 'push', 'pick')
+    lines = ['| training data | K | all | ' + ' | '.join(families) + ' |',
+             '| --- | ---: | ---: | ' + ' | '.join('---:' for _ in families) + ' |']
+    for row in rows:
+        result = row['result']
+        lines.append(f'| {row["label"]} | {row["k"]} | {percent(result["replay_success"])} | '
+                     + ' | '.join(percent(result['per_task'].get(f)) for f in families) + ' |')
+    (out / 'study.md').write_text('\n'.join(lines) + '\n')
+    (out / 'study.json').write_text(json.dumps(
+        {'args': vars(args), 'rows': [{k: v for k, v in r.items() if k != 'result'}
+                                      | {'replay_success': r['result']['replay_success'],
+                                         'per_task': r['result']['per_task']}
+                                      for r in rows]}, indent=2) + '\n')
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(6, 4), dpi=120)
+    axes = figure.add_subplot()
+    for label in dict.fromkeys(r['series'] for r in rows):
+        points = sorted((r['k'], r['result']['replay_success']) for r in rows
+                        if r['series'] == label)
+        ks = [k for k, _ in points]
+        axes.errorbar(ks, [100 * p['rate'] for _, p in points],
+                      yerr=[[100 * (p['rate'] - p['interval'][0]) for _, p in points],
+                            [100 * (p['interval'][1] - p['rate']) for _, p in points]],
+                      marker='o', capsize=3, label=label)
+    axes.set_xlabel('K expert episodes')
+    axes.set_ylabel(f'closed-loop success, {args.episodes} held-out seeds [%]')
+    axes.set_ylim(0, 100)
+    axes.legend()
+    FigureCanvasAgg(figure).print_png(str(out / 'success_vs_k.png'))
+    print('\n'.join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--out', required=True)
+    parser.add_argument('--k', type=int, nargs='+', default=[25, 50, 100])
+    parser.add_argument('--m', type=int, default=300, help='synthetic episodes added')
+    parser.add_argument('--scenes', type=int, default=600,
+                        help='scenes synthesized to keep M (about half are kept)')
+    parser.add_argument('--generator', default=str(ROOT / 'checkpoints' / 'tiny_demo'),
+                        help='VAG checkpoint that synthesizes (default: the demo, trained on '
+                             '900 expert episodes: the paper\'s setting)')
+    parser.add_argument('--video-k', type=int, nargs='*', default=[50],
+                        help='K values that also get the generated-video row')
+    parser.add_argument('--episodes', type=int, default=99, help='held-out seeds per row')
+    parser.add_argument('--model-config', default=str(ROOT / 'config' / 'model_policy.yaml'))
+    parser.add_argument('--train-config', default=str(ROOT / 'config' / 'train_policy.yaml'))
+    parser.add_argument('--train-seed', type=int, default=2)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    pool = expert_pool(out, max(args.k))
+    replayed, generated = synthesized(out, args.generator, args.m, args.scenes)
+    rows = []
+    for k in sorted(args.k):
+        expert = expert_bags(pool, k)
+        sets = [('expert K', 'expert', expert)]
+        sets.append((f'expert K + VAG {args.m} (replayed)', 'vag_replayed', expert + replayed))
+        if k in args.video_k:
+            sets.append((f'expert K + VAG {args.m} (generated video)', 'vag_video',
+                         expert + generated))
+        for label, series, bags in sets:
+            name = f'k{k}_{series}'
+            data = link_bags(out / 'data' / name, bags)
+            policy = trained(out, name, data, args)
+            rows.append({'label': label, 'series': label, 'k': k, 'name': name,
+                         'result': evaluated(out, name, policy, args.episodes)})
+            report(out, rows, args)
+    print(f'study: {out / "study.md"}, {out / "success_vs_k.png"} '
+          f'({(time.time() - start) / 60:.1f} min this run)')
+
+
+if __name__ == '__main__':
+    main()
