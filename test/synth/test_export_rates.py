@@ -52,3 +52,18 @@ def test_rates_that_do_not_fit_are_refused_naming_the_bags(tmp_path, capsys):
             assert exc.code == 2
         assert 'expected native or a positive integer rate' in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ['lab', 'odd']  # nothing left
+
+
+def test_episodes_of_two_robots_are_refused_naming_both_robots(tmp_path, capsys):
+    """Checked before the camera sizes: the robot is what makes the columns mean joints."""
+    import dataclasses
+    bags = lab_bags(tmp_path / 'lab', 1, steps=3)
+    other = lab_episode(1, size=(16, 20))
+    other = dataclasses.replace(other, metadata=dataclasses.replace(
+        other.metadata, robot='ur5e', joint_names=tuple(f'ur_{n}' for n in
+                                                        other.metadata.joint_names)))
+    write_episode(other, bags, 'session1_ep000')
+    assert export(bags, tmp_path / 'mixed') == 2
+    err = capsys.readouterr().err
+    assert "robot 'ur5e'" in err and "robot 'lab_arm'" in err and 'one robot' in err, err
+    assert not (tmp_path / 'mixed').exists()

@@ -80,18 +80,20 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvta
                 writer = LeRobotWriter(root, meta.frame_rate, meta.joint_names, meta.robot,
                                        _camera_shapes(episode, generated), codec, overwrite)
                 rate, first = meta.frame_rate, bag  # the first episode's, as recorded
+            elif (meta.robot, list(meta.joint_names)) != (writer.robot_type,
+                                                          writer.joint_names):
+                raise EpisodeError(f'{bag}: robot {meta.robot!r}, joints '
+                                   f'{list(meta.joint_names)}; {first}: robot '
+                                   f'{writer.robot_type!r}, joints {writer.joint_names} (one '
+                                   'data set, one robot: export them apart)')
             elif _camera_shapes(episode, generated) != writer.cameras:
                 raise EpisodeError(f'{bag}: cameras {_camera_shapes(episode, generated)} '
                                    f'differ from the first episode\'s {writer.cameras}; one '
                                    'data set holds one camera size per key')
-            if list(meta.joint_names) != writer.joint_names:
-                raise EpisodeError(f'{bag}: joints {meta.joint_names} differ from '
-                                   f'the first episode\'s {writer.joint_names}')
-            if meta.frame_rate != rate or meta.robot != writer.robot_type:
-                raise EpisodeError(f'{bag}: {meta.frame_rate:g} Hz, robot {meta.robot!r}; '
-                                   f'{first}: {rate:g} Hz, robot {writer.robot_type!r} (one '
-                                   'data set, one rate and robot: export them apart, or '
-                                   'ingest again at one --fps)')
+            if meta.frame_rate != rate:
+                raise EpisodeError(f'{bag}: {meta.frame_rate:g} Hz; {first}: {rate:g} Hz (one '
+                                   'data set, one rate: export them apart, or ingest again '
+                                   'at one --fps)')
             metadata = _metadata(episode, scores)
             metadata['name'] = name
             writer.add(_to_dataset_episode(episode, generated, metadata))

@@ -33,10 +33,11 @@ def write_first_frames(episodes, out, frame: int = 0, seed: int = 0) -> dict:
         for k, bag in enumerate(bags):
             image, joints, meta = read_frame(bag, frame)  # (H, W, 3), (D,)
             if names is None:
-                names, first = list(meta.joint_names), bag
-            elif list(meta.joint_names) != names:
-                raise EpisodeError(f'{bag}: joints {list(meta.joint_names)}; {first.name}: '
-                                   f'{names}; one first-frames list holds one robot\'s '
+                names, first, robot = list(meta.joint_names), bag, meta.robot
+            elif (meta.robot, list(meta.joint_names)) != (robot, names):
+                raise EpisodeError(f'{bag}: robot {meta.robot!r}, joints '
+                                   f'{list(meta.joint_names)}; {first.name}: robot {robot!r}, '
+                                   f'joints {names}; one first-frames list holds one robot\'s '
                                    'episodes (split them into folders)')
             if not meta.instruction.strip():
                 raise EpisodeError(f'{bag}: the episode has no instruction; re-ingest it '
