@@ -22,6 +22,7 @@ COMMANDS = {
     'eval-policy': 'eval_policy',
     'generate': 'generate',
     'first-frames': 'first_frames',
+    'withhold-actions': 'withhold_actions',
     'synthesize': 'synthesize',
     'export-lerobot': 'export_lerobot',
     'merge-datasets': 'merge_datasets',

@@ -17,6 +17,18 @@ from vag_ros.model.video_branch import VideoBranch
 WAYPOINTS = 4  # evenly spaced action steps, the last one included
 
 
+def split_labels(actions_norm: torch.Tensor
+                 ) -> typing.Tuple[typing.Optional[torch.Tensor], torch.Tensor]:
+    """(mask (B, 1, 1) of the labelled windows, or None when all are; actions (B, T, D) with
+    the unlabelled ones zeroed): a window of an episode whose actions are withheld (video
+    only) is NaN and adds no action loss."""
+    labelled = torch.isfinite(actions_norm).flatten(1).all(1)   # (B,)
+    if bool(labelled.all()):
+        return None, actions_norm
+    return labelled[:, None, None], torch.where(labelled[:, None, None], actions_norm,
+                                                torch.zeros_like(actions_norm))
+
+
 def waypoint_index(horizon: int) -> torch.Tensor:
     """(WAYPOINTS,) step indices of the auxiliary waypoints, ending at the last step."""
     # on the CPU even inside a meta-device context: a model built there reads it as data
@@ -123,12 +135,16 @@ class VagModel(nn.Module):
 
     def waypoint_loss(self, features: typing.Optional[torch.Tensor],
                       actions_norm: torch.Tensor) -> torch.Tensor:
-        """MSE of the waypoint head's (B, W, D) guess against the clean actions there."""
+        """MSE of the waypoint head's (B, W, D) guess against the clean actions there (over
+        the labelled samples: a window whose actions are withheld is NaN)."""
         if self.waypoints is None or features is None:
             return torch.zeros((), device=actions_norm.device)
+        labelled, actions_norm = split_labels(actions_norm)
         index = waypoint_index(actions_norm.shape[1]).to(actions_norm.device)
         target = actions_norm[:, index]  # (B, W, D)
-        return torch.nn.functional.mse_loss(self.waypoint_guess(features), target)
+        if labelled is None:
+            return torch.nn.functional.mse_loss(self.waypoint_guess(features), target)
+        return flow.mse(self.waypoint_guess(features), target, labelled)
 
     # -- training -------------------------------------------------------------------------
 
@@ -190,10 +206,12 @@ class VagModel(nn.Module):
         if features is None:
             features = self.observe(observation)
         cond = self.action_condition(z0, observation, features)  # (B, cond_dim)
+        waypoint_loss = self.waypoint_loss(features, actions_norm)
+        labelled, actions_norm = split_labels(actions_norm)  # (B, 1, 1): windows with actions
         a_noise = torch.randn(actions_norm.shape, generator=generator).to(actions_norm)
         a_t = flow.interpolate(actions_norm, a_noise, t)  # (B, T, D)
-        action_loss = flow.flow_loss(self.action(a_t, t, cond), actions_norm, a_noise)
-        waypoint_loss = self.waypoint_loss(features, actions_norm)
+        action_loss = flow.flow_loss(self.action(a_t, t, cond), actions_norm, a_noise,
+                                     labelled)
         return action_loss + self.config.action.waypoint_weight * waypoint_loss, waypoint_loss
 
     def _action_only_loss(self, observation: Observation,

@@ -1,5 +1,6 @@
 """Training data: episode bags -> latents, text embeddings and normalized actions in memory."""
 
+import dataclasses
 from pathlib import Path
 import typing
 
@@ -8,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from vag_ros.episodes.bag_reader import list_episode_bags, read_episode
+from vag_ros.episodes.withhold import WITHHELD
 from vag_ros.errors import EpisodeError
 from vag_ros.model import action_space
 from vag_ros.model.codecs import build_codec, LatentCodec
@@ -83,16 +85,22 @@ def read_training_episode(model_config, path: Path):
     if model_config.mode != 'video_only' and episode.actions.shape[1] != action.dim:
         raise EpisodeError(f'{path}: actions have {episode.actions.shape[1]} dims, the '
                            f'model config needs action.dim={action.dim}')
+    if actions_withheld(episode.metadata):   # video only: its windows add no action loss
+        episode = dataclasses.replace(episode, actions=np.full_like(episode.actions, np.nan))
     if action.execute_steps:   # a receding-horizon policy: windows from every frame
         episode = hold_last(episode, video.frames - 1)
     return episode
 
 
+def actions_withheld(metadata) -> bool:
+    """Whether an episode's actions are withheld from training (its video still trains the
+    video branch): a failed or unlabelled run, or the action-free study's videos."""
+    return metadata.extra.get('actions') == WITHHELD
+
+
 def hold_last(episode, steps: int):
     """``episode`` with ``steps`` more frames holding its last frame, joints and action (the
     arm at rest at its goal): a window may start at any frame of the original."""
-    import dataclasses
-
     def held(array):   # (T, ...) -> (T + steps, ...)
         return np.concatenate([array, np.repeat(array[-1:], steps, axis=0)])
     return dataclasses.replace(episode, frames=held(episode.frames),
@@ -188,7 +196,15 @@ def named_windows(model_config, bags: typing.Sequence[Path], window_stride: int 
 
 def fit_normalizer(model_config, actions: torch.Tensor, states: torch.Tensor
                    ) -> ActionNormalizer:
-    """The action statistics of windows (N, T, D) starting at states (N, D)."""
+    """The action statistics of windows (N, T, D) starting at states (N, D); windows whose
+    actions are withheld (NaN) are left out."""
+    labelled = torch.isfinite(actions).flatten(1).all(1)   # (N,)
+    if not bool(labelled.any()) and model_config.mode == 'video_only':
+        return ActionNormalizer.identity(actions.shape[-1])   # no actions to normalize
+    if not bool(labelled.any()):
+        raise EpisodeError('every episode\'s actions are withheld: training needs some with '
+                           'actions (a video-only run: mode video_only)')
+    actions, states = actions[labelled], states[labelled]
     relative = model_config.action.state_conditioning
     return ActionNormalizer.fit(actions - states[:, None] if relative else actions,
                                 model_config.action.normalization)
