@@ -156,7 +156,7 @@ class World:
     def replay(self, task: Task, actions, initial_joints=None,
                render: bool = True) -> ReplayResult:
         """Execute joint targets ``actions`` (T, D) from ``task``'s initial state."""
-        actions = self._check_actions(actions)
+        actions = self.check_actions(actions)
         self.reset(task, initial_joints)
         return self._run(actions, render)
 
@@ -193,7 +193,9 @@ class World:
             raise SimError(f'initial_joints: outside the URDF limits for {names}')
         return joints
 
-    def _check_actions(self, actions) -> np.ndarray:
+    def check_actions(self, actions) -> np.ndarray:
+        """``actions`` as a (T, D) float array of this robot's joint targets; SimError on
+        another shape, non-numeric or non-finite values."""
         try:
             actions = np.asarray(actions, dtype=float)
         except (TypeError, ValueError):

@@ -30,7 +30,7 @@ def rollout_closed_loop(world, plan: typing.Callable, execute: int, steps: int) 
     joints = np.zeros((steps, world.dof))   # (T, D) measured before each step
     k = chunks = 0
     while k < steps:
-        chunk = world._check_actions(plan(world.render(), world.joints(), k))   # (N, D)
+        chunk = world.check_actions(plan(world.render(), world.joints(), k))   # (N, D)
         chunks += 1
         for action in chunk[:min(execute, steps - k)]:
             joints[k] = world.joints()
