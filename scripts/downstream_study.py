@@ -143,6 +143,7 @@ def report(out: Path, rows: list, args) -> None:
                       yerr=[[100 * (p['rate'] - p['interval'][0]) for _, p in points],
                             [100 * (p['interval'][1] - p['rate']) for _, p in points]],
                       marker='o', capsize=3, label=label)
+    axes.set_xticks(sorted({r['k'] for r in rows}))
     axes.set_xlabel('K expert episodes')
     axes.set_ylabel(f'closed-loop success, {args.episodes} held-out seeds [%]')
     axes.set_ylim(0, 100)
