@@ -8,6 +8,9 @@ Rows (each a policy of config/model_policy.yaml trained with one recipe, run rec
                       replay's camera and measured joints (what the recorder gets on an arm)
   + vag M (video)     the same K plus those M episodes as generated: VAG's video as the
                       camera and its joints (no robot needed: the paper's case)
+  expert N (check)    the learner on N expert episodes alone (--learner-check, default 900,
+                      as many as trained the generator): is the learner strong enough for
+                      the curve to mean anything?
 
 Resumable: every stage skips what is complete (a recorded pool, a synthesis run, a trained
 policy, an evaluation), and a training cut short resumes. Every command is printed before it
@@ -135,15 +138,20 @@ def report(out: Path, rows: list, args) -> None:
     from matplotlib.figure import Figure
     figure = Figure(figsize=(6, 4), dpi=120)
     axes = figure.add_subplot()
-    for label in dict.fromkeys(r['series'] for r in rows):
-        points = sorted((r['k'], r['result']['replay_success']) for r in rows
+    curve = [r for r in rows if r['series'] != 'learner check']
+    for row in rows:
+        if row['series'] == 'learner check':   # a level, not a point of the K curve
+            axes.axhline(100 * row['result']['replay_success']['rate'], color='gray',
+                         linestyle='--', label=row['label'])
+    for label in dict.fromkeys(r['series'] for r in curve):
+        points = sorted((r['k'], r['result']['replay_success']) for r in curve
                         if r['series'] == label)
         ks = [k for k, _ in points]
         axes.errorbar(ks, [100 * p['rate'] for _, p in points],
                       yerr=[[100 * (p['rate'] - p['interval'][0]) for _, p in points],
                             [100 * (p['interval'][1] - p['rate']) for _, p in points]],
                       marker='o', capsize=3, label=label)
-    axes.set_xticks(sorted({r['k'] for r in rows}))
+    axes.set_xticks(sorted({r['k'] for r in curve}))
     axes.set_xlabel('K expert episodes')
     axes.set_ylabel(f'closed-loop success, {args.episodes} held-out seeds [%]')
     axes.set_ylim(0, 100)
@@ -168,6 +176,8 @@ def main() -> None:
     parser.add_argument('--model-config', default=str(ROOT / 'config' / 'model_policy.yaml'))
     parser.add_argument('--train-config', default=str(ROOT / 'config' / 'train_policy.yaml'))
     parser.add_argument('--train-seed', type=int, default=2)
+    parser.add_argument('--learner-check', type=int, default=900,
+                        help='expert episodes of the learner check row (0: none)')
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -189,6 +199,15 @@ def main() -> None:
             rows.append({'label': label, 'series': label, 'k': k, 'name': name,
                          'result': evaluated(out, name, policy, args.episodes)})
             report(out, rows, args)
+    if args.learner_check:
+        n = args.learner_check
+        name = f'k{n}_expert'
+        bags = expert_bags(expert_pool(out, n), n)
+        policy = trained(out, name, link_bags(out / 'data' / name, bags), args)
+        rows.append({'label': f'expert {n} (learner check)', 'series': 'learner check',
+                     'k': n, 'name': name, 'result': evaluated(out, name, policy,
+                                                               args.episodes)})
+        report(out, rows, args)
     print(f'study: {out / "study.md"}, {out / "success_vs_k.png"} '
           f'({(time.time() - start) / 60:.1f} min this run)')
 
