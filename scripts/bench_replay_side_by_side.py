@@ -1,4 +1,4 @@
-"""The streaming table of the README: the executor-timer loop vs the stream thread, side by side.
+"""The streaming table of docs/streaming.md: executor-timer loop vs stream thread, side by side.
 
 The timer loop is vag_replay as of commit 1ee3d8e; it runs from a git worktree put first on
 PYTHONPATH, everything else from this checkout. Interleaved, 3 motions per loop and rate.

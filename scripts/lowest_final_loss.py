@@ -5,8 +5,8 @@
 
 The token recipe's stage 0 (the observation encoder alone) is run with two seeds and the one
 whose loss ends lower is kept (there the logged loss is the waypoint loss alone): an encoder
-that ends its warm-up high does not know where the named block is (README, "The video reads
-the observation").
+that ends its warm-up high does not know where the named block is (docs/variants.md, "The video
+reads the observation").
 """
 
 import argparse
