@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from child_signals import default_signals  # noqa: I100
 from vag_ros.cli import main
 from vag_ros.episodes.bag_reader import list_episode_bags, read_episode, read_episode_mcap
 
@@ -93,7 +94,7 @@ sys.exit(cli.main(sys.argv[1:]))
     process = subprocess.Popen(
         [sys.executable, '-c', child, 'sim-record', '--episodes', '3', '--out', str(out),
          '--task', 'touch', '--quiet'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        text=True, preexec_fn=default_signals())
     assert process.stdout.readline().strip() == 'writing'
     time.sleep(0.3)
     process.send_signal(number)

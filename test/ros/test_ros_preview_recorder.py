@@ -16,7 +16,8 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
-from ros_helpers import spin_until  # noqa: I100
+from child_signals import default_signals  # noqa: I100
+from ros_helpers import spin_until
 from vag_ros.robot.description import load_robot_description
 from vag_ros.ros.conversions import arrays_to_trajectory, make_joint_state, numpy_to_image
 from vag_ros.ros.preview_node import PreviewNode
@@ -307,7 +308,8 @@ def test_a_signal_closes_every_open_episode_completely(ros_context, tmp_path, nu
     executor = _executor(ros_context, feed.node)
     process = subprocess.Popen(
         [sys.executable, '-m', 'vag_ros.ros.recorder_node', '--ros-args', '-p',
-         f'out_dir:={tmp_path}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         f'out_dir:={tmp_path}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_signals())
     stamps = [START + k * 10**9 for k in range(3)]
     try:
         assert spin_until(executor, lambda: feed.trajectory.get_subscription_count() >= 1

@@ -20,7 +20,8 @@ from std_msgs.msg import Float64MultiArray, String  # noqa: I100
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from ros_helpers import spin_for, spin_until  # noqa: I100
+from child_signals import default_signals  # noqa: I100
+from ros_helpers import spin_for, spin_until
 from test_ros_replay import assert_braked, assert_braking_trajectory  # noqa: I100
 from vag_ros.robot.description import load_robot_description
 from vag_ros.robot.safety_config import load_safety_config
@@ -75,7 +76,8 @@ class Cell:
         self.process = subprocess.Popen(
             [sys.executable, '-c', CHILD, '--ros-args', '-p', 'dry_run:=false',
              '-p', f'controller_mode:={mode}'],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=default_signals())
 
     def call(self, client, request):
         assert spin_until(self.executor, client.service_is_ready, 60.0), 'no vag_replay'

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from child_signals import default_signals  # noqa: I100
 from vag_ros.checksums import write_checksums
 from vag_ros.cli import main
 from vag_ros.datasets.lerobot_reader import read_dataset
@@ -319,7 +320,8 @@ def test_sigterm_mid_run_then_the_same_command_finishes(tmp_path):
                '--out', str(out), '--quiet', '--scenes', '3', '--keep', KEEP_REPLAYED]
     env = dict(os.environ, OMP_NUM_THREADS='1', SVT_LOG='1')
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_signals())
     scores_file = out / 'scores.jsonl'
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None and not (
