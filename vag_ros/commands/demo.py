@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'recorder waits) apply only where it gives none')
     parser.add_argument('--backend', default='onnxruntime', choices=('onnxruntime', 'torch'),
                         help='generator backend (default onnxruntime, the faster one on CPU '
-                        'in the README bench; it runs an engine exported from --checkpoint)')
+                        'in docs/engines.md; it runs an engine exported from --checkpoint)')
     parser.add_argument('--engine', default=None,
                         help='engine folder for onnxruntime (default: exported once into '
                         'runs/engines/<checkpoint>-<hash>)')

@@ -1,6 +1,6 @@
 """A float32 engine per checkpoint in a cache folder, exported once and said so.
 
-The demo runs the faster CPU backend (onnxruntime, see the README's bench table); it needs
+The demo runs the faster CPU backend (onnxruntime, see docs/engines.md); it needs
 an engine, which this exports the first time into ``<root>/<checkpoint>-<hash>`` and reuses
 after. The folder name carries the checkpoint hash, and loading checks the manifest against
 the checkpoint again, so a changed checkpoint gets a new folder, never a stale engine.

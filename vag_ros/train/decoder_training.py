@@ -228,7 +228,7 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
         index = torch.randint(1, frames, (b, 1), generator=generator).to(device)   # (B, 1)
         # the first frame as recorded (resized like the targets): fed the frame as generation
         # gives it (frame_to_tensor's bilinear resize) instead, the refiner came out worse
-        # (README, "The learned decoder")
+        # (docs/variants.md, "The learned decoder")
         out_frames = refiner.refine_frames(linear, truth[:, :, :1], index)  # (B, 3, 1, H, W)
         target = truth[torch.arange(b, device=device)[:, None], :, index]   # (B, 1, 3, H, W)
         loss = torch.mean((out_frames.transpose(1, 2) - target) ** 2)

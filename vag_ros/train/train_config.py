@@ -28,7 +28,7 @@ class TrainConfig:
     # The action branch's observation encoder first learns alone, from the waypoint loss (the
     # encoder regressing a few action waypoints), for this many steps; its parameters train
     # at lr * observation_lr_scale throughout. Through the flow loss alone the encoder's
-    # instruction queries did not find the named block (measured; README).
+    # instruction queries did not find the named block (measured; docs/variants.md).
     observation_warmup_steps: int = 0
     observation_lr_scale: float = 1.0
     # episodes longer than the model's clip give a window every window_stride frames
