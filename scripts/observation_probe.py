@@ -38,7 +38,8 @@ def parse_variant(text: str):
 def tensors(config, named, text_encoder):
     """Frames (N, 3, S, S) in [-1, 1], text (N, L, E) + mask, states (N, D), normalized
     actions (N, T, D), the normalizer, and the episode name of each window."""
-    from vag_ros.train.dataset import fit_normalizer, frames_to_video, normalize_actions
+    from vag_ros.frame_geometry import frames_to_video
+    from vag_ros.train.dataset import fit_normalizer, normalize_actions
     windows = [w for _, w in named]
     frames = frames_to_video(np.stack([w.observed for w in windows])).transpose(0, 1)
     emb, mask = text_encoder.encode([w.instruction for w in windows])

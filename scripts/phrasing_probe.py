@@ -18,7 +18,7 @@ from vag_ros.model.pipeline import VagPipeline  # noqa: E402
 from vag_ros.sim.config import load_sim_config  # noqa: E402
 from vag_ros.sim.tasks import DIRECTION_PHRASES  # noqa: E402
 from vag_ros.sim.world import World  # noqa: E402
-from vag_ros.train.metrics import rate  # noqa: E402
+from vag_ros.eval.metrics import rate  # noqa: E402
 
 CORES = {'touch': 'touch the {c} cube', 'push': 'push the {c} cube {d}',
          'pick': 'pick up the {c} cube'}

@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vag_ros.model.pipeline import VagPipeline  # noqa: E402
 from vag_ros.sim.config import load_sim_config  # noqa: E402
 from vag_ros.sim.world import World  # noqa: E402
-from vag_ros.train import metrics  # noqa: E402
-from vag_ros.train.dataset import resize_frames  # noqa: E402
-from vag_ros.train.evaluate import reference_videos  # noqa: E402
+from vag_ros.eval import metrics  # noqa: E402
+from vag_ros.frame_geometry import resize_frames  # noqa: E402
+from vag_ros.eval.evaluate import reference_videos  # noqa: E402
 
 FAMILIES = ('touch', 'push', 'pick')
 SHOWN = (1, 2, 5, 10, 20, 30, 39)

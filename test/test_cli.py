@@ -134,7 +134,7 @@ def test_a_schedule_beyond_any_run_is_refused_at_once(tmp_path, capsys):
 
 def test_eval_refuses_unwritable_outputs_before_loading_anything(tmp_path, capsys,
                                                                  monkeypatch):
-    import vag_ros.train.evaluate as evaluate
+    import vag_ros.eval.evaluate as evaluate
 
     def boom(*args, **kwargs):
         raise AssertionError('the evaluation started before its outputs were checked')

@@ -27,3 +27,7 @@ class TrajectoryError(VagError):
 
 class EngineError(VagError):
     """An engine is missing, corrupt, foreign (checkpoint, TensorRT, GPU) or cannot run."""
+
+
+class ConversionError(VagError, ValueError):
+    """A message does not hold what its fields claim (encoding, size, step, lengths)."""

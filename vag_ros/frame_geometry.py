@@ -1,14 +1,19 @@
 """Camera frames for the model (no rclpy here): age check, centre crop and resize.
 
 ``check_frame_age`` judges a frame's header stamp against the receiver's clock;
-``fit_frame`` crops and resizes an (H, W, 3) uint8 frame to the configured output size.
+``fit_frame`` crops and resizes an (H, W, 3) uint8 frame to the configured output size (the
+nodes); ``resize_frames`` resizes clips for training, evaluation and synthesis and
+``frames_to_video`` puts them in the model's range.
 """
 
 import typing
 
 import numpy as np
 
-from vag_ros.errors import VagError
+from vag_ros.errors import EpisodeError, VagError
+
+if typing.TYPE_CHECKING:
+    import torch
 
 CROP_MODES = ('center', 'none')  # center: largest centred region of the output aspect
 
@@ -119,3 +124,29 @@ def resize_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, height, width, 3) uint8; area when shrinking, else bilinear."""
+    import torch
+    import torch.nn.functional as F
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise EpisodeError(
+            f'frames: expected (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}')
+    if frames.shape[1:3] == (height, width):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # (T,3,H,W)
+    if frames.shape[1] >= height and frames.shape[2] >= width:
+        x = F.interpolate(x, size=(height, width), mode='area')
+    else:
+        x = F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False,
+                          antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def frames_to_video(frames: np.ndarray) -> 'torch.Tensor':
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float in [-1, 1]."""
+    import torch
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    return x.permute(3, 0, 1, 2)

@@ -16,8 +16,8 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from ros_helpers import spin_until  # noqa: I100
 from vag_ros.ros.capture_node import CaptureNode
-from vag_ros.ros.conversions import (image_to_numpy, numpy_to_compressed, numpy_to_image,
-                                     ns_to_time, time_to_ns)
+from vag_ros.image_decoding import image_to_numpy
+from vag_ros.ros.conversions import ns_to_time, numpy_to_compressed, numpy_to_image, time_to_ns
 from vag_ros.ros.status import status_values
 
 pytestmark = pytest.mark.ros

@@ -8,6 +8,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: I100
 
 from vag_ros.errors import ConfigError
 from vag_ros import frame_geometry as fg
+from vag_ros import image_decoding as decode
 from vag_ros.ros import conversions as cv
 from vag_ros.ros.configs import CaptureNodeConfig, GeneratorNodeConfig, MockArmConfig, \
     ReplayNodeConfig
@@ -25,11 +26,11 @@ def test_image_round_trip_rgb_and_bgr():
     msg = cv.numpy_to_image(frame, 'rgb8', stamp_ns=3_000_000_007, frame_id='cam')
     assert (msg.height, msg.width, msg.step, msg.encoding) == (5, 7, 21, 'rgb8')
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (3, 7)
-    out = cv.image_to_numpy(msg)
+    out = decode.image_to_numpy(msg)
     assert out.dtype == np.uint8 and np.array_equal(out, frame) and out.flags.writeable
-    assert np.array_equal(cv.image_to_numpy(msg, 'bgr8'), frame[:, :, ::-1])
+    assert np.array_equal(decode.image_to_numpy(msg, 'bgr8'), frame[:, :, ::-1])
     bgr = cv.numpy_to_image(frame[:, :, ::-1].copy(), 'bgr8')
-    assert np.array_equal(cv.image_to_numpy(bgr, 'rgb8'), frame)
+    assert np.array_equal(decode.image_to_numpy(bgr, 'rgb8'), frame)
 
 
 def test_image_with_padded_rows():
@@ -37,7 +38,7 @@ def test_image_with_padded_rows():
     padded = np.zeros((5, 24), np.uint8)
     padded[:, :21] = frame.reshape(5, 21)
     msg = Image(height=5, width=7, encoding='rgb8', step=24, data=padded.tobytes())
-    assert np.array_equal(cv.image_to_numpy(msg), frame)
+    assert np.array_equal(decode.image_to_numpy(msg), frame)
 
 
 @pytest.mark.parametrize('change, match', [
@@ -52,7 +53,7 @@ def test_image_errors_name_the_problem(change, match):
     for key, value in change.items():
         setattr(msg, key, value)
     with pytest.raises(cv.ConversionError, match=match):
-        cv.image_to_numpy(msg)
+        decode.image_to_numpy(msg)
 
 
 def _raw(values: np.ndarray, encoding: str, big_endian: bool = False, pad: int = 0) -> Image:
@@ -66,15 +67,15 @@ def _raw(values: np.ndarray, encoding: str, big_endian: bool = False, pad: int =
 
 
 def test_four_channel_and_grey_encodings_are_read_without_cv_bridge(monkeypatch):
-    monkeypatch.setattr(cv, '_CvBridge', None)
+    monkeypatch.setattr(decode, '_CvBridge', None)
     frame = _frame()
     alpha = np.full((5, 7, 1), 9, np.uint8)
-    assert np.array_equal(cv.image_to_numpy(_raw(np.concatenate([frame, alpha], 2), 'rgba8',
-                                                 pad=3)), frame)
+    rgba = _raw(np.concatenate([frame, alpha], 2), 'rgba8', pad=3)
+    assert np.array_equal(decode.image_to_numpy(rgba), frame)
     bgra = np.concatenate([frame[:, :, ::-1], alpha], 2)
-    assert np.array_equal(cv.image_to_numpy(_raw(bgra, 'bgra8')), frame)
+    assert np.array_equal(decode.image_to_numpy(_raw(bgra, 'bgra8')), frame)
     grey = frame[:, :, 0]
-    assert np.array_equal(cv.image_to_numpy(_raw(grey, 'mono8'), 'bgr8'),
+    assert np.array_equal(decode.image_to_numpy(_raw(grey, 'mono8'), 'bgr8'),
                           np.repeat(grey[:, :, None], 3, axis=2))
 
 
@@ -82,12 +83,12 @@ def test_four_channel_and_grey_encodings_are_read_without_cv_bridge(monkeypatch)
 def test_sixteen_bit_encodings_are_scaled_to_eight_bits(big_endian):
     frame = _frame().astype(np.uint16)
     wide = frame * 257  # 8-bit k is 16-bit 257 k: exactly k again
-    got = cv.image_to_numpy(_raw(wide, 'rgb16', big_endian, pad=2))
+    got = decode.image_to_numpy(_raw(wide, 'rgb16', big_endian, pad=2))
     assert np.array_equal(got, frame.astype(np.uint8))
-    got = cv.image_to_numpy(_raw(wide[:, :, ::-1].copy(), 'bgr16', big_endian))
+    got = decode.image_to_numpy(_raw(wide[:, :, ::-1].copy(), 'bgr16', big_endian))
     assert np.array_equal(got, frame.astype(np.uint8))
     ramp = np.array([[0, 128, 129, 65535]], np.uint16)
-    got = cv.image_to_numpy(_raw(ramp, 'mono16', big_endian))[0, :, 0]
+    got = decode.image_to_numpy(_raw(ramp, 'mono16', big_endian))[0, :, 0]
     assert got.tolist() == [0, 0, 1, 255]
 
 
@@ -103,12 +104,12 @@ def test_yuv422_matches_opencv(encoding, order):
     msg.width = 6
     code = cv2.COLOR_YUV2RGB_UYVY if encoding == 'yuv422' else cv2.COLOR_YUV2RGB_YUY2
     want = cv2.cvtColor(quads.reshape(4, 6, 2), code)
-    got = cv.image_to_numpy(msg)
+    got = decode.image_to_numpy(msg)
     assert got.shape == (4, 6, 3)
     assert int(np.abs(got.astype(int) - want.astype(int)).max()) <= 2
     msg.width, msg.step = 5, 10
     with pytest.raises(cv.ConversionError, match='even width'):
-        cv.image_to_numpy(msg)
+        decode.image_to_numpy(msg)
 
 
 def test_numpy_to_image_rejects_wrong_arrays():
@@ -122,10 +123,10 @@ def test_numpy_to_image_rejects_wrong_arrays():
 def decoder(request, monkeypatch):
     """Decode compressed images with cv_bridge (where it and OpenCV import) or Pillow."""
     pytest.importorskip('PIL')
-    if request.param == 'cv_bridge' and cv._CvBridge is None:
+    if request.param == 'cv_bridge' and decode._CvBridge is None:
         pytest.skip('cv_bridge with OpenCV is not installed')
     if request.param == 'pillow':
-        monkeypatch.setattr(cv, '_CvBridge', None)
+        monkeypatch.setattr(decode, '_CvBridge', None)
     return request.param
 
 
@@ -145,11 +146,11 @@ def test_compressed_round_trip_jpeg_and_png(decoder):
     frame = _smooth()
     png = cv.numpy_to_compressed(frame, 'png', stamp_ns=5, frame_id='cam')
     assert png.format == 'png' and png.header.frame_id == 'cam' and png.header.stamp.nanosec == 5
-    assert np.array_equal(cv.compressed_to_numpy(png), frame)
-    assert np.array_equal(cv.compressed_to_numpy(png, 'bgr8'), frame[:, :, ::-1])
+    assert np.array_equal(decode.compressed_to_numpy(png), frame)
+    assert np.array_equal(decode.compressed_to_numpy(png, 'bgr8'), frame[:, :, ::-1])
     bgr_in = cv.numpy_to_compressed(frame[:, :, ::-1].copy(), 'png', encoding='bgr8')
-    assert np.array_equal(cv.compressed_to_numpy(bgr_in), frame)
-    out = cv.compressed_to_numpy(cv.numpy_to_compressed(frame, 'jpeg'))  # (H, W, 3)
+    assert np.array_equal(decode.compressed_to_numpy(bgr_in), frame)
+    out = decode.compressed_to_numpy(cv.numpy_to_compressed(frame, 'jpeg'))  # (H, W, 3)
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert np.abs(out.astype(int) - frame).mean() < 3.0  # lossy
 
@@ -162,7 +163,7 @@ def test_compressed_grey_and_alpha_become_rgb(decoder):
                             (np.dstack([frame, np.full(frame.shape[:2], 9, np.uint8)]), frame)):
         buffer = io.BytesIO()
         PilImage.fromarray(array).save(buffer, format='PNG')
-        out = cv.compressed_to_numpy(_compressed(buffer.getvalue(), 'png'))
+        out = decode.compressed_to_numpy(_compressed(buffer.getvalue(), 'png'))
         assert np.array_equal(out, expected)
 
 
@@ -171,7 +172,7 @@ def test_compressed_grey_and_alpha_become_rgb(decoder):
     ('rgb8; jpeg compressed bgr8', 'jpeg'), ('bgr8; png compressed bgr8', 'png'),
     ('mono8; jpeg compressed mono8', 'jpeg')])
 def test_compressed_format_follows_image_transport(fmt, expected):
-    assert cv.compressed_format(fmt) == expected
+    assert decode.compressed_format(fmt) == expected
 
 
 @pytest.mark.parametrize('fmt, data, match', [
@@ -185,14 +186,14 @@ def test_compressed_format_follows_image_transport(fmt, expected):
 ])
 def test_compressed_errors_name_the_problem(decoder, fmt, data, match):
     with pytest.raises(cv.ConversionError, match=match) as info:
-        cv.compressed_to_numpy(_compressed(data, fmt))
+        decode.compressed_to_numpy(_compressed(data, fmt))
     assert f'compressed image (format {fmt!r}, {len(data)} bytes)' in str(info.value)
 
 
 def test_compressed_truncated_jpeg_is_rejected(decoder):
     data = cv.numpy_to_compressed(_smooth(48, 64), 'jpeg').data.tobytes()
     with pytest.raises(cv.ConversionError, match='corrupt'):
-        cv.compressed_to_numpy(_compressed(data[:len(data) // 3]))
+        decode.compressed_to_numpy(_compressed(data[:len(data) // 3]))
 
 
 def test_capture_config_input_transport_and_topic():

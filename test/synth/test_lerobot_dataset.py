@@ -12,7 +12,7 @@ from vag_ros.datasets import lerobot_v3 as v3
 from vag_ros.datasets.lerobot_reader import read_dataset
 from vag_ros.datasets.merge import merge_datasets
 from vag_ros.errors import EpisodeError
-from vag_ros.train.metrics import psnr
+from vag_ros.eval.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[2]
 JOINTS = ('j1', 'j2', 'j3')

@@ -18,7 +18,7 @@ from vag_ros.datasets.lerobot_reader import read_dataset
 from vag_ros.episodes.bag_reader import read_episode
 from vag_ros.errors import VagError
 from vag_ros.synth import keep_rules
-from vag_ros.train.metrics import psnr
+from vag_ros.eval.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / 'checkpoints' / 'tiny_demo'

@@ -1,4 +1,4 @@
-"""Fixtures of the training tests (helpers live in train_helpers.py)."""
+"""Fixtures of the training tests (helpers live in test/train_helpers.py)."""
 
 import pytest
 from train_helpers import write_bags

@@ -9,7 +9,8 @@ import torch
 from train_helpers import micro_config, write_bags
 from vag_ros.episodes.bag_reader import read_episode
 from vag_ros.errors import EpisodeError, VagError
-from vag_ros.train.dataset import episode_windows, EpisodeDataset, resize_frames
+from vag_ros.frame_geometry import resize_frames
+from vag_ros.train.dataset import episode_windows, EpisodeDataset
 
 
 def test_resize_frames_shapes_dtype_and_constant_images():

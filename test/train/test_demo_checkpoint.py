@@ -14,7 +14,7 @@ from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
 from vag_ros.robot.description import load_robot_description
 from vag_ros.train.demo_checkpoint import pack_demo_checkpoint
-from vag_ros.train.inverse_dynamics import InverseDynamicsConfig, InverseDynamicsModel
+from vag_ros.model.inverse_dynamics import InverseDynamicsConfig, InverseDynamicsModel
 
 
 @pytest.fixture

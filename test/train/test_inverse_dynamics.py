@@ -10,8 +10,9 @@ from vag_ros.cli import main
 from vag_ros.episodes.bag_writer import write_episode
 from vag_ros.episodes.episode import Episode, EpisodeMetadata
 from vag_ros.errors import CheckpointError, EpisodeError
-from vag_ros.train.inverse_dynamics import (
-    CONFIG, InverseDynamicsConfig, InverseDynamicsModel, train_inverse_dynamics, WEIGHTS)
+from vag_ros.model.inverse_dynamics import CONFIG, InverseDynamicsConfig, InverseDynamicsModel, \
+    WEIGHTS
+from vag_ros.train.inverse_dynamics import train_inverse_dynamics
 
 NAMES = tuple(f'j{i}' for i in range(7))
 SMALL = InverseDynamicsConfig(channels=(8, 16), groups=4)

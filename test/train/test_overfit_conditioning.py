@@ -20,7 +20,7 @@ from vag_ros.sim.config import SimConfig  # noqa: E402
 from vag_ros.sim.tasks import instruction_naming  # noqa: E402
 from vag_ros.sim.world import World  # noqa: E402
 from vag_ros.train import trainer  # noqa: E402
-from vag_ros.train.evaluate import _Targets  # noqa: E402
+from vag_ros.eval.evaluate import _Targets  # noqa: E402
 from vag_ros.train.train_config import TrainConfig  # noqa: E402
 
 FRAMES = 40  # the world's episode length

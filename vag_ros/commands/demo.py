@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault('MUJOCO_GL', 'egl')
     checkpoint = resolve_checkpoint(args.checkpoint)
     from vag_ros.sim.config import load_sim_config
-    from vag_ros.train.evaluate import check_world_robot
+    from vag_ros.eval.evaluate import check_world_robot
     check_world_robot(load_sim_config(None), ((checkpoint, '--checkpoint'),))  # the world's arm
     out = Path(args.out or f'runs/demo-{time.strftime("%Y%m%d-%H%M%S")}')
     from vag_ros.ros.demo import DEFAULT_TASK_SEED, DemoTimeouts, run_demo, settings_text, \

@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vag_ros.outputs import writable_file
-    from vag_ros.train.evaluate import write_json
-    from vag_ros.train.policy_eval import evaluate_policy
+    from vag_ros.eval.evaluate import write_json
+    from vag_ros.eval.policy_eval import evaluate_policy
 
     json_path = writable_file(args.json, '--json file', create=False)
     results = evaluate_policy(args.checkpoint, args.episodes, args.seed_start, args.task,

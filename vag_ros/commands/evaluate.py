@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vag_ros.outputs import writable_file, writable_folder
-    from vag_ros.train.evaluate import evaluate, write_json
-    from vag_ros.train.report import method_table
+    from vag_ros.eval.evaluate import evaluate, write_json
+    from vag_ros.eval.report import method_table
 
     # outputs first: a run never finds out at its end that it cannot save
     json_path = writable_file(args.json, '--json file', create=False)

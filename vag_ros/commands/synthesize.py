@@ -90,6 +90,7 @@ def _scene_source(args, robot):
         raise VagError('give --scenes N (world scenes) or --first-frames LIST')
     from vag_ros.robot.description import check_same_robot, load_robot_description
     from vag_ros.sim.config import load_sim_config
+    from vag_ros.sim.scenes import world_specs, WorldScenes
     from vag_ros.sim.world import World
     config = load_sim_config(args.sim_config)
     world_robot = load_robot_description(config.urdf_path)
@@ -100,9 +101,9 @@ def _scene_source(args, robot):
         raise VagError(f'{exc}. World scenes replay in the embedded world; for your own '
                        'robot give your first frames: --first-frames (vag-ros first-frames '
                        'writes them from episodes)') from None
-    specs = scenes.world_specs(args.scenes, args.seed, args.task)
+    specs = world_specs(args.scenes, args.seed, args.task)
     world = World(config, robot=world_robot)
-    return specs, scenes.WorldScenes(world, args.templates), world, {
+    return specs, WorldScenes(world, args.templates), world, {
         'kind': 'world', 'seed': args.seed, 'task': args.task, 'templates': args.templates,
         'sim_config': repr(config)}
 

@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vag_ros.train.scene_blind import fit_scene_blind
+    from vag_ros.eval.scene_blind import fit_scene_blind
 
     baseline = fit_scene_blind(args.data)
     baseline.save(args.out)

@@ -14,7 +14,8 @@ from vag_ros.engines import io_contract as io
 from vag_ros.engines.manifest import (check_checkpoint, check_plan_environment,
                                       graph_entries, Manifest, read_manifest, verify_files)
 from vag_ros.engines.backends import check_backend
-from vag_ros.engines.runtime import create_runtime, Runtime
+from vag_ros.engines.runtime import Runtime
+from vag_ros.engines.runtime_factory import create_runtime
 from vag_ros.engines.text_cache import read_text_cache, TextSource
 from vag_ros.errors import EngineError
 from vag_ros.model.pipeline import GenerationPipeline

@@ -149,7 +149,7 @@ def camera_frames_in_order(path, topic: str, numbers: typing.Sequence[int]
     read ahead of their turn (out-of-order stamps) are held."""
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import get_typestore, Stores
-    from vag_ros.ros.conversions import compressed_to_numpy, ConversionError, image_to_numpy
+    from vag_ros.image_decoding import compressed_to_numpy, ConversionError, image_to_numpy
     remaining = collections.Counter(int(n) for n in numbers)
     pending: typing.Dict[int, np.ndarray] = {}
     position = 0

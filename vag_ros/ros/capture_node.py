@@ -24,8 +24,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from vag_ros.episodes.topics import CAMERA_TOPIC
 from vag_ros.errors import ConfigError, VagError
 from vag_ros.ros.configs import CaptureNodeConfig
-from vag_ros.ros.conversions import (compressed_to_numpy, image_to_numpy, numpy_to_image,
-                                     time_to_ns)
+from vag_ros.image_decoding import compressed_to_numpy, image_to_numpy
+from vag_ros.ros.conversions import numpy_to_image, time_to_ns
 from vag_ros.frame_geometry import check_frame_age, fit_frame, resize_available
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.spin import run_node

@@ -30,8 +30,8 @@ from vag_ros.robot.safety_config import describe_joint_limits
 from vag_ros.ros import graph
 from vag_ros.ros.configs import EPISODE_ANNOTATION_TOPIC, FRAME_TOPIC, REPLAY_STATE_TOPIC, \
     REPLAY_TERMINAL_STATES
-from vag_ros.ros.conversions import image_to_numpy, joint_state_to_dict, time_to_ns, \
-    trajectory_to_arrays
+from vag_ros.image_decoding import image_to_numpy
+from vag_ros.ros.conversions import joint_state_to_dict, time_to_ns, trajectory_to_arrays
 from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.recorder_node import episode_name
 

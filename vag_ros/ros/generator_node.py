@@ -22,8 +22,8 @@ from trajectory_msgs.msg import JointTrajectory
 from vag_ros.episodes import topics as tp
 from vag_ros.errors import ConfigError, VagError
 from vag_ros.ros.configs import describe, EXTRA_PARAMETERS, GeneratorNodeConfig
-from vag_ros.ros.conversions import arrays_to_trajectory, image_to_numpy, \
-    joint_state_to_dict, numpy_to_image
+from vag_ros.image_decoding import image_to_numpy
+from vag_ros.ros.conversions import arrays_to_trajectory, joint_state_to_dict, numpy_to_image
 from vag_ros.ros.parameters import declare_parameters, read_config
 from vag_ros.ros.protocol import parse_request, REQUEST_RESULT_TOPIC, RequestError, \
     RequestResult

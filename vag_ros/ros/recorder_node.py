@@ -41,8 +41,8 @@ from vag_ros.episodes.episode import EpisodeMetadata
 from vag_ros.errors import VagError
 from vag_ros.robot.description import load_robot_description
 from vag_ros.ros.configs import RecorderNodeConfig, REPLAY_TERMINAL_STATES
-from vag_ros.ros.conversions import compressed_to_numpy, image_to_numpy, \
-    joint_state_to_dict, time_to_ns, trajectory_to_arrays
+from vag_ros.image_decoding import compressed_to_numpy, image_to_numpy
+from vag_ros.ros.conversions import joint_state_to_dict, time_to_ns, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.spin import run_node

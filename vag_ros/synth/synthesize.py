@@ -29,8 +29,9 @@ import numpy as np
 from vag_ros.errors import VagError
 from vag_ros.model.action_space import StateError
 from vag_ros.model.pipeline import GenerationError
+from vag_ros.eval.replay import replay_and_score
 from vag_ros.synth import keep_rules, scoring
-from vag_ros.synth.scenes import Scene, SceneSpec
+from vag_ros.sim.scenes import Scene, SceneSpec
 
 IDENTITY_FILE = 'synthesis.json'
 SCORES_JSONL = 'scores.jsonl'
@@ -146,8 +147,6 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
     """Generate, validate, replay, score and write one scene; its record."""
     from vag_ros.episodes.bag_writer import write_episode
     from vag_ros.episodes.episode import Episode, EpisodeMetadata
-    from vag_ros.train import metrics
-    from vag_ros.train.dataset import resize_frames
     spec, robot = scene.spec, run.robot
     record = {'scene': spec.index, 'name': spec.name, 'task': spec.family, 'seed': spec.seed,
               'instruction': scene.instruction}
@@ -171,28 +170,25 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
     record.update(scoring.validate(actions, scene.state, result.fps, robot, run.safety))
     record['validation_s'] = time.perf_counter() - t0
 
-    replay = None
-    t0 = time.perf_counter()
-    if scene.task is not None:
-        try:
-            replay = run.world.replay(scene.task, actions)
-        except VagError as exc:  # NaN joints and the like: not replayable, noted
-            record['replay_error'] = str(exc)
-    record['replay_s'] = time.perf_counter() - t0
-
+    score = None
     t0 = time.perf_counter()
     record.update({'replay_success': None, 'consistency_psnr': None,
                    'tracking_error_mean': None, 'tracking_error_max': None})
-    if scene.task is not None and replay is None:
-        record['replay_success'] = False
+    if scene.task is not None:   # replayed, judged, the video scored against its render
+        score = replay_and_score(run.world, scene.task, actions, result.video,
+                                 render=True)
+        record.update({'replay_success': score.success,
+                       'consistency_psnr': score.consistency_psnr})
+        if score.error is not None:   # NaN joints and the like: not replayable, noted
+            record['replay_error'] = score.error
+    record['replay_s'] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    replay = None if score is None else score.replay
     if replay is not None:
-        height, width = result.video.shape[1:3]
-        rendered = resize_frames(replay.frames, height, width)  # (T, h, w, 3)
         mean, peak = scoring.tracking_errors(actions, replay.joints,
                                              scoring.arm_indices(robot))
-        record.update({'replay_success': bool(replay.success),
-                       'consistency_psnr': _finite(metrics.psnr(result.video, rendered)),
-                       'tracking_error_mean': mean, 'tracking_error_max': peak})
+        record.update({'tracking_error_mean': mean, 'tracking_error_max': peak})
     record['scoring_s'] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -6,7 +6,6 @@ import typing
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vag_ros.episodes.bag_reader import list_episode_bags, read_episode
 from vag_ros.episodes.withhold import WITHHELD
@@ -14,30 +13,8 @@ from vag_ros.errors import EpisodeError
 from vag_ros.model import action_space
 from vag_ros.model.codecs import build_codec, LatentCodec
 from vag_ros.model.normalization import ActionNormalizer
+from vag_ros.frame_geometry import frames_to_video, resize_frames
 from vag_ros.model.text import build_text_encoder, TextEncoder
-
-
-def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (T, height, width, 3) uint8; area when shrinking, else bilinear."""
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise EpisodeError(
-            f'frames: expected (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}')
-    if frames.shape[1:3] == (height, width):
-        return frames
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # (T,3,H,W)
-    if frames.shape[1] >= height and frames.shape[2] >= width:
-        x = F.interpolate(x, size=(height, width), mode='area')
-    else:
-        x = F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False,
-                          antialias=True)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def frames_to_video(frames: np.ndarray) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (3, T, H, W) float in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
-    return x.permute(3, 0, 1, 2)
 
 
 def window_starts(length: int, clip: int, stride: int) -> typing.List[int]:

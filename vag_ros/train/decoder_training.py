@@ -23,9 +23,9 @@ from vag_ros.model import action_space
 from vag_ros.model.codecs import PcaCodec
 from vag_ros.model.pipeline import VagPipeline
 from vag_ros.outputs import OutputError, writable_folder
-from vag_ros.train import metrics
-from vag_ros.train.dataset import check_one_setup, frames_to_video, read_training_episode
-from vag_ros.train.dataset import resize_frames
+from vag_ros.eval import metrics
+from vag_ros.train.dataset import check_one_setup, read_training_episode
+from vag_ros.frame_geometry import frames_to_video, resize_frames
 
 PathLike = typing.Union[str, Path]
 LOG = 'loss_log.jsonl'

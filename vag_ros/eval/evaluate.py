@@ -36,7 +36,8 @@ import typing
 import numpy as np
 
 from vag_ros.errors import CheckpointError, ConfigError
-from vag_ros.train import metrics
+from vag_ros.eval import metrics
+from vag_ros.eval.replay import replay_and_score
 
 DEFAULT_SEED_START = 100000  # training data uses seeds below this
 METHODS = ('vag', 'two_stage', 'no_bridge', 'scene_blind')
@@ -145,7 +146,7 @@ def reference_videos(codec, gt_frames: np.ndarray, device='cpu'
     import torch
 
     from vag_ros.model.pipeline import video_to_uint8
-    from vag_ros.train.dataset import frames_to_video
+    from vag_ros.frame_geometry import frames_to_video
     held = np.repeat(gt_frames[:1], len(gt_frames), axis=0)
     with torch.no_grad():
         clip = frames_to_video(gt_frames)[None].to(device)  # (1, 3, T, H, W)
@@ -230,20 +231,9 @@ def _training_twin(world, task):
     return twin
 
 
-def _replay(world, task, actions: np.ndarray, render: bool):
-    """Replay ``actions`` in ``task``'s scene -> (the replay, None) or (None, the SimError's
-    text): NaN joints and the like are a failed replay, noted."""
-    from vag_ros.errors import SimError
-    try:
-        return world.replay(task, actions, render=render), None
-    except SimError as exc:
-        return None, str(exc)
-
-
 def _replay_success(world, task, actions: np.ndarray) -> bool:
-    """Replay ``actions`` in ``task``'s scene: did the task succeed (False on a SimError)?"""
-    replay, _ = _replay(world, task, actions, render=False)
-    return replay is not None and bool(replay.success)
+    """Replay ``actions`` in ``task``'s scene: did the task succeed (False when refused)?"""
+    return replay_and_score(world, task, actions).success
 
 
 def template_pairs(records: typing.Sequence[dict]) -> typing.Optional[dict]:
@@ -264,10 +254,9 @@ def template_pairs(records: typing.Sequence[dict]) -> typing.Optional[dict]:
 
 
 def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndarray,
-           height: int, width: int, state: np.ndarray, targets: _Targets,
+           state: np.ndarray, targets: _Targets,
            counter_colour: typing.Optional[str]) -> typing.Tuple[dict, float]:
     """Metrics of one method on one episode, and the replay time."""
-    from vag_ros.train.dataset import resize_frames
     first, last = metrics.step_errors(out.actions, gt_actions)
     row = {'action_ed': _finite(metrics.action_ed(out.actions, gt_actions)),
            'action_success': metrics.action_success(out.actions, gt_actions),
@@ -283,14 +272,10 @@ def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndar
         row['counterfactual_nearest'] = targets.nearest(out.counterfactual)
         row['counterfactual'] = row['counterfactual_nearest'] == counter_colour
     t0 = time.perf_counter()
-    replay, error = _replay(world, task, out.actions, render=out.video is not None)
-    if replay is None:
-        row['replay_error'] = error
-    else:
-        row['replay_success'] = bool(replay.success)
-        if out.video is not None:
-            rendered = resize_frames(replay.frames, height, width)  # (T, H, W, 3)
-            row['consistency_psnr'] = metrics.psnr(out.video, rendered)
+    score = replay_and_score(world, task, out.actions, out.video)
+    row['replay_success'], row['consistency_psnr'] = score.success, score.consistency_psnr
+    if score.error is not None:
+        row['replay_error'] = score.error
     replay_s = time.perf_counter() - t0
     if out.video is not None:
         row['video_psnr'] = metrics.psnr(out.video, gt_frames)
@@ -323,10 +308,10 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     from vag_ros.sim.record import task_schedule
     from vag_ros.sim.tasks import instruction_naming
     from vag_ros.sim.world import World
-    from vag_ros.train.dataset import resize_frames
-    from vag_ros.train.inverse_dynamics import InverseDynamicsModel
-    from vag_ros.train.report import plot_episode, write_report
-    from vag_ros.train.scene_blind import SceneBlindBaseline
+    from vag_ros.frame_geometry import resize_frames
+    from vag_ros.model.inverse_dynamics import InverseDynamicsModel
+    from vag_ros.eval.report import plot_episode, write_report
+    from vag_ros.eval.scene_blind import SceneBlindBaseline
     from vag_ros.outputs import writable_folder
 
     if episodes < 1:
@@ -447,8 +432,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
             for name, result in outputs.items():
                 totals[name] += result.seconds
                 t0 = time.perf_counter()
-                row, replay_s = _score(world, task, result, gt_frames, gt_actions, height,
-                                       width, state, targets, other)
+                row, replay_s = _score(world, task, result, gt_frames, gt_actions, state,
+                                       targets, other)
                 totals['replay'] += replay_s
                 totals['metrics'] += time.perf_counter() - t0 - replay_s
                 record['methods'][name] = row

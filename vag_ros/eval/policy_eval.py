@@ -13,8 +13,9 @@ from pathlib import Path
 import time
 import typing
 
-from vag_ros.train import metrics
-from vag_ros.train.evaluate import DEFAULT_SEED_START
+from vag_ros.eval import metrics
+from vag_ros.eval.replay import replay_and_score
+from vag_ros.eval.evaluate import DEFAULT_SEED_START
 
 
 def rollout_closed_loop(world, plan: typing.Callable, execute: int, steps: int) -> dict:
@@ -52,13 +53,13 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
     from vag_ros.model.pipeline import VagPipeline
     from vag_ros.sim.config import load_sim_config, SimConfig
     from vag_ros.sim.world import World
-    from vag_ros.synth.scenes import WorldScenes, world_specs
+    from vag_ros.sim.scenes import WorldScenes, world_specs
     from vag_ros.errors import ConfigError, SimError
 
     specs = world_specs(episodes, seed_start, tasks)  # checks tasks before anything loads
     if not isinstance(sim_config, SimConfig):
         sim_config = load_sim_config(sim_config)
-    from vag_ros.train.evaluate import check_world_robot
+    from vag_ros.eval.evaluate import check_world_robot
     check_world_robot(sim_config, ((checkpoint, 'checkpoint'),))
     pipe = VagPipeline.from_checkpoint(checkpoint, device)
     if pipe.config.mode == 'video_only':
@@ -83,7 +84,7 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
                 if execute is None:
                     actions = pipe.generate(scene.first_frame, scene.instruction, spec.seed,
                                             num_steps, state=scene.state).actions  # (T, D)
-                    success = bool(world.replay(scene.task, actions, render=False).success)
+                    success = replay_and_score(world, scene.task, actions).success
                 else:
                     def plan(frame, joints, k, spec=spec, scene=scene):
                         return pipe.generate(frame, scene.instruction, spec.seed * 1000 + k,

@@ -9,7 +9,7 @@ import pytest
 from vag_ros.cli import main
 from vag_ros.errors import ConfigError
 from vag_ros.sim.world import World
-from vag_ros.train.policy_eval import rollout_closed_loop
+from vag_ros.eval.policy_eval import rollout_closed_loop
 
 CHECKPOINT = Path(__file__).resolve().parents[2] / 'checkpoints' / 'tiny_demo'
 

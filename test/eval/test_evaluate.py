@@ -15,9 +15,9 @@ from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
 from vag_ros.robot.description import load_robot_description
 from vag_ros.sim.config import SimConfig
-from vag_ros.train.evaluate import evaluate, METHODS, METRICS
-from vag_ros.train.inverse_dynamics import InverseDynamicsConfig, InverseDynamicsModel
-from vag_ros.train.scene_blind import SceneBlindBaseline
+from vag_ros.eval.evaluate import evaluate, METHODS, METRICS
+from vag_ros.model.inverse_dynamics import InverseDynamicsConfig, InverseDynamicsModel
+from vag_ros.eval.scene_blind import SceneBlindBaseline
 
 STEPS = 4  # frames per episode, model and world alike
 SIM = {'width': 48, 'height': 48, 'episode_steps': STEPS}  # resized to the model's 32x32
@@ -184,7 +184,7 @@ def test_wrong_target_and_counterfactual_on_expert_plans():
     import dataclasses
 
     from vag_ros.sim.world import World
-    from vag_ros.train.evaluate import _Targets
+    from vag_ros.eval.evaluate import _Targets
     world = World(SimConfig(**dict(SIM, episode_steps=40)))
     try:
         for family in ('touch', 'push', 'pick'):
@@ -204,7 +204,7 @@ def test_video_references_on_hand_made_clips():
     codec that rebuilds the frames exactly scores the cap."""
     from vag_ros.model.codecs import build_codec
     from vag_ros.model.config import CodecConfig
-    from vag_ros.train.evaluate import video_references
+    from vag_ros.eval.evaluate import video_references
     still = np.full((4, 16, 16, 3), 90, np.uint8)
     codec = build_codec(CodecConfig(kind='pca', spatial_factor=4), 48)  # 4x4x3: lossless
     codec.fit([torch.rand(2, 3, 4, 16, 16) * 2 - 1])
@@ -220,7 +220,7 @@ def test_video_references_on_hand_made_clips():
 
 
 def test_template_pairs_count_each_way():
-    from vag_ros.train.evaluate import template_pairs
+    from vag_ros.eval.evaluate import template_pairs
 
     def record(held, trained=None):
         r = {'methods': {'vag': {'replay_success': held}}}
@@ -243,7 +243,7 @@ def test_a_replay_that_the_world_refuses_scores_as_a_noted_failure():
     """NaN joints: the world raises; the episode's row says failed, with the reason, and the
     eval goes on. The expert's plan still succeeds through the same path."""
     from vag_ros.sim.world import World
-    from vag_ros.train.evaluate import _Method, _replay_success, _score, _Targets
+    from vag_ros.eval.evaluate import _Method, _replay_success, _score, _Targets
     world = World(SimConfig(**SIM))
     try:
         task = world.make_task('touch', 3)
@@ -251,10 +251,10 @@ def test_a_replay_that_the_world_refuses_scores_as_a_noted_failure():
         bad = np.full_like(expert.actions, np.nan)  # (T, D)
         assert not _replay_success(world, task, bad)
         row, _ = _score(world, task, _Method(bad, None, 0.0), expert.frames, expert.actions,
-                        48, 48, expert.joints[0], _Targets(world.robot, task), None)
+                        expert.joints[0], _Targets(world.robot, task), None)
         assert row['replay_success'] is False and row['replay_error']
         good, _ = _score(world, task, _Method(expert.actions, expert.frames, 0.0),
-                         expert.frames, expert.actions, 48, 48, expert.joints[0],
+                         expert.frames, expert.actions, expert.joints[0],
                          _Targets(world.robot, task), None)
         assert 'replay_error' not in good and good['consistency_psnr'] is not None
         assert _replay_success(world, task, expert.actions) == good['replay_success']

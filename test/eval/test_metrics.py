@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from vag_ros.train import metrics
+from vag_ros.eval import metrics
 
 
 def _video(seed=0, shape=(3, 24, 20, 3)):
