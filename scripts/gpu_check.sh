@@ -2,7 +2,7 @@
 # GPU readiness in one run (under 8 minutes on one data-centre GPU): on a machine with an
 # NVIDIA GPU and PyTorch with CUDA, no network and no TensorRT needed. Writes JSON into
 # ${OUT:-runs/gpu_check}: env.json (GPU, driver, torch, CUDA; which of TensorRT, onnxruntime's
-# CUDA provider and CUDA graphs can run), then `vag-ros bench` reports:
+# CUDA provider and CUDA graphs can run), then `vag-ros bench generation` reports:
 #   paper_cfg.json    paper preset (Cosmos-Predict2-2B dims, 93 frames, 432x768), random
 #                     weights, bf16, guidance 8 (the guidance pair): torch eager vs torch.compile
 #   paper_nocfg.json  the same with guidance 1 (one DiT pass per step)
@@ -69,7 +69,7 @@ status=0
 bench() {  # name, timeout s, args...
   local name=$1 limit=$2; shift 2
   echo "== $name"
-  timeout "$limit" "$VAG" bench --device "$DEVICE" --json "$OUT/$name.json" "$@" \
+  timeout "$limit" "$VAG" bench generation --device "$DEVICE" --json "$OUT/$name.json" "$@" \
     || { echo "gpu_check: $name failed or timed out (exit $?)"; status=1; }
 }
 DTYPE=bfloat16; [ "$DEVICE" = cpu ] && DTYPE=float32

@@ -10,7 +10,7 @@
 #      $OUT, split into parts of 15 MiB; each run's log (at most 8 files in $OUT in all: the
 #      device tool brings back no more: more is an error). Back here, put a checkpoint
 #      together with: cat <preset>.tar.part* | tar -x -C runs/gpu/<preset>
-#   5. with $BENCH_SECONDS > 0: vag-ros bench of the paper preset without guidance, cut to end
+#   5. with $BENCH_SECONDS > 0: vag-ros bench generation of the paper preset without guidance, cut to end
 #      by $DEADLINE seconds after the start (the lease's command limit, less the transfers).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +69,7 @@ left=$((DEADLINE - SECONDS)); [ "$left" -lt "$BENCH_SECONDS" ] && BENCH_SECONDS=
 echo "== ${SECONDS} s so far"
 if [ "$BENCH_SECONDS" -gt 30 ]; then
   echo "== bench: paper preset, guidance 1 (${BENCH_SECONDS} s at most)"
-  timeout "$BENCH_SECONDS" "$PY" -m vag_ros.cli bench --device "$DEVICE" --preset paper \
+  timeout "$BENCH_SECONDS" "$PY" -m vag_ros.cli bench generation --device "$DEVICE" --preset paper \
     --dtype bfloat16 --backend torch --guidance-scale 1 --rounds 2 --warmup 1 --step-calls 5 \
     --json "$OUT/paper_nocfg.json" 2>&1 | tail -15 || echo "bench failed or timed out"
 fi

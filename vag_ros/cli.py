@@ -32,10 +32,6 @@ COMMANDS = {
     'build-engine': 'build_engine',
     'params': 'params',
     'bench': 'bench',
-    'bench-replay': 'bench_replay',
-    'bench-storage': 'bench_storage',
-    'bench-ingest': 'bench_ingest',
-    'bench-train-cache': 'bench_train_cache',
 }
 
 
@@ -45,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f'vag_ros.commands.{module_name}')
-        sub = commands.add_parser(name, help=module.HELP, description=module.__doc__)
+        sub = commands.add_parser(name, help=module.HELP, description=module.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser

@@ -24,7 +24,7 @@ def test_export_from_the_cli(checkpoint, tmp_path, capsys):
 
 def test_bench_torch_vs_onnxruntime_writes_table_and_json(checkpoint, engine, tmp_path, capsys):
     report_path = tmp_path / 'bench.json'
-    assert main(['bench', '--checkpoint', str(checkpoint), '--engine', str(engine),
+    assert main(['bench', 'generation', '--checkpoint', str(checkpoint), '--engine', str(engine),
                  '--rounds', '2', '--warmup', '0', '--step-calls', '1', '--steps', '2',
                  '--threads', '1', '--json', str(report_path)]) == 0
     printed = capsys.readouterr().out
@@ -45,19 +45,24 @@ def test_bench_torch_vs_onnxruntime_writes_table_and_json(checkpoint, engine, tm
 
 
 def test_bench_exports_a_temporary_engine_and_runs_presets(checkpoint, tmp_path, capsys):
-    assert main(['bench', '--checkpoint', str(checkpoint), '--backend', 'onnxruntime',
-                 '--rounds', '1', '--warmup', '0', '--step-calls', '1', '--steps', '1']) == 0
+    assert main(['bench', 'generation', '--checkpoint', str(checkpoint), '--backend',
+                 'onnxruntime', '--rounds', '1', '--warmup', '0', '--step-calls', '1',
+                 '--steps', '1']) == 0
     assert 'temporary float32 engine' in capsys.readouterr().out
-    assert main(['bench', '--preset', 'tiny', '--backend', 'torch', '--rounds', '1',
+    assert main(['bench', 'generation', '--preset', 'tiny', '--backend', 'torch', '--rounds', '1',
                  '--warmup', '0', '--step-calls', '1', '--steps', '1']) == 0
     assert '| torch | torch eager (cpu) |' in capsys.readouterr().out
 
 
 def test_bench_refusals(checkpoint, capsys):
+    with pytest.raises(SystemExit):   # the kind comes first
+        main(['bench', '--checkpoint', str(checkpoint)])
+    assert 'KIND' in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(['bench', '--checkpoint', str(checkpoint), '--backend', 'torch,tflite'])
+        main(['bench', 'generation', '--checkpoint', str(checkpoint), '--backend', 'torch,tflite'])
     assert 'tflite' in capsys.readouterr().err
-    assert main(['bench', '--checkpoint', str(checkpoint), '--backend', 'tensorrt']) == 2
+    assert main(['bench', 'generation', '--checkpoint', str(checkpoint), '--backend',
+                 'tensorrt']) == 2
     assert 'tensorrt needs built plans' in capsys.readouterr().err
-    assert main(['bench', '--preset', 'tiny', '--backend', 'onnxruntime']) == 2
+    assert main(['bench', 'generation', '--preset', 'tiny', '--backend', 'onnxruntime']) == 2
     assert 'pass --engine' in capsys.readouterr().err

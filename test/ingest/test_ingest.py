@@ -419,7 +419,7 @@ def test_train_on_ingested_episodes_of_mixed_lengths_then_generate(tmp_path, rob
 
 def test_bench_ingest_runs_and_reports(tmp_path, capsys):
     figures = tmp_path / 'bench.json'
-    assert main(['bench-ingest', '--minutes', '0.05', '--width', '64', '--height', '48',
+    assert main(['bench', 'ingest', '--minutes', '0.05', '--width', '64', '--height', '48',
                  '--json', str(figures)]) == 0
     data = json.loads(figures.read_text())
     assert data['camera_messages'] == 90 and data['joint_state_messages'] == 600

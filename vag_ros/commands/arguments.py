@@ -83,6 +83,15 @@ episode_count = bounded(MAX_EPISODES, 'episodes')
 sampling_steps = bounded(MAX_SAMPLING_STEPS, 'sampling steps')
 
 
+def add_sampling_steps_argument(parser: argparse.ArgumentParser) -> None:
+    """--sampling-steps: denoising (flow) steps per generation, not optimizer steps (the
+    training commands' --steps); --steps is its older spelling."""
+    parser.add_argument('--sampling-steps', '--steps', dest='steps', type=sampling_steps,
+                        default=None, metavar='N',
+                        help='denoising steps per generation (default: the checkpoint\'s '
+                             'sampler.num_steps); --steps: the older spelling')
+
+
 def torch_device(text: str) -> str:
     """A torch device that exists here: cpu, cuda, cuda:<i> (checked against this machine)."""
     import torch

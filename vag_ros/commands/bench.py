@@ -1,148 +1,32 @@
-"""vag-ros bench: per-step and whole-episode latency of backends, side by side.
+"""vag-ros bench KIND: every benchmark behind one command, the kind first.
 
-All backends load into one process and run interleaved (the order rotates every round);
-the table and the JSON report medians: step latency, the action branch + bridge share of
-the step, episode latency split into text / encode / denoise loop / decode, peak memory
-and, where FLOPs can be counted, achieved TFLOP/s (against the GPU's bf16 peak on a GPU).
-With --checkpoint and no --engine, onnxruntime runs a float32 engine exported to a
-temporary folder first.
+    vag-ros bench generation --checkpoint checkpoints/tiny_demo   # backends side by side
+    vag-ros bench replay                                          # streaming to a controller
+    vag-ros bench storage | ingest | train-cache --data DIR
 """
 
 import argparse
+import importlib
 
-from vag_ros.commands.arguments import (non_negative, non_negative_float, positive,
-                                        positive_float, torch_device)
-
-HELP = 'benchmark torch / torch.compile / onnxruntime / TensorRT on one model'
-BENCH_BACKENDS = ('torch', 'torch-compile', 'onnxruntime', 'tensorrt')
-
-
-def _backends(text: str):
-    names = [n.strip() for n in text.split(',') if n.strip()]
-    bad = [n for n in names if n not in BENCH_BACKENDS]
-    if not names or bad or len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(
-            f'expected a comma-separated list of distinct {list(BENCH_BACKENDS)}, got {text!r}')
-    return names
+HELP = 'benchmarks: generation, replay, storage, ingest, train-cache (vag-ros bench KIND -h)'
+KINDS = {  # kind -> module in vag_ros.commands (HELP, add_arguments, run)
+    'generation': 'bench_generation',
+    'replay': 'bench_replay',
+    'storage': 'bench_storage',
+    'ingest': 'bench_ingest',
+    'train-cache': 'bench_train_cache',
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument('--checkpoint', help='joint VAG checkpoint folder')
-    source.add_argument('--preset', help='model preset with random weights (tiny, small, paper)')
-    parser.add_argument('--backend', type=_backends, default=['torch', 'onnxruntime'],
-                        help=f'comma-separated, from {", ".join(BENCH_BACKENDS)} (default '
-                        'torch,onnxruntime)')
-    parser.add_argument('--engine', default=None,
-                        help='engine folder for onnxruntime / tensorrt (vag-ros export)')
-    parser.add_argument('--device', type=torch_device, default='cpu',
-                        help='cpu or cuda[:i] (default cpu)')
-    parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
-                        help='torch backends\' step dtype (default float32)')
-    parser.add_argument('--precision', default=None, choices=('fp32', 'fp16', 'bf16', 'fp8'),
-                        help='TensorRT plan set (default: the one built)')
-    parser.add_argument('--rounds', type=positive, default=5, help='measured rounds')
-    parser.add_argument('--warmup', type=non_negative, default=1, help='warm-up rounds')
-    parser.add_argument('--step-calls', type=positive, default=3,
-                        help='timed step calls per backend and round')
-    parser.add_argument('--steps', type=positive, default=None,
-                        help='denoising steps per episode (default: the model\'s)')
-    parser.add_argument('--threads', type=non_negative, default=0,
-                        help='CPU threads for torch and onnxruntime (0: library default)')
-    parser.add_argument('--image', default=None, help='first frame (default: seeded noise)')
-    parser.add_argument('--instruction', default='pick up the red block')
-    parser.add_argument('--seed', type=non_negative, default=0)
-    parser.add_argument('--peak-tflops', type=positive_float, default=None,
-                        help='the GPU\'s bf16 peak, if not in the built-in table')
-    parser.add_argument('--guidance-scale', type=non_negative_float, default=None,
-                        help="--preset only: the sampler's guidance scale (1 = a step without "
-                             "the classifier-free-guidance pair; default the preset's)")
-    parser.add_argument('--json', default=None, help='write the report here')
+    kinds = parser.add_subparsers(dest='kind', required=True, metavar='KIND')
+    for kind, module_name in KINDS.items():
+        module = importlib.import_module(f'vag_ros.commands.{module_name}')
+        sub = kinds.add_parser(kind, help=module.HELP, description=module.__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(run_kind=module.run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-    import tempfile
-
-    import numpy as np
-    import torch
-
-    from vag_ros.engines import io_contract as io
-    from vag_ros.engines.bench import (format_table, memory_in_use_mb, preset_pipeline,
-                                       run_bench)
-    from vag_ros.engines.engine_pipeline import pipeline_from_checkpoint
-    from vag_ros.engines.factory import load_pipeline
-    from vag_ros.engines.export import export_engine
-    from vag_ros.engines.manifest import read_manifest
-    from vag_ros.errors import EngineError
-
-    if args.guidance_scale is not None and (
-            not args.preset or any(b not in ('torch', 'torch-compile') for b in args.backend)):
-        raise EngineError('--guidance-scale sets a --preset\'s sampler for torch and '
-                          'torch-compile only (a checkpoint or an engine has its own; an '
-                          'engine without the guidance pair cannot take another)')
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    engines = [b for b in args.backend if b in ('onnxruntime', 'tensorrt')]
-    if engines and not args.engine and not args.checkpoint:
-        raise EngineError(f'backends {engines} run an engine folder: pass --engine, or '
-                          f'--checkpoint to export one on the fly')
-    with tempfile.TemporaryDirectory(prefix='vag-bench-') as tmp:
-        engine = args.engine
-        if engines and engine is None:
-            if 'tensorrt' in engines:
-                raise EngineError('tensorrt needs built plans: vag-ros export, vag-ros '
-                                  'build-engine, then --engine <folder>')
-            engine = str(Path(tmp) / 'engine')
-            print(f'exporting {args.checkpoint} to a temporary float32 engine for onnxruntime')
-            export_engine(args.checkpoint, engine, log=lambda m: None)
-        cfg = 'auto'
-        if engine is not None:
-            cfg = 'on' if read_manifest(engine).contract.cfg else 'off'
-        import diffusers  # noqa: F401  libraries first, so loaded_mb is the pipeline's own
-        if 'onnxruntime' in args.backend:
-            import onnxruntime  # noqa: F401
-        pipelines, loaded_mb = {}, {}
-        for backend in args.backend:
-            compile = backend == 'torch-compile'
-            device = args.device
-            if backend == 'tensorrt' and not device.startswith('cuda'):
-                device = 'cuda'
-            measured = device if torch.cuda.is_available() else 'cpu'  # else the load fails
-            before = memory_in_use_mb(measured)
-            if backend in ('torch', 'torch-compile'):
-                if args.checkpoint:
-                    pipe = pipeline_from_checkpoint(args.checkpoint, device=args.device,
-                                                    dtype=args.dtype, cfg=cfg, compile=compile)
-                else:
-                    pipe = preset_pipeline(args.preset, device=args.device, dtype=args.dtype,
-                                           compile=compile, seed=args.seed,
-                                           guidance_scale=args.guidance_scale)
-            else:
-                pipe = load_pipeline(backend, args.checkpoint, engine, device,
-                                     precision=args.precision, threads=args.threads,
-                                     graphs=io.GRAPHS)
-            pipelines[backend] = pipe
-            loaded_mb[backend] = memory_in_use_mb(measured) - before
-        vc = next(iter(pipelines.values())).config.video
-        if args.image:
-            from vag_ros.media import load_image
-            frame = load_image(args.image)
-        else:
-            rng = np.random.default_rng(args.seed)
-            frame = rng.integers(0, 256, (vc.height, vc.width, 3), dtype=np.uint8)
-        report = run_bench(pipelines, frame, args.instruction, rounds=args.rounds,
-                           warmup=args.warmup, step_calls=args.step_calls,
-                           num_steps=args.steps, seed=args.seed, peak_tflops=args.peak_tflops,
-                           loaded_mb=loaded_mb)
-    report['source'] = {'checkpoint': args.checkpoint, 'preset': args.preset,
-                        'engine': args.engine, 'device': args.device, 'dtype': args.dtype,
-                        'threads': args.threads, 'guidance_scale': args.guidance_scale}
-    print(format_table(report))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + '\n')
-        print(f'json: {path}')
-    return 0
+    return args.run_kind(args)

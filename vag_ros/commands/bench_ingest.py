@@ -1,4 +1,4 @@
-"""vag-ros bench-ingest: ingest throughput and peak memory on a long synthetic recording.
+"""vag-ros bench ingest: ingest throughput and peak memory on a long synthetic recording.
 
 Writes a ``--minutes`` long MCAP bag (30 Hz JPEG camera, 200 Hz /joint_states; rosbags'
 writer), then runs `vag-ros ingest` on it in a child process and reports wall time, camera

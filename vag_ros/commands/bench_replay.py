@@ -1,4 +1,4 @@
-"""vag-ros bench-replay: how evenly vag_replay streams to a forward controller.
+"""vag-ros bench replay: how evenly vag_replay streams to a forward controller.
 
 vag_replay runs in its own process (forward_position, as `ros2 run` starts it), a separate
 listener process times every command it publishes, and this process plays an ideal

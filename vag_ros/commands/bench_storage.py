@@ -1,4 +1,4 @@
-"""vag-ros bench-storage: how to store the executed camera in recorded bags.
+"""vag-ros bench storage: how to store the executed camera in recorded bags.
 
 Writes the same camera frames (the embedded world's expert episode, upscaled to the
 camera size with mild sensor noise) into MCAP bags raw, downscaled, JPEG and PNG, as the

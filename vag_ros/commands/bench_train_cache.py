@@ -1,4 +1,4 @@
-"""vag-ros bench-train-cache: training from the on-disk latent cache vs from memory.
+"""vag-ros bench train-cache: training from the on-disk latent cache vs from memory.
 
 Runs `vag-ros train` twice on the same episodes in child processes, side by side: with the
 windows in memory, then with ``--cache`` (built in the first cached run), and reports each

@@ -4,8 +4,8 @@ trained on expert and/or synthesized episodes."""
 
 import argparse
 
-from vag_ros.commands.arguments import episode_count, non_negative, positive, \
-    sampling_steps, torch_device
+from vag_ros.commands.arguments import add_sampling_steps_argument, episode_count, \
+    non_negative, positive, torch_device
 
 HELP = "replay success of a checkpoint's actions (a policy) on held-out world seeds"
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='first held-out seed (default 100000; training uses lower)')
     parser.add_argument('--task', default='all', help='task family or "all" (default)')
     parser.add_argument('--sim-config', default=None, help='SimConfig YAML')
-    parser.add_argument('--steps', type=sampling_steps, default=None)
+    add_sampling_steps_argument(parser)
     parser.add_argument('--device', type=torch_device, default='cpu')
     loop = parser.add_mutually_exclusive_group()
     loop.add_argument('--closed-loop', dest='loop', action='store_const', const='closed',

@@ -3,8 +3,8 @@ seeds, with wrong-target, counterfactual and held-out-template figures."""
 
 import argparse
 
-from vag_ros.commands.arguments import episode_count, non_negative, sampling_steps, \
-    torch_device
+from vag_ros.commands.arguments import add_sampling_steps_argument, episode_count, \
+    non_negative, torch_device
 
 HELP = 'evaluate a VAG checkpoint and its baselines on held-out seeds of the embedded world'
 
@@ -42,8 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "joint checkpoint's own video)")
     parser.add_argument('--sim-config', default=None,
                         help='SimConfig YAML (default config/sim.yaml)')
-    parser.add_argument('--steps', type=sampling_steps, default=None,
-                        help='sampling steps (default: the checkpoints\' sampler.num_steps)')
+    add_sampling_steps_argument(parser)
     parser.add_argument('--plots', type=non_negative, default=3,
                         help='episodes to draw action curves for (default 3)')
     parser.add_argument('--device', type=torch_device, default='cpu',

@@ -12,8 +12,8 @@ have been exported from --checkpoint. Every backend writes the same files.
 
 import argparse
 
-from vag_ros.commands.arguments import (add_urdf_argument, non_negative_float,
-                                        sampling_steps, seed, torch_device)
+from vag_ros.commands.arguments import (add_sampling_steps_argument, add_urdf_argument,
+                                        non_negative_float, seed, torch_device)
 from vag_ros.engines.backends import BACKENDS, ENGINE_BACKENDS
 
 HELP = 'generate a robot video and joint trajectory from a first frame and an instruction'
@@ -31,8 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--instruction', required=True, help='what the robot should do')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--seed', type=seed, default=0, help='sampling seed')
-    parser.add_argument('--steps', type=sampling_steps, default=None,
-                        help='sampling steps (default: the checkpoint\'s sampler.num_steps)')
+    add_sampling_steps_argument(parser)
     add_guidance_argument(parser)
     parser.add_argument('--name', default=None,
                         help='bag and file name stem (default generated_seed<seed>)')
@@ -40,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_guidance_argument(parser: argparse.ArgumentParser) -> None:
-    """--guidance-scale, beside --steps."""
+    """--guidance-scale, beside --sampling-steps."""
     parser.add_argument('--guidance-scale', type=non_negative_float, default=None,
                         help='classifier-free guidance scale (default: the checkpoint\'s '
                              'sampler.guidance_scale; 1 = none)')

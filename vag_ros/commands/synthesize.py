@@ -17,7 +17,7 @@ vag-ros merge-datasets.
 
 import argparse
 
-from vag_ros.commands.arguments import episode_count, sampling_steps, seed
+from vag_ros.commands.arguments import add_sampling_steps_argument, episode_count, seed
 from vag_ros.commands.generate import add_backend_arguments, add_guidance_argument
 
 HELP = 'generate, validate, replay and score episodes into a LeRobot data set'
@@ -60,8 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'at most the file\'s max_slowdown fits the limits (the stretch '
                              'is the time_scale score); reject: invalid, as a replay node '
                              'with on_violation: reject decides')
-    parser.add_argument('--steps', type=sampling_steps, default=None,
-                        help='sampling steps (default: the checkpoint\'s)')
+    add_sampling_steps_argument(parser)
     add_guidance_argument(parser)
     parser.add_argument('--sim-config', default=None, help='world config YAML (world scenes)')
     parser.add_argument('--no-generated-video', action='store_true',

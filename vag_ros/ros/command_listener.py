@@ -3,7 +3,7 @@
 ``python -m vag_ros.ros.command_listener OUT.json [TOPIC] [IDLE_S]``: records the receive time
 (time.perf_counter_ns) and values of every Float64MultiArray on TOPIC, and after IDLE_S s
 without one (once the first came) writes {"receive_ns": [...], "commands": [[...], ...]}.
-``vag-ros bench-replay`` starts it, so the measurement shares no interpreter with the node.
+``vag-ros bench replay`` starts it, so the measurement shares no interpreter with the node.
 """
 
 import json

@@ -285,7 +285,7 @@ class RecorderNodeConfig:
                                 '~/validate + ~/execute (the operator moving the arm to its '
                                 'start) before its episode is written unexecuted', 's')
     max_execution_s: float = _d(120.0, 'write anyway if the motion never ends', 's')
-    # `vag-ros bench-storage` measures size and write time of each
+    # `vag-ros bench storage` measures size and write time of each
     camera_storage: str = _d('raw', 'the executed camera in the bag: raw (sensor_msgs/Image '
                              'on camera_topic) or jpeg / png (CompressedImage on '
                              '<camera_topic>/compressed)')
