@@ -1,11 +1,11 @@
 """The ``vag-ros`` command: one subcommand per job, each a thin shell over the core."""
 
 import argparse
-import importlib
 import signal
 import sys
 import typing
 
+from vag_ros.commands.arguments import add_subcommands
 from vag_ros.errors import VagError
 
 # subcommand -> module in vag_ros.commands (HELP, add_arguments, run)
@@ -39,12 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog='vag-ros', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f'vag_ros.commands.{module_name}')
-        sub = commands.add_parser(name, help=module.HELP, description=module.__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+    add_subcommands(commands, COMMANDS)
     return parser
 
 

@@ -1,6 +1,7 @@
-"""argparse types shared by the subcommands."""
+"""argparse types and arguments shared by the subcommands, and the subcommand tables."""
 
 import argparse
+import typing
 
 from vag_ros.config import MAX_SEED
 
@@ -119,3 +120,15 @@ def add_urdf_argument(parser: argparse.ArgumentParser) -> None:
                         'robot it was trained for); must be the same robot (name and '
                         'joints), e.g. with your own limits; needed only for a checkpoint '
                         'that records no robot')
+
+
+def add_subcommands(parsers, table: typing.Mapping[str, str], run_name: str = 'run') -> None:
+    """One subparser of ``parsers`` per {name: module in vag_ros.commands} of ``table``: the
+    module's HELP, docstring and add_arguments; its ``run`` as the namespace's ``run_name``."""
+    import importlib
+    for name, module_name in table.items():
+        module = importlib.import_module(f'vag_ros.commands.{module_name}')
+        sub = parsers.add_parser(name, help=module.HELP, description=module.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(**{run_name: module.run})

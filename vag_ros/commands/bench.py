@@ -6,7 +6,8 @@
 """
 
 import argparse
-import importlib
+
+from vag_ros.commands.arguments import add_subcommands
 
 HELP = 'benchmarks: generation, replay, storage, ingest, train-cache (vag-ros bench KIND -h)'
 KINDS = {  # kind -> module in vag_ros.commands (HELP, add_arguments, run)
@@ -20,12 +21,7 @@ KINDS = {  # kind -> module in vag_ros.commands (HELP, add_arguments, run)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     kinds = parser.add_subparsers(dest='kind', required=True, metavar='KIND')
-    for kind, module_name in KINDS.items():
-        module = importlib.import_module(f'vag_ros.commands.{module_name}')
-        sub = kinds.add_parser(kind, help=module.HELP, description=module.__doc__,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(sub)
-        sub.set_defaults(run_kind=module.run)
+    add_subcommands(kinds, KINDS, 'run_kind')
 
 
 def run(args: argparse.Namespace) -> int:
