@@ -1,13 +1,11 @@
 """The replay's state machine without ROS: arm, validate, execute, watch, stop, refuse."""
 
-import os
-import subprocess
-import sys
 import types
 
 import numpy as np
 import pytest
 
+from ros_free import ros_modules_imported_by
 from vag_ros.errors import TrajectoryError
 from vag_ros.robot.description import load_robot_description
 from vag_ros.robot.replay_events import ERROR, OK, Report, SendStop, Status, WARN
@@ -105,12 +103,7 @@ def refused(outcome, reason, service='execute'):
 
 
 def test_the_state_machine_imports_no_ros():
-    code = ('import sys, vag_ros.robot.replay_state; print(sorted(m for m in sys.modules '
-            "if m.split('.')[0] == 'rclpy' or m.split('.')[0].endswith('_msgs')))")
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                         check=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-                         ).stdout
-    assert out.strip() == '[]'
+    assert ros_modules_imported_by('vag_ros.robot.replay_state') == []
 
 
 def test_receive_arm_execute_runs_the_motion_to_its_end():
