@@ -8,7 +8,9 @@ those at its own frame stamps (frame 0's stamp + k / fps), never a neighbour's. 
 trajectory arrives the episode opens; if the replay executes it (state ``moving``, with
 the motion's duration), /joint_states and camera frames (sensor-data QoS, as capture) are
 kept until ``settle_s`` after a terminal state, or until the motion's duration + settle_s
-+ ``MOTION_GRACE_S`` if no terminal state comes (a replay that died). The episode is then
++ ``MOTION_GRACE_S`` if no terminal state comes (a replay that died); which episodes are
+open, executing and due is ``EpisodeLifecycle``'s (``vag_ros.episodes.episode_lifecycle``,
+no ROS there). The episode is then
 written on a worker thread with ``EpisodeBagWriter`` (atomic, free-space check): metadata,
 the request's instruction,
 conditioning frame, predicted video and trajectory, measured joints, camera frames and the
@@ -19,9 +21,6 @@ replay rejects it, or when the next trajectory arrives. Annotations (JSON on
 ERROR on /vag/status; the node keeps running.
 """
 
-import dataclasses
-import json
-import math
 import queue
 import threading
 import time
@@ -38,6 +37,7 @@ from vag_ros.episodes import topics as tp
 from vag_ros.episodes.bag_writer import EpisodeBagWriter
 from vag_ros.episodes.camera_storage import write_camera_frame
 from vag_ros.episodes.episode import EpisodeMetadata
+from vag_ros.episodes.episode_lifecycle import EpisodeLifecycle, OpenEpisode, trim
 from vag_ros.errors import VagError
 from vag_ros.robot.description import load_robot_description
 from vag_ros.ros.configs import RecorderNodeConfig, REPLAY_TERMINAL_STATES
@@ -51,8 +51,6 @@ from vag_ros.ros.status import StatusPublisher
 NODE_NAME = 'vag_recorder'
 CONDITIONING_TOPIC = '/vag/conditioning_frame'
 REPLAY_STATES_IN_BAG = '/vag/replay/state'
-# an executing episode ends this long after its motion should have (no end state came) [s]
-MOTION_GRACE_S = 2.0
 # shutdown waits this long for the open episodes to be written (the launch file gives the
 # recorder 30 s before SIGKILL) [s]
 FLUSH_TIMEOUT_S = 25.0
@@ -66,27 +64,6 @@ def episode_name(stamp_ns: int) -> str:
     return f'generated-{int(stamp_ns)}'
 
 
-@dataclasses.dataclass
-class _Episode:
-    """An open episode, touched only by the executor's callbacks."""
-
-    stamp_ns: int
-    names: typing.Tuple[str, ...]
-    positions: np.ndarray          # (T, D) predicted, robot order of ``names``
-    rate: float                    # [Hz]
-    opened_at: float               # monotonic [s]
-    annotation: dict = dataclasses.field(default_factory=dict)
-    state: str = 'predicted'       # predicted | executing | ended
-    started_at: float = 0.0        # monotonic [s] of 'moving'; 0: never executed
-    deadline: float = math.inf     # monotonic [s]: stop recording an unfinished motion
-    rejected_at: float = math.inf  # monotonic [s] of the replay's newest rejection
-    ended_at: float = 0.0
-    execution: str = ''            # the replay's terminal state, e.g. done / stopped
-    joints: list = dataclasses.field(default_factory=list)   # [(stamp ns, (D,))]
-    camera: list = dataclasses.field(default_factory=list)   # [Image or CompressedImage]
-    replay_states: list = dataclasses.field(default_factory=list)  # [(stamp ns, json)]
-
-
 class RecorderNode(Node):
     """One bag per generated episode, written off the executor; ``RecorderNodeConfig``."""
 
@@ -98,12 +75,9 @@ class RecorderNode(Node):
         self._frames = _Deque(cfg.max_buffered_frames)
         self._latest_conditioning: typing.Optional[Image] = None
         self._conditioning: typing.Dict[int, Image] = {}  # by stamp: newest at acceptance
-        self._next_annotation: dict = {}
-        self._annotations: typing.Dict[int, dict] = {}   # by stamp, before the episode
         # by stamp: the generator's results (request id, instruction, seed, frames, fps...)
         self._generation: typing.Dict[int, dict] = {}
-        self._open: typing.Dict[int, _Episode] = {}
-        self._recording: typing.Optional[_Episode] = None  # executing or settling
+        self.episodes = EpisodeLifecycle(cfg, REPLAY_TERMINAL_STATES)
         # newest position of each joint: an arm and its gripper may publish apart (e.g. two
         # joint_state_broadcasters, or a gripper driver that publishes on change only), so
         # messages are merged per joint
@@ -132,6 +106,23 @@ class RecorderNode(Node):
         self.create_timer(0.1, self._check)
         self.status.publish('idle', f'recording to {cfg.out_dir}')
 
+    # --- the lifecycle's episodes, under the names the node always had ----------------
+
+    @property
+    def _open(self) -> typing.Dict[int, OpenEpisode]:
+        """The open episodes by stamp."""
+        return self.episodes.open
+
+    @property
+    def _recording(self) -> typing.Optional[OpenEpisode]:
+        """The episode executing or settling, or None."""
+        return self.episodes.recording
+
+    @property
+    def _next_annotation(self) -> dict:
+        """What the next episode's annotation starts with."""
+        return self.episodes.next_annotation
+
     # --- inputs -----------------------------------------------------------------------
 
     def _on_conditioning(self, msg: Image) -> None:
@@ -149,83 +140,39 @@ class RecorderNode(Node):
             return
         if result.state == 'accepted' and self._latest_conditioning is not None:
             self._conditioning[stamp] = self._latest_conditioning  # what it saw, near enough
-            _trim(self._conditioning)
+            trim(self._conditioning)
         entry = self._generation.setdefault(stamp, {})
         entry.update({k: v for k, v in (
             ('request_id', result.request_id), ('instruction', result.instruction),
             ('generator_episode_id', result.episode_id)) if v})
         entry.update(result.details)
-        _trim(self._generation)
+        trim(self._generation)
 
     def _on_annotation(self, msg: String) -> None:
-        try:
-            data = json.loads(msg.data)
-            if not isinstance(data, dict):
-                raise ValueError('expected a JSON object')
-        except ValueError as exc:
-            self.status.warn('annotation rejected', f'recorder: annotation {msg.data[:80]!r} '
-                             f'is not a JSON object: {exc}')
-            return
-        stamp = data.pop('episode_stamp_ns', None)
-        if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int)):
-            self.status.warn('annotation rejected', f'recorder: annotation episode_stamp_ns '
-                             f'{stamp!r} is not an integer')
-            return
-        if stamp is None:
-            self._next_annotation.update(data)
-        elif int(stamp) in self._open:
-            self._open[int(stamp)].annotation.update(data)
-        else:
-            self._annotations.setdefault(int(stamp), {}).update(data)
-            _trim(self._annotations)
+        rejected = self.episodes.annotate(msg.data)
+        if rejected:
+            self.status.warn('annotation rejected', rejected)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         stamp = time_to_ns(msg.header.stamp)
         try:
             names, times, positions = trajectory_to_arrays(msg)  # (T,), (T, D)
-            if len(times) < 2 or times[1] <= times[0]:
-                raise VagError('trajectory needs >= 2 increasing points to give a frame rate')
+            superseded = self.episodes.open_episode(time.monotonic(), stamp, names, times,
+                                                    positions)
         except VagError as exc:
             self.status.error('rejected', f'recorder: episode {episode_name(stamp)} not '
                               f'recorded: {exc}')
             return
-        for other in list(self._open.values()):  # superseded before anyone executed it
-            if other.state == 'predicted':
-                self._finalize(other)
-        episode = _Episode(stamp, names, positions, 1.0 / float(times[1] - times[0]),
-                           time.monotonic())
-        episode.annotation.update(self._next_annotation)
-        episode.annotation.update(self._annotations.pop(stamp, {}))
-        self._next_annotation = {}
-        self._open[stamp] = episode
+        for other in superseded:  # superseded before anyone executed it
+            self._finalize(other)
         self.status.publish('episode', f'{episode_name(stamp)} open',
                             episode_id=episode_name(stamp))
 
     def _on_replay_state(self, msg: String) -> None:
-        try:
-            data = json.loads(msg.data)
-            stamp, state = int(data['episode_stamp_ns']), str(data['state'])
-        except (ValueError, KeyError, TypeError, OverflowError):
-            self.status.warn('replay state rejected', f'recorder: replay state '
-                             f'{msg.data[:80]!r} is not {{"state", "episode_stamp_ns"}}')
-            return
-        episode = self._open.get(stamp)
-        if episode is None:
-            return
-        now = time.monotonic()
-        episode.replay_states.append((self.get_clock().now().nanoseconds, msg.data))
-        if state == 'moving' and episode.state == 'predicted':
-            episode.state, episode.started_at = 'executing', now
-            duration = data.get('duration_s')
-            if isinstance(duration, (int, float)) and math.isfinite(duration):
-                episode.deadline = now + duration + self.config.settle_s + MOTION_GRACE_S
-            self._recording = episode
-        elif state == 'rejected' and episode.state == 'predicted':
-            # the operator may move the arm to the start and validate it again: the episode
-            # stays open for rejected_wait_s (or until the next trajectory)
-            episode.execution, episode.rejected_at = 'rejected', now
-        elif state in REPLAY_TERMINAL_STATES and episode.state != 'ended':
-            episode.state, episode.ended_at, episode.execution = 'ended', now, state
+        rejected = self.episodes.replay_state(time.monotonic(), msg.data,
+                                              self.get_clock().now().nanoseconds)
+        if rejected:
+            self.status.warn('replay state rejected', rejected)
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:
@@ -233,43 +180,26 @@ class RecorderNode(Node):
         except VagError:
             return
         self._joint_values.update(joints)  # also between episodes: a joint may be quiet
-        episode = self._recording
-        if episode is None:
+        if self.episodes.recording is None:
             return
         try:
             positions = np.array([self._joint_values[n] for n in self.robot.joint_names])  # (D,)
         except KeyError:  # not every joint heard from yet
             return
         stamp = time_to_ns(msg.header.stamp) or self.get_clock().now().nanoseconds
-        if len(episode.joints) < 100 * self.config.max_buffered_frames:
-            episode.joints.append((stamp, positions))
+        self.episodes.record_joint_state(stamp, positions)
 
     def _on_camera(self, msg: typing.Union[Image, CompressedImage]) -> None:
-        episode = self._recording
-        if episode is not None and len(episode.camera) < self.config.max_buffered_frames:
-            episode.camera.append(msg)
+        self.episodes.record_camera(msg)
 
     # --- episodes ---------------------------------------------------------------------
 
     def _check(self) -> None:
-        cfg, now = self.config, time.monotonic()
-        for episode in list(self._open.values()):
-            if episode.state == 'ended' and now - episode.ended_at >= cfg.settle_s \
-                    or episode.state == 'predicted' and (
-                        now - episode.opened_at >= cfg.execution_wait_s
-                        or now - episode.rejected_at >= cfg.rejected_wait_s):
-                self._finalize(episode)
-            elif episode.state == 'executing' and (
-                    now - episode.started_at >= cfg.max_execution_s
-                    or now >= episode.deadline):
-                episode.execution = 'unfinished'
-                self._finalize(episode)
+        for episode in self.episodes.due(time.monotonic()):
+            self._finalize(episode)
 
-    def _finalize(self, episode: _Episode) -> None:
-        """Close an episode and hand it to the writer thread."""
-        self._open.pop(episode.stamp_ns, None)
-        if self._recording is episode:
-            self._recording = None
+    def _finalize(self, episode: OpenEpisode) -> None:
+        """Hand a closed episode (``EpisodeLifecycle`` closed it) to the writer thread."""
         generation = dict(self._generation.get(episode.stamp_ns, {}))
         frames = _own_frames(self._frames.items(), episode.stamp_ns,
                              generation.get('fps', episode.rate),
@@ -279,9 +209,7 @@ class RecorderNode(Node):
 
     def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> None:
         """Write every open episode now and wait for the writer (shutdown, tests)."""
-        for episode in list(self._open.values()):
-            if episode.state == 'executing':  # cut mid-motion: not a finished execution
-                episode.execution = 'interrupted'
+        for episode in self.episodes.close_all():
             self._finalize(episode)
         done = threading.Event()
         self._jobs.put(done)
@@ -318,7 +246,7 @@ class RecorderNode(Node):
                                 'joint states)', episode_id=name, path=str(path),
                                 executed=episode.started_at > 0)
 
-    def _result(self, episode: _Episode, generation: dict, state: str, reason: str = '',
+    def _result(self, episode: OpenEpisode, generation: dict, state: str, reason: str = '',
                 **details) -> None:
         """The episode's bag on /vag/request_result, for its request."""
         self.result_pub.publish(String(data=RequestResult(
@@ -326,7 +254,7 @@ class RecorderNode(Node):
             episode_id=episode_name(episode.stamp_ns), episode_stamp_ns=episode.stamp_ns,
             details=details).to_json()))
 
-    def _write(self, episode: _Episode, frames: list, generation: dict,
+    def _write(self, episode: OpenEpisode, frames: list, generation: dict,
                conditioning: typing.Optional[Image]):
         note = episode.annotation
         name = episode_name(episode.stamp_ns)
@@ -447,12 +375,6 @@ def _own_frames(frames: typing.List[Image], stamp_ns: int, fps: float, count: in
         if 0 <= k < int(count) and abs(offset - k * period_ns) <= FRAME_STAMP_TOLERANCE_NS:
             mine.setdefault(k, frame)
     return [mine[k] for k in sorted(mine)]
-
-
-def _trim(mapping: dict, keep: int = 64) -> None:
-    """Forget the oldest entries of an insertion-ordered dict."""
-    for key in list(mapping)[:-keep]:
-        del mapping[key]
 
 
 def main(args=None) -> None:
