@@ -2,8 +2,8 @@
 
 ``check_frame_age`` judges a frame's header stamp against the receiver's clock;
 ``fit_frame`` crops and resizes an (H, W, 3) uint8 frame to the configured output size (the
-nodes); ``resize_frames`` resizes clips for training, evaluation and synthesis and
-``frames_to_video`` puts them in the model's range.
+nodes); ``resize_frames`` is the one resize every path uses (training, generation, the
+nodes, evaluation, synthesis) and ``frames_to_video`` puts frames in the model's range.
 """
 
 import typing
@@ -88,11 +88,9 @@ def crop_box(width: int, height: int, output_width: int = 0, output_height: int 
 
 def fit_frame(frame: np.ndarray, output_width: int = 0, output_height: int = 0,
               crop: str = 'center') -> np.ndarray:
-    """(H, W, 3) uint8 -> (output_height, output_width, 3) uint8: crop, then resize.
-
-    A 0 output side keeps the camera's. Resizes with Pillow's bilinear filter, which
-    widens its support when shrinking (area-like, as the model pipeline's antialiased
-    bilinear). Returns ``frame`` itself when nothing changes.
+    """(H, W, 3) uint8 -> (output_height, output_width, 3) uint8: crop, then resize with
+    ``resize_frames`` (the one resize of training, generation and the nodes). A 0 output side
+    keeps the camera's. Returns ``frame`` itself when nothing changes.
     """
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 \
             or frame.shape[2] != 3:
@@ -107,27 +105,13 @@ def fit_frame(frame: np.ndarray, output_width: int = 0, output_height: int = 0,
     region = frame[top:bottom, left:right]  # (h, w, 3)
     if region.shape[:2] == (out_h, out_w):
         return np.ascontiguousarray(region)
-    try:
-        from PIL import Image as PilImage
-    except ImportError:
-        raise FrameRejected('resizing camera frames needs Pillow (pip install pillow)',
-                            'geometry') from None
-    resized = PilImage.fromarray(np.ascontiguousarray(region)).resize(
-        (out_w, out_h), resample=PilImage.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8).copy()  # (out_h, out_w, 3), writable
-
-
-def resize_available() -> bool:
-    """Whether ``fit_frame`` can resize (Pillow imports)."""
-    try:
-        import PIL.Image  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return resize_frames(region[None], out_h, out_w)[0].copy()  # (out_h, out_w, 3), writable
 
 
 def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (T, height, width, 3) uint8; area when shrinking, else bilinear."""
+    """(T, H, W, 3) uint8 -> (T, height, width, 3) uint8: area when shrinking, else
+    antialiased bilinear, rounded to uint8. The one resize: training windows, the first frame
+    generation reads, the capture node's output, evaluation and synthesis renders."""
     import torch
     import torch.nn.functional as F
     frames = np.asarray(frames)

@@ -260,7 +260,6 @@ def test_crop_box_centre_and_none():
 
 
 def test_fit_frame_crops_and_resizes():
-    pytest.importorskip('PIL')
     frame = np.zeros((20, 60, 3), dtype=np.uint8)  # green | red | blue | green
     frame[:, :20, 1] = frame[:, 40:, 1] = 255
     frame[:, 20:30, 0] = 255

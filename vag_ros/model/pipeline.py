@@ -7,11 +7,10 @@ import typing
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vag_ros.config import MAX_SEED
 from vag_ros.errors import VagError
-from vag_ros.frame_geometry import crop_box
+from vag_ros.frame_geometry import crop_box, frames_to_video, resize_frames
 from vag_ros.model import action_space
 from vag_ros.model.codecs import build_codec, LatentCodec
 from vag_ros.model.normalization import ActionNormalizer
@@ -41,9 +40,10 @@ class GenerationResult:
 def frame_to_tensor(frame: np.ndarray, height: int, width: int, resize: bool) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, 1, height, width) float in [-1, 1].
 
-    A frame of another size is centre-cropped to the model's aspect ratio, then resized (as
-    the capture node's ``crop: center``), never squashed; one more than
-    ``MAX_UPSCALE`` times smaller than the model's input on a side is refused.
+    A frame of another size is centre-cropped to the model's aspect ratio (as the capture
+    node's ``crop: center``), never squashed, then resized by the one resize training uses
+    (frame_geometry.resize_frames); one more than ``MAX_UPSCALE`` times smaller than the
+    model's input on a side is refused.
     """
     if not isinstance(frame, np.ndarray):
         raise GenerationError(f'first frame: expected a numpy array, got {type(frame).__name__}')
@@ -60,12 +60,8 @@ def frame_to_tensor(frame: np.ndarray, height: int, width: int, resize: bool) ->
         check_frame_size(frame.shape[0], frame.shape[1], height, width)
         left, top, right, bottom = crop_box(frame.shape[1], frame.shape[0], width, height)
         frame = frame[top:bottom, left:right]  # (h, w, 3) the model's aspect
-    x = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
-    x = x / 127.5 - 1.0  # (1, 3, H, W)
-    if tuple(x.shape[2:]) != (height, width):
-        x = F.interpolate(x, size=(height, width), mode='bilinear', align_corners=False,
-                          antialias=True).clamp(-1.0, 1.0)
-    return x[:, :, None]  # (1, 3, 1, H, W)
+    frames = resize_frames(np.ascontiguousarray(frame)[None], height, width)  # (1, H, W, 3)
+    return frames_to_video(frames)[None]  # (1, 3, 1, H, W), as training reads its windows
 
 
 def check_frame_size(frame_h: int, frame_w: int, height: int, width: int) -> None:

@@ -22,11 +22,11 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 from vag_ros.episodes.topics import CAMERA_TOPIC
-from vag_ros.errors import ConfigError, VagError
+from vag_ros.errors import VagError
 from vag_ros.ros.configs import CaptureNodeConfig
 from vag_ros.image_decoding import compressed_to_numpy, image_to_numpy
 from vag_ros.ros.conversions import numpy_to_image, time_to_ns
-from vag_ros.frame_geometry import check_frame_age, fit_frame, resize_available
+from vag_ros.frame_geometry import check_frame_age, fit_frame
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher, WARN
@@ -42,9 +42,6 @@ class CaptureNode(Node):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
         self.config = declare_config(self, CaptureNodeConfig)
-        if self.config.resizes and not resize_available():
-            raise ConfigError('vag_capture: output_width/output_height need Pillow to resize '
-                              '(pip install pillow), or set both to 0')
         self.frame_pub = self.create_publisher(Image, self.config.output_topic, 1)
         if self.config.input_transport == 'compressed':
             # resolved first so that a remapped camera topic carries its /compressed along
