@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def camera_frames(count: int, width: int, height: int):
     """(count, height, width, 3) uint8: world frames resized, with sensor-like noise."""
     import numpy as np
-    from PIL import Image as PilImage
 
+    from vag_ros.frame_geometry import resize_frames
     from vag_ros.sim.world import World
     world = World()
     episode = world.run_expert(world.make_task('pick', 0))
@@ -34,8 +34,7 @@ def camera_frames(count: int, width: int, height: int):
     out = np.empty((count, height, width, 3), np.uint8)
     for k in range(count):
         source = episode.frames[k * len(episode.frames) // count]
-        resized = PilImage.fromarray(source).resize((width, height), PilImage.BILINEAR)
-        big = np.asarray(resized, np.float32)
+        big = resize_frames(source[None], height, width)[0].astype(np.float32)  # (h, w, 3)
         out[k] = np.clip(big + rng.normal(0.0, 2.0, big.shape), 0, 255).astype(np.uint8)
     return out
 
