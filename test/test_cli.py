@@ -1,5 +1,6 @@
 """The ``vag-ros`` command end to end: sim-record writes bags both readers agree on."""
 
+import os
 import subprocess
 import sys
 
@@ -147,3 +148,14 @@ def test_eval_refuses_unwritable_outputs_before_loading_anything(tmp_path, capsy
     assert main(['eval', '--checkpoint', str(tmp_path), '--episodes', '1', '--json',
                  str(tmp_path / 'eval.json')]) == 2
     assert 'is a folder' in capsys.readouterr().err
+
+
+def test_building_every_subcommand_imports_no_torch():
+    """vag-ros builds all its subcommands at start: their defaults come from torch-free
+    modules, so `vag-ros params` or `--help` does not wait for torch."""
+    code = ('import sys; from vag_ros.cli import build_parser; build_parser(); '
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            check=True, env=env)
+    assert result.stdout.strip() == '[]'

@@ -9,7 +9,7 @@ HELP = ("train a checkpoint's learned video decoder (the PCA codec's refiner) on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vag_ros.train.decoder_training import DecoderTrainConfig
+    from vag_ros.train.train_config import DecoderTrainConfig  # no torch: built at start
     d = DecoderTrainConfig()
     parser.add_argument('--checkpoint', required=True, help='trained VAG checkpoint folder')
     parser.add_argument('--data', required=True, help='its training episode bags')
@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vag_ros.train.decoder_training import DecoderTrainConfig, train_decoder
+    from vag_ros.train.decoder_training import train_decoder
+    from vag_ros.train.train_config import DecoderTrainConfig
 
     config = DecoderTrainConfig(args.episodes, args.steps, args.batch_size, args.lr,
                                 args.width, args.noise, args.generated_fraction,
