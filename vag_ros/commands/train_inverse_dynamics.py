@@ -8,17 +8,20 @@ HELP = "train the two-stage baseline's inverse-dynamics CNN on a folder of episo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vag_ros.train.train_config import InverseDynamicsTrainConfig  # no torch: built at start
+    d = InverseDynamicsTrainConfig()
     parser.add_argument('--data', required=True, help='folder of episode bags')
     parser.add_argument('--out', required=True,
                         help='output folder (e.g. <checkpoint>/baselines/inverse_dynamics)')
-    parser.add_argument('--steps', type=positive, default=2000, help='optimizer steps')
-    parser.add_argument('--height', type=positive, default=64,
-                        help="frame height, the VAG model's (default 64)")
-    parser.add_argument('--width', type=positive, default=64,
-                        help="frame width, the VAG model's (default 64)")
-    parser.add_argument('--batch-size', type=positive, default=64)
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--seed', type=non_negative, default=0)
+    parser.add_argument('--steps', type=positive, default=d.steps,
+                        help='optimizer steps (default %(default)s)')
+    parser.add_argument('--height', type=positive, default=d.height,
+                        help="frame height, the VAG model's (default %(default)s)")
+    parser.add_argument('--width', type=positive, default=d.width,
+                        help="frame width, the VAG model's (default %(default)s)")
+    parser.add_argument('--batch-size', type=positive, default=d.batch_size)
+    parser.add_argument('--lr', type=float, default=d.lr)
+    parser.add_argument('--seed', type=non_negative, default=d.seed)
     parser.add_argument('--no-augment', action='store_true', help='no random shifts')
     parser.add_argument('--device', type=torch_device, default='cpu',
                         help='torch device (default cpu)')

@@ -1,6 +1,6 @@
-"""Optimization settings of the training runs: VAG's (``config/train_tiny.yaml``) and the
-decoder stage's. No torch here: ``vag-ros`` builds its options' defaults from these
-dataclasses at start.
+"""Optimization settings of the training runs: VAG's (``config/train_tiny.yaml``), the
+decoder stage's and the inverse-dynamics baseline's. No torch here: ``vag-ros`` builds its
+options' defaults from these dataclasses at start.
 """
 
 import dataclasses
@@ -99,6 +99,18 @@ class DecoderTrainConfig:
             raise ConfigError(f'decoder training: generated_fraction='
                               f'{self.generated_fraction}, must be in [0, 1]')
         return self
+
+
+@dataclasses.dataclass(frozen=True)
+class InverseDynamicsTrainConfig:
+    """The defaults of ``train_inverse_dynamics`` (the two-stage baseline's CNN)."""
+
+    steps: int = 2000            # optimizer steps
+    height: int = 64             # frame size, the VAG model's
+    width: int = 64
+    batch_size: int = 64
+    lr: float = 1e-3             # AdamW, cosine to 5%
+    seed: int = 0
 
 
 def train_config_from_dict(data: typing.Mapping, where: str = '') -> TrainConfig:
