@@ -93,6 +93,16 @@ def add_sampling_steps_argument(parser: argparse.ArgumentParser) -> None:
                              'sampler.num_steps); --steps: the older spelling')
 
 
+def add_config_options(parser: argparse.ArgumentParser, config,
+                       options: typing.Mapping[str, typing.Tuple[typing.Callable, str]]) -> None:
+    """--<field> for each field of dataclass instance ``config`` named in ``options`` ({field:
+    (type, help)}), defaulting to its value there: the config the code reads, not a copy."""
+    for field, (kind, text) in options.items():
+        parser.add_argument('--' + field.replace('_', '-'), type=kind,
+                            default=getattr(config, field),
+                            help=f'{text} (default %(default)s)'.lstrip())
+
+
 def torch_device(text: str) -> str:
     """A torch device that exists here: cpu, cuda, cuda:<i> (checked against this machine)."""
     import torch
