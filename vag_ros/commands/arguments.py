@@ -132,6 +132,13 @@ def add_urdf_argument(parser: argparse.ArgumentParser) -> None:
                         'that records no robot')
 
 
+def add_codec_argument(parser: argparse.ArgumentParser, what: str = 'video codec') -> None:
+    """--codec of a LeRobot data set's videos: the writer's default (LeRobot's) unless given."""
+    from vag_ros.datasets.video_files import DEFAULT_CODEC
+    parser.add_argument('--codec', default=DEFAULT_CODEC, choices=('libsvtav1', 'h264'),
+                        help=f'{what} (default %(default)s, as LeRobot)')
+
+
 def add_subcommands(parsers, table: typing.Mapping[str, str], run_name: str = 'run') -> None:
     """One subparser of ``parsers`` per {name: module in vag_ros.commands} of ``table``: the
     module's HELP, docstring and add_arguments; its ``run`` as the namespace's ``run_name``."""
