@@ -103,6 +103,14 @@ def add_config_options(parser: argparse.ArgumentParser, config,
                             help=f'{text} (default %(default)s)'.lstrip())
 
 
+def keyword_defaults(function: typing.Callable) -> typing.Dict[str, typing.Any]:
+    """{parameter: default} of ``function``: an option passed to it defaults to what it does
+    (for code whose defaults no dataclass holds; its module must not import torch)."""
+    import inspect
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def torch_device(text: str) -> str:
     """A torch device that exists here: cpu, cuda, cuda:<i> (checked against this machine)."""
     import torch
