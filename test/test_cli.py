@@ -1,5 +1,6 @@
 """The ``vag-ros`` command end to end: sim-record writes bags both readers agree on."""
 
+import os
 import subprocess
 import sys
 
@@ -134,8 +135,11 @@ def test_a_schedule_beyond_any_run_is_refused_at_once(tmp_path, capsys):
 
 def test_eval_refuses_unwritable_outputs_before_loading_anything(tmp_path, capsys,
                                                                  monkeypatch):
+    import functools
+
     import vag_ros.eval.evaluate as evaluate
 
+    @functools.wraps(evaluate.evaluate)  # its signature: eval's options default to it
     def boom(*args, **kwargs):
         raise AssertionError('the evaluation started before its outputs were checked')
     monkeypatch.setattr(evaluate, 'evaluate', boom)
@@ -147,3 +151,62 @@ def test_eval_refuses_unwritable_outputs_before_loading_anything(tmp_path, capsy
     assert main(['eval', '--checkpoint', str(tmp_path), '--episodes', '1', '--json',
                  str(tmp_path / 'eval.json')]) == 2
     assert 'is a folder' in capsys.readouterr().err
+
+
+def test_building_every_subcommand_imports_no_torch():
+    """vag-ros builds all its subcommands at start: their defaults come from torch-free
+    modules, so `vag-ros params` or `--help` does not wait for torch."""
+    code = ('import sys; from vag_ros.cli import build_parser; build_parser(); '
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            check=True, env=env)
+    assert result.stdout.strip() == '[]'
+
+
+def test_options_default_to_what_the_code_they_feed_does():
+    """No second copy of a default in argparse: each option below defaults to the default of
+    the keyword or dataclass field its command passes it to, so a change there is followed."""
+    import dataclasses
+    import inspect
+
+    from vag_ros.cli import build_parser
+    from vag_ros.episodes.camera_storage import storage_bench
+    from vag_ros.eval.evaluate import evaluate
+    from vag_ros.eval.policy_eval import evaluate_policy
+    from vag_ros.ingest.synthetic import write_synthetic_bag
+    from vag_ros.synth.export import export_folder
+    from vag_ros.synth.synthesize import Synthesis
+    from vag_ros.train.decoder_training import train_decoder
+    from vag_ros.train.demo_checkpoint import pack_demo_checkpoint
+    from vag_ros.train.inverse_dynamics import train_inverse_dynamics
+
+    def keywords(function, *names, **renamed):
+        """{option dest: default} of ``function``'s keywords ``names`` (dest=keyword)."""
+        defaults = {n: p.default for n, p in inspect.signature(function).parameters.items()}
+        return {**{n: defaults[n] for n in names},
+                **{dest: defaults[n] for dest, n in renamed.items()}}
+
+    synthesis = {f.name: f.default for f in dataclasses.fields(Synthesis)}
+    cases = [  # (command line, {option dest: the default of what it feeds})
+        (['train-inverse-dynamics', '--data', 'd', '--out', 'o'],
+         keywords(train_inverse_dynamics, 'steps', 'height', 'width', 'batch_size', 'lr',
+                  'seed')),
+        (['train-decoder', '--checkpoint', 'c', '--data', 'd', '--out', 'o'],
+         dataclasses.asdict(keywords(train_decoder, 'config')['config'])),
+        (['eval', '--checkpoint', 'c', '--episodes', '1', '--json', 'j'],
+         keywords(evaluate, 'seed_start', 'held_out_every', task='tasks',
+                  plots='plot_episodes')),
+        (['eval-policy', '--checkpoint', 'c', '--episodes', '1', '--json', 'j'],
+         keywords(evaluate_policy, 'seed_start', 'loop', task='tasks')),
+        (['synthesize', '--checkpoint', 'c', '--out', 'o'], {'codec': synthesis['codec']}),
+        (['export-lerobot', '--episodes', 'e', '--out', 'o'], keywords(export_folder, 'codec')),
+        (['pack-demo', '--vag', 'v', '--no-bridge', 'n', '--inverse-dynamics', 'i', '--out',
+          'o'], keywords(pack_demo_checkpoint, 'dtype')),
+        (['bench', 'storage'], keywords(storage_bench, 'repeats')),
+        (['bench', 'ingest'], keywords(write_synthetic_bag, 'minutes', 'width', 'height')),
+    ]
+    parser = build_parser()
+    for argv, want in cases:
+        args = vars(parser.parse_args(argv))
+        assert {dest: args[dest] for dest in want} == want, argv[:2]

@@ -93,6 +93,24 @@ def add_sampling_steps_argument(parser: argparse.ArgumentParser) -> None:
                              'sampler.num_steps); --steps: the older spelling')
 
 
+def add_config_options(parser: argparse.ArgumentParser, config,
+                       options: typing.Mapping[str, typing.Tuple[typing.Callable, str]]) -> None:
+    """--<field> for each field of dataclass instance ``config`` named in ``options`` ({field:
+    (type, help)}), defaulting to its value there: the config the code reads, not a copy."""
+    for field, (kind, text) in options.items():
+        parser.add_argument('--' + field.replace('_', '-'), type=kind,
+                            default=getattr(config, field),
+                            help=f'{text} (default %(default)s)'.lstrip())
+
+
+def keyword_defaults(function: typing.Callable) -> typing.Dict[str, typing.Any]:
+    """{parameter: default} of ``function``: an option passed to it defaults to what it does
+    (for code whose defaults no dataclass holds; its module must not import torch)."""
+    import inspect
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def torch_device(text: str) -> str:
     """A torch device that exists here: cpu, cuda, cuda:<i> (checked against this machine)."""
     import torch
@@ -120,6 +138,13 @@ def add_urdf_argument(parser: argparse.ArgumentParser) -> None:
                         'robot it was trained for); must be the same robot (name and '
                         'joints), e.g. with your own limits; needed only for a checkpoint '
                         'that records no robot')
+
+
+def add_codec_argument(parser: argparse.ArgumentParser, what: str = 'video codec') -> None:
+    """--codec of a LeRobot data set's videos: the writer's default (LeRobot's) unless given."""
+    from vag_ros.datasets.video_files import DEFAULT_CODEC
+    parser.add_argument('--codec', default=DEFAULT_CODEC, choices=('libsvtav1', 'h264'),
+                        help=f'{what} (default %(default)s, as LeRobot)')
 
 
 def add_subcommands(parsers, table: typing.Mapping[str, str], run_name: str = 'run') -> None:

@@ -7,16 +7,20 @@ messages and episode frames per second, and the child's peak resident memory.
 
 import argparse
 
-from vag_ros.commands.arguments import positive, positive_float
+from vag_ros.commands.arguments import keyword_defaults, positive, positive_float
 
 HELP = 'measure vag-ros ingest throughput and peak memory on a synthetic recording'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--minutes', type=positive_float, default=10.0,
-                        help='length of the recording (default 10)')
-    parser.add_argument('--width', type=positive, default=640, help='camera width [px]')
-    parser.add_argument('--height', type=positive, default=480, help='camera height [px]')
+    from vag_ros.ingest.synthetic import write_synthetic_bag
+    d = keyword_defaults(write_synthetic_bag)
+    parser.add_argument('--minutes', type=positive_float, default=d['minutes'],
+                        help='length of the recording (default %(default)s)')
+    parser.add_argument('--width', type=positive, default=d['width'],
+                        help='camera width [px] (default %(default)s)')
+    parser.add_argument('--height', type=positive, default=d['height'],
+                        help='camera height [px] (default %(default)s)')
     parser.add_argument('--out', default=None,
                         help='work folder (default: a temporary one, removed after)')
     parser.add_argument('--json', default=None, help='also write the figures here')

@@ -8,17 +8,20 @@ median write time with their ratios to raw (all measured side by side in this ru
 
 import argparse
 
-from vag_ros.commands.arguments import positive
+from vag_ros.commands.arguments import keyword_defaults, positive
 
 HELP = 'measure bag size and write time of raw, downscaled and compressed camera storage'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vag_ros.episodes.camera_storage import storage_bench
     parser.add_argument('--frames', type=positive, default=121,
                         help='camera frames per bag (default 121: a 4 s motion at 30 Hz)')
     parser.add_argument('--width', type=positive, default=640, help='camera width [px]')
     parser.add_argument('--height', type=positive, default=480, help='camera height [px]')
-    parser.add_argument('--repeats', type=positive, default=3, help='bags per setting')
+    parser.add_argument('--repeats', type=positive,
+                        default=keyword_defaults(storage_bench)['repeats'],
+                        help='bags per setting (default %(default)s)')
     parser.add_argument('--quality', type=positive, default=90, help='JPEG quality')
 
 

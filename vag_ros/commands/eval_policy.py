@@ -5,25 +5,27 @@ trained on expert and/or synthesized episodes."""
 import argparse
 
 from vag_ros.commands.arguments import add_sampling_steps_argument, episode_count, \
-    non_negative, positive, torch_device
+    keyword_defaults, non_negative, positive, torch_device
 
 HELP = "replay success of a checkpoint's actions (a policy) on held-out world seeds"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vag_ros.eval.policy_eval import evaluate_policy  # numpy, no torch: built at start
+    d = keyword_defaults(evaluate_policy)
     parser.add_argument('--checkpoint', required=True,
                         help='checkpoint folder (mode joint or action_no_bridge)')
     parser.add_argument('--episodes', type=episode_count, required=True)
     parser.add_argument('--json', required=True, help='results JSON file to write')
-    parser.add_argument('--seed-start', type=non_negative, default=100000,
-                        help='first held-out seed (default 100000; training uses lower)')
-    parser.add_argument('--task', default='all', help='task family or "all" (default)')
+    parser.add_argument('--seed-start', type=non_negative, default=d['seed_start'],
+                        help='first held-out seed (default %(default)s; training uses lower)')
+    parser.add_argument('--task', default=d['tasks'], help='task family or "all" (default)')
     parser.add_argument('--sim-config', default=None, help='SimConfig YAML')
     add_sampling_steps_argument(parser)
     parser.add_argument('--device', type=torch_device, default='cpu')
     loop = parser.add_mutually_exclusive_group()
     loop.add_argument('--closed-loop', dest='loop', action='store_const', const='closed',
-                      default='auto',
+                      default=d['loop'],
                       help='receding horizon: execute the first --execute targets of each '
                            'predicted chunk, observe again, predict the next (as Diffusion '
                            'Policy and ACT run). Default: closed for a checkpoint trained as '

@@ -4,21 +4,23 @@ seeds, with wrong-target, counterfactual and held-out-template figures."""
 import argparse
 
 from vag_ros.commands.arguments import add_sampling_steps_argument, episode_count, \
-    non_negative, torch_device
+    keyword_defaults, non_negative, torch_device
 
 HELP = 'evaluate a VAG checkpoint and its baselines on held-out seeds of the embedded world'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vag_ros.eval.evaluate import evaluate  # numpy, no torch: built at start
+    d = keyword_defaults(evaluate)
     parser.add_argument('--checkpoint', required=True, help='joint VAG checkpoint folder')
     parser.add_argument('--episodes', type=episode_count, required=True, help='number of episodes')
     parser.add_argument('--json', required=True, help='results JSON file to write')
     parser.add_argument('--out', default=None,
                         help='folder for report.md, eval.json and plots/ (default: the '
                              'folder of --json)')
-    parser.add_argument('--seed-start', type=non_negative, default=100000,
-                        help='first held-out seed (default 100000; training uses lower)')
-    parser.add_argument('--task', default='all',
+    parser.add_argument('--seed-start', type=non_negative, default=d['seed_start'],
+                        help='first held-out seed (default %(default)s; training uses lower)')
+    parser.add_argument('--task', default=d['tasks'],
                         help='task family (touch, push, pick) or "all" to cycle (default)')
     parser.add_argument('--no-bridge', default=None,
                         help='action-only checkpoint (default <checkpoint>/baselines/'
@@ -29,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--scene-blind', default=None,
                         help='scene-blind baseline (default <checkpoint>/baselines/'
                              'scene_blind; vag-ros train-scene-blind makes one)')
-    parser.add_argument('--held-out-every', type=non_negative, default=2,
+    parser.add_argument('--held-out-every', type=non_negative, default=d['held_out_every'],
                         help='every Nth episode uses a held-out instruction template '
-                             '(default 2; 0 = never)')
+                             '(default %(default)s; 0 = never)')
     parser.add_argument('--no-counterfactual', action='store_true',
                         help='skip the second generation naming another block')
     parser.add_argument('--no-template-pairs', action='store_true',
@@ -43,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--sim-config', default=None,
                         help='SimConfig YAML (default config/sim.yaml)')
     add_sampling_steps_argument(parser)
-    parser.add_argument('--plots', type=non_negative, default=3,
-                        help='episodes to draw action curves for (default 3)')
+    parser.add_argument('--plots', type=non_negative, default=d['plot_episodes'],
+                        help='episodes to draw action curves for (default %(default)s)')
     parser.add_argument('--device', type=torch_device, default='cpu',
                         help='torch device (default cpu)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')

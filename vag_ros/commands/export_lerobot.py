@@ -26,12 +26,12 @@ def _fps(text: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vag_ros.commands.arguments import add_codec_argument
     parser.add_argument('--episodes', required=True, help='folder of episode bags')
     parser.add_argument('--out', required=True, help='data set folder to create')
     parser.add_argument('--generated', default=None,
                         help='folder of generated episode bags named as --episodes\' ones')
-    parser.add_argument('--codec', default='libsvtav1', choices=('libsvtav1', 'h264'),
-                        help='video codec (default libsvtav1, as LeRobot)')
+    add_codec_argument(parser)
     parser.add_argument('--fps', type=_fps, default=None, metavar='native|N',
                         help='the data set\'s frame rate: native (default) the episodes\' '
                              'own, one for all (e.g. 15 for a 15 Hz recording); N: refuse an '

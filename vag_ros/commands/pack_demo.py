@@ -2,10 +2,13 @@
 
 import argparse
 
+from vag_ros.commands.arguments import keyword_defaults
+
 HELP = 'pack a VAG checkpoint and its baselines into one folder with float16 weights'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vag_ros.train.demo_checkpoint import DTYPES, pack_demo_checkpoint  # no torch
     parser.add_argument('--vag', required=True, help='trained VAG checkpoint folder')
     parser.add_argument('--no-bridge', required=True, help='trained no-bridge checkpoint')
     parser.add_argument('--inverse-dynamics', required=True,
@@ -13,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--scene-blind', default=None,
                         help='scene-blind baseline folder (vag-ros train-scene-blind)')
     parser.add_argument('--out', required=True, help='new folder, e.g. checkpoints/tiny_demo')
-    parser.add_argument('--dtype', default='float16', choices=('float16', 'bfloat16', 'float32'))
+    parser.add_argument('--dtype', default=keyword_defaults(pack_demo_checkpoint)['dtype'],
+                        choices=DTYPES, help='weights in the folder (default %(default)s)')
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ vag-ros merge-datasets.
 
 import argparse
 
-from vag_ros.commands.arguments import add_sampling_steps_argument, episode_count, seed
+from vag_ros.commands.arguments import add_codec_argument, add_sampling_steps_argument, \
+    episode_count, seed
 from vag_ros.commands.generate import add_backend_arguments, add_guidance_argument
 
 HELP = 'generate, validate, replay and score episodes into a LeRobot data set'
@@ -66,8 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-generated-video', action='store_true',
                         help='leave the generated video out of the data set (it is in the '
                              'bags either way)')
-    parser.add_argument('--codec', default='libsvtav1', choices=('libsvtav1', 'h264'),
-                        help='video codec of the data set (default libsvtav1, as LeRobot)')
+    add_codec_argument(parser, 'video codec of the data set')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     add_backend_arguments(parser)
 

@@ -2,23 +2,24 @@
 
 import argparse
 
-from vag_ros.commands.arguments import non_negative, positive, torch_device
+from vag_ros.commands.arguments import add_config_options, non_negative, positive, \
+    torch_device
 
 HELP = "train the two-stage baseline's inverse-dynamics CNN on a folder of episode bags"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vag_ros.train.train_config import InverseDynamicsTrainConfig  # no torch: built at start
     parser.add_argument('--data', required=True, help='folder of episode bags')
     parser.add_argument('--out', required=True,
                         help='output folder (e.g. <checkpoint>/baselines/inverse_dynamics)')
-    parser.add_argument('--steps', type=positive, default=2000, help='optimizer steps')
-    parser.add_argument('--height', type=positive, default=64,
-                        help="frame height, the VAG model's (default 64)")
-    parser.add_argument('--width', type=positive, default=64,
-                        help="frame width, the VAG model's (default 64)")
-    parser.add_argument('--batch-size', type=positive, default=64)
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--seed', type=non_negative, default=0)
+    add_config_options(parser, InverseDynamicsTrainConfig(), {
+        'steps': (positive, 'optimizer steps'),
+        'height': (positive, "frame height, the VAG model's"),
+        'width': (positive, "frame width, the VAG model's"),
+        'batch_size': (positive, 'frames per step'),
+        'lr': (float, 'AdamW learning rate, cosine to 5%%'),
+        'seed': (non_negative, 'seed of the weights, batches and shifts')})
     parser.add_argument('--no-augment', action='store_true', help='no random shifts')
     parser.add_argument('--device', type=torch_device, default='cpu',
                         help='torch device (default cpu)')

@@ -11,6 +11,7 @@ from pathlib import Path
 import typing
 
 from vag_ros.datasets.lerobot_v3 import DatasetEpisode, LeRobotWriter
+from vag_ros.datasets.video_files import DEFAULT_CODEC
 from vag_ros.errors import EpisodeError
 from vag_ros.synth.keep_rules import SCORES
 
@@ -64,7 +65,7 @@ def _check_rate(bag: Path, rate: float, fps: typing.Optional[int]) -> None:
                            'integer rate: ingest its bag again with an integer --fps')
 
 
-def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvtav1',
+def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = DEFAULT_CODEC,
                  overwrite: bool = True, fps: typing.Optional[int] = None) -> Path:
     """(name, bag, generated bag or None, scores or None) per episode -> data set at root,
     at the episodes' own rate (one for all) or ``fps``, which they must be recorded at."""
@@ -107,7 +108,7 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = 'libsvta
 
 
 def export_records(out: Path, records: typing.Sequence[dict], root: Path, robot,
-                   with_generated: bool = True, codec: str = 'libsvtav1') -> Path:
+                   with_generated: bool = True, codec: str = DEFAULT_CODEC) -> Path:
     """The synthesized episodes of ``records`` (scores.jsonl rows) -> data set at root."""
     pairs = []
     for r in records:
@@ -118,7 +119,7 @@ def export_records(out: Path, records: typing.Sequence[dict], root: Path, robot,
 
 
 def export_folder(episodes: Path, root: Path, generated: typing.Optional[Path] = None,
-                  codec: str = 'libsvtav1', overwrite: bool = False,
+                  codec: str = DEFAULT_CODEC, overwrite: bool = False,
                   fps: typing.Optional[int] = None) -> Path:
     """Every bag of ``episodes`` (with its namesake in ``generated``) -> data set at root,
     at their own rate (``fps`` None) or ``fps``."""

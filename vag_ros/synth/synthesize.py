@@ -26,6 +26,7 @@ import typing
 
 import numpy as np
 
+from vag_ros.datasets.video_files import DEFAULT_CODEC
 from vag_ros.errors import VagError
 from vag_ros.model.action_space import StateError
 from vag_ros.model.pipeline import GenerationError
@@ -65,7 +66,7 @@ class Synthesis:
     num_steps: typing.Optional[int] = None
     guidance_scale: typing.Optional[float] = None
     export_generated: bool = True
-    codec: str = 'libsvtav1'
+    codec: str = DEFAULT_CODEC
 
 
 def dist_info() -> typing.Tuple[int, int]:

@@ -25,39 +25,12 @@ from vag_ros.model.pipeline import VagPipeline
 from vag_ros.outputs import OutputError, writable_folder
 from vag_ros.eval import metrics
 from vag_ros.train.dataset import check_one_setup, read_training_episode
+from vag_ros.train.train_config import DecoderTrainConfig
 from vag_ros.frame_geometry import frames_to_video, resize_frames
 
 PathLike = typing.Union[str, Path]
 LOG = 'loss_log.jsonl'
 VALIDATION_EPISODES = 16
-
-
-@dataclasses.dataclass(frozen=True)
-class DecoderTrainConfig:
-    """What ``train_decoder`` does; the defaults are the tiny demo's stage."""
-
-    episodes: int = 300          # training episodes whose first clip is generated
-    steps: int = 2500            # optimizer steps
-    batch_size: int = 8          # frames per step, each from another clip
-    lr: float = 2e-3             # AdamW, cosine to 10%
-    width: int = 48              # refiner channels
-    noise: float = 0.5           # max std of the noise on true latents (residual units)
-    generated_fraction: float = 0.5  # share of each batch decoded from generated latents
-    sample_steps: int = 10       # Euler steps when sampling the generator's latents
-    seed: int = 0
-
-    def validate(self) -> 'DecoderTrainConfig':
-        for name in ('episodes', 'steps', 'batch_size', 'width', 'sample_steps'):
-            if getattr(self, name) < 1:
-                raise ConfigError(f'decoder training: {name}={getattr(self, name)}, must be >= 1')
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f'decoder training: lr={self.lr}, must be > 0')
-        if not (0 <= self.noise < 10):
-            raise ConfigError(f'decoder training: noise={self.noise}, must be in [0, 10)')
-        if not 0 <= self.generated_fraction <= 1:
-            raise ConfigError(f'decoder training: generated_fraction='
-                              f'{self.generated_fraction}, must be in [0, 1]')
-        return self
 
 
 @dataclasses.dataclass

@@ -15,6 +15,9 @@ from vag_ros.frame_geometry import resize_frames
 from vag_ros.model.inverse_dynamics import frames_to_input, InverseDynamicsConfig, \
     InverseDynamicsModel, PathLike
 from vag_ros.model.normalization import ActionNormalizer
+from vag_ros.train.train_config import InverseDynamicsTrainConfig
+
+DEFAULTS = InverseDynamicsTrainConfig()  # train_inverse_dynamics's, vag-ros's too
 
 
 # -- data and training ---------------------------------------------------------------------
@@ -76,9 +79,11 @@ def _shift(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tenso
     return torch.stack([x[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
 
 
-def train_inverse_dynamics(data_dir: PathLike, out_dir: PathLike, steps: int = 2000,
-                           height: int = 64, width: int = 64, batch_size: int = 64,
-                           lr: float = 1e-3, seed: int = 0, augment: bool = True,
+def train_inverse_dynamics(data_dir: PathLike, out_dir: PathLike,
+                           steps: int = DEFAULTS.steps, height: int = DEFAULTS.height,
+                           width: int = DEFAULTS.width, batch_size: int = DEFAULTS.batch_size,
+                           lr: float = DEFAULTS.lr, seed: int = DEFAULTS.seed,
+                           augment: bool = True,
                            config: typing.Optional[InverseDynamicsConfig] = None,
                            progress: bool = True, device='cpu') -> TrainSummary:
     """Fit the CNN to (frame, measured joints) pairs of the bags in ``data_dir``; save it."""

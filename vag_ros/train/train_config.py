@@ -1,10 +1,15 @@
-"""Optimization settings of a training run (``config/train_tiny.yaml``)."""
+"""Optimization settings of the training runs: VAG's (``config/train_tiny.yaml``), the
+decoder stage's and the inverse-dynamics baseline's. No torch here: ``vag-ros`` builds its
+options' defaults from these dataclasses at start.
+"""
 
 import dataclasses
+import math
 from pathlib import Path
 import typing
 
 from vag_ros.config import from_dict, load_yaml, require
+from vag_ros.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +71,46 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderTrainConfig:
+    """What ``train_decoder`` does; the defaults are the tiny demo's stage."""
+
+    episodes: int = 300          # training episodes whose first clip is generated
+    steps: int = 2500            # optimizer steps
+    batch_size: int = 8          # frames per step, each from another clip
+    lr: float = 2e-3             # AdamW, cosine to 10%
+    width: int = 48              # refiner channels
+    noise: float = 0.5           # max std of the noise on true latents (residual units)
+    generated_fraction: float = 0.5  # share of each batch decoded from generated latents
+    sample_steps: int = 10       # Euler steps when sampling the generator's latents
+    seed: int = 0
+
+    def validate(self) -> 'DecoderTrainConfig':
+        for name in ('episodes', 'steps', 'batch_size', 'width', 'sample_steps'):
+            if getattr(self, name) < 1:
+                raise ConfigError(f'decoder training: {name}={getattr(self, name)}, must be >= 1')
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f'decoder training: lr={self.lr}, must be > 0')
+        if not (0 <= self.noise < 10):
+            raise ConfigError(f'decoder training: noise={self.noise}, must be in [0, 10)')
+        if not 0 <= self.generated_fraction <= 1:
+            raise ConfigError(f'decoder training: generated_fraction='
+                              f'{self.generated_fraction}, must be in [0, 1]')
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class InverseDynamicsTrainConfig:
+    """The defaults of ``train_inverse_dynamics`` (the two-stage baseline's CNN)."""
+
+    steps: int = 2000            # optimizer steps
+    height: int = 64             # frame size, the VAG model's
+    width: int = 64
+    batch_size: int = 64
+    lr: float = 1e-3             # AdamW, cosine to 5%
+    seed: int = 0
 
 
 def train_config_from_dict(data: typing.Mapping, where: str = '') -> TrainConfig:
