@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='episode frame rate (the model\'s video fps, default 10)')
     parser.add_argument('--urdf', default=None,
                         help="your robot's URDF (default: the bags' /robot_description, as "
-                             "robot_state_publisher publishes it; neither: refused, never guessed). "
-                             'Its joint names and the file go into every episode')
+                             "robot_state_publisher publishes it; neither: refused, never "
+                             "guessed). Its joint names and the file go into every episode")
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
 
 
