@@ -132,19 +132,45 @@ def _sources(items, key, default_names) -> typing.Tuple[StateSource, ...]:
         joints = item.get('joints', list(default_names))
         if isinstance(joints, list):
             joints = {name: name for name in joints}
-        require(isinstance(joints, dict) and all(isinstance(v, (str, int)) for v in
-                                                 joints.values()),
+        require(isinstance(joints, dict) and all(
+                    isinstance(v, (str, int)) and not isinstance(v, bool)
+                    for v in joints.values()),
                 f'{key}[{k}].joints', joints, 'expected a list of names or a mapping')
+        _typed(item.get('topic', ''), f'{key}[{k}].topic', TEXT)
         for name in ('scale', 'offset'):
-            value = item.get(name, 1.0 if name == 'scale' else 0.0)
-            require(isinstance(value, (int, float)) and math.isfinite(value),
-                    f'{key}[{k}].{name}', value, 'expected a finite number')
+            value = _typed(item.get(name, 1.0 if name == 'scale' else 0.0),
+                           f'{key}[{k}].{name}', NUMBER)
+            require(math.isfinite(value), f'{key}[{k}].{name}', value,
+                    'expected a finite number')
         out.append(StateSource(str(item.get('topic', '')), dict(joints),
                                float(item.get('scale', 1.0)), float(item.get('offset', 0.0))))
     return tuple(out)
 
 
 SECTIONS = {'fps', 'camera', 'state', 'action', 'instruction', 'episodes', 'alignment'}
+NUMBER, TEXT, LIST = 'a number', 'text', 'a list'
+# section -> {key: kind}: what a contract may say; anything else is refused by name
+SECTION_KEYS = {
+    'camera': {'topic': TEXT, 'type': TEXT},
+    'action': {'source': TEXT, 'topics': LIST},
+    'instruction': {'source': TEXT, 'topic': TEXT, 'key': TEXT, 'text': TEXT},
+    'episodes': {'split': TEXT, 'topic': TEXT, 'idle_s': NUMBER, 'idle_tolerance': NUMBER,
+                 'min_length_s': NUMBER},
+    'alignment': {'mode': TEXT, 'tolerance_s': NUMBER, 'stamps': TEXT},
+}
+
+
+def _typed(value, key: str, kind: str):
+    """``value`` of ``kind`` or ConfigError naming ``key`` (a number is not a bool or '0.1s')."""
+    if kind == NUMBER:
+        require(isinstance(value, (int, float)) and not isinstance(value, bool), key, value,
+                'expected a number (no unit: seconds, radians, metres)')
+        return float(value)
+    if kind == TEXT:
+        require(isinstance(value, str), key, value, 'expected text')
+    if kind == LIST:
+        require(isinstance(value, list), key, value, 'expected a list')
+    return value
 
 
 def contract_from_dict(data: typing.Mapping, joint_names: typing.Sequence[str],
@@ -159,12 +185,15 @@ def contract_from_dict(data: typing.Mapping, joint_names: typing.Sequence[str],
     def section(name):
         value = data.get(name, {}) or {}
         require(isinstance(value, dict), name, value, 'expected a mapping')
-        return value
+        keys = SECTION_KEYS[name]
+        unknown = sorted(set(value) - set(keys))
+        require(not unknown, name, unknown, f'unknown key(s); expected {sorted(keys)}')
+        return {key: _typed(v, f'{name}.{key}', keys[key]) for key, v in value.items()}
     camera, action, instruction = section('camera'), section('action'), section('instruction')
     episodes, alignment = section('episodes'), section('alignment')
     state = data.get('state', [{'topic': '/joint_states'}])
     fields = dict(
-        fps=float(data.get('fps', 10.0)),
+        fps=_typed(data.get('fps', 10.0), 'fps', NUMBER),
         camera_topic=camera.get('topic', '/camera/image_raw'),
         camera_type=camera.get('type', 'auto'),
         state=_sources(state, 'state', joint_names),
@@ -175,11 +204,11 @@ def contract_from_dict(data: typing.Mapping, joint_names: typing.Sequence[str],
         instruction_key=instruction.get('key', 'instruction'),
         instruction=instruction.get('text', ''),
         split=episodes.get('split', 'bag'), split_topic=episodes.get('topic', ''),
-        idle_s=float(episodes.get('idle_s', 2.0)),
-        idle_tolerance=float(episodes.get('idle_tolerance', 0.002)),
-        min_episode_s=float(episodes.get('min_length_s', 1.0)),
+        idle_s=episodes.get('idle_s', 2.0),
+        idle_tolerance=episodes.get('idle_tolerance', 0.002),
+        min_episode_s=episodes.get('min_length_s', 1.0),
         alignment=alignment.get('mode', 'asof'),
-        tolerance_s=float(alignment.get('tolerance_s', 0.1)),
+        tolerance_s=alignment.get('tolerance_s', 0.1),
         stamps=alignment.get('stamps', 'header'))
     if overrides.get('camera_topic'):
         fields['camera_topic'] = overrides['camera_topic']

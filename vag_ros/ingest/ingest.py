@@ -216,7 +216,12 @@ def _custom_data(path: Path) -> dict:
     info = path / 'metadata.yaml'
     if not info.is_file():
         return {}
-    data = yaml.safe_load(info.read_text()) or {}
+    try:
+        data = yaml.safe_load(info.read_text()) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise EpisodeError(f'{info}: unreadable bag metadata ({exc})') from None
+    if not isinstance(data, dict):
+        raise EpisodeError(f'{info}: expected a mapping (rosbag2_bagfile_information)')
     return dict((data.get('rosbag2_bagfile_information') or {}).get('custom_data') or {})
 
 

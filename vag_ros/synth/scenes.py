@@ -75,6 +75,9 @@ def first_frame_specs(path: typing.Union[str, Path], dof: int,
     path = find_scene_list(path)
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError as exc:
+        raise VagError(f'{path}: the first-frames list is not UTF-8 text ({exc.reason} at '
+                       f'byte {exc.start}): save it as UTF-8') from None
     except (OSError, yaml.YAMLError) as exc:
         raise VagError(f'{path}: cannot read the first-frames list ({exc})') from None
     entries, order = _list_joint_names(path, data, dof, joint_names)

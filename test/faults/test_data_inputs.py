@@ -1,0 +1,58 @@
+"""Bad input on the data paths is refused before any work, with one line that names the file
+and the key, exit code 2 and no traceback; nothing is written (issue "Bad input refused on
+the data paths"). One test per class of fault; cases are examples of the class."""
+
+import pytest
+
+from lab_bags import write_lab_recording  # noqa: I100
+from vag_ros.cli import main
+from vag_ros.errors import ConfigError, VagError
+from vag_ros.ingest.contract import contract_from_dict, load_contract
+from vag_ros.robot.description import load_robot_description
+from vag_ros.synth.scenes import first_frame_specs
+
+NAMES = load_robot_description().joint_names
+
+
+@pytest.mark.parametrize('data, key', [
+    ({'fps': 'ten'}, 'fps'),
+    ({'fps': [10]}, 'fps'),
+    ({'fps': True}, 'fps'),
+    ({'alignment': {'tolerance_s': '0.1s'}}, 'alignment.tolerance_s'),
+    ({'episodes': {'idle_s': None}}, 'episodes.idle_s'),
+    ({'instruction': {'text': 42}}, 'instruction.text'),
+    ({'camera': {'topic': ['/a']}}, 'camera.topic'),
+    ({'camera': {'tpye': 'image'}}, 'camera'),                 # a typo'd key
+    ({'alignment': {'mode': 'asof', 'tolerance': 0.1}}, 'alignment'),
+    ({'action': {'topics': {'topic': '/cmd'}}}, 'action.topics'),
+    ({'state': [{'topic': 5}]}, 'state[0].topic'),
+    ({'state': [{'topic': '/joint_states', 'scale': '1'}]}, 'state[0].scale'),
+    ({'state': [{'topic': '/joint_states', 'scale': False}]}, 'state[0].scale'),
+])
+def test_a_contract_value_of_the_wrong_type_or_an_unknown_key_is_named(data, key):
+    with pytest.raises(ConfigError) as caught:
+        contract_from_dict(data, NAMES)
+    assert str(caught.value).startswith(f'{key}=') or f'{key}=' in str(caught.value)
+
+
+def test_ingest_refuses_a_bad_contract_before_reading_a_bag(tmp_path, capsys):
+    contract = tmp_path / 'contract.yaml'
+    contract.write_text('fps: 10\nalignment:\n  tolerance_s: 0.1s\n')
+    out = tmp_path / 'episodes'
+    write_lab_recording(tmp_path / 'bags' / 'session', 0, 'wipe the table', duration=1.0)
+    assert main(['ingest', '--bags', str(tmp_path / 'bags'), '--out', str(out),
+                 '--contract', str(contract), '--quiet']) == 2
+    err = capsys.readouterr().err
+    assert 'alignment.tolerance_s' in err and 'Traceback' not in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_files_that_are_not_utf8_are_refused_by_name(tmp_path):
+    contract = tmp_path / 'contract.yaml'
+    contract.write_bytes(b'camera:\n  topic: /cam\xe9ra\n')      # Latin-1, not UTF-8
+    with pytest.raises(ConfigError, match=r'contract.yaml is not UTF-8'):
+        load_contract(contract, NAMES)
+    scenes = tmp_path / 'scenes.yaml'
+    scenes.write_bytes(b'- {image: a.png, state: [0], instruction: "pr\xe9sent"}\n')
+    with pytest.raises(VagError, match=r'scenes.yaml: the first-frames list is not UTF-8'):
+        first_frame_specs(scenes, len(NAMES))
