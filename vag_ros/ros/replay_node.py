@@ -51,6 +51,7 @@ from vag_ros.ros.controller_interfaces import make_controller_interface
 from vag_ros.ros.conversions import joint_state_to_dict, time_to_ns, trajectory_to_arrays
 from vag_ros.ros.parameters import declare_config
 from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
+from vag_ros.ros.qos import LATCHED
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
@@ -85,7 +86,7 @@ class ReplayNode(Node):
         # against the state machine's steps (starts and stops)
         self._lock = threading.RLock()
         self._stream_error: typing.Optional[BaseException] = None
-        self.state_pub = self.create_publisher(String, cfg.state_topic, 10)
+        self.state_pub = self.create_publisher(String, cfg.state_topic, LATCHED)
         self.result_pub = self.create_publisher(String, REQUEST_RESULT_TOPIC, 50)
         self._requests: typing.Dict[int, str] = {}  # episode stamp -> request id
         self.create_subscription(String, REQUEST_RESULT_TOPIC, self._on_request_result, 50)

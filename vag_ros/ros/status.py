@@ -5,6 +5,7 @@ import typing
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from vag_ros.episodes.topics import STATUS_TOPIC
+from vag_ros.ros.qos import LATCHED
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
@@ -16,7 +17,7 @@ class StatusPublisher:
                  lifecycle: bool = False):
         create = node.create_lifecycle_publisher if lifecycle else node.create_publisher
         self._node = node
-        self._publisher = create(DiagnosticArray, topic, 10)
+        self._publisher = create(DiagnosticArray, topic, LATCHED)   # late joiners: latest
         self.name = node.get_fully_qualified_name()
         self.hardware_id = hardware_id
         self.state = 'starting'
