@@ -27,7 +27,7 @@ from vag_ros.ros.configs import CaptureNodeConfig
 from vag_ros.image_decoding import compressed_to_numpy, image_to_numpy
 from vag_ros.ros.conversions import numpy_to_image, time_to_ns
 from vag_ros.frame_geometry import check_frame_age, fit_frame
-from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.parameters import check_overrides, declare_config
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher, WARN
 
@@ -42,6 +42,7 @@ class CaptureNode(Node):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
         self.config = declare_config(self, CaptureNodeConfig)
+        check_overrides(self)
         self.frame_pub = self.create_publisher(Image, self.config.output_topic, 1)
         if self.config.input_transport == 'compressed':
             # resolved first so that a remapped camera topic carries its /compressed along

@@ -24,7 +24,7 @@ from vag_ros.errors import ConfigError, VagError
 from vag_ros.ros.configs import describe, EXTRA_PARAMETERS, GeneratorNodeConfig
 from vag_ros.image_decoding import image_to_numpy
 from vag_ros.ros.conversions import arrays_to_trajectory, joint_state_to_dict, numpy_to_image
-from vag_ros.ros.parameters import declare_parameters, read_config
+from vag_ros.ros.parameters import check_overrides, declare_parameters, read_config
 from vag_ros.ros.protocol import parse_request, REQUEST_RESULT_TOPIC, RequestError, \
     RequestResult
 from vag_ros.ros.spin import run_node
@@ -349,6 +349,7 @@ def _autostart(node: 'GeneratorNode') -> None:
     default, description, unit = EXTRA_PARAMETERS[NODE_NAME]['autostart']
     node.declare_parameter('autostart', default,
                            ParameterDescriptor(description=describe(description, unit)))
+    check_overrides(node)   # every parameter is declared by now
     if node.get_parameter('autostart').value and \
             node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
         node.trigger_activate()

@@ -22,7 +22,7 @@ from vag_ros.robot.interpolation import TrajectoryInterpolator
 from vag_ros.ros.configs import MockArmConfig
 from vag_ros.ros.controller_interfaces import controller_columns
 from vag_ros.ros.conversions import make_joint_state, trajectory_to_arrays
-from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.parameters import check_overrides, declare_config
 from vag_ros.ros.sim_shared import get_shared_world, release_shared_world
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
@@ -37,6 +37,7 @@ class MockArmNode(Node):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
         self.config = declare_config(self, MockArmConfig)
+        check_overrides(self)
         cfg = self.config
         self.shared = get_shared_world(cfg.sim, cfg.task, cfg.seed)
         self.names = tuple(self.shared.world.robot.joint_names)

@@ -12,6 +12,7 @@ import typing
 from rcl_interfaces.msg import ParameterDescriptor
 
 from vag_ros.config import field_descriptions, from_dict
+from vag_ros.errors import ConfigError
 from vag_ros.ros.configs import describe
 
 T = typing.TypeVar('T')
@@ -78,3 +79,26 @@ def _nested(cls, node, prefix: str) -> dict:
 def read_config(node, cls: typing.Type[T], prefix: str = '') -> T:
     """The dataclass ``cls`` built from the node's parameters; ConfigError names the field."""
     return from_dict(cls, _nested(cls, node, prefix), prefix.rstrip('.') or cls.__name__)
+
+
+def undeclared_overrides(node) -> typing.List[str]:
+    """Parameters given to ``node`` (``-p``, a params file, a launch file) that it does not
+    declare: rclpy ignores them without a word, so a typo (``dryrun``) or an older name
+    (``safety.start_tolerance``, now in ``safety_file``) would run the node with settings the
+    user did not ask for. ``use_sim_time`` and ``qos_overrides.*`` are rclpy's own."""
+    given = getattr(node, '_parameter_overrides', {}) or {}   # rclpy keeps them here
+    return sorted(name for name in given if not node.has_parameter(name)
+                  and name != 'use_sim_time' and not name.startswith('qos_overrides.'))
+
+
+def check_overrides(node, refuse: bool = False) -> None:
+    """Warn (``refuse``: ConfigError) about parameters given to ``node`` that it does not
+    declare; call it once every parameter is declared."""
+    unknown = undeclared_overrides(node)
+    if not unknown:
+        return
+    text = (f'{node.get_name()}: parameter(s) {unknown} given but not declared by this node '
+            '(a typo, or a name of an older version?); `vag-ros params` lists every parameter')
+    if refuse:
+        raise ConfigError(text)
+    node.get_logger().warning(text)

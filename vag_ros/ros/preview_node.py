@@ -25,7 +25,7 @@ from vag_ros.robot.kinematics import KinematicChain
 from vag_ros.ros.configs import PreviewNodeConfig
 from vag_ros.ros.conversions import make_header, make_joint_state, time_to_ns, \
     trajectory_to_arrays
-from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.parameters import check_overrides, declare_config
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
@@ -57,6 +57,7 @@ class PreviewNode(Node):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
         self.config = declare_config(self, PreviewNodeConfig)
+        check_overrides(self)
         cfg = self.config
         self.robot = load_robot_description(cfg.urdf or None)
         self.chain = KinematicChain(self.robot)

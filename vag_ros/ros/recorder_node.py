@@ -43,7 +43,7 @@ from vag_ros.robot.description import load_robot_description
 from vag_ros.ros.configs import RecorderNodeConfig, REPLAY_TERMINAL_STATES
 from vag_ros.image_decoding import compressed_to_numpy, image_to_numpy
 from vag_ros.ros.conversions import joint_state_to_dict, time_to_ns, trajectory_to_arrays
-from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.parameters import check_overrides, declare_config
 from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
@@ -71,6 +71,7 @@ class RecorderNode(Node):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
         self.config = cfg = declare_config(self, RecorderNodeConfig)
+        check_overrides(self)
         self.robot = load_robot_description(cfg.urdf or None)
         self._frames = _Deque(cfg.max_buffered_frames)
         self._latest_conditioning: typing.Optional[Image] = None

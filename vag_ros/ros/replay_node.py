@@ -49,7 +49,7 @@ from vag_ros.robot.safety_config import describe_joint_limits, limits_in_force, 
 from vag_ros.ros.configs import ReplayNodeConfig
 from vag_ros.ros.controller_interfaces import make_controller_interface
 from vag_ros.ros.conversions import joint_state_to_dict, time_to_ns, trajectory_to_arrays
-from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.parameters import check_overrides, declare_config
 from vag_ros.ros.protocol import REQUEST_RESULT_TOPIC, RequestResult
 from vag_ros.ros.qos import LATCHED
 from vag_ros.ros.spin import run_node
@@ -67,6 +67,7 @@ class ReplayNode(Node):
         self.controller = None  # the controller interface (vag_ros.ros.controller_interfaces)
         try:
             self.config = declare_config(self, ReplayNodeConfig)
+            check_overrides(self, refuse=True)   # a typo must not arm with defaults
             self.robot = load_robot_description(self.config.urdf or None)
             self.safety_file = self.config.safety_path()
             self.safety = load_safety_config(self.safety_file)

@@ -10,7 +10,7 @@ from sensor_msgs.msg import Image
 from vag_ros.errors import VagError
 from vag_ros.ros.configs import SimCameraConfig
 from vag_ros.ros.conversions import numpy_to_image
-from vag_ros.ros.parameters import declare_config
+from vag_ros.ros.parameters import check_overrides, declare_config
 from vag_ros.ros.sim_shared import get_shared_world, release_shared_world
 from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
@@ -25,6 +25,7 @@ class SimCameraNode(Node):
         super().__init__(node_name, **kwargs)
         self.status = StatusPublisher(self)
         self.config = declare_config(self, SimCameraConfig)
+        check_overrides(self)
         cfg = self.config
         self.shared = get_shared_world(cfg.sim, cfg.task, cfg.seed)
         self.image_pub = self.create_publisher(Image, cfg.topic, 2)
