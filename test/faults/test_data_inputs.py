@@ -56,3 +56,16 @@ def test_files_that_are_not_utf8_are_refused_by_name(tmp_path):
     scenes.write_bytes(b'- {image: a.png, state: [0], instruction: "pr\xe9sent"}\n')
     with pytest.raises(VagError, match=r'scenes.yaml: the first-frames list is not UTF-8'):
         first_frame_specs(scenes, len(NAMES))
+
+
+def test_bench_ingest_checks_its_outputs_before_the_benchmark(tmp_path, capsys):
+    args = ['bench', 'ingest', '--minutes', '0.02', '--width', '32', '--height', '24']
+    assert main(args + ['--json', str(tmp_path)]) == 2                   # a folder
+    assert '--json' in capsys.readouterr().err
+    out = tmp_path / 'work'
+    assert main(args + ['--out', str(out)]) == 0
+    kept = sorted(p.relative_to(out) for p in out.rglob('*'))
+    assert main(args + ['--out', str(out)]) == 2                          # run twice
+    err = capsys.readouterr().err
+    assert 'not empty' in err and 'Traceback' not in err
+    assert sorted(p.relative_to(out) for p in out.rglob('*')) == kept     # nothing lost

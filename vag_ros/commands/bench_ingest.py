@@ -36,8 +36,16 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     import time
 
+    from vag_ros.errors import VagError
     from vag_ros.ingest.synthetic import write_synthetic_bag
+    from vag_ros.outputs import OutputError, writable_file
     from vag_ros.robot.description import load_robot_description
+    if args.json:   # checked before the recording is written, not after the benchmark
+        writable_file(args.json, '--json')
+    if args.out and Path(args.out).exists() and (
+            not Path(args.out).is_dir() or any(Path(args.out).iterdir())):
+        raise OutputError(f'--out {args.out} exists and is not empty: the benchmark writes '
+                          'a new recording there (choose a new folder)')
     robot = load_robot_description()
     root = Path(args.out or tempfile.mkdtemp(prefix='vag-bench-ingest-'))
     try:
@@ -48,10 +56,13 @@ def run(args: argparse.Namespace) -> int:
                                      args.height, robot_urdf=robot.urdf)
         written_s = time.perf_counter() - start
         start = time.perf_counter()
-        subprocess.run([sys.executable, '-m', 'vag_ros.cli', 'ingest', '--bags', str(bag),
-                        '--out', str(root / 'episodes'), '--camera-topic',
-                        '/camera/image_raw/compressed', '--quiet'], check=True,
-                       stdout=subprocess.DEVNULL)
+        child = subprocess.run([sys.executable, '-m', 'vag_ros.cli', 'ingest', '--bags',
+                                str(bag), '--out', str(root / 'episodes'), '--camera-topic',
+                                '/camera/image_raw/compressed', '--quiet'],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if child.returncode:   # the ingest refused or failed: its own message, no traceback
+            raise VagError(f'the benchmarked ingest exited {child.returncode}: '
+                           f'{child.stderr.strip().splitlines()[-1] if child.stderr else ""}')
         ingest_s = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         report = json.loads((root / 'episodes' / 'ingest_report.json').read_text())
