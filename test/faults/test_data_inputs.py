@@ -2,7 +2,10 @@
 and the key, exit code 2 and no traceback; nothing is written (issue "Bad input refused on
 the data paths"). One test per class of fault; cases are examples of the class."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from lab_bags import write_lab_recording  # noqa: I100
 from vag_ros.cli import main
@@ -69,3 +72,26 @@ def test_bench_ingest_checks_its_outputs_before_the_benchmark(tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'not empty' in err and 'Traceback' not in err
     assert sorted(p.relative_to(out) for p in out.rglob('*')) == kept     # nothing lost
+
+
+def test_synthesize_checks_every_first_frame_entry_before_it_writes(tmp_path, capsys):
+    """A frame too small for the model or an instruction it would read cut off: refused by
+    entry, as generate refuses it, before --out exists (was: ran, exit 0, nothing kept)."""
+    import numpy as np
+    from PIL import Image
+    checkpoint = Path(__file__).resolve().parents[2] / 'checkpoints' / 'tiny_demo'
+    state = [0.0] * len(NAMES)
+    Image.fromarray(np.full((128, 128, 3), 90, np.uint8)).save(tmp_path / 'good.png')
+    Image.fromarray(np.full((1, 1, 3), 90, np.uint8)).save(tmp_path / 'dot.png')
+    for case, image, text, match in (
+            ('small', 'dot.png', 'touch the red block', 'smaller than the model input'),
+            ('long', 'good.png', ' '.join(['touch the red block'] * 20), 'tokens')):
+        scenes = tmp_path / f'{case}.yaml'
+        scenes.write_text(yaml.safe_dump([
+            {'image': 'good.png', 'state': state, 'instruction': 'touch the red block'},
+            {'image': image, 'state': state, 'instruction': text}]))
+        out = tmp_path / f'out_{case}'
+        assert main(['synthesize', '--checkpoint', str(checkpoint), '--first-frames',
+                     str(scenes), '--out', str(out), '--quiet']) == 2
+        err = capsys.readouterr().err
+        assert 'entry 1' in err and match in err and not out.exists(), err

@@ -210,17 +210,19 @@ def test_first_frames_of_a_lab(tmp_path):
     finally:
         world.close()
     too_long = dict(entries[0], instruction=' '.join(['touch the red block'] * 60), seed=9)
-    (tmp_path / 'scenes.json').write_text(json.dumps(entries + [too_long]))
+    (tmp_path / 'long.json').write_text(json.dumps(entries + [too_long]))
+    # an entry the model cannot take is refused by entry before anything runs or is written
+    result = synthesize(tmp_path / 'long', '--first-frames', str(tmp_path / 'long.json'),
+                        check=False)
+    assert result.returncode == 2 and 'entry 2' in result.stderr and 'tokens' in result.stderr
+    assert not (tmp_path / 'long').exists()
+    (tmp_path / 'scenes.json').write_text(json.dumps(entries))
     out = tmp_path / 'lab'
     synthesize(out, '--first-frames', str(tmp_path),  # the folder: its scenes.json
                '--keep', 'raw_start_error_max<=10')
     rows = scores(out)
-    assert [r['seed'] for r in rows] == [300001, 300002, 9]
+    assert [r['seed'] for r in rows] == [300001, 300002]
     assert all(r['replay_success'] is None and r['generated_bag'] is None for r in rows)
-    # a scene the model cannot take is noted and skipped; the run goes on
-    assert rows[2]['kept'] is False and rows[2]['bag'] is None
-    assert 'generation failed' in rows[2]['validation_error'] and 'tokens' in \
-        rows[2]['validation_error']
     data = read_dataset(out / 'lerobot')
     assert data.video_keys == ['observation.images.camera']
     assert [e.task for e in data.episodes] == [e['instruction'] for e in entries]

@@ -145,6 +145,14 @@ def run(args: argparse.Namespace) -> int:
     out = synth.rank_folder(Path(args.out), rank, world_size)
     writable_folder(out, create=False)  # the scenes are checked before --out is made
     specs, loader, world, source = _scene_source(args, robot)
+    if args.device is None and world_size > 1:
+        import torch
+        if torch.cuda.is_available():
+            import os
+            args.device = f'cuda:{os.environ.get("LOCAL_RANK", "0")}'
+    pipe = load_pipeline(args)
+    if world is None:   # a lab's first frames: each entry checked as generate checks it
+        _check_first_frames(pipe, loader, specs, args.first_frames)
     out = writable_folder(out)
     identity = {'checkpoint_sha256': sha256_file(sums), 'backend': args.backend,
                 'engine_sha256': None if args.engine is None else
@@ -154,12 +162,6 @@ def run(args: argparse.Namespace) -> int:
                 'on_violation': args.on_violation,
                 'robot': robot.identity(), 'source': source}
     synth.check_identity(out, identity)
-    if args.device is None and world_size > 1:
-        import torch
-        if torch.cuda.is_available():
-            import os
-            args.device = f'cuda:{os.environ.get("LOCAL_RANK", "0")}'
-    pipe = load_pipeline(args)
     run_config = synth.Synthesis(
         out=out, checkpoint=str(Path(args.checkpoint).resolve()), identity=identity,
         pipeline=pipe, robot=robot, safety=safety, rules=rules, loader=loader, world=world,
@@ -196,3 +198,18 @@ def run(args: argparse.Namespace) -> int:
               f'{world_size:03d}/lerobot --out {args.out}/lerobot')
     (out / 'synthesis_summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     return 0
+
+
+def _check_first_frames(pipe, loader, specs, where) -> None:
+    """VagError naming the first entry of the first-frames list that generation would refuse
+    (a frame too small for the model, an instruction it would read cut off), before any
+    output is written."""
+    from vag_ros.errors import VagError
+    for spec in specs:
+        scene = loader.load(spec)
+        try:
+            pipe.check_frame(scene.first_frame)
+            pipe.check_instruction(scene.instruction)
+        except VagError as exc:
+            raise VagError(f'--first-frames {where} entry {spec.index} ({spec.image.name}): '
+                           f'{exc}') from None
