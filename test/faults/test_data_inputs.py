@@ -95,3 +95,35 @@ def test_synthesize_checks_every_first_frame_entry_before_it_writes(tmp_path, ca
                      str(scenes), '--out', str(out), '--quiet']) == 2
         err = capsys.readouterr().err
         assert 'entry 1' in err and match in err and not out.exists(), err
+
+
+def test_joint_values_a_robot_cannot_have_are_refused(tmp_path, capsys):
+    """Degrees read as radians (a contract scale of 57.3): the whole ingest is refused naming
+    the joint and its limits, nothing is written; the same bags at scale 1 ingest."""
+    from lab_bags import CAMERA
+    write_lab_recording(tmp_path / 'bags' / 'session', 0, 'wipe the table')
+    for scale, code in ((57.2958, 2), (1.0, 0)):
+        contract = tmp_path / f'contract_{scale}.yaml'
+        contract.write_text(yaml.safe_dump({'state': [{'topic': '/joint_states',
+                                                       'scale': scale}]}))
+        out = tmp_path / f'episodes_{scale}'
+        assert main(['ingest', '--bags', str(tmp_path / 'bags'), '--out', str(out),
+                     '--contract', str(contract), '--camera-topic', CAMERA,
+                     '--instruction-topic', '/task', '--quiet']) == code
+        err = capsys.readouterr().err
+        if code:
+            assert 'outside its URDF limits' in err and 'degrees' in err
+            assert not out.exists() and 'Traceback' not in err
+        else:
+            assert out.is_dir(), err
+
+
+def test_a_joint_state_naming_a_joint_twice_is_refused():
+    from types import SimpleNamespace
+    from vag_ros.errors import EpisodeError
+    from vag_ros.ingest.streams import joint_values
+    msg = SimpleNamespace(name=['joint1', 'joint2', 'joint1'], position=[0.1, 0.2, 0.3])
+    with pytest.raises(EpisodeError, match=r"names \['joint1'\] more than once"):
+        joint_values(msg, {'joint1': 'joint1', 'joint2': 'joint2'})
+    msg.name = ['joint1', 'joint2', 'joint3']
+    assert joint_values(msg, {'joint1': 'joint1'}) == {'joint1': 0.1}

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         bag.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         counts = write_synthetic_bag(bag, robot.joint_names, args.minutes, args.width,
-                                     args.height, robot_urdf=robot.urdf)
+                                     args.height, robot_urdf=robot.urdf,
+                                     limits=(robot.lower, robot.upper))
         written_s = time.perf_counter() - start
         start = time.perf_counter()
         child = subprocess.run([sys.executable, '-m', 'vag_ros.cli', 'ingest', '--bags',

@@ -225,6 +225,27 @@ def _custom_data(path: Path) -> dict:
     return dict((data.get('rosbag2_bagfile_information') or {}).get('custom_data') or {})
 
 
+LIMIT_MARGIN = 0.1   # of a joint's range (at least 0.05 rad or m) beyond its URDF limits
+
+
+def check_within_limits(values: np.ndarray, robot, what: str) -> None:
+    """EpisodeError when joint values (T, D) leave the URDF's limits by more than a margin:
+    values a robot cannot have (degrees read as radians, a wrong contract scale or offset,
+    another robot's URDF) must not become training data. Joints without limits pass."""
+    lower, upper = np.asarray(robot.lower, float), np.asarray(robot.upper, float)
+    limited = upper > lower
+    margin = np.maximum(LIMIT_MARGIN * (upper - lower), 0.05)
+    outside = limited & ((values < lower - margin) | (values > upper + margin))  # (T, D)
+    if not outside.any():
+        return
+    step, joint = (int(i) for i in np.argwhere(outside)[0])
+    raise EpisodeError(
+        f'{what}: {robot.joint_names[joint]} reaches {values[step, joint]:.4g} at frame '
+        f'{step}, outside its URDF limits [{lower[joint]:.4g}, {upper[joint]:.4g}] by more '
+        f'than {margin[joint]:.3g} ({int(outside.sum())} value(s) outside): degrees where '
+        'radians are expected, a contract scale or offset, or another robot\'s URDF?')
+
+
 def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
                progress: bool = False) -> dict:
     """Write the episodes of one bag into ``out_dir``; its quality report."""
@@ -251,6 +272,9 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
         segments = plan_episodes(contract, streams, list(robot.joint_names), report)
     except EpisodeError as exc:
         raise EpisodeError(f'{path}: {exc}') from None
+    for seg in segments:
+        check_within_limits(seg.joints, robot, f'{path}: measured joints')
+        check_within_limits(seg.actions, robot, f'{path}: actions')
     custom = _custom_data(path)
     for k, seg in enumerate(segments):
         name = check_name(f'{path.name}_ep{k:03d}', 'episode name')

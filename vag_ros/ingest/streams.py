@@ -73,7 +73,12 @@ def joint_values(msg, names: typing.Mapping[str, typing.Union[str, int]]) -> dic
     Float64MultiArray (``names`` map to indices) message; absent joints are left out."""
     indexed = False
     if hasattr(msg, 'position') and hasattr(msg, 'name'):          # JointState
-        by_name = dict(zip(list(msg.name), np.asarray(msg.position, dtype=float)))
+        given = list(msg.name)
+        twice = sorted({n for n in given if given.count(n) > 1})
+        if twice:
+            raise EpisodeError(f'a JointState names {twice} more than once: which value is '
+                               'the joint\'s? (fix the publisher)')
+        by_name = dict(zip(given, np.asarray(msg.position, dtype=float)))
     elif hasattr(msg, 'joint_names') and hasattr(msg, 'points'):   # JointTrajectory
         if not len(msg.points):
             return {}
@@ -132,7 +137,11 @@ def read_streams(path, topics: typing.Sequence[str], camera_topic: str,
             if topic == camera_topic:
                 streams[topic].values.append(len(stamps[topic]) - 1)
             elif topic in joint_maps:
-                streams[topic].values.append(joint_values(msg, joint_maps[topic]))
+                try:
+                    streams[topic].values.append(joint_values(msg, joint_maps[topic]))
+                except EpisodeError as exc:
+                    raise EpisodeError(f'{path}: {topic} message {len(stamps[topic])}: '
+                                       f'{exc}') from None
             else:
                 streams[topic].values.append(str(getattr(msg, 'data', '')))
         for topic, stream in streams.items():

@@ -15,9 +15,12 @@ import numpy as np
 def write_synthetic_bag(path: typing.Union[str, Path], joint_names: typing.Sequence[str],
                         minutes: float = 10.0, width: int = 640, height: int = 480,
                         camera_hz: float = 30.0, joints_hz: float = 200.0,
-                        instruction: str = 'tidy up the table', robot_urdf: str = '') -> dict:
+                        instruction: str = 'tidy up the table', robot_urdf: str = '',
+                        limits: typing.Optional[typing.Tuple[np.ndarray, np.ndarray]] = None
+                        ) -> dict:
     """Write the bag (with ``robot_urdf`` on /robot_description, as robot_state_publisher
-    publishes it, when given); {'camera': frames written, 'joint_states': messages}."""
+    publishes it, when given); {'camera': frames written, 'joint_states': messages}. The
+    joints swing about the middle of their ``limits`` (lower, upper), inside them."""
     from PIL import Image as PilImage
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import get_typestore, Stores
@@ -45,9 +48,16 @@ def write_synthetic_bag(path: typing.Union[str, Path], joint_names: typing.Seque
         joints = writer.add_connection('/joint_states', 'sensor_msgs/msg/JointState',
                                        typestore=store)
         next_cam = 0
+        dof = len(joint_names)
+        middle, swing = np.zeros(dof), np.full(dof, 0.3)   # (D,)
+        if limits is not None:
+            lower, upper = (np.asarray(v, float) for v in limits)
+            limited = upper > lower
+            middle = np.where(limited, (lower + upper) / 2, 0.0)
+            swing = np.where(limited, np.minimum(0.3, 0.4 * (upper - lower)), 0.3)
         for ns in range(0, duration_ns, js_step):
             t = ns * 1e-9
-            q = 0.3 * np.sin(0.5 * t + np.arange(len(joint_names)))
+            q = middle + swing * np.sin(0.5 * t + np.arange(dof))
             msg = types['sensor_msgs/msg/JointState'](
                 header=header(ns), name=list(joint_names), position=q,
                 velocity=np.zeros(0), effort=np.zeros(0))
