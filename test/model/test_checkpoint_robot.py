@@ -65,3 +65,9 @@ def test_a_robot_of_another_joint_count_is_not_saved(tmp_path, model, config):
     with pytest.raises(CheckpointError, match='lab_arm has 6 joints'):
         save_checkpoint(tmp_path / 'x', model, config, ActionNormalizer.identity(7),
                         robot=load_robot_description(LAB_URDF))
+
+
+def test_a_folder_that_is_not_a_checkpoint_is_told_so(tmp_path):
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(CheckpointError, match='is not a checkpoint .no config.yaml.'):
+        checkpoint_robot(tmp_path / 'empty', LAB_URDF)    # not sent to look for a URDF

@@ -87,6 +87,9 @@ def checkpoint_robot(directory: typing.Union[str, Path], urdf=None):
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f'checkpoint folder not found: {directory}')
+    if not (directory / CONFIG).is_file():
+        raise CheckpointError(f'{directory} is not a checkpoint (no config.yaml): give the '
+                              'folder vag-ros train wrote')
     path = directory / ROBOT
     given = load_robot_description(urdf) if urdf else None
     if not path.is_file():
