@@ -54,7 +54,9 @@ def _joint_table(streams: typing.Dict[str, Stream], sources, joint_names, times:
             report.setdefault('joints_missing', {})[source.topic] = absent
             raise EpisodeError(f'{what} topic {source.topic}: joint(s) {absent} '
                                f'({[source.joints[j] for j in absent]} in its messages) never '
-                               'appear; check the contract\'s joint names')
+                               'carry a finite value: absent from every message (check the '
+                               'contract\'s joint names) or NaN/inf in every one (check the '
+                               'driver)')
         rows = rows * source.scale + source.offset
         index = asof(stamps, times)                        # (K,)
         known = index >= 0
