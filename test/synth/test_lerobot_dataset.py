@@ -217,3 +217,28 @@ def test_lerobot_itself_reads_the_data_set(tmp_path):
         for key, frames in mine.videos.items():  # same decoded pixels (means in [0, 1])
             np.testing.assert_allclose(their['videos'][key], frames.mean((1, 2, 3)) / 255,
                                        atol=2e-3)
+
+
+def test_merge_refuses_the_same_content_under_another_id_and_a_damaged_video(tmp_path):
+    """A second run with the same checkpoint and seeds (new episode ids, same task, states,
+    actions and seed) is a duplicate; a video that does not decode is not copied on."""
+    first = write(tmp_path / 'first', [0, 1])
+    again = tmp_path / 'again'
+    writer = v3.LeRobotWriter(again, 10, JOINTS, 'test_arm',
+                              {'camera': (48, 64), 'generated': (32, 32)})
+    for k in (0, 1):
+        episode = make_episode(k, 10 + k)
+        episode.metadata.update(scene=k + 10)          # another run's numbering
+        writer.add(episode)
+    writer.close()
+    with pytest.raises(EpisodeError, match='repeats an episode'):
+        merge_datasets([first, again], tmp_path / 'merged')
+    assert not (tmp_path / 'merged').exists()
+    damaged = write(tmp_path / 'damaged', [2, 3])
+    video = read_dataset(damaged, decode_videos=False).episodes[1].video_files[
+        v3.IMAGE_PREFIX + 'camera']
+    data = video.read_bytes()
+    video.write_bytes(data[:len(data) // 2])          # a truncated copy
+    with pytest.raises(EpisodeError, match=video.name):
+        merge_datasets([first, damaged], tmp_path / 'merged2')
+    assert not (tmp_path / 'merged2').exists()

@@ -2,15 +2,28 @@
 
 Episodes are ordered by their ``vag/scene`` column when every shard has it (so shards of one
 synthesis run merge into what a single process would have written), else shard by shard.
-Videos are copied byte for byte (vag-ros writes one file per episode), rows re-indexed.
+Videos are decoded once to check them (a damaged file is refused, not copied), then copied
+byte for byte (vag-ros writes one file per episode), rows re-indexed. An episode already
+merged (by id, scene and seed, or content and seed) is refused.
 """
 
+import hashlib
 from pathlib import Path
 import typing
 
-from vag_ros.datasets import lerobot_v3 as v3
+import numpy as np
+
+from vag_ros.datasets import lerobot_v3 as v3, video_files
 from vag_ros.datasets.lerobot_reader import read_dataset
 from vag_ros.errors import EpisodeError
+
+
+def content_digest(episode) -> str:
+    """sha256 of an episode's task, states and actions (what makes two episodes the same)."""
+    digest = hashlib.sha256(episode.task.encode())
+    for values in (episode.state, episode.action):
+        digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return digest.hexdigest()
 
 
 def merge_datasets(shards: typing.Sequence[typing.Union[str, Path]],
@@ -40,6 +53,21 @@ def merge_datasets(shards: typing.Sequence[typing.Union[str, Path]],
             raise EpisodeError(f'merge: the same scene or episode ({key}) is in {seen[key]} '
                                f'and in {d.root}; the data sets overlap')
         seen[key] = d.root
+        # the same content under another id (a second run with the same checkpoint and
+        # seeds, one bag exported twice): its task, states, actions and seed
+        same = ('content', content_digest(e), meta.get('seed'))
+        if same in seen:
+            raise EpisodeError(f'merge: episode {e.index} of {d.root} repeats an episode of '
+                               f'{seen[same]} (same task, states, actions and seed under '
+                               'another id); the data sets overlap')
+        seen[same] = d.root
+    for d, e in entries:   # every video decoded before anything is written
+        for key in d.video_keys:
+            height, width = d.info['features'][key]['shape'][:2]
+            frames = video_files.count_frames(e.video_files[key], height, width)
+            if frames != len(e.state):
+                raise EpisodeError(f'{e.video_files[key]}: {frames} frames for an episode of '
+                                   f'{len(e.state)}; the data set {d.root} is damaged')
     scenes = [e.metadata.get('scene') for _, e in entries]
     # shards of one run: distinct scene numbers, merged in scene order; separate runs (each
     # numbered from 0) are appended one after another

@@ -61,21 +61,40 @@ def encode_video(frames: np.ndarray, path: Path, fps: float,
     return path
 
 
-def decode_video(path: Path) -> typing.Tuple[np.ndarray, np.ndarray]:
-    """(frames (T, H, W, 3) uint8 RGB, presentation times (T,) s) of an MP4 file."""
+def _decoded(path: Path) -> typing.Iterator:
+    """The frames (av.VideoFrame) of the MP4 ``path``, decoded one by one; EpisodeError if it
+    is not a readable video."""
     av = _av()
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            images, times = [], []
             for frame in container.decode(stream):
-                images.append(frame.to_ndarray(format='rgb24'))
-                times.append(float(frame.pts * stream.time_base))
+                yield frame
     except (av.error.FFmpegError, IndexError) as exc:
         raise EpisodeError(f'{path}: not a readable video ({exc})') from None
+
+
+def decode_video(path: Path) -> typing.Tuple[np.ndarray, np.ndarray]:
+    """(frames (T, H, W, 3) uint8 RGB, presentation times (T,) s) of an MP4 file."""
+    images, times = [], []
+    for frame in _decoded(path):
+        images.append(frame.to_ndarray(format='rgb24'))
+        times.append(float(frame.pts * frame.time_base))
     if not images:
         raise EpisodeError(f'{path}: video has no frames')
     return np.stack(images), np.asarray(times)
+
+
+def count_frames(path: Path, height: int, width: int) -> int:
+    """Decode every frame of the MP4 ``path`` (nothing kept): how many there are; EpisodeError
+    if it is not a readable video of height x width."""
+    count = 0
+    for frame in _decoded(path):
+        if (frame.height, frame.width) != (height, width):
+            raise EpisodeError(f'{path}: {frame.width}x{frame.height} frames, expected '
+                               f'{width}x{height}')
+        count += 1
+    return count
 
 
 def video_info(codec: str, height: int, width: int, fps: float) -> dict:
