@@ -119,15 +119,21 @@ def deferred_signals():
 
 
 @contextlib.contextmanager
+def check_new_folder(path: typing.Union[str, Path], what: str = '--out') -> Path:
+    """``path`` if it is absent or an empty folder, else OutputError (nothing is written)."""
+    out = Path(path)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(f'{what} {out} exists and is not empty; refusing to write into it '
+                          '(choose a new folder)')
+    return out
+
+
 def new_folder(path: typing.Union[str, Path], what: str = '--out'):
     """Build the new folder ``path`` (absent or empty, else OutputError) in a hidden staging
     folder beside it, yielded; renamed to ``path`` when the block ends, removed if it fails
     (an interrupted run leaves no half of it)."""
     import shutil
-    out = Path(path)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputError(f'{what} {out} exists and is not empty; refusing to write into it '
-                          '(choose a new folder)')
+    out = check_new_folder(path, what)
     writable_folder(out.parent, f'folder of {what}')
     stage = staging_folder(out.parent, out.name)
     try:

@@ -38,14 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
     from vag_ros.errors import VagError
     from vag_ros.ingest.synthetic import write_synthetic_bag
-    from vag_ros.outputs import OutputError, writable_file
+    from vag_ros.outputs import check_new_folder, writable_file
     from vag_ros.robot.description import load_robot_description
     if args.json:   # checked before the recording is written, not after the benchmark
         writable_file(args.json, '--json')
-    if args.out and Path(args.out).exists() and (
-            not Path(args.out).is_dir() or any(Path(args.out).iterdir())):
-        raise OutputError(f'--out {args.out} exists and is not empty: the benchmark writes '
-                          'a new recording there (choose a new folder)')
+    if args.out:   # the benchmark writes a new recording there
+        check_new_folder(args.out)
     robot = load_robot_description()
     root = Path(args.out or tempfile.mkdtemp(prefix='vag-bench-ingest-'))
     try:

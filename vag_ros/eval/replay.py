@@ -27,15 +27,14 @@ class ReplayScore:
 
 def replay_and_score(world, task, actions: np.ndarray,
                      video: typing.Optional[np.ndarray] = None,
-                     render: typing.Optional[bool] = None) -> ReplayScore:
+                     render: bool = False) -> ReplayScore:
     """Replay ``actions`` (T, D) in ``task``'s scene. With ``video`` (T, h, w, 3) uint8 the
     replay is rendered and the video's PSNR against the render (resized to h x w) is kept;
     ``render`` forces the render without a video (an episode to record). A trajectory the
     world refuses (NaN joints, wrong width: VagError) is a failed replay with its reason."""
     from vag_ros.frame_geometry import resize_frames
-    render = video is not None if render is None else render or video is not None
     try:
-        replay = world.replay(task, actions, render=render)
+        replay = world.replay(task, actions, render=render or video is not None)
     except VagError as exc:
         return ReplayScore(error=str(exc))
     score = ReplayScore(replay=replay)

@@ -60,7 +60,7 @@ def frame_to_tensor(frame: np.ndarray, height: int, width: int, resize: bool) ->
         check_frame_size(frame.shape[0], frame.shape[1], height, width)
         left, top, right, bottom = crop_box(frame.shape[1], frame.shape[0], width, height)
         frame = frame[top:bottom, left:right]  # (h, w, 3) the model's aspect
-    frames = resize_frames(np.ascontiguousarray(frame)[None], height, width)  # (1, H, W, 3)
+    frames = resize_frames(frame[None], height, width)  # (1, H, W, 3)
     return frames_to_video(frames)[None]  # (1, 3, 1, H, W), as training reads its windows
 
 
