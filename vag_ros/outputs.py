@@ -118,7 +118,6 @@ def deferred_signals():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-@contextlib.contextmanager
 def check_new_folder(path: typing.Union[str, Path], what: str = '--out') -> Path:
     """``path`` if it is absent or an empty folder, else OutputError (nothing is written)."""
     out = Path(path)
@@ -128,6 +127,7 @@ def check_new_folder(path: typing.Union[str, Path], what: str = '--out') -> Path
     return out
 
 
+@contextlib.contextmanager
 def new_folder(path: typing.Union[str, Path], what: str = '--out'):
     """Build the new folder ``path`` (absent or empty, else OutputError) in a hidden staging
     folder beside it, yielded; renamed to ``path`` when the block ends, removed if it fails
