@@ -161,3 +161,24 @@ def test_a_receding_horizon_policy_trains_on_windows_from_every_frame(tmp_path):
     assert [w.start for w in episode_windows(config, tmp_path / 'ep', 1)] == [0, 1, 2]
     with pytest.raises(Exception, match='execute_steps'):
         dataclasses.replace(policy.action, execute_steps=5).validate()
+
+
+def test_action_only_dataset_keeps_no_latents_and_one_embedding_per_instruction(bag_dir):
+    """Without a video branch no clip is encoded (the 900-episode policy run held 36k
+    encoded windows); each distinct instruction's embedding is held once, whatever the
+    mode, and every item reads the embedding of its own instruction."""
+    import dataclasses
+    from vag_ros.model.text import build_text_encoder
+    from vag_ros.train.dataset import encode_instructions
+    cfg = dataclasses.replace(micro_config(), mode='action_no_bridge')
+    ds = EpisodeDataset(cfg, bag_dir)
+    joint = EpisodeDataset(micro_config(), bag_dir)
+    assert ds.latents.stride(0) == 0 and ds.latents.shape[1:] == cfg.video.latent_shape
+    assert joint.latents.stride(0) > 0 and not torch.equal(joint.latents[0], ds.latents[0])
+    assert ds.codec.fitted   # saved with the checkpoint as before
+    assert len(ds.distinct_text_emb) == len(set(ds.instructions)) == 2 < len(ds)
+    emb, mask = encode_instructions(build_text_encoder(cfg.text), ds.instructions)
+    for item in range(len(ds)):
+        lat, e, m, *_ = ds[item]
+        assert torch.equal(e, emb[item]) and torch.equal(m, mask[item])
+        assert torch.count_nonzero(lat) == 0
