@@ -329,8 +329,9 @@ class EpisodeDataset(torch.utils.data.Dataset):
         #                                               (N, 3, S, S) uint8
         self.instructions = [w.instruction for w in windows]
         text_encoder = text_encoder or build_text_encoder(model_config.text)
+        # (U, L, E), (U, L), (N,)
         self.distinct_text_emb, self.distinct_text_mask, self.text_rows = \
-            encode_distinct_instructions(text_encoder, self.instructions)  # (U, L, E), (U, L), (N,)
+            encode_distinct_instructions(text_encoder, self.instructions)
         codec = (codec or build_codec(video.codec, video.latent_channels)).to(device)
         video_branch = model_config.mode != 'action_no_bridge'
         if not getattr(codec, 'fitted', True):  # pca: fit on these frames (saved with the model)
