@@ -8,12 +8,18 @@ Rows (each a policy of config/model_policy.yaml trained with one recipe, run rec
                       replay's camera and measured joints (what the recorder gets on an arm)
   + vag M (video)     the same K plus those M episodes as generated: VAG's video as the
                       camera and its joints (no robot needed: the paper's case)
+  + no-bridge M       the same K plus M rollouts of the action-only (no-bridge) model,
+                      replayed and kept by the same filter (--baselines-k)
+  + two-stage M       the same K plus M episodes of the two-stage generator (VAG's video,
+                      joints read off it by the inverse-dynamics model, as DreamGen),
+                      replayed and kept by the same filter (--baselines-k)
   expert N (check)    the learner on N expert episodes alone (--learner-check, default 900,
                       as many as trained the generator): is the learner strong enough for
                       the curve to mean anything?
 
 Resumable: every stage skips what is complete (a recorded pool, a synthesis run, a trained
-policy, an evaluation), and a training cut short resumes. Every command is printed before it
+policy, an evaluation), and a training cut short resumes. Each generator synthesizes scenes
+until M are kept (its keep rate is in the table). Every command is printed before it
 runs. Writes <out>/study.json, <out>/study.md (table, Wilson 95% intervals, per task) and
 <out>/success_vs_k.png.
 
@@ -75,19 +81,35 @@ def expert_bags(pool: Path, k: int):
     return bags
 
 
-def synthesized(out: Path, generator: str, m: int, scenes: int):
-    """(replayed bags, generated bags) of the first ``m`` kept scenes, in scene order."""
-    synth = out / 'synth'
-    run(VAG, 'synthesize', '--checkpoint', generator, '--scenes', scenes, '--seed',
-        SYNTH_SEED, '--out', synth, '--quiet')   # resumes: scenes already scored are skipped
-    rows = [r for r in json.loads((synth / 'scores.json').read_text())['episodes']
-            if r['kept']]
-    rows.sort(key=lambda r: r['scene'])
-    if len(rows) < m:
-        raise SystemExit(f'{synth}: {len(rows)} kept of {scenes} scenes, {m} wanted: raise '
-                         '--scenes')
+def synthesized(out: Path, folder: str, generator: str, m: int, scenes: int,
+                max_scenes: int, *options: str):
+    """(replayed bags, generated bags, kept/scenes) of the first ``m`` kept scenes of
+    ``generator`` (synthesize ``options``) in ``out/folder``, in scene order. Scenes grow
+    (from ``scenes``, up to ``max_scenes``) until ``m`` are kept: every generator adds the
+    same M, whatever its keep rate."""
+    synth = out / folder
+    while True:
+        if scored_scenes(synth) < scenes:   # resumes: scenes already scored are skipped
+            run(VAG, 'synthesize', '--checkpoint', generator, '--scenes', scenes, '--seed',
+                SYNTH_SEED, '--out', synth, '--quiet', *options)
+        episodes = json.loads((synth / 'scores.json').read_text())['episodes']
+        rows = sorted((r for r in episodes if r['kept']), key=lambda r: r['scene'])
+        if len(rows) >= m:
+            break
+        if scenes >= max_scenes:
+            raise SystemExit(f'{synth}: {len(rows)} kept of {scenes} scenes, {m} wanted: '
+                             'raise --max-scenes')
+        scenes = min(max_scenes, int(scenes * m / max(len(rows), 1) * 1.15) + 1)
+    keep = {'kept': len(rows), 'scenes': len(episodes)}
     rows = rows[:m]
-    return [synth / r['bag'] for r in rows], [synth / r['generated_bag'] for r in rows]
+    return ([synth / r['bag'] for r in rows],
+            [synth / r['generated_bag'] for r in rows if r['generated_bag']], keep)
+
+
+def scored_scenes(synth: Path) -> int:
+    """Scenes in a finished synthesis table (0 before the first run ends)."""
+    table = synth / 'scores.json'
+    return len(json.loads(table.read_text())['episodes']) if table.is_file() else 0
 
 
 def trained(out: Path, name: str, data: Path, args) -> Path:
@@ -122,12 +144,14 @@ def percent(rate) -> str:
 
 def report(out: Path, rows: list, args) -> None:
     families = ('touch', 'push', 'pick')
-    lines = ['| training data | K | all | ' + ' | '.join(families) + ' |',
-             '| --- | ---: | ---: | ' + ' | '.join('---:' for _ in families) + ' |']
+    lines = ['| training data | K | all | ' + ' | '.join(families) + ' | synthetic kept |',
+             '| --- | ---: | ---: | ' + ' | '.join('---:' for _ in families) + ' | ---: |']
     for row in rows:
-        result = row['result']
+        result, keep = row['result'], row.get('keep')
+        kept = f'{keep["kept"]} of {keep["scenes"]} scenes' if keep else '-'
         lines.append(f'| {row["label"]} | {row["k"]} | {percent(result["replay_success"])} | '
-                     + ' | '.join(percent(result['per_task'].get(f)) for f in families) + ' |')
+                     + ' | '.join(percent(result['per_task'].get(f)) for f in families)
+                     + f' | {kept} |')
     (out / 'study.md').write_text('\n'.join(lines) + '\n')
     (out / 'study.json').write_text(json.dumps(
         {'args': vars(args), 'rows': [{k: v for k, v in r.items() if k != 'result'}
@@ -176,6 +200,15 @@ def main() -> None:
     parser.add_argument('--model-config', default=str(ROOT / 'config' / 'model_policy.yaml'))
     parser.add_argument('--train-config', default=str(ROOT / 'config' / 'train_policy.yaml'))
     parser.add_argument('--train-seed', type=int, default=2)
+    parser.add_argument('--keep', action='append', default=None, metavar='RULE',
+                        help="synthesize's keep rules for every generator (default its own: "
+                             'valid, replay_success)')
+    parser.add_argument('--max-scenes', type=int, default=3000,
+                        help='scenes a generator may synthesize to keep M')
+    parser.add_argument('--baselines-k', type=int, nargs='*', default=[50],
+                        help='K values that also get the data baselines: the same M from '
+                             'no-bridge rollouts and from the two-stage generator, kept by '
+                             'the same filter')
     parser.add_argument('--learner-check', type=int, default=900,
                         help='expert episodes of the learner check row (0: none)')
     args = parser.parse_args()
@@ -183,21 +216,38 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     pool = expert_pool(out, max(args.k))
-    replayed, generated = synthesized(out, args.generator, args.m, args.scenes)
+    keep_rules = [f'--keep={rule}' for rule in args.keep or ()]
+    replayed, generated, keep = synthesized(out, 'synth', args.generator, args.m, args.scenes,
+                                            args.max_scenes, *keep_rules)
+    baselines = {}
+    if set(args.baselines_k) & set(args.k):   # VAG's data's obvious alternatives, M each
+        generator = Path(args.generator)
+        for series, what, folder, checkpoint, options in (
+                ('no_bridge_replayed', 'no-bridge rollouts', 'synth_no_bridge',
+                 generator / 'baselines' / 'no_bridge', ()),
+                ('two_stage_replayed', 'two-stage', 'synth_two_stage', generator,
+                 ('--label-video', str(generator / 'baselines' / 'inverse_dynamics')))):
+            bags, _, kept = synthesized(out, folder, str(checkpoint), args.m, args.scenes,
+                                        args.max_scenes, *options, *keep_rules)
+            baselines[series] = (f'expert K + {what} {args.m} (replayed)', bags, kept)
     rows = []
     for k in sorted(args.k):
         expert = expert_bags(pool, k)
-        sets = [('expert K', 'expert', expert)]
-        sets.append((f'expert K + VAG {args.m} (replayed)', 'vag_replayed', expert + replayed))
+        sets = [('expert K', 'expert', expert, None)]
+        sets.append((f'expert K + VAG {args.m} (replayed)', 'vag_replayed', expert + replayed,
+                     keep))
         if k in args.video_k:
             sets.append((f'expert K + VAG {args.m} (generated video)', 'vag_video',
-                         expert + generated))
-        for label, series, bags in sets:
+                         expert + generated, keep))
+        if k in args.baselines_k:
+            sets.extend((label, series, expert + bags, kept)
+                        for series, (label, bags, kept) in baselines.items())
+        for label, series, bags, kept in sets:
             name = f'k{k}_{series}'
             data = link_bags(out / 'data' / name, bags)
             policy = trained(out, name, data, args)
             rows.append({'label': label, 'series': label, 'k': k, 'name': name,
-                         'result': evaluated(out, name, policy, args.episodes)})
+                         'keep': kept, 'result': evaluated(out, name, policy, args.episodes)})
             report(out, rows, args)
     if args.learner_check:
         n = args.learner_check

@@ -26,26 +26,34 @@ def test_the_study_runs_resumes_and_reports_every_row(tmp_path):
     out = tmp_path / 'study'
     command = [sys.executable, str(ROOT / 'scripts' / 'downstream_study.py'), '--out', str(out),
                '--k', '2', '--m', '1', '--scenes', '3', '--episodes', '1', '--video-k', '2',
-               '--learner-check', '3',
+               '--learner-check', '3', '--baselines-k', '2', '--max-scenes', '4',
+               '--keep', 'tracking_error_max<=10',   # every replayed scene: a keep-all
                '--model-config', str(tmp_path / 'policy.yaml'),
                '--train-config', str(tmp_path / 'train.yaml')]
     first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert first.stdout.count('vag-ros train') == 4 and first.stdout.count('eval-policy') == 4
+    assert first.stdout.count('vag-ros train') == 6 and first.stdout.count('eval-policy') == 6
+    assert first.stdout.count('--label-video') == 1 and 'no_bridge' in first.stdout
     assert sorted(p.name for p in (out / 'data' / 'k2_expert').iterdir()) == [
         'push_seed001001', 'touch_seed001000']
     assert len(list((out / 'data' / 'k2_vag_replayed').iterdir())) == 3
     video = sorted((out / 'data' / 'k2_vag_video').iterdir())
     assert any(p.resolve().parent.name == 'generated' for p in video)
     study = json.loads((out / 'study.json').read_text())
-    assert [r['name'] for r in study['rows']] == ['k2_expert', 'k2_vag_replayed', 'k2_vag_video',
-                                                  'k3_expert']
+    assert [r['name'] for r in study['rows']] == [
+        'k2_expert', 'k2_vag_replayed', 'k2_vag_video', 'k2_no_bridge_replayed',
+        'k2_two_stage_replayed', 'k3_expert']
+    for name in ('k2_no_bridge_replayed', 'k2_two_stage_replayed'):   # the same M each
+        assert len(list((out / 'data' / name).iterdir())) == 3
+        assert study['rows'][[r['name'] for r in study['rows']].index(name)]['keep'][
+            'scenes'] >= 3
     assert len(list((out / 'data' / 'k3_expert').iterdir())) == 3
     assert all(r['replay_success']['n'] == 1 for r in study['rows'])
-    for name in ('k2_expert', 'k2_vag_replayed', 'k2_vag_video', 'k3_expert'):
+    for name in ('k2_expert', 'k2_vag_replayed', 'k2_vag_video', 'k2_no_bridge_replayed',
+                 'k2_two_stage_replayed', 'k3_expert'):
         result = json.loads((out / 'eval' / f'{name}.json').read_text())
         assert result['loop'].startswith('closed loop, 3 targets')
-    assert (out / 'study.md').read_text().count('\n') == 6 and (out / 'success_vs_k.png').is_file()
+    assert (out / 'study.md').read_text().count('\n') == 8 and (out / 'success_vs_k.png').is_file()
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0, again.stderr[-3000:]
     assert 'vag-ros train' not in again.stdout and 'eval-policy' not in again.stdout

@@ -126,12 +126,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_checkpoint_fits(config, checkpoint, robot, state) -> None:
-    """VagError unless the checkpoint generates both streams for this robot from ``state``."""
+def check_checkpoint_fits(config, checkpoint, robot, state, modes=('joint',),
+                          why: str = 'use a joint checkpoint') -> None:
+    """VagError unless the checkpoint, of one of ``modes`` (default: both streams),
+    generates for this robot from ``state``."""
     from vag_ros.errors import VagError
-    if config.mode != 'joint':  # video_only: no joints; action_no_bridge: no video
+    if config.mode not in modes:  # video_only: no joints; action_no_bridge: no video
         raise VagError(f'{checkpoint}: mode {config.mode!r} does not generate both video and '
-                       'joints; use a joint checkpoint')
+                       f'joints; {why}' if modes == ('joint',) else
+                       f'{checkpoint}: mode {config.mode!r}: {why}')
     if config.action.dim != robot.dof:
         raise VagError(f'{checkpoint}: action.dim={config.action.dim} but the robot '
                        f'{robot.name} has {robot.dof} joints {list(robot.joint_names)}')

@@ -61,6 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'at most the file\'s max_slowdown fits the limits (the stretch '
                              'is the time_scale score); reject: invalid, as a replay node '
                              'with on_violation: reject decides')
+    parser.add_argument('--label-video', default=None, metavar='INVERSE_DYNAMICS',
+                        help='the two-stage generator (as DreamGen): read the joints off '
+                             'the generated video with this inverse-dynamics model (e.g. '
+                             'CHECKPOINT/baselines/inverse_dynamics) instead of taking the '
+                             'action branch\'s; a data baseline for VAG\'s own joints')
+    parser.add_argument('--label-smoothing', type=int, default=3, metavar='FRAMES',
+                        help='--label-video: centred moving average of the read joints over '
+                             'FRAMES (odd; 1: none). Default 3: unsmoothed frame-wise '
+                             'readings jitter past the safety limits (1 of 30 scenes valid, '
+                             '25 of 30 at 3)')
     add_sampling_steps_argument(parser)
     add_guidance_argument(parser)
     parser.add_argument('--sim-config', default=None, help='world config YAML (world scenes)')
@@ -135,8 +145,15 @@ def run(args: argparse.Namespace) -> int:
         safety.resolve(robot)
     except VagError as exc:
         raise VagError(f'--safety-file {safety_path}: {exc}') from None
+    # every scene brings its state; the modes a source can use:
+    if args.label_video is not None:   # a video to label: joint or video-only
+        modes, why = ('joint', 'video_only'), '--label-video labels a generated video'
+    elif args.first_frames is None:    # world scenes replay: joints alone suffice
+        modes, why = ('joint', 'action_no_bridge'), 'world scenes need generated joints'
+    else:                              # a lab's frames: the generated episode is the data
+        modes, why = ('joint',), 'first frames need video and joints; use a joint checkpoint'
     check_checkpoint_fits(read_config(args.checkpoint), args.checkpoint, robot,
-                          robot.lower)  # every scene brings its state
+                          robot.lower, modes, why)
     sums = Path(args.checkpoint) / SUMS
     if not sums.is_file():
         raise CheckpointError(f'{args.checkpoint}: no {SUMS}; record one: cd '
@@ -151,6 +168,11 @@ def run(args: argparse.Namespace) -> int:
             import os
             args.device = f'cuda:{os.environ.get("LOCAL_RANK", "0")}'
     pipe = load_pipeline(args)
+    if args.label_video is not None:
+        from vag_ros.model.inverse_dynamics import InverseDynamicsModel
+        from vag_ros.model.two_stage import TwoStagePipeline
+        pipe = TwoStagePipeline(pipe, InverseDynamicsModel.load(args.label_video),
+                                robot.joint_names, args.label_smoothing)
     if world is None:   # a lab's first frames: each entry checked as generate checks it
         _check_first_frames(pipe, loader, specs, args.first_frames)
     out = writable_folder(out)
@@ -160,6 +182,10 @@ def run(args: argparse.Namespace) -> int:
                 'steps': args.steps, 'guidance_scale': args.guidance_scale,
                 'safety_sha256': sha256_file(safety_path),
                 'on_violation': args.on_violation,
+                'label_video': None if args.label_video is None else
+                sha256_file(Path(args.label_video) / SUMS),
+                **({} if args.label_video is None else
+                   {'label_smoothing': args.label_smoothing}),
                 'robot': robot.identity(), 'source': source}
     synth.check_identity(out, identity)
     run_config = synth.Synthesis(

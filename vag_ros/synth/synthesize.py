@@ -175,9 +175,9 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
     t0 = time.perf_counter()
     record.update({'replay_success': None, 'consistency_psnr': None,
                    'tracking_error_mean': None, 'tracking_error_max': None})
+    video = result.video if len(result.video) else None   # None: an action-only model
     if scene.task is not None:   # replayed, judged, the video scored against its render
-        score = replay_and_score(run.world, scene.task, actions, result.video,
-                                 render=True)
+        score = replay_and_score(run.world, scene.task, actions, video, render=True)
         record.update({'replay_success': score.success,
                        'consistency_psnr': score.consistency_psnr})
         if score.error is not None:   # NaN joints and the like: not replayable, noted
@@ -208,15 +208,18 @@ def run_scene(run: Synthesis, scene: Scene) -> dict:
                                instruction=scene.instruction, extra=extra,
                                robot_urdf=robot.urdf)
 
-    generated = Episode(frames=result.video, joints=actions, actions=actions.copy(),
-                        metadata=metadata('generated', bool(record['replay_success'])))
+    generated = None if video is None else Episode(
+        frames=video, joints=actions, actions=actions.copy(),
+        metadata=metadata('generated', bool(record['replay_success'])))
     if replay is not None:
         executed = Episode(frames=replay.frames, joints=replay.joints, actions=actions,
                            metadata=metadata('replayed', bool(replay.success)))
         record['bag'] = str(write_episode(executed, run.out / BAGS, spec.name)
                             .relative_to(run.out))
-        record['generated_bag'] = str(write_episode(generated, run.out / GENERATED, spec.name)
-                                      .relative_to(run.out))
+        record['generated_bag'] = None if generated is None else str(
+            write_episode(generated, run.out / GENERATED, spec.name).relative_to(run.out))
+    elif generated is None:   # an action-only model's trajectory the world refused
+        record['bag'] = record['generated_bag'] = None
     else:  # a lab's frame: the generated episode is all there is
         record['bag'] = str(write_episode(generated, run.out / BAGS, spec.name)
                             .relative_to(run.out))
