@@ -219,30 +219,32 @@ def main() -> None:
     keep_rules = [f'--keep={rule}' for rule in args.keep or ()]
     replayed, generated, keep = synthesized(out, 'synth', args.generator, args.m, args.scenes,
                                             args.max_scenes, *keep_rules)
-    baselines = {}
-    if set(args.baselines_k) & set(args.k):   # VAG's data's obvious alternatives, M each
-        generator = Path(args.generator)
-        for series, what, folder, checkpoint, options in (
-                ('no_bridge_replayed', 'no-bridge rollouts', 'synth_no_bridge',
-                 generator / 'baselines' / 'no_bridge', ()),
-                ('two_stage_replayed', 'two-stage', 'synth_two_stage', generator,
-                 ('--label-video', str(generator / 'baselines' / 'inverse_dynamics')))):
-            bags, _, kept = synthesized(out, folder, str(checkpoint), args.m, args.scenes,
-                                        args.max_scenes, *options, *keep_rules)
-            baselines[series] = (f'expert K + {what} {args.m} (replayed)', bags, kept)
+    generator = Path(args.generator)
+    baselines = (   # VAG's data's obvious alternatives, the same M of each, the same filter
+        ('no_bridge_replayed', 'no-bridge rollouts', 'synth_no_bridge',
+         generator / 'baselines' / 'no_bridge', ()),
+        ('two_stage_replayed', 'two-stage', 'synth_two_stage', generator,
+         ('--label-video', str(generator / 'baselines' / 'inverse_dynamics'))))
     rows = []
     for k in sorted(args.k):
         expert = expert_bags(pool, k)
-        sets = [('expert K', 'expert', expert, None)]
-        sets.append((f'expert K + VAG {args.m} (replayed)', 'vag_replayed', expert + replayed,
-                     keep))
+        # (label, series, () -> (bags, keep)): a baseline is synthesized when its row comes
+        sets = [('expert K', 'expert', lambda e=expert: (e, None)),
+                (f'expert K + VAG {args.m} (replayed)', 'vag_replayed',
+                 lambda e=expert: (e + replayed, keep))]
         if k in args.video_k:
             sets.append((f'expert K + VAG {args.m} (generated video)', 'vag_video',
-                         expert + generated, keep))
+                         lambda e=expert: (e + generated, keep)))
         if k in args.baselines_k:
-            sets.extend((label, series, expert + bags, kept)
-                        for series, (label, bags, kept) in baselines.items())
-        for label, series, bags, kept in sets:
+            for series, what, folder, checkpoint, options in baselines:
+                def baseline(e=expert, folder=folder, checkpoint=checkpoint, options=options):
+                    bags, _, kept = synthesized(out, folder, str(checkpoint), args.m,
+                                                args.scenes, args.max_scenes, *options,
+                                                *keep_rules)
+                    return e + bags, kept
+                sets.append((f'expert K + {what} {args.m} (replayed)', series, baseline))
+        for label, series, make in sets:
+            bags, kept = make()
             name = f'k{k}_{series}'
             data = link_bags(out / 'data' / name, bags)
             policy = trained(out, name, data, args)
