@@ -127,3 +127,27 @@ def test_a_joint_state_naming_a_joint_twice_is_refused():
         joint_values(msg, {'joint1': 'joint1', 'joint2': 'joint2'})
     msg.name = ['joint1', 'joint2', 'joint3']
     assert joint_values(msg, {'joint1': 'joint1'}) == {'joint1': 0.1}
+
+
+def test_joint_stamps_that_step_back_are_refused(tmp_path, capsys):
+    """A driver whose stamps step back 3 ms every other message (was: counted as out of
+    order, ingested, exit 0): refused naming the bag, the topic, how many steps went back,
+    by how much at most, and the fix; the same motion stamped in order ingests."""
+    from lab_bags import CAMERA
+
+    def ahead(t):   # every other message 13 ms ahead: 100 Hz, 3 ms back at the next
+        return t + 0.013 * (round(t * 100) % 2 == 0)
+    for clock, code in ((ahead, 2), (lambda t: t, 0)):
+        bags = tmp_path / f'bags_{code}'
+        write_lab_recording(bags / 'session', 0, 'wipe the table', state_clock=clock)
+        out = tmp_path / f'episodes_{code}'
+        assert main(['ingest', '--bags', str(bags), '--out', str(out), '--camera-topic',
+                     CAMERA, '--instruction-topic', '/task', '--quiet']) == code
+        err = capsys.readouterr().err
+        if code:
+            assert str(bags / 'session') in err and '/joint_states' in err, err
+            assert 'step back 100 time(s)' in err and 'up to 3.000 ms' in err, err
+            assert 'alignment.stamps: receive' in err and 'Traceback' not in err
+            assert len(err.strip().splitlines()) == 1 and not out.exists()
+        else:
+            assert out.is_dir(), err

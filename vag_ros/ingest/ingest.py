@@ -103,9 +103,13 @@ def plan_episodes(contract: TopicContract, streams: typing.Dict[str, Stream],
     if len(firsts) < 1 + len(state_topics):
         raise EpisodeError('the camera or a state topic has no messages')
     for topic in dict.fromkeys([contract.camera_topic] + state_topics):
-        # two publishers on one topic (an arm and its gripper) interleave out of order by
-        # far less than this; a clock reset steps back by more
+        # a camera's stamps may swap by its jitter, far less than this; a clock reset
+        # steps back by more (joint topics are held to stamp order below)
         _check_clock(streams[topic], max(tolerance, CLOCK_JUMP_NS))
+    joint_topics = state_topics + ([s.topic for s in contract.action]
+                                   if contract.action_source == 'topic' else [])
+    for topic in dict.fromkeys(joint_topics):
+        _check_joint_order(streams[topic])
     start, end = int(max(firsts)), int(min(lasts))
     if start > end:
         spans = ', '.join(f'{t} {streams[t].stamps.min() * 1e-9:.3f}..'
@@ -167,6 +171,22 @@ def _check_clock(stream: Stream, tolerance: int) -> None:
                            f'message {k + 1} of {len(stream.stamps)} ({len(back)} such jump(s)); '
                            'a clock reset inside the bag: split the bag there, or try '
                            'alignment.stamps: receive')
+
+
+def _check_joint_order(stream: Stream) -> None:
+    """EpisodeError if a joint topic's stamps, in bag order, ever step back (equal stamps
+    pass): one publisher stamps its joints in order, so any step back is a driver stamping
+    from a clock that runs back, or two publishers on one topic; as-of sampling would put
+    those joints at another time than measured, a few milliseconds every message."""
+    steps = np.diff(stream.stamps)
+    back = np.flatnonzero(steps < 0)
+    if len(back):
+        raise EpisodeError(
+            f'{stream.topic}: its stamps step back {len(back)} time(s) in '
+            f'{len(stream.stamps)} messages, by up to {-steps.min() * 1e-6:.3f} ms (first at '
+            f'message {int(back[0]) + 1}): joint states must be in stamp order; fix the '
+            'publisher\'s stamps (one publisher per joint topic, stamped from one clock), or '
+            'try alignment.stamps: receive')
 
 
 def _idle(joints: np.ndarray, contract: TopicContract, counts: dict) -> np.ndarray:
