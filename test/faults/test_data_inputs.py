@@ -151,3 +151,23 @@ def test_joint_stamps_that_step_back_are_refused(tmp_path, capsys):
             assert len(err.strip().splitlines()) == 1 and not out.exists()
         else:
             assert out.is_dir(), err
+
+
+def test_two_bags_of_one_name_are_named_not_the_staging_folder(tmp_path, capsys):
+    """Monday's and Tuesday's session/ would write the same episode names (was: refused after
+    the first bag was read, naming the hidden staging folder): refused before any bag is
+    read, naming both bags and the fix; one bag given twice likewise."""
+    from lab_bags import CAMERA
+    for day in ('mon', 'tue'):
+        write_lab_recording(tmp_path / day / 'session', 0, 'wipe the table')
+    out = tmp_path / 'episodes'
+    base = ['ingest', '--out', str(out), '--camera-topic', CAMERA, '--instruction-topic',
+            '/task', '--quiet', '--bags']
+    for bags, words in (([tmp_path / 'mon', tmp_path / 'tue'],
+                         [str(tmp_path / 'mon' / 'session'), str(tmp_path / 'tue' / 'session'),
+                          'both named', 'rename one']),
+                        ([tmp_path / 'mon', tmp_path / 'mon' / 'session'], ['given twice'])):
+        assert main(base + [str(b) for b in bags]) == 2
+        err = capsys.readouterr().err
+        assert all(w in err for w in words) and '.partial' not in err, err
+        assert len(err.strip().splitlines()) == 1 and not out.exists()

@@ -319,6 +319,22 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
     return report
 
 
+def _check_bag_names(bags: typing.Sequence) -> None:
+    """EpisodeError naming two bags whose episodes would share names (<bag>_ep000...): two
+    sessions recorded under one folder name (mon/session, tue/session), or one bag given
+    twice; checked before any bag is read."""
+    seen: typing.Dict[str, Path] = {}
+    for bag in map(Path, bags):
+        other = seen.setdefault(bag.name, bag)
+        if other is bag:
+            continue
+        if other.resolve() == bag.resolve():
+            raise EpisodeError(f'--bags: {bag} is given twice; give each bag once')
+        raise EpisodeError(f'--bags: {other} and {bag} are both named {bag.name!r}: their '
+                           f'episodes would share the names {bag.name}_ep000...; rename one '
+                           'of the bag folders, or ingest them into separate --out folders')
+
+
 def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
            progress: bool = True) -> dict:
     """Ingest every bag, all or nothing; writes ``out_dir``/ingest_report.json, returns it.
@@ -328,6 +344,7 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
     episode name already there, Ctrl-C or SIGTERM leave ``out_dir`` as it was, never a
     subset of the episodes that looks like a finished data set.
     """
+    _check_bag_names(bags)
     made = not Path(out_dir).exists()
     out = writable_folder(out_dir, '--out folder')
     stage = staging_folder(out, 'ingest')
