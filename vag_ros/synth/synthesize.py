@@ -30,6 +30,7 @@ from vag_ros.datasets.video_files import DEFAULT_CODEC
 from vag_ros.errors import VagError
 from vag_ros.model.action_space import StateError
 from vag_ros.model.pipeline import GenerationError
+from vag_ros.outputs import remove_stale_partials
 from vag_ros.eval.replay import replay_and_score
 from vag_ros.synth import keep_rules, scoring
 from vag_ros.sim.scenes import Scene, SceneSpec
@@ -237,12 +238,15 @@ def _failed(record: dict, error: str, generation_s: float) -> dict:
 
 
 def _clear_leftovers(out: Path, name: str) -> None:
-    """Remove our own bags of a scene that has no score (an interrupted run)."""
+    """Remove our own bags of a scene that has no score (an interrupted run): finished
+    ones, and the hidden partial ones of a run killed while writing them (SIGKILL)."""
     for folder in (BAGS, GENERATED):
         leftover = out / folder / name
         if leftover.exists():
             print(f'note: removing {leftover}: written by an interrupted run, redone now')
             shutil.rmtree(leftover)
+        for partial in remove_stale_partials(out / folder, name):
+            print(f'note: removed {partial}: a bag an interrupted run was writing')
 
 
 def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool = True
@@ -250,6 +254,8 @@ def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool
     """Run every scene of ``specs`` not yet finished in ``run.out``; the summary."""
     from tqdm import tqdm
     records = load_records(run.out)
+    for name in (DATASET, f'{DATASET}.old'):   # of an export that was killed
+        remove_stale_partials(run.out, name)    # (the data set is written again below)
     todo = [s for s in specs if s.index not in records]
     start = time.perf_counter()
     bar = tqdm(todo, desc='synthesize', unit='scene', disable=not progress)
