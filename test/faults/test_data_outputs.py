@@ -46,6 +46,18 @@ def finished(tmp_path_factory):
     return out
 
 
+def test_a_rerun_with_fewer_scenes_keeps_every_finished_scene(finished, tmp_path):
+    """--scenes 1 into an output of 2 scenes (was: the tables and the data set shrank to
+    scene 0 while scores.jsonl and the bags kept both): both stay, and the run says so."""
+    out = tmp_path / 'rerun'
+    shutil.copytree(finished, out)
+    assert scenes_of(out) == ([0, 1], [0, 1], [0, 1])
+    result = synthesize(out, 1)
+    assert '2 scenes (0 new, 2 already done)' in result.stdout, result.stdout
+    assert '1 scene(s) an earlier run finished' in result.stdout, result.stdout
+    assert scenes_of(out) == ([0, 1], [0, 1], [0, 1])
+
+
 def test_a_resume_removes_the_partial_bag_of_a_killed_writer(finished, tmp_path):
     """SIGKILL while scene 1's generated bag was being written: its hidden partial folder
     (as the writer names it, left by a writer really killed) is removed by the resume

@@ -9,7 +9,8 @@ replayed in the world and scored (replay success, consistency PSNR, tracking err
 episode is written as bags (bags/: executed, generated/: the generated video and joints) and
 scored in scores.csv / scores.json; the valid ones passing every --keep rule become the
 LeRobot v3 data set lerobot/ (with each episode's time_scale, the slow-down the arm needs;
---keep-invalid lets refused trajectories in). Re-running the same command resumes;
+--keep-invalid lets refused trajectories in). Re-running the same command resumes (a
+smaller --scenes keeps the scenes made beyond it: nothing finished is dropped);
 another checkpoint, backend, engine, step count, safety file or scene source in the same
 --out is refused. Under torchrun each rank writes out/shard-<r>-of-<w>/; join them with
 vag-ros merge-datasets.
@@ -29,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--checkpoint', required=True, help='joint VAG checkpoint folder')
     parser.add_argument('--out', required=True, help='output folder (resumed when it exists)')
     parser.add_argument('--scenes', type=episode_count, default=None,
-                        help='number of world scenes (or the first N of --first-frames)')
+                        help='number of world scenes (or the first N of --first-frames); '
+                             'in an --out resumed, scenes beyond N that an earlier run '
+                             'finished stay in the tables and the data set')
     parser.add_argument('--first-frames', default=None,
                         help='a lab\'s first frames instead of the world: a folder of images '
                              'with scenes.yaml (or .json), or that list itself: entries '

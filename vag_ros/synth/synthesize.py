@@ -10,7 +10,9 @@ bags; append the scores to ``scores.jsonl``. At the end the score table is writt
 become a LeRobot v3 data set (``lerobot/``).
 
 Re-running with the same output skips the scenes already in ``scores.jsonl``; a different
-checkpoint, backend, engine, sampler steps, safety file or scene source is refused. Under
+checkpoint, backend, engine, sampler steps, safety file or scene source is refused. The
+tables and the data set hold every finished scene of the output, also those of an earlier
+run with more scenes (a re-run never drops what exists). Under
 ``torchrun`` rank r of w takes scenes r, r + w, ... into ``shard-r-of-w/``;
 ``vag-ros merge-datasets`` joins the shards' data sets.
 """
@@ -271,8 +273,14 @@ def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool
             stage[key] += record[key]
         bar.set_postfix(kept=sum(keep_rules.kept(r, run.rules) for r in records.values()))
     synth_s = time.perf_counter() - start
-    wanted = {s.index for s in specs}
-    rows = [records[k] for k in sorted(records) if k in wanted]
+    # every finished scene, also those an earlier run with more --scenes made: the tables
+    # and the data set never drop what scores.jsonl and the bags hold
+    earlier = sorted(set(records) - {s.index for s in specs})
+    if earlier:
+        print(f'note: {len(earlier)} scene(s) an earlier run finished beyond the ones asked '
+              f'for now (scenes {earlier[0]}..{earlier[-1]}) stay in the tables and the data '
+              'set; a new --out starts afresh')
+    rows = [records[k] for k in sorted(records)]
     t0 = time.perf_counter()
     table = write_tables(run.out, rows, run.rules)
     kept_rows = [r for r in rows if r['kept']]
