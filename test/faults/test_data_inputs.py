@@ -171,3 +171,35 @@ def test_two_bags_of_one_name_are_named_not_the_staging_folder(tmp_path, capsys)
         err = capsys.readouterr().err
         assert all(w in err for w in words) and '.partial' not in err, err
         assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+D = len(NAMES)
+
+
+@pytest.mark.parametrize('listing, message', [
+    ([{'state': [0.1] * (D - 2)}], f'entry 0: state has {D - 2} values, expected {D} joint '
+                                   f'positions {list(NAMES)}'),
+    ({'joint_names': list(NAMES[::-1]), 'scenes': [{'state': [0.1] * (D + 1)}]},
+     f'entry 0: state has {D + 1} values, expected {D} joint positions {list(NAMES[::-1])}'),
+    ([{'state': [0.1] * (D - 1) + ['nan']}], f'has NaN or inf; expected {D} joint positions'),
+    ([{'state': 'zero'}], f"state 'zero': expected {D} joint positions"),
+])
+def test_a_first_frame_state_of_the_wrong_length_says_what_it_needs(tmp_path, capsys,
+                                                                    listing, message):
+    """A state of 5 values for a 7-joint arm (was: 'state must be 7 finite joint positions,
+    got 5', and 'got 7' for a NaN): the count it has, the count and the joint names (in the
+    list's order) it needs; refused before the model loads and before --out exists."""
+    import numpy as np
+    from PIL import Image
+    checkpoint = Path(__file__).resolve().parents[2] / 'checkpoints' / 'tiny_demo'
+    Image.fromarray(np.full((128, 128, 3), 90, np.uint8)).save(tmp_path / 'frame.png')
+    entries = listing['scenes'] if isinstance(listing, dict) else listing
+    for entry in entries:
+        entry.update(image='frame.png', instruction='touch the red block')
+    (tmp_path / 'scenes.yaml').write_text(yaml.safe_dump(listing))
+    out = tmp_path / 'out'
+    assert main(['synthesize', '--checkpoint', str(checkpoint), '--first-frames',
+                 str(tmp_path / 'scenes.yaml'), '--out', str(out), '--quiet']) == 2
+    err = capsys.readouterr().err
+    assert message in err and 'Traceback' not in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
