@@ -203,3 +203,40 @@ def test_a_first_frame_state_of_the_wrong_length_says_what_it_needs(tmp_path, ca
     err = capsys.readouterr().err
     assert message in err and 'Traceback' not in err, err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_checkpoint_without_its_weights_is_told_missing_not_to_sha256sum(tmp_path, capsys):
+    """A checkpoint copied without model.safetensors (was: 'record them: sha256sum
+    model.safetensors config.yaml', of a file that is not there): the file is named missing,
+    by generate, synthesize and the loader; with the files there, the sha256sum advice
+    lists only those present."""
+    import numpy as np
+    from PIL import Image
+    from vag_ros.errors import CheckpointError
+    from vag_ros.model.checkpoint import load_checkpoint
+    source = Path(__file__).resolve().parents[2] / 'checkpoints' / 'tiny_demo'
+    checkpoint = tmp_path / 'copied'
+    checkpoint.mkdir()
+    for name in ('config.yaml', 'robot.urdf'):          # the weights never arrived
+        (checkpoint / name).write_bytes((source / name).read_bytes())
+    sums = [line for line in (source / 'SHA256SUMS').read_text().splitlines()
+            if line.endswith(('config.yaml', 'robot.urdf'))]
+    (checkpoint / 'SHA256SUMS').write_text('\n'.join(sums) + '\n')
+    Image.fromarray(np.full((128, 128, 3), 90, np.uint8)).save(tmp_path / 'frame.png')
+    state = ','.join(['0'] * len(NAMES))
+    for command in (['generate', '--image', str(tmp_path / 'frame.png'), '--state', state,
+                     '--instruction', 'touch the red block', '--out', str(tmp_path / 'g')],
+                    ['synthesize', '--scenes', '1', '--out', str(tmp_path / 's'), '--quiet']):
+        assert main(command[:1] + ['--checkpoint', str(checkpoint)] + command[1:]) == 2
+        err = capsys.readouterr().err
+        assert 'model.safetensors missing' in err and 'sha256sum' not in err, err
+        assert len(err.strip().splitlines()) == 1 and 'Traceback' not in err
+    assert not (tmp_path / 'g').exists() and not (tmp_path / 's').exists()
+    with pytest.raises(CheckpointError, match='model.safetensors missing') as caught:
+        load_checkpoint(checkpoint)
+    assert 'sha256sum' not in str(caught.value)
+    (checkpoint / 'model.safetensors').write_bytes((source / 'model.safetensors').read_bytes())
+    (checkpoint / 'SHA256SUMS').unlink()
+    with pytest.raises(CheckpointError, match='sha256sum model.safetensors config.yaml '
+                                              'robot.urdf > SHA256SUMS'):
+        load_checkpoint(checkpoint)

@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.checksums import SUMS, sha256_file
     from vag_ros.commands.generate import (check_backend_arguments, check_checkpoint_fits,
                                            load_pipeline)
-    from vag_ros.errors import CheckpointError, VagError
-    from vag_ros.model.checkpoint import checkpoint_robot, read_config
+    from vag_ros.errors import VagError
+    from vag_ros.model.checkpoint import check_checkpoint_files, checkpoint_robot, read_config
     from vag_ros.outputs import writable_folder
     from vag_ros.resources import share_path
     from vag_ros.robot.safety_config import DEFAULT_SAFETY_YAML, load_safety_config
@@ -140,10 +140,7 @@ def run(args: argparse.Namespace) -> int:
         raise VagError(f'--safety-file {safety_path}: {exc}') from None
     check_checkpoint_fits(read_config(args.checkpoint), args.checkpoint, robot,
                           robot.lower)  # every scene brings its state
-    sums = Path(args.checkpoint) / SUMS
-    if not sums.is_file():
-        raise CheckpointError(f'{args.checkpoint}: no {SUMS}; record one: cd '
-                              f'{args.checkpoint} && sha256sum * > {SUMS}')
+    sums = check_checkpoint_files(args.checkpoint) / SUMS   # its sha256: the run's identity
     rank, world_size = synth.dist_info()
     out = synth.rank_folder(Path(args.out), rank, world_size)
     writable_folder(out, create=False)  # the scenes are checked before --out is made
