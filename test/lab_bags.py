@@ -49,9 +49,10 @@ def _header(t):
 
 
 def write_lab_recording(path: Path, seed: int, instruction: str, description: bool = True,
-                        duration: float = 2.0) -> None:
+                        duration: float = 2.0, state_clock=lambda t: t) -> None:
     """What the lab's own `ros2 bag record -a` writes: a 15 Hz rgb8 wrist camera, 100 Hz
-    /joint_states of lab_arm (joint order of its driver), /robot_description and /task."""
+    /joint_states of lab_arm (joint order of its driver), /robot_description and /task.
+    ``state_clock``: /joint_states' header stamp of time t [s] (a driver's own clock)."""
     robot = load_robot_description(LAB_URDF)
     rng = np.random.default_rng(seed)
     messages = []
@@ -75,7 +76,8 @@ def write_lab_recording(path: Path, seed: int, instruction: str, description: bo
         q[-1] = 0.01 + 0.01 * np.sin(t)   # gripper finger [m]
         messages.append((t + 0.001, '/joint_states', 'sensor_msgs/msg/JointState',
                          STORE.types['sensor_msgs/msg/JointState'](
-                             header=_header(t), name=[robot.joint_names[i] for i in order],
+                             header=_header(state_clock(t)),
+                             name=[robot.joint_names[i] for i in order],
                              position=q[order], velocity=np.zeros(0), effort=np.zeros(0))))
     messages.sort(key=lambda m: m[0])
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:

@@ -13,6 +13,7 @@ from vag_ros.errors import VagError
 
 # a bag, episode or file stem: no path separators, no leading dot, no '..'
 NAME_PATTERN = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
+PARTIAL_MARKER = '.partial-'   # staging folders: .<name>.partial-<pid>-<random>
 
 
 class OutputError(VagError):
@@ -75,20 +76,29 @@ def staging_folder(parent: typing.Union[str, Path], name: str) -> Path:
     by the lab's other users), and never a name a user would pick. Leftovers of ``name``
     whose process is gone (a SIGKILL, an out-of-memory kill) are removed first.
     """
-    import shutil
     import uuid
     parent = Path(parent)
-    prefix = f'.{name}.partial-'
-    for stale in parent.glob(prefix + '*'):
-        pid = stale.name[len(prefix):].split('-')[0]
-        if stale.is_dir() and pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    path = parent / f'{prefix}{os.getpid()}-{uuid.uuid4().hex[:8]}'
+    remove_stale_partials(parent, name)
+    path = parent / f'.{name}{PARTIAL_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}'
     try:
         path.mkdir(parents=True)
     except OSError as exc:
         raise OutputError(f'cannot create a folder in {parent}: {exc.strerror or exc}') from None
     return path
+
+
+def remove_stale_partials(parent: typing.Union[str, Path], name: str) -> typing.List[Path]:
+    """Remove the staging folders of ``name`` in ``parent`` whose process is gone (killed
+    before it could clean up); those of a running process stay. The removed ones."""
+    import shutil
+    prefix = f'.{name}{PARTIAL_MARKER}'
+    removed = []
+    for stale in sorted(Path(parent).glob(prefix + '*')):
+        pid = stale.name[len(prefix):].split('-')[0]
+        if stale.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+    return removed
 
 
 def _alive(pid: int) -> bool:

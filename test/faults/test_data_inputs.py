@@ -127,3 +127,116 @@ def test_a_joint_state_naming_a_joint_twice_is_refused():
         joint_values(msg, {'joint1': 'joint1', 'joint2': 'joint2'})
     msg.name = ['joint1', 'joint2', 'joint3']
     assert joint_values(msg, {'joint1': 'joint1'}) == {'joint1': 0.1}
+
+
+def test_joint_stamps_that_step_back_are_refused(tmp_path, capsys):
+    """A driver whose stamps step back 3 ms every other message (was: counted as out of
+    order, ingested, exit 0): refused naming the bag, the topic, how many steps went back,
+    by how much at most, and the fix; the same motion stamped in order ingests."""
+    from lab_bags import CAMERA
+
+    def ahead(t):   # every other message 13 ms ahead: 100 Hz, 3 ms back at the next
+        return t + 0.013 * (round(t * 100) % 2 == 0)
+    for clock, code in ((ahead, 2), (lambda t: t, 0)):
+        bags = tmp_path / f'bags_{code}'
+        write_lab_recording(bags / 'session', 0, 'wipe the table', state_clock=clock)
+        out = tmp_path / f'episodes_{code}'
+        assert main(['ingest', '--bags', str(bags), '--out', str(out), '--camera-topic',
+                     CAMERA, '--instruction-topic', '/task', '--quiet']) == code
+        err = capsys.readouterr().err
+        if code:
+            assert str(bags / 'session') in err and '/joint_states' in err, err
+            assert 'step back 100 time(s)' in err and 'up to 3.000 ms' in err, err
+            assert 'alignment.stamps: receive' in err and 'Traceback' not in err
+            assert len(err.strip().splitlines()) == 1 and not out.exists()
+        else:
+            assert out.is_dir(), err
+
+
+def test_two_bags_of_one_name_are_named_not_the_staging_folder(tmp_path, capsys):
+    """Monday's and Tuesday's session/ would write the same episode names (was: refused after
+    the first bag was read, naming the hidden staging folder): refused before any bag is
+    read, naming both bags and the fix; one bag given twice likewise."""
+    from lab_bags import CAMERA
+    for day in ('mon', 'tue'):
+        write_lab_recording(tmp_path / day / 'session', 0, 'wipe the table')
+    out = tmp_path / 'episodes'
+    base = ['ingest', '--out', str(out), '--camera-topic', CAMERA, '--instruction-topic',
+            '/task', '--quiet', '--bags']
+    for bags, words in (([tmp_path / 'mon', tmp_path / 'tue'],
+                         [str(tmp_path / 'mon' / 'session'), str(tmp_path / 'tue' / 'session'),
+                          'both named', 'rename one']),
+                        ([tmp_path / 'mon', tmp_path / 'mon' / 'session'], ['given twice'])):
+        assert main(base + [str(b) for b in bags]) == 2
+        err = capsys.readouterr().err
+        assert all(w in err for w in words) and '.partial' not in err, err
+        assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+D = len(NAMES)
+
+
+@pytest.mark.parametrize('listing, message', [
+    ([{'state': [0.1] * (D - 2)}], f'entry 0: state has {D - 2} values, expected {D} joint '
+                                   f'positions {list(NAMES)}'),
+    ({'joint_names': list(NAMES[::-1]), 'scenes': [{'state': [0.1] * (D + 1)}]},
+     f'entry 0: state has {D + 1} values, expected {D} joint positions {list(NAMES[::-1])}'),
+    ([{'state': [0.1] * (D - 1) + ['nan']}], f'has NaN or inf; expected {D} joint positions'),
+    ([{'state': 'zero'}], f"state 'zero': expected {D} joint positions"),
+])
+def test_a_first_frame_state_of_the_wrong_length_says_what_it_needs(tmp_path, capsys,
+                                                                    listing, message):
+    """A state of 5 values for a 7-joint arm (was: 'state must be 7 finite joint positions,
+    got 5', and 'got 7' for a NaN): the count it has, the count and the joint names (in the
+    list's order) it needs; refused before the model loads and before --out exists."""
+    import numpy as np
+    from PIL import Image
+    checkpoint = Path(__file__).resolve().parents[2] / 'checkpoints' / 'tiny_demo'
+    Image.fromarray(np.full((128, 128, 3), 90, np.uint8)).save(tmp_path / 'frame.png')
+    entries = listing['scenes'] if isinstance(listing, dict) else listing
+    for entry in entries:
+        entry.update(image='frame.png', instruction='touch the red block')
+    (tmp_path / 'scenes.yaml').write_text(yaml.safe_dump(listing))
+    out = tmp_path / 'out'
+    assert main(['synthesize', '--checkpoint', str(checkpoint), '--first-frames',
+                 str(tmp_path / 'scenes.yaml'), '--out', str(out), '--quiet']) == 2
+    err = capsys.readouterr().err
+    assert message in err and 'Traceback' not in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_checkpoint_without_its_weights_is_told_missing_not_to_sha256sum(tmp_path, capsys):
+    """A checkpoint copied without model.safetensors (was: 'record them: sha256sum
+    model.safetensors config.yaml', of a file that is not there): the file is named missing,
+    by generate, synthesize and the loader; with the files there, the sha256sum advice
+    lists only those present."""
+    import numpy as np
+    from PIL import Image
+    from vag_ros.errors import CheckpointError
+    from vag_ros.model.checkpoint import load_checkpoint
+    source = Path(__file__).resolve().parents[2] / 'checkpoints' / 'tiny_demo'
+    checkpoint = tmp_path / 'copied'
+    checkpoint.mkdir()
+    for name in ('config.yaml', 'robot.urdf'):          # the weights never arrived
+        (checkpoint / name).write_bytes((source / name).read_bytes())
+    sums = [line for line in (source / 'SHA256SUMS').read_text().splitlines()
+            if line.endswith(('config.yaml', 'robot.urdf'))]
+    (checkpoint / 'SHA256SUMS').write_text('\n'.join(sums) + '\n')
+    Image.fromarray(np.full((128, 128, 3), 90, np.uint8)).save(tmp_path / 'frame.png')
+    state = ','.join(['0'] * len(NAMES))
+    for command in (['generate', '--image', str(tmp_path / 'frame.png'), '--state', state,
+                     '--instruction', 'touch the red block', '--out', str(tmp_path / 'g')],
+                    ['synthesize', '--scenes', '1', '--out', str(tmp_path / 's'), '--quiet']):
+        assert main(command[:1] + ['--checkpoint', str(checkpoint)] + command[1:]) == 2
+        err = capsys.readouterr().err
+        assert 'model.safetensors missing' in err and 'sha256sum' not in err, err
+        assert len(err.strip().splitlines()) == 1 and 'Traceback' not in err
+    assert not (tmp_path / 'g').exists() and not (tmp_path / 's').exists()
+    with pytest.raises(CheckpointError, match='model.safetensors missing') as caught:
+        load_checkpoint(checkpoint)
+    assert 'sha256sum' not in str(caught.value)
+    (checkpoint / 'model.safetensors').write_bytes((source / 'model.safetensors').read_bytes())
+    (checkpoint / 'SHA256SUMS').unlink()
+    with pytest.raises(CheckpointError, match='sha256sum model.safetensors config.yaml '
+                                              'robot.urdf > SHA256SUMS'):
+        load_checkpoint(checkpoint)

@@ -231,7 +231,8 @@ def test_first_frames_of_a_lab(tmp_path):
                                                     'instruction': 'x'}]))  # a list file
     result = synthesize(tmp_path / 'bad', '--first-frames', str(tmp_path / 'bad.yaml'),
                         check=False)
-    assert result.returncode == 2 and '7 finite joint positions' in result.stderr
+    assert result.returncode == 2 and 'state has 2 values, expected 7 joint positions' in \
+        result.stderr, result.stderr
     # checked before any scene runs: an instruction left empty (YAML null), an image that
     # is not one, a seed beyond the sampler's range
     (tmp_path / 'notes.png').write_text('not a picture')

@@ -5,7 +5,9 @@ action its commanded joints, task its instruction, the fps the episodes' own fra
 (--fps native, the default: one rate for all, a mix is refused naming two bags; or
 --fps N: every episode must be recorded at N Hz, none is resampled); scores and seeds
 recorded in the bags become per-episode metadata columns (vag/...). --generated adds each
-bag's namesake from a folder of generated episodes as observation.images.generated.
+bag's namesake from a folder of generated episodes as observation.images.generated. One
+episode twice (a bag copied under another name: the same task, states, actions and seed,
+merge-datasets' duplicate key) is refused naming both bags.
 """
 
 import argparse

@@ -9,7 +9,8 @@ replayed in the world and scored (replay success, consistency PSNR, tracking err
 episode is written as bags (bags/: executed, generated/: the generated video and joints) and
 scored in scores.csv / scores.json; the valid ones passing every --keep rule become the
 LeRobot v3 data set lerobot/ (with each episode's time_scale, the slow-down the arm needs;
---keep-invalid lets refused trajectories in). Re-running the same command resumes;
+--keep-invalid lets refused trajectories in). Re-running the same command resumes (a
+smaller --scenes keeps the scenes made beyond it: nothing finished is dropped);
 another checkpoint, backend, engine, step count, safety file or scene source in the same
 --out is refused. Under torchrun each rank writes out/shard-<r>-of-<w>/; join them with
 vag-ros merge-datasets.
@@ -29,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--checkpoint', required=True, help='joint VAG checkpoint folder')
     parser.add_argument('--out', required=True, help='output folder (resumed when it exists)')
     parser.add_argument('--scenes', type=episode_count, default=None,
-                        help='number of world scenes (or the first N of --first-frames)')
+                        help='number of world scenes (or the first N of --first-frames); '
+                             'in an --out resumed, scenes beyond N that an earlier run '
+                             'finished stay in the tables and the data set')
     parser.add_argument('--first-frames', default=None,
                         help='a lab\'s first frames instead of the world: a folder of images '
                              'with scenes.yaml (or .json), or that list itself: entries '
@@ -125,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.checksums import SUMS, sha256_file
     from vag_ros.commands.generate import (check_backend_arguments, check_checkpoint_fits,
                                            load_pipeline)
-    from vag_ros.errors import CheckpointError, VagError
-    from vag_ros.model.checkpoint import checkpoint_robot, read_config
+    from vag_ros.errors import VagError
+    from vag_ros.model.checkpoint import check_checkpoint_files, checkpoint_robot, read_config
     from vag_ros.outputs import writable_folder
     from vag_ros.resources import share_path
     from vag_ros.robot.safety_config import DEFAULT_SAFETY_YAML, load_safety_config
@@ -154,10 +157,7 @@ def run(args: argparse.Namespace) -> int:
         modes, why = ('joint',), 'first frames need video and joints; use a joint checkpoint'
     check_checkpoint_fits(read_config(args.checkpoint), args.checkpoint, robot,
                           robot.lower, modes, why)
-    sums = Path(args.checkpoint) / SUMS
-    if not sums.is_file():
-        raise CheckpointError(f'{args.checkpoint}: no {SUMS}; record one: cd '
-                              f'{args.checkpoint} && sha256sum * > {SUMS}')
+    sums = check_checkpoint_files(args.checkpoint) / SUMS   # its sha256: the run's identity
     rank, world_size = synth.dist_info()
     out = synth.rank_folder(Path(args.out), rank, world_size)
     writable_folder(out, create=False)  # the scenes are checked before --out is made

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 import re
 import shutil
-import tempfile
 import time
 import typing
 
@@ -19,9 +18,8 @@ from rosbags.typesys import get_typestore
 from vag_ros.episodes import topics as tp
 from vag_ros.episodes.episode import Episode, EpisodeMetadata
 from vag_ros.errors import EpisodeError
+from vag_ros.outputs import OutputError, PARTIAL_MARKER, staging_folder
 
-
-PARTIAL_MARKER = '.partial-'
 _NAME_OK = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
 _PER_MESSAGE_BYTES = 1024      # CDR header, MCAP record and index overhead, generous
 _FIXED_BYTES = 256 * 1024      # metadata.yaml, MCAP summary, schemas
@@ -157,12 +155,10 @@ class EpisodeBagWriter:
             raise EpisodeError(
                 f'not enough free space in {self.out_dir}: the bag needs about '
                 f'{self.estimated_bytes / 1e6:.1f} MB, {free / 1e6:.1f} MB are free')
-        try:
-            self._partial = Path(tempfile.mkdtemp(
-                prefix=f'.{self.name}{PARTIAL_MARKER}{os.getpid()}-', dir=self.out_dir))
-        except OSError as exc:
-            raise EpisodeError(
-                f'cannot write to output directory {self.out_dir}: {_describe(exc)}') from exc
+        try:  # a partial of this name whose writer was killed goes first
+            self._partial = staging_folder(self.out_dir, self.name)
+        except OutputError as exc:
+            raise EpisodeError(f'cannot write the episode bag {self.path}: {exc}') from None
         try:
             self._writer = Writer(self._partial / self.name, version=tp.BAG_VERSION,
                                   storage_plugin=StoragePlugin.MCAP)

@@ -103,9 +103,13 @@ def plan_episodes(contract: TopicContract, streams: typing.Dict[str, Stream],
     if len(firsts) < 1 + len(state_topics):
         raise EpisodeError('the camera or a state topic has no messages')
     for topic in dict.fromkeys([contract.camera_topic] + state_topics):
-        # two publishers on one topic (an arm and its gripper) interleave out of order by
-        # far less than this; a clock reset steps back by more
+        # a camera's stamps may swap by its jitter, far less than this; a clock reset
+        # steps back by more (joint topics are held to stamp order below)
         _check_clock(streams[topic], max(tolerance, CLOCK_JUMP_NS))
+    joint_topics = state_topics + ([s.topic for s in contract.action]
+                                   if contract.action_source == 'topic' else [])
+    for topic in dict.fromkeys(joint_topics):
+        _check_joint_order(streams[topic])
     start, end = int(max(firsts)), int(min(lasts))
     if start > end:
         spans = ', '.join(f'{t} {streams[t].stamps.min() * 1e-9:.3f}..'
@@ -167,6 +171,22 @@ def _check_clock(stream: Stream, tolerance: int) -> None:
                            f'message {k + 1} of {len(stream.stamps)} ({len(back)} such jump(s)); '
                            'a clock reset inside the bag: split the bag there, or try '
                            'alignment.stamps: receive')
+
+
+def _check_joint_order(stream: Stream) -> None:
+    """EpisodeError if a joint topic's stamps, in bag order, ever step back (equal stamps
+    pass): one publisher stamps its joints in order, so any step back is a driver stamping
+    from a clock that runs back, or two publishers on one topic; as-of sampling would put
+    those joints at another time than measured, a few milliseconds every message."""
+    steps = np.diff(stream.stamps)
+    back = np.flatnonzero(steps < 0)
+    if len(back):
+        raise EpisodeError(
+            f'{stream.topic}: its stamps step back {len(back)} time(s) in '
+            f'{len(stream.stamps)} messages, by up to {-steps.min() * 1e-6:.3f} ms (first at '
+            f'message {int(back[0]) + 1}): joint states must be in stamp order; fix the '
+            'publisher\'s stamps (one publisher per joint topic, stamped from one clock), or '
+            'try alignment.stamps: receive')
 
 
 def _idle(joints: np.ndarray, contract: TopicContract, counts: dict) -> np.ndarray:
@@ -299,6 +319,22 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
     return report
 
 
+def _check_bag_names(bags: typing.Sequence) -> None:
+    """EpisodeError naming two bags whose episodes would share names (<bag>_ep000...): two
+    sessions recorded under one folder name (mon/session, tue/session), or one bag given
+    twice; checked before any bag is read."""
+    seen: typing.Dict[str, Path] = {}
+    for bag in map(Path, bags):
+        other = seen.setdefault(bag.name, bag)
+        if other is bag:
+            continue
+        if other.resolve() == bag.resolve():
+            raise EpisodeError(f'--bags: {bag} is given twice; give each bag once')
+        raise EpisodeError(f'--bags: {other} and {bag} are both named {bag.name!r}: their '
+                           f'episodes would share the names {bag.name}_ep000...; rename one '
+                           'of the bag folders, or ingest them into separate --out folders')
+
+
 def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
            progress: bool = True) -> dict:
     """Ingest every bag, all or nothing; writes ``out_dir``/ingest_report.json, returns it.
@@ -308,6 +344,7 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
     episode name already there, Ctrl-C or SIGTERM leave ``out_dir`` as it was, never a
     subset of the episodes that looks like a finished data set.
     """
+    _check_bag_names(bags)
     made = not Path(out_dir).exists()
     out = writable_folder(out_dir, '--out folder')
     stage = staging_folder(out, 'ingest')

@@ -168,18 +168,35 @@ def read_weights(directory: typing.Union[str, Path]
     return read_safetensors(Path(directory) / WEIGHTS, FORMAT)
 
 
+def check_checkpoint_files(directory: typing.Union[str, Path]) -> Path:
+    """``directory`` when its weights and config are there and recorded in its SHA256SUMS;
+    CheckpointError otherwise, naming a file that is absent as absent (a sha256sum of files
+    that are not there helps nobody), else how to record the files that are."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f'checkpoint folder not found: {directory}')
+    absent = [name for name in (WEIGHTS, CONFIG) if not (directory / name).is_file()]
+    if absent:
+        has = sorted(p.name for p in directory.iterdir())
+        raise CheckpointError(
+            f'{directory}: {" and ".join(absent)} missing (the folder has '
+            f'{", ".join(has[:8]) or "nothing"}{"..." if len(has) > 8 else ""}): not a '
+            'complete checkpoint; give the folder vag-ros train wrote, or copy the missing '
+            'file(s) back into it')
+    if not {WEIGHTS, CONFIG} <= set(read_checksums(directory)):
+        present = ' '.join(n for n in (WEIGHTS, CONFIG, ROBOT) if (directory / n).is_file())
+        raise CheckpointError(
+            f'{directory}: no {SUMS} record of {WEIGHTS} and {CONFIG}, so they cannot be '
+            'verified before they drive a robot; if you trust the files, record them: cd '
+            f'{directory} && sha256sum {present} > {SUMS}')
+    return directory
+
+
 def load_checkpoint(directory: typing.Union[str, Path],
                     device: typing.Union[str, torch.device] = 'cpu',
                     config: typing.Optional[VagConfig] = None) -> Checkpoint:
     """Rebuild the model from ``config.yaml`` (or ``config``) and load its weights strictly."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f'checkpoint folder not found: {directory}')
-    if not {WEIGHTS, CONFIG} <= set(read_checksums(directory)):
-        raise CheckpointError(
-            f'{directory}: no {SUMS} record of {WEIGHTS} and {CONFIG}, so they cannot be '
-            'verified before they drive a robot; if you trust the files, record them: cd '
-            f'{directory} && sha256sum {WEIGHTS} {CONFIG} > {SUMS}')
+    directory = check_checkpoint_files(directory)
     config = config or read_config(directory)
     tensors, metadata = read_weights(directory)
     # weights may be stored in half precision (vag-ros pack-demo); compute in float32

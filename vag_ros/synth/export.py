@@ -69,8 +69,10 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = DEFAULT_
                  overwrite: bool = True, fps: typing.Optional[int] = None) -> Path:
     """(name, bag, generated bag or None, scores or None) per episode -> data set at root,
     at the episodes' own rate (one for all) or ``fps``, which they must be recorded at."""
+    from vag_ros.datasets.merge import content_digest
     from vag_ros.episodes.bag_reader import read_episode
     writer = None
+    seen: typing.Dict[tuple, Path] = {}   # merge-datasets' duplicate key -> its bag
     try:
         for name, bag, generated_bag, scores in pairs:
             episode = read_episode(bag)
@@ -97,7 +99,15 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = DEFAULT_
                                    'at one --fps)')
             metadata = _metadata(episode, scores)
             metadata['name'] = name
-            writer.add(_to_dataset_episode(episode, generated, metadata))
+            item = _to_dataset_episode(episode, generated, metadata)
+            same = (content_digest(item), metadata['seed'])
+            if same in seen:
+                raise EpisodeError(f'{bag}: the same episode as {seen[same]} (same task, '
+                                   'states, actions and seed: one bag copied under two '
+                                   'names?); a data set holds each episode once: remove '
+                                   'one of them from the folder')
+            seen[same] = bag
+            writer.add(item)
         if writer is None:
             raise EpisodeError(f'{root}: no episodes to export')
         return writer.close()

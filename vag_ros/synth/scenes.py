@@ -81,6 +81,9 @@ def first_frame_specs(path: typing.Union[str, Path], dof: int,
     except (OSError, yaml.YAMLError) as exc:
         raise VagError(f'{path}: cannot read the first-frames list ({exc})') from None
     entries, order = _list_joint_names(path, data, dof, joint_names)
+    # the joints a state lists, in its order: the list's joint_names, else the robot's
+    names = (data.get('joint_names') if isinstance(data, dict) else None) or joint_names
+    expected = f'{dof} joint positions' + (f' {list(names)}' if names else '')
     if not isinstance(entries, list) or not entries:
         raise VagError(f'{path}: expected a non-empty list of {{image, state, instruction}}')
     specs = []
@@ -94,10 +97,13 @@ def first_frame_specs(path: typing.Union[str, Path], dof: int,
         try:
             state = [float(v) for v in entry['state']]
         except (TypeError, ValueError):
-            raise VagError(f'{where}: state must be {dof} numbers') from None
-        if len(state) != dof or not np.all(np.isfinite(state)):
-            raise VagError(f'{where}: state must be {dof} finite joint positions, got '
-                           f'{len(state)}')
+            raise VagError(f'{where}: state {entry["state"]!r}: expected {expected} as '
+                           'numbers') from None
+        if len(state) != dof:
+            raise VagError(f'{where}: state has {len(state)} values, expected {expected}')
+        if not np.all(np.isfinite(state)):
+            raise VagError(f'{where}: state {state} has NaN or inf; expected {expected}, '
+                           'finite')
         if order is not None:
             state = [state[i] for i in order]  # the robot's joint order
         text = entry['instruction'].strip() if isinstance(entry['instruction'], str) else ''

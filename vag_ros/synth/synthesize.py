@@ -10,7 +10,9 @@ bags; append the scores to ``scores.jsonl``. At the end the score table is writt
 become a LeRobot v3 data set (``lerobot/``).
 
 Re-running with the same output skips the scenes already in ``scores.jsonl``; a different
-checkpoint, backend, engine, sampler steps, safety file or scene source is refused. Under
+checkpoint, backend, engine, sampler steps, safety file or scene source is refused. The
+tables and the data set hold every finished scene of the output, also those of an earlier
+run with more scenes (a re-run never drops what exists). Under
 ``torchrun`` rank r of w takes scenes r, r + w, ... into ``shard-r-of-w/``;
 ``vag-ros merge-datasets`` joins the shards' data sets.
 """
@@ -30,6 +32,7 @@ from vag_ros.datasets.video_files import DEFAULT_CODEC
 from vag_ros.errors import VagError
 from vag_ros.model.action_space import StateError
 from vag_ros.model.pipeline import GenerationError
+from vag_ros.outputs import remove_stale_partials
 from vag_ros.eval.replay import replay_and_score
 from vag_ros.synth import keep_rules, scoring
 from vag_ros.sim.scenes import Scene, SceneSpec
@@ -240,12 +243,15 @@ def _failed(record: dict, error: str, generation_s: float) -> dict:
 
 
 def _clear_leftovers(out: Path, name: str) -> None:
-    """Remove our own bags of a scene that has no score (an interrupted run)."""
+    """Remove our own bags of a scene that has no score (an interrupted run): finished
+    ones, and the hidden partial ones of a run killed while writing them (SIGKILL)."""
     for folder in (BAGS, GENERATED):
         leftover = out / folder / name
         if leftover.exists():
             print(f'note: removing {leftover}: written by an interrupted run, redone now')
             shutil.rmtree(leftover)
+        for partial in remove_stale_partials(out / folder, name):
+            print(f'note: removed {partial}: a bag an interrupted run was writing')
 
 
 def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool = True
@@ -253,6 +259,8 @@ def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool
     """Run every scene of ``specs`` not yet finished in ``run.out``; the summary."""
     from tqdm import tqdm
     records = load_records(run.out)
+    for name in (DATASET, f'{DATASET}.old'):   # of an export that was killed
+        remove_stale_partials(run.out, name)    # (the data set is written again below)
     todo = [s for s in specs if s.index not in records]
     start = time.perf_counter()
     bar = tqdm(todo, desc='synthesize', unit='scene', disable=not progress)
@@ -268,8 +276,14 @@ def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool
             stage[key] += record[key]
         bar.set_postfix(kept=sum(keep_rules.kept(r, run.rules) for r in records.values()))
     synth_s = time.perf_counter() - start
-    wanted = {s.index for s in specs}
-    rows = [records[k] for k in sorted(records) if k in wanted]
+    # every finished scene, also those an earlier run with more --scenes made: the tables
+    # and the data set never drop what scores.jsonl and the bags hold
+    earlier = sorted(set(records) - {s.index for s in specs})
+    if earlier:
+        print(f'note: {len(earlier)} scene(s) an earlier run finished beyond the ones asked '
+              f'for now (scenes {earlier[0]}..{earlier[-1]}) stay in the tables and the data '
+              'set; a new --out starts afresh')
+    rows = [records[k] for k in sorted(records)]
     t0 = time.perf_counter()
     table = write_tables(run.out, rows, run.rules)
     kept_rows = [r for r in rows if r['kept']]
