@@ -160,7 +160,7 @@ def frame_table(pa, frames: typing.Sequence[typing.Tuple[np.ndarray, np.ndarray,
     return pa.table(columns)
 
 
-def _check_scalar(key: str, value) -> Scalar:
+def check_scalar(key: str, value) -> Scalar:
     if isinstance(value, (np.generic,)):
         value = value.item()
     if value is not None and not isinstance(value, (bool, int, float, str)):
@@ -276,7 +276,7 @@ class LeRobotWriter:
             row.update({f'stats/{feature}/{name}': values[name] for name in STATS
                         if name in values})
         for key, value in episode.metadata.items():
-            row[METADATA_PREFIX + key] = _check_scalar(key, value)
+            row[METADATA_PREFIX + key] = check_scalar(key, value)
         self.episodes.append(row)
         return index
 
