@@ -190,7 +190,7 @@ def test_image_stats_frame_by_frame_match_the_whole_video_at_once():
     """The stats are computed frame by frame (a long video never becomes one float copy)
     and equal the direct computation on the whole video."""
     frames = np.random.default_rng(0).integers(0, 256, (7, 40, 50, 3), dtype=np.uint8)
-    stats = v3._image_stats(frames)
+    stats = v3.video_stats(frames)
     chw = frames.astype(np.float64) / 255.0  # (T, H, W, 3)
     for key, expected in (('mean', chw.mean((0, 1, 2))), ('std', chw.std((0, 1, 2))),
                           ('min', chw.min((0, 1, 2))), ('max', chw.max((0, 1, 2)))):

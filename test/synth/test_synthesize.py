@@ -153,6 +153,24 @@ def test_keep_rules_select_and_a_rerun_resumes(single, tmp_path):
     assert len(read_dataset(out / 'lerobot', decode_videos=False).episodes) == 5
 
 
+def test_format_v21_writes_the_same_episodes_in_openpis_layout(single, tmp_path):
+    from vag_ros.datasets import lerobot_v21_reader
+    out = tmp_path / 'v21'
+    shutil.copytree(single, out)
+    result = synthesize(out, '--scenes', SCENES, '--keep', KEEP_REPLAYED, '--format', 'v2.1')
+    assert '0 new, 4 already done' in result.stdout   # only the data set is written again
+    v21 = lerobot_v21_reader.read_dataset(out / 'lerobot')
+    v3 = read_dataset(single / 'lerobot')
+    assert v21.info['codebase_version'] == 'v2.1' and v21.video_keys == v3.video_keys
+    assert v21.norm_stats is not None
+    for a, b in zip(v3.episodes, v21.episodes, strict=True):
+        assert (a.task, a.metadata) == (b.task, b.metadata)
+        np.testing.assert_array_equal(a.state, b.state)
+        np.testing.assert_array_equal(a.action, b.action)
+        for key, frames in a.videos.items():
+            np.testing.assert_array_equal(frames, b.videos[key])  # the same encoder, frames
+
+
 def test_a_torn_run_is_redone_and_other_settings_are_refused(single, tmp_path):
     out = tmp_path / 'torn'
     shutil.copytree(single, out)

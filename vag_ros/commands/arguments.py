@@ -147,6 +147,20 @@ def add_codec_argument(parser: argparse.ArgumentParser, what: str = 'video codec
                         help=f'{what} (default %(default)s, as LeRobot)')
 
 
+def add_format_arguments(parser: argparse.ArgumentParser) -> None:
+    """--format of a LeRobot data set (v3.0, or v2.1 as openpi reads) and the action horizon
+    of the openpi norm stats a v2.1 set carries."""
+    from vag_ros.datasets.lerobot_v21 import OPENPI_ACTION_HORIZON
+    from vag_ros.synth.export import FORMATS
+    parser.add_argument('--format', default=FORMATS[0], choices=FORMATS,
+                        help='LeRobot layout (default %(default)s); v2.1 is the one openpi '
+                             'trains on, with its norm stats in meta/norm_stats.json')
+    parser.add_argument('--openpi-action-horizon', type=positive, default=None, metavar='H',
+                        help='--format v2.1: the action chunk length of the openpi model the '
+                             f'norm stats are for (default {OPENPI_ACTION_HORIZON}, openpi\'s '
+                             'pi05_libero; pi0 configs: 50)')
+
+
 def add_subcommands(parsers, table: typing.Mapping[str, str], run_name: str = 'run') -> None:
     """One subparser of ``parsers`` per {name: module in vag_ros.commands} of ``table``: the
     module's HELP, docstring and add_arguments; its ``run`` as the namespace's ``run_name``."""

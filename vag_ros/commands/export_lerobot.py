@@ -1,4 +1,5 @@
-"""vag-ros export-lerobot: a folder of episode bags -> a LeRobot v3 data set.
+"""vag-ros export-lerobot: a folder of episode bags -> a LeRobot data set (v3.0, or v2.1 for
+openpi with --format v2.1: its norm stats in meta/norm_stats.json).
 
 observation.images.camera is each bag's camera, observation.state its measured joints,
 action its commanded joints, task its instruction, the fps the episodes' own frame rate
@@ -12,7 +13,7 @@ merge-datasets' duplicate key) is refused naming both bags.
 
 import argparse
 
-HELP = 'export episode bags as a LeRobot v3 data set'
+HELP = 'export episode bags as a LeRobot data set (v3.0, or v2.1 for openpi)'
 
 
 def _fps(text: str):
@@ -28,7 +29,7 @@ def _fps(text: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vag_ros.commands.arguments import add_codec_argument
+    from vag_ros.commands.arguments import add_codec_argument, add_format_arguments
     parser.add_argument('--episodes', required=True, help='folder of episode bags')
     parser.add_argument('--out', required=True, help='data set folder to create')
     parser.add_argument('--generated', default=None,
@@ -41,16 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing data set at --out (after the new one is '
                              'complete)')
+    add_format_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vag_ros.datasets.lerobot_reader import read_dataset
     from vag_ros.errors import EpisodeError
     from vag_ros.outputs import writable_folder
-    from vag_ros.synth.export import export_folder
+    from vag_ros.synth.export import dataset_writer, export_folder, read_exported
 
+    make_writer = dataset_writer(args.format, args.openpi_action_horizon)
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise EpisodeError(f'{out} already exists; pass --overwrite to replace it')
@@ -59,9 +61,13 @@ def run(args: argparse.Namespace) -> int:
         if given and Path(given).resolve().is_relative_to(out.resolve()):
             raise EpisodeError(f'--out {out} holds the input {given}; export elsewhere')
     root = export_folder(Path(args.episodes), out, args.generated and Path(args.generated),
-                         args.codec, args.overwrite, args.fps)
-    dataset = read_dataset(root, decode_videos=False)
-    print(f'{root}: {len(dataset.episodes)} episodes, {dataset.info["total_frames"]} frames '
-          f'at {dataset.info["fps"]} fps, {len(dataset.tasks)} tasks, cameras '
-          f'{dataset.video_keys}')
+                         args.codec, args.overwrite, args.fps, make_writer)
+    dataset = read_exported(root)
+    print(f'{root}: LeRobot {args.format}, {len(dataset.episodes)} episodes, '
+          f'{dataset.info["total_frames"]} frames at {dataset.info["fps"]} fps, '
+          f'{len(dataset.tasks)} tasks, cameras {dataset.video_keys}')
+    if args.format == 'v2.1':
+        from vag_ros.datasets.lerobot_v21 import NORM_STATS_PATH, OPENPI_ACTION_HORIZON
+        print(f'openpi norm stats (action horizon '
+              f'{args.openpi_action_horizon or OPENPI_ACTION_HORIZON}): {root / NORM_STATS_PATH}')
     return 0

@@ -8,18 +8,19 @@ would (the safety file in force: config/safety.yaml unless --safety-file); world
 replayed in the world and scored (replay success, consistency PSNR, tracking error). Every
 episode is written as bags (bags/: executed, generated/: the generated video and joints) and
 scored in scores.csv / scores.json; the valid ones passing every --keep rule become the
-LeRobot v3 data set lerobot/ (with each episode's time_scale, the slow-down the arm needs;
---keep-invalid lets refused trajectories in). Re-running the same command resumes (a
+LeRobot data set lerobot/ (v3.0; --format v2.1: the layout openpi reads, with its norm
+stats), with each episode's time_scale, the slow-down the arm needs (--keep-invalid lets
+refused trajectories in). Re-running the same command resumes (a
 smaller --scenes keeps the scenes made beyond it: nothing finished is dropped);
 another checkpoint, backend, engine, step count, safety file or scene source in the same
 --out is refused. Under torchrun each rank writes out/shard-<r>-of-<w>/; join them with
-vag-ros merge-datasets.
+vag-ros merge-datasets (v3.0 sets: --format v2.1 is refused under torchrun).
 """
 
 import argparse
 
-from vag_ros.commands.arguments import add_codec_argument, add_sampling_steps_argument, \
-    episode_count, seed
+from vag_ros.commands.arguments import add_codec_argument, add_format_arguments, \
+    add_sampling_steps_argument, episode_count, seed
 from vag_ros.commands.generate import add_backend_arguments, add_guidance_argument
 
 HELP = 'generate, validate, replay and score episodes into a LeRobot data set'
@@ -81,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='leave the generated video out of the data set (it is in the '
                              'bags either way)')
     add_codec_argument(parser, 'video codec of the data set')
+    add_format_arguments(parser)
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     add_backend_arguments(parser)
 
@@ -135,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.robot.safety_config import DEFAULT_SAFETY_YAML, load_safety_config
     from vag_ros.synth import keep_rules
     from vag_ros.synth import synthesize as synth
+    from vag_ros.synth.export import dataset_writer
 
     check_backend_arguments(args)
     robot = checkpoint_robot(args.checkpoint, args.urdf)
@@ -159,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
                           robot.lower, modes, why)
     sums = check_checkpoint_files(args.checkpoint) / SUMS   # its sha256: the run's identity
     rank, world_size = synth.dist_info()
+    make_writer = dataset_writer(args.format, args.openpi_action_horizon)
+    if world_size > 1 and args.format != 'v3.0':
+        raise VagError(f'--format {args.format} under torchrun: merge-datasets joins v3.0 '
+                       'shards only; synthesize with --format v3.0 here, or in one process')
     out = synth.rank_folder(Path(args.out), rank, world_size)
     writable_folder(out, create=False)  # the scenes are checked before --out is made
     specs, loader, world, source = _scene_source(args, robot)
@@ -192,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
         out=out, checkpoint=str(Path(args.checkpoint).resolve()), identity=identity,
         pipeline=pipe, robot=robot, safety=safety, rules=rules, loader=loader, world=world,
         num_steps=args.steps, guidance_scale=args.guidance_scale,
-        export_generated=not args.no_generated_video, codec=args.codec)
+        export_generated=not args.no_generated_video, codec=args.codec,
+        make_writer=make_writer)
     try:
         summary = synth.synthesize(run_config, specs[rank::world_size], not args.quiet)
     finally:

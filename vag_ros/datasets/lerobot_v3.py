@@ -83,8 +83,8 @@ def chunk_and_file(number: int, per_file: int = 1) -> typing.Dict[str, int]:
     return {'chunk_index': file_number // CHUNK_SIZE, 'file_index': file_number % CHUNK_SIZE}
 
 
-def _stats(values: np.ndarray, axes, sample: typing.Optional[np.ndarray] = None
-           ) -> typing.Dict[str, list]:
+def feature_stats(values: np.ndarray, axes, sample: typing.Optional[np.ndarray] = None
+                  ) -> typing.Dict[str, list]:
     """min, max, mean, std, count and the quantiles of ``values`` over ``axes``, as lists;
     the quantiles of ``sample`` (a subsample of ``values``) when given."""
     values = values.astype(np.float64)
@@ -97,7 +97,7 @@ def _stats(values: np.ndarray, axes, sample: typing.Optional[np.ndarray] = None
     return out
 
 
-def _image_stats(frames: np.ndarray) -> typing.Dict[str, list]:
+def video_stats(frames: np.ndarray) -> typing.Dict[str, list]:
     """Per-channel stats in [0, 1], shape (3, 1, 1), as LeRobot keeps them for videos.
 
     Frame by frame: a float copy of a whole video is 8 times its bytes (a 10-minute
@@ -142,7 +142,25 @@ def aggregate_stats(per_episode: typing.Sequence[typing.Dict[str, list]]) -> dic
     return out
 
 
-def _check_scalar(key: str, value) -> Scalar:
+def frame_table(pa, frames: typing.Sequence[typing.Tuple[np.ndarray, np.ndarray, int]],
+                episode_indices: typing.Sequence[int], first_index: int, fps: int, dof: int):
+    """The data table (pyarrow) of episodes given as (state (T, D), action (T, D), task index):
+    one row per frame, ``index`` counted from ``first_index``."""
+    lengths = [len(state) for state, _, _ in frames]
+    frame_index = np.concatenate([np.arange(n) for n in lengths])  # (N,)
+    columns = {}
+    for key, part in ((STATE_KEY, 0), (ACTION_KEY, 1)):
+        flat = np.concatenate([f[part] for f in frames]).reshape(-1)  # (N * D,)
+        columns[key] = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dof)
+    columns['timestamp'] = pa.array((frame_index / fps).astype(np.float32))
+    columns['frame_index'] = pa.array(frame_index, pa.int64())
+    columns['episode_index'] = pa.array(np.repeat(episode_indices, lengths), pa.int64())
+    columns['index'] = pa.array(np.arange(first_index, first_index + sum(lengths)), pa.int64())
+    columns['task_index'] = pa.array(np.repeat([t for _, _, t in frames], lengths), pa.int64())
+    return pa.table(columns)
+
+
+def check_scalar(key: str, value) -> Scalar:
     if isinstance(value, (np.generic,)):
         value = value.item()
     if value is not None and not isinstance(value, (bool, int, float, str)):
@@ -242,18 +260,12 @@ class LeRobotWriter:
         row = {'episode_index': index, 'tasks': [episode.task], 'length': length}
         row.update({f'data/{k}': v for k, v in chunk_and_file(index, EPISODES_PER_FILE).items()})
         row.update({'dataset_from_index': start, 'dataset_to_index': start + length})
-        stats = {STATE_KEY: _stats(state, 0), ACTION_KEY: _stats(action, 0)}
+        stats = {STATE_KEY: feature_stats(state, 0), ACTION_KEY: feature_stats(action, 0)}
         for camera in self.cameras:
             key = IMAGE_PREFIX + camera
             place = chunk_and_file(index)
             path = self.partial / VIDEO_PATH.format(video_key=key, **place)
-            if encoded is not None and camera in encoded:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(encoded[camera], path)
-                stats[key] = image_stats[key]
-            else:
-                video_files.encode_video(episode.videos[camera], path, self.fps, self.codec)
-                stats[key] = _image_stats(episode.videos[camera])
+            stats[key] = self._write_video(episode, camera, path, encoded, image_stats)
             row.update({f'videos/{key}/{k}': v for k, v in place.items()})
             row[f'videos/{key}/from_timestamp'] = 0.0
             row[f'videos/{key}/to_timestamp'] = length / self.fps
@@ -264,9 +276,21 @@ class LeRobotWriter:
             row.update({f'stats/{feature}/{name}': values[name] for name in STATS
                         if name in values})
         for key, value in episode.metadata.items():
-            row[METADATA_PREFIX + key] = _check_scalar(key, value)
+            row[METADATA_PREFIX + key] = check_scalar(key, value)
         self.episodes.append(row)
         return index
+
+    def _write_video(self, episode: DatasetEpisode, camera: str, path: Path,
+                     encoded: typing.Optional[typing.Mapping[str, Path]],
+                     image_stats: typing.Optional[typing.Mapping[str, dict]]) -> dict:
+        """Encode ``episode``'s ``camera`` to ``path`` (or copy its ``encoded`` MP4); its
+        image stats."""
+        if encoded is not None and camera in encoded:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(encoded[camera], path)
+            return image_stats[IMAGE_PREFIX + camera]
+        video_files.encode_video(episode.videos[camera], path, self.fps, self.codec)
+        return video_stats(episode.videos[camera])
 
     # tables --------------------------------------------------------------------------------
     def _write_data(self, pa, pq) -> None:
@@ -274,25 +298,12 @@ class LeRobotWriter:
         for first in range(0, len(self.episodes), EPISODES_PER_FILE):
             episodes = self.episodes[first:first + EPISODES_PER_FILE]
             frames = self.frames[first:first + EPISODES_PER_FILE]
-            lengths = [len(state) for state, _, _ in frames]
-            frame_index = np.concatenate([np.arange(n) for n in lengths])  # (N,)
-            columns = {}
-            for key, part in ((STATE_KEY, 0), (ACTION_KEY, 1)):
-                flat = np.concatenate([f[part] for f in frames]).reshape(-1)  # (N * D,)
-                columns[key] = pa.FixedSizeListArray.from_arrays(
-                    pa.array(flat, pa.float32()), dof)
-            columns['timestamp'] = pa.array((frame_index / self.fps).astype(np.float32))
-            columns['frame_index'] = pa.array(frame_index, pa.int64())
-            columns['episode_index'] = pa.array(np.repeat(
-                [e['episode_index'] for e in episodes], lengths), pa.int64())
-            columns['index'] = pa.array(np.arange(episodes[0]['dataset_from_index'],
-                                                  episodes[-1]['dataset_to_index']), pa.int64())
-            columns['task_index'] = pa.array(np.repeat([t for _, _, t in frames], lengths),
-                                             pa.int64())
+            table = frame_table(pa, frames, [e['episode_index'] for e in episodes],
+                                episodes[0]['dataset_from_index'], self.fps, dof)
             path = self.partial / DATA_PATH.format(
                 **chunk_and_file(first, EPISODES_PER_FILE))
             path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.table(columns), path)
+            pq.write_table(table, path)
 
     def _write_episodes(self, pd, pq) -> None:
         """meta/episodes files, all of one schema (inferred over every episode)."""
@@ -333,10 +344,10 @@ class LeRobotWriter:
             'splits': {'train': f'0:{len(self.episodes)}'}, 'data_path': DATA_PATH,
             'video_path': VIDEO_PATH if self.cameras else None, 'features': self.features()}
         (self.partial / INFO_PATH).write_text(json.dumps(info, indent=4) + '\n')
-        return _move_into_place(self.partial, self.root)
+        return move_into_place(self.partial, self.root)
 
 
-def _move_into_place(partial: Path, root: Path) -> Path:
+def move_into_place(partial: Path, root: Path) -> Path:
     """Replace ``root`` by ``partial``; the old set is removed only after the rename, and
     put back if the rename fails."""
     old = None

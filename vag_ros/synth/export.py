@@ -1,4 +1,5 @@
-"""Episode bags -> a LeRobot v3 data set (``vag-ros export-lerobot`` and synthesis).
+"""Episode bags -> a LeRobot data set (``vag-ros export-lerobot`` and synthesis): v3.0, or
+v2.1 for openpi (``dataset_writer``).
 
 ``observation.images.camera`` is the episode's camera (for a synthesized episode: the
 render of its replayed joints), ``observation.images.generated`` the generated video when
@@ -7,9 +8,12 @@ asked for, ``observation.state`` the measured joints, ``action`` the commanded o
 family, source, success and every score (``time_scale``: the slow-down the arm needs).
 """
 
+import functools
+import json
 from pathlib import Path
 import typing
 
+from vag_ros.datasets.lerobot_v21 import LeRobotV21Writer, OPENPI_ACTION_HORIZON
 from vag_ros.datasets.lerobot_v3 import DatasetEpisode, LeRobotWriter
 from vag_ros.datasets.video_files import DEFAULT_CODEC
 from vag_ros.errors import EpisodeError
@@ -17,6 +21,35 @@ from vag_ros.synth.keep_rules import SCORES
 
 CAMERA = 'camera'
 GENERATED = 'generated'
+FORMATS = ('v3.0', 'v2.1')   # LeRobot codebase versions written; v2.1 is what openpi reads
+
+
+def dataset_writer(dataset_format: str = 'v3.0',
+                   openpi_action_horizon: typing.Optional[int] = None) -> typing.Callable:
+    """The writer of a LeRobot layout (called as LeRobotWriter): v3.0, or v2.1 with openpi's
+    norm stats for ``openpi_action_horizon`` (default OPENPI_ACTION_HORIZON)."""
+    if dataset_format not in FORMATS:
+        raise EpisodeError(f'data set format {dataset_format!r}: expected one of '
+                           f'{", ".join(FORMATS)}')
+    if dataset_format == 'v3.0':
+        if openpi_action_horizon is not None:
+            raise EpisodeError('--openpi-action-horizon: only a --format v2.1 data set has '
+                               'openpi\'s norm stats')
+        return LeRobotWriter
+    return functools.partial(LeRobotV21Writer, openpi_action_horizon=(
+        OPENPI_ACTION_HORIZON if openpi_action_horizon is None else openpi_action_horizon))
+
+
+def read_exported(root: Path, decode_videos: bool = False):
+    """The data set at ``root`` read back by the reader of its codebase_version."""
+    from vag_ros.datasets import lerobot_reader, lerobot_v21_reader
+    try:
+        version = json.loads((Path(root) / 'meta' / 'info.json').read_text()).get(
+            'codebase_version')
+    except (OSError, ValueError) as exc:
+        raise EpisodeError(f'{root}: no readable meta/info.json ({exc})') from None
+    reader = lerobot_v21_reader if version == 'v2.1' else lerobot_reader
+    return reader.read_dataset(root, decode_videos=decode_videos)
 
 
 def _metadata(episode, scores: typing.Optional[dict] = None) -> dict:
@@ -66,9 +99,11 @@ def _check_rate(bag: Path, rate: float, fps: typing.Optional[int]) -> None:
 
 
 def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = DEFAULT_CODEC,
-                 overwrite: bool = True, fps: typing.Optional[int] = None) -> Path:
+                 overwrite: bool = True, fps: typing.Optional[int] = None,
+                 make_writer: typing.Callable = LeRobotWriter) -> Path:
     """(name, bag, generated bag or None, scores or None) per episode -> data set at root,
-    at the episodes' own rate (one for all) or ``fps``, which they must be recorded at."""
+    at the episodes' own rate (one for all) or ``fps``, which they must be recorded at;
+    ``make_writer``: LeRobotWriter or another of ``dataset_writer``."""
     from vag_ros.datasets.merge import content_digest
     from vag_ros.episodes.bag_reader import read_episode
     writer = None
@@ -80,8 +115,8 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = DEFAULT_
             meta = episode.metadata
             if writer is None:
                 _check_rate(bag, meta.frame_rate, fps)
-                writer = LeRobotWriter(root, meta.frame_rate, meta.joint_names, meta.robot,
-                                       _camera_shapes(episode, generated), codec, overwrite)
+                writer = make_writer(root, meta.frame_rate, meta.joint_names, meta.robot,
+                                     _camera_shapes(episode, generated), codec, overwrite)
                 rate, first = meta.frame_rate, bag  # the first episode's, as recorded
             elif (meta.robot, list(meta.joint_names)) != (writer.robot_type,
                                                           writer.joint_names):
@@ -118,19 +153,21 @@ def export_pairs(pairs: typing.Iterable[Pair], root: Path, codec: str = DEFAULT_
 
 
 def export_records(out: Path, records: typing.Sequence[dict], root: Path, robot,
-                   with_generated: bool = True, codec: str = DEFAULT_CODEC) -> Path:
+                   with_generated: bool = True, codec: str = DEFAULT_CODEC,
+                   make_writer: typing.Callable = LeRobotWriter) -> Path:
     """The synthesized episodes of ``records`` (scores.jsonl rows) -> data set at root."""
     pairs = []
     for r in records:
         generated = out / r['generated_bag'] if with_generated and r.get('generated_bag') \
             else None
         pairs.append((r['name'], out / r['bag'], generated, {k: r.get(k) for k in SCORES}))
-    return export_pairs(pairs, root, codec)
+    return export_pairs(pairs, root, codec, make_writer=make_writer)
 
 
 def export_folder(episodes: Path, root: Path, generated: typing.Optional[Path] = None,
                   codec: str = DEFAULT_CODEC, overwrite: bool = False,
-                  fps: typing.Optional[int] = None) -> Path:
+                  fps: typing.Optional[int] = None,
+                  make_writer: typing.Callable = LeRobotWriter) -> Path:
     """Every bag of ``episodes`` (with its namesake in ``generated``) -> data set at root,
     at their own rate (``fps`` None) or ``fps``."""
     from vag_ros.episodes.bag_reader import list_episode_bags
@@ -145,4 +182,4 @@ def export_folder(episodes: Path, root: Path, generated: typing.Optional[Path] =
             if not twin.is_dir():
                 raise EpisodeError(f'{bag.name}: no generated bag {twin}')
         pairs.append((bag.name, bag, twin, None))
-    return export_pairs(pairs, root, codec, overwrite, fps)
+    return export_pairs(pairs, root, codec, overwrite, fps, make_writer)

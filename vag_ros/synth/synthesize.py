@@ -7,7 +7,7 @@ another safety file is given); replay them in the world when the scene is the wo
 joints, tracking error, validation); write the executed episode and the generated one as
 bags; append the scores to ``scores.jsonl``. At the end the score table is written
 (``scores.csv``, ``scores.json``, with ``kept`` by the ``--keep`` rules) and the kept episodes
-become a LeRobot v3 data set (``lerobot/``).
+become a LeRobot data set (``lerobot/``: v3.0, or the v2.1 openpi reads).
 
 Re-running with the same output skips the scenes already in ``scores.jsonl``; a different
 checkpoint, backend, engine, sampler steps, safety file or scene source is refused. The
@@ -70,6 +70,7 @@ class Synthesis:
     guidance_scale: typing.Optional[float] = None
     export_generated: bool = True
     codec: str = DEFAULT_CODEC
+    make_writer: typing.Optional[typing.Callable] = None  # export.dataset_writer; None: v3.0
 
 
 def dist_info() -> typing.Tuple[int, int]:
@@ -289,9 +290,10 @@ def synthesize(run: Synthesis, specs: typing.Sequence[SceneSpec], progress: bool
     kept_rows = [r for r in rows if r['kept']]
     dataset = None
     if kept_rows:
-        from vag_ros.synth.export import export_records
+        from vag_ros.synth.export import dataset_writer as export_writer, export_records
         dataset = export_records(run.out, kept_rows, run.out / DATASET, run.robot,
-                                 run.export_generated, run.codec)
+                                 run.export_generated, run.codec,
+                                 run.make_writer or export_writer())
     elif (run.out / DATASET).exists():  # it would contradict the table: set aside, kept
         aside = run.out / f'{DATASET}.superseded-{time.strftime("%Y%m%d-%H%M%S")}'
         (run.out / DATASET).rename(aside)
