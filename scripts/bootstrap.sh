@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VAG_VENV:-.venv}
 PY=${PYTHON:-python3}
+# VAG_EXTRAS=lerobot (make lerobot): lerobot 0.4.4 in the same environment; it pins
+# torch<2.11, so pip takes torch 2.10 from PyPI (a CUDA build, about 7 GB in all) instead of
+# this machine's CPU 2.13 wheel.
+EXTRAS=${VAG_EXTRAS:-}
 
 # Headless rendering for MuJoCo (EGL through Mesa); only when missing and we may install.
 if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ldconfig -p | grep -q 'libGL.so.1'; then
@@ -14,17 +18,23 @@ if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ldconfig -p | grep -q 'libGL.so.1'
   $SUDO apt-get install -y -qq libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri >/dev/null
 fi
 
-stamp_src=$(cat setup.py requirements/*.txt scripts/bootstrap.sh | sha256sum | cut -c1-16)
+stamp_src=$( (cat setup.py requirements/*.txt scripts/bootstrap.sh; echo "$EXTRAS") |
+  sha256sum | cut -c1-16)
 stamp="$VENV/.vag_ros-installed-$stamp_src"
 if [ -f "$stamp" ]; then
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip="$VENV/bin/python -m pip install --quiet --disable-pip-version-check"
-# CPU torch first: a range that 2.13.0 satisfies then installs nothing heavier.
-$pip 'torch==2.13.0'
+extras=sim,model,engine,dataset,dev
+if [ -n "$EXTRAS" ]; then
+  extras="$extras,$EXTRAS"
+else
+  # CPU torch first: a range that 2.13.0 satisfies then installs nothing heavier.
+  $pip 'torch==2.13.0'
+fi
 $pip -r requirements/ros-pypi.txt
-$pip -e '.[sim,model,engine,dataset,dev]'
+$pip -e ".[$extras]"
 rm -f "$VENV"/.vag_ros-installed-*
 touch "$stamp"
 echo "bootstrap: $VENV ready"

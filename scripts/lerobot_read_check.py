@@ -1,8 +1,7 @@
 """Read a data set with lerobot's own LeRobotDataset and print a JSON summary.
 
-Runs in an environment with lerobot installed (it cannot share the project's: lerobot 0.4.4
-pins torch < 2.11), e.g. ``python3 -m venv /tmp/lerobot && /tmp/lerobot/bin/pip install
-lerobot==0.4.4``, then ``HF_HUB_OFFLINE=1 /tmp/lerobot/bin/python
+Runs where lerobot is installed: ``make lerobot`` (.venv-lerobot: vag_ros with lerobot 0.4.4
+and torch 2.10), then ``HF_HUB_OFFLINE=1 .venv-lerobot/bin/python
 scripts/lerobot_read_check.py DATASET``. The pyav video backend needs no system FFmpeg.
 """
 

@@ -1,9 +1,11 @@
 """The LeRobot v3 writer, reader and merge on their own (no model)."""
 
+import importlib.util
 import json
 import os
 from pathlib import Path
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -198,14 +200,20 @@ def test_image_stats_frame_by_frame_match_the_whole_video_at_once():
     assert stats['count'] == [7]
 
 
-@pytest.mark.skipif(not os.environ.get('VAG_LEROBOT_PYTHON'),
-                    reason='set VAG_LEROBOT_PYTHON to a python with lerobot==0.4.4 installed '
-                           '(it cannot be installed beside torch 2.13)')
+# lerobot 0.4.4: this interpreter where the lerobot extra is installed (make lerobot), or
+# another one named by VAG_LEROBOT_PYTHON
+LEROBOT_PYTHON = os.environ.get('VAG_LEROBOT_PYTHON') or (
+    sys.executable if importlib.util.find_spec('lerobot') else None)
+
+
+@pytest.mark.skipif(not LEROBOT_PYTHON,
+                    reason='lerobot is not installed here (make lerobot, then run this file '
+                           'with .venv-lerobot/bin/python), nor named by VAG_LEROBOT_PYTHON')
 def test_lerobot_itself_reads_the_data_set(tmp_path):
     root = write(tmp_path / 'ds', range(3))
     ours = read_dataset(root)
     env = dict(os.environ, HF_HUB_OFFLINE='1')
-    out = subprocess.run([os.environ['VAG_LEROBOT_PYTHON'],
+    out = subprocess.run([LEROBOT_PYTHON,
                           str(ROOT / 'scripts' / 'lerobot_read_check.py'), str(root)],
                          capture_output=True, text=True, env=env, check=True).stdout
     theirs = json.loads(out.strip().splitlines()[-1])

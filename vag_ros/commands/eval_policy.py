@@ -1,6 +1,6 @@
-"""vag-ros eval-policy: open-loop replay success of one checkpoint's actions on held-out
-seeds of the embedded world (overall and per task, Wilson 95% intervals) — for a policy
-trained on expert and/or synthesized episodes."""
+"""vag-ros eval-policy: replay success of one policy on held-out seeds of the embedded world,
+closed or open loop (overall and per task, Wilson 95% intervals) — for a policy trained on
+expert and/or synthesized episodes, by vag-ros train or by lerobot-train."""
 
 import argparse
 
@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vag_ros.eval.policy_eval import evaluate_policy  # numpy, no torch: built at start
     d = keyword_defaults(evaluate_policy)
     parser.add_argument('--checkpoint', required=True,
-                        help='checkpoint folder (mode joint or action_no_bridge)')
+                        help='checkpoint folder (mode joint or action_no_bridge), or a '
+                             "lerobot policy (lerobot-train's output or its pretrained_model "
+                             'folder; needs the lerobot extra)')
     parser.add_argument('--episodes', type=episode_count, required=True)
     parser.add_argument('--json', required=True, help='results JSON file to write')
     parser.add_argument('--seed-start', type=non_negative, default=d['seed_start'],

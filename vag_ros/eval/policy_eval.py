@@ -6,7 +6,9 @@ seeded scene's first frame, the measured state and the instruction, and the worl
 them. Closed loop (``execute``): receding horizon, as Diffusion Policy and ACT are run: the
 first ``execute`` joint targets of each predicted chunk are executed, then the world is
 observed again (camera frame, measured joints) and the next chunk predicted, for the
-world's ``episode_steps``. Rates carry Wilson 95% intervals, overall and per task family.
+world's ``episode_steps``. A lerobot policy checkpoint (``lerobot-train``'s output) runs
+closed loop as lerobot runs it (``vag_ros.eval.lerobot_policy``). Rates carry Wilson 95%
+intervals, overall and per task family.
 """
 
 from pathlib import Path
@@ -50,48 +52,45 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
     checkpoint's action.execute_steps, else 8) or 'auto' (closed when the checkpoint is a
     receding-horizon policy, action.execute_steps > 0)."""
     from tqdm import tqdm
-    from vag_ros.model.pipeline import VagPipeline
     from vag_ros.sim.config import load_sim_config, SimConfig
     from vag_ros.sim.world import World
     from vag_ros.sim.scenes import WorldScenes, world_specs
     from vag_ros.errors import ConfigError, SimError
+    from vag_ros.eval.lerobot_policy import lerobot_policy_folder
 
     specs = world_specs(episodes, seed_start, tasks)  # checks tasks before anything loads
     if not isinstance(sim_config, SimConfig):
         sim_config = load_sim_config(sim_config)
-    from vag_ros.eval.evaluate import check_world_robot
-    check_world_robot(sim_config, ((checkpoint, 'checkpoint'),))
-    pipe = VagPipeline.from_checkpoint(checkpoint, device)
-    if pipe.config.mode == 'video_only':
-        raise ConfigError(f'{checkpoint}: a video-only checkpoint has no actions to replay')
     if loop not in ('auto', 'open', 'closed'):
         raise ConfigError(f"loop={loop!r}: expected 'auto', 'open' or 'closed'")
-    own = pipe.config.action.execute_steps
-    if loop == 'open' or (loop == 'auto' and not own):
-        execute = None
+    if lerobot_policy_folder(checkpoint) is not None:
+        episode_plan, describe = _lerobot_plans(checkpoint, loop, execute, device)
+        execute = 1
     else:
-        execute = execute or own or 8
+        episode_plan, describe, execute = _vag_plans(checkpoint, sim_config, loop, execute,
+                                                     num_steps, device)
     world = World(sim_config)
     scenes = WorldScenes(world)
     records = []
     start = time.perf_counter()
     try:
+        check = getattr(episode_plan, 'check_world', None)
+        if check:
+            check(world)
         for spec in tqdm(specs, desc='eval-policy', unit='episode', disable=not progress):
             scene = scenes.load(spec)
             record = {'task': spec.family, 'seed': spec.seed,
                       'instruction': scene.instruction}
             try:
-                if execute is None:
-                    actions = pipe.generate(scene.first_frame, scene.instruction, spec.seed,
-                                            num_steps, state=scene.state).actions  # (T, D)
+                plan = episode_plan(scene, spec)
+                if execute is None:   # open loop: one plan from the first frame, replayed
+                    actions = plan(scene.first_frame, scene.state, 0)   # (T, D)
                     success = replay_and_score(world, scene.task, actions).success
                 else:
-                    def plan(frame, joints, k, spec=spec, scene=scene):
-                        return pipe.generate(frame, scene.instruction, spec.seed * 1000 + k,
-                                             num_steps, state=joints).actions   # (N, D)
                     rollout = rollout_closed_loop(world, plan, execute,
                                                   sim_config.episode_steps)
-                    success, record['chunks'] = rollout['success'], rollout['chunks']
+                    success = rollout['success']
+                    record[getattr(episode_plan, 'calls', 'chunks')] = rollout['chunks']
             except SimError:  # NaN joints and the like: a failed episode
                 success = False
             records.append({**record, 'success': success})
@@ -102,7 +101,54 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
     overall = metrics.rate([r['success'] for r in records])
     return {'checkpoint': str(checkpoint), 'episodes': len(records),
             'seed_start': seed_start, 'replay_success': overall,
-            'loop': 'open loop' if execute is None else
-            f'closed loop, {execute} targets executed per chunk',
+            'loop': describe,
             'per_task': per_task, 'seconds': time.perf_counter() - start,
             'per_episode': records}
+
+
+def _vag_plans(checkpoint, sim_config, loop: str, execute, num_steps, device):
+    """(scene, spec) -> plan of a vag_ros checkpoint, its description and the targets
+    executed per chunk (None: open loop)."""
+    from vag_ros.errors import ConfigError
+    from vag_ros.eval.evaluate import check_world_robot
+    from vag_ros.model.pipeline import VagPipeline
+    check_world_robot(sim_config, ((checkpoint, 'checkpoint'),))
+    pipe = VagPipeline.from_checkpoint(checkpoint, device)
+    if pipe.config.mode == 'video_only':
+        raise ConfigError(f'{checkpoint}: a video-only checkpoint has no actions to replay')
+    own = pipe.config.action.execute_steps
+    if loop == 'open' or (loop == 'auto' and not own):
+        execute = None
+    else:
+        execute = execute or own or 8
+
+    def episode_plan(scene, spec):
+        def plan(frame, joints, k):   # -> (N, D) joint targets
+            seed = spec.seed if execute is None else spec.seed * 1000 + k
+            return pipe.generate(frame, scene.instruction, seed, num_steps,
+                                 state=joints).actions
+        return plan
+    describe = 'open loop' if execute is None else \
+        f'closed loop, {execute} targets executed per chunk'
+    return episode_plan, describe, execute
+
+
+def _lerobot_plans(checkpoint, loop: str, execute, device):
+    """(scene, spec) -> plan of a lerobot policy (one target per frame, as lerobot runs
+    it) and its description; the plan carries ``check_world``."""
+    from vag_ros.errors import ConfigError
+    from vag_ros.eval.lerobot_policy import LerobotPolicy
+    if loop == 'open':
+        raise ConfigError(f'{checkpoint}: a lerobot policy runs closed loop only (as '
+                          'lerobot runs it); leave out --open-loop')
+    if execute is not None:
+        raise ConfigError(f'{checkpoint}: --execute is for vag_ros checkpoints; a lerobot '
+                          "policy executes its own n_action_steps per chunk")
+    policy = LerobotPolicy(checkpoint, device)
+
+    def episode_plan(scene, spec):
+        policy.reset()
+        return lambda frame, joints, k: policy.act(frame, joints, scene.instruction)[None]
+    episode_plan.check_world = policy.check_world
+    episode_plan.calls = 'select_action_calls'   # one per frame; chunks are lerobot's own
+    return episode_plan, policy.describe()
