@@ -52,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
           f"{row['other_stops']}")
     print(f"joint-state gaps at vag_replay: {_ms(row['replay_gaps'])}")
     print(f"joint-state gaps at the publisher: {_ms(row['publisher_gaps'])}")
-    print(f"publish -> callback latency: {_ms(row['latency'])}; joints' age at the tick: "
-          f"{_ms(row['tick_age'])}")
+    print(f"joint-state arrival gaps in the replay process: {_ms(row['arrival_gaps'])}")
+    print(f"publish -> callback latency: {_ms(row['latency'])}")
+    print(f"joints' age at the tick: {_ms(row['tick_age'])}; newest arrived at the tick: "
+          f"{_ms(row['tick_arrived_age'])}")
+    for tick in row['stale_ticks'][:10]:
+        print(f"  a tick judged joints {tick['age_ms']:.0f} ms old while the newest had "
+              f"arrived {tick['newest_arrived_ms']:.1f} ms before")
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,10 @@ executes each, and counts how the motions end: a 'joint states stale' stop is a 
 (the cell publishes at 100 Hz throughout).
 
 The replay process is instrumented from here only (``REPLAY_CHILD`` wraps the node's
-joint-state callback and tick): every joint state's processing time, header stamp and
-middleware receive time, and the joints' age at each tick. ``stall_s`` blocks the replay's
+joint-state callback and the state machine's tick): every joint state's processing time,
+header stamp and middleware receive time; at each tick the joints' age as judged and the age of
+the newest joint state that had arrived in the process (a witness subscription that no
+executor takes from, read at the tick). ``stall_s`` blocks the replay's
 executor that long every 2 s of motion (fault injection: what a starved process sees).
 """
 
@@ -29,13 +31,34 @@ import numpy as np
 
 CAMERA_TOPIC = '/cell/camera/image_raw'
 STALE = 'joint states stale'  # the replay's stop reason of a stale joint state
+STALE_S = 0.5  # the replay's joint_state_timeout_s (its default, which the bench keeps)
 
 REPLAY_CHILD = '''
 import functools, json, os, time
+import rclpy
+from sensor_msgs.msg import JointState
+from vag_ros.robot.replay_state import ReplayStateMachine as Machine
 from vag_ros.ros import replay_node
 Node = replay_node.ReplayNode
-heard, ticks, stall_s, stalled = [], [], float(os.environ['VAG_BENCH_STALL_S']), [0.0]
-on_joint_state, tick = Node._on_joint_state, Node._tick
+heard, ticks, arrived = [], [], []
+stall_s, stalled, witness = float(os.environ['VAG_BENCH_STALL_S']), [0.0], []
+on_joint_state, tick, init = Node._on_joint_state, Node._tick, Node.__init__
+judge = Machine.tick
+
+def witnessed(self, *args, **kwargs):  # a subscription no executor takes: DDS arrivals
+    init(self, *args, **kwargs)
+    witness.append(rclpy.create_node('vag_bench_witness').create_subscription(
+        JointState, self.config.joint_states_topic, lambda msg: None, 200))
+
+def take_arrivals():
+    sub = witness[0]
+    with sub.handle:
+        while True:
+            taken = sub.handle.take_message(sub.msg_type, False)
+            if taken is None:
+                return
+            waited = time.time_ns() - taken[1]['received_timestamp']
+            arrived.append(time.monotonic_ns() - waited)
 
 @functools.wraps(on_joint_state)
 def logged(self, msg, *info):
@@ -44,22 +67,28 @@ def logged(self, msg, *info):
     heard.append((time.monotonic_ns(), time.time_ns(), stamp, received))
     return on_joint_state(self, msg, *info)
 
+@functools.wraps(judge)
+def judged(self, now):  # the age the state machine judges, and what had arrived by then
+    take_arrivals()
+    at, clock = self.joints_at(), time.monotonic_ns()
+    newest = (clock - arrived[-1]) / 1e9 if arrived else -1.0
+    ticks.append((clock, now - at if self.motion is not None and at else -1.0, newest))
+    return judge(self, now)
+
 @functools.wraps(tick)
-def timed_tick(self):
-    at = self._joints_at
-    moving = self._motion is not None and at is not None
-    ticks.append((time.monotonic_ns(), time.monotonic() - at if moving else -1.0))
+def stalling_tick(self):
     tick(self)
     if stall_s and self._motion is not None and time.monotonic() - stalled[0] > 2.0:
         time.sleep(stall_s)  # the executor blocked: joint states queue meanwhile
         stalled[0] = time.monotonic()
 
-Node._on_joint_state, Node._tick = logged, timed_tick
+Machine.tick = judged
+Node.__init__, Node._on_joint_state, Node._tick = witnessed, logged, stalling_tick
 try:
     replay_node.main()
 finally:
     with open(os.environ['VAG_BENCH_LOG'], 'w') as f:
-        json.dump({'heard': heard, 'ticks': ticks}, f)
+        json.dump({'heard': heard, 'ticks': ticks, 'arrived': arrived}, f)
 '''
 
 
@@ -105,8 +134,8 @@ def figures(episodes: typing.Sequence[dict], replay_log: dict, joints_sent_ns: t
     during = heard[inside]                                      # (M, 4)
     latency = (during[:, 1] - during[:, 2]) / 1e6               # publish -> callback [ms]
     received = during[during[:, 3] > 0]
-    ticks = np.asarray(replay_log.get('ticks') or np.zeros((0, 2)))  # (K, 2)
-    ages = ticks[ticks[:, 1] >= 0, 1] * 1e3 if len(ticks) else np.zeros(0)  # (K',) ms
+    ticks = np.asarray(replay_log.get('ticks') or np.zeros((0, 3)))  # (K, 3)
+    moving = ticks[(ticks[:, 1] >= 0) & (ticks[:, 2] >= 0)] if len(ticks) else ticks
     counts = {k: sum(e['outcome'] == k for e in episodes)
               for k in ('succeeded', 'false_stop', 'other_stop')}
     return {
@@ -115,11 +144,13 @@ def figures(episodes: typing.Sequence[dict], replay_log: dict, joints_sent_ns: t
         'replay_gaps': gap_stats(gaps_in(heard[:, 0].tolist(), windows)),
         'publisher_gaps': gap_stats(gaps_in(list(joints_sent_ns), windows)),
         'stamp_gaps': gap_stats(np.diff(np.sort(during[:, 2])) / 1e6 if len(during) else []),
-        'arrival_gaps': gap_stats(np.diff(np.sort(received[:, 3])) / 1e6
-                                  if len(received) > 1 else []),
+        'arrival_gaps': gap_stats(gaps_in(replay_log.get('arrived') or [], windows)),
         'latency': gap_stats(latency.tolist()),
         'waiting': gap_stats(((received[:, 1] - received[:, 3]) / 1e6).tolist()),
-        'tick_age': gap_stats(ages.tolist()),
+        'tick_age': gap_stats((moving[:, 1] * 1e3).tolist()),
+        'tick_arrived_age': gap_stats((moving[:, 2] * 1e3).tolist()),
+        'stale_ticks': [{'age_ms': a * 1e3, 'newest_arrived_ms': n * 1e3}
+                        for _, a, n in moving[moving[:, 1] > STALE_S].tolist()],
     }
 
 
