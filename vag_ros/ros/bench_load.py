@@ -168,6 +168,15 @@ def ros_arguments(spec) -> typing.List[str]:
     return args
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the bench dies, even by SIGKILL (Linux; elsewhere no-op)."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Processes:
     """Child processes that all go on any exit: SIGINT, then SIGTERM, then SIGKILL."""
 
@@ -178,7 +187,7 @@ class Processes:
         log = open(self.logs / f'{name}.log', 'w')
         self.children[name] = subprocess.Popen(
             list(argv), env=dict(self.env, **env), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
         return self.children[name]
 
@@ -245,7 +254,8 @@ def run_load(checkpoint: str, motions: int, out: Path, stall_s: float = 0.0,
         with _Client(domain) as client:
             skipped = client.skipped
             client.activate_generator(processes)
-            log(f'graph up: {", ".join(processes.children)} (domain {domain})')
+            log('graph up: ' + ', '.join(f'{name} (pid {p.pid})' for name, p in
+                                         processes.children.items()) + f' (domain {domain})')
             limit = max_requests or 3 * motions
             while len(episodes) < motions and requests < limit:
                 requests += 1
