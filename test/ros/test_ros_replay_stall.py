@@ -122,3 +122,13 @@ def test_a_silence_during_a_stall_still_stops_as_stale(stall_rig):
     stall_rig.stall()
     end = stall_rig.end()
     assert end['state'] == 'stopped' and 'joint states stale' in end['message'], end
+
+
+def test_a_joint_state_counts_from_its_arrival_never_from_the_future():
+    from vag_ros.ros.replay_node import arrived_at
+    now, wall = 100.0, time.time_ns()
+    assert arrived_at({'received_timestamp': 0}, now) == now  # no receive time: now
+    assert arrived_at({}, now) == now
+    waited = now - arrived_at({'received_timestamp': wall - 200_000_000}, now)
+    assert 0.2 <= waited < 0.3
+    assert arrived_at({'received_timestamp': wall + 10**9}, now) == now  # a clock step back
