@@ -2,6 +2,7 @@
 
     vag-ros bench generation --checkpoint checkpoints/tiny_demo   # backends side by side
     vag-ros bench replay                                          # streaming to a controller
+    vag-ros bench load --motions 30                               # false stops under load
     vag-ros bench storage | ingest | train-cache --data DIR
 """
 
@@ -9,10 +10,12 @@ import argparse
 
 from vag_ros.commands.arguments import add_subcommands
 
-HELP = 'benchmarks: generation, replay, storage, ingest, train-cache (vag-ros bench KIND -h)'
+HELP = ('benchmarks: generation, replay, load, storage, ingest, train-cache '
+        '(vag-ros bench KIND -h)')
 KINDS = {  # kind -> module in vag_ros.commands (HELP, add_arguments, run)
     'generation': 'bench_generation',
     'replay': 'bench_replay',
+    'load': 'bench_load',
     'storage': 'bench_storage',
     'ingest': 'bench_ingest',
     'train-cache': 'bench_train_cache',

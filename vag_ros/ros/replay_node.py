@@ -26,6 +26,12 @@ The decisions are ``ReplayStateMachine``'s (``vag_ros.robot.replay_state``, no R
 this node feeds it the messages, service calls and the time, publishes and commands what it
 decides, and runs the motion's tick (a timer) and the forward_position command stream (a
 thread of its own).
+
+Stale joint states are judged on what had arrived, not on when the executor got to it: a
+joint state counts from its arrival in the middleware (the message info's receive time), and
+the tick first takes the joint states waiting on the subscription. rclpy's executor runs a
+ready timer before the ready subscriptions, so after the process was starved of CPU the tick
+would otherwise judge the last message it had processed while fresh ones waited.
 """
 
 import json
@@ -56,6 +62,7 @@ from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_replay'
+JOINT_STATE_DEPTH = 10  # the joint-state subscription's queue: the most the tick takes
 
 
 class ReplayNode(Node):
@@ -92,7 +99,8 @@ class ReplayNode(Node):
         self._requests: typing.Dict[int, str] = {}  # episode stamp -> request id
         self.create_subscription(String, REQUEST_RESULT_TOPIC, self._on_request_result, 50)
         self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory, 10)
-        self.create_subscription(JointState, cfg.joint_states_topic, self._on_joint_state, 10)
+        self._joint_sub = self.create_subscription(JointState, cfg.joint_states_topic,
+                                                   self._on_joint_state, JOINT_STATE_DEPTH)
         self.create_service(SetBool, '~/arm', self._on_arm)
         self.create_service(Trigger, '~/validate', self._on_validate)
         self.create_service(Trigger, '~/execute', self._on_execute)
@@ -234,14 +242,26 @@ class ReplayNode(Node):
 
     # --- inputs -----------------------------------------------------------------------
 
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, msg: JointState, info: typing.Mapping) -> None:
+        """A joint state, counted from its arrival (``arrived_at``)."""
         try:
             positions = joint_state_to_dict(msg)
         except VagError as exc:
             self.status.warn('joint state rejected', str(exc))
             return
-        self.state_machine.joint_state(time.monotonic(), positions,
+        self.state_machine.joint_state(arrived_at(info, time.monotonic()), positions,
                                        time_to_ns(msg.header.stamp), msg.name, msg.velocity)
+
+    def _take_waiting_joint_states(self) -> None:
+        """Feed the joint states that arrived but still wait for the executor, oldest first
+        (at most the queue's depth, so a flood cannot hold the tick)."""
+        sub = self._joint_sub
+        with sub.handle:
+            for _ in range(JOINT_STATE_DEPTH):
+                taken = sub.handle.take_message(sub.msg_type, sub.raw)  # (msg, info) or None
+                if taken is None:
+                    return
+                self._on_joint_state(*taken)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         try:
@@ -311,6 +331,7 @@ class ReplayNode(Node):
             return
         if self._stream_error is not None:
             raise RuntimeError('the command stream failed') from self._stream_error
+        self._take_waiting_joint_states()  # judge on what arrived, not on what was processed
         self._decide(self.state_machine.tick)
 
     # --- follow_joint_trajectory ------------------------------------------------------
@@ -352,6 +373,16 @@ class ReplayNode(Node):
             self.controller.close()
             self.controller = None
         return super().destroy_node()
+
+
+def arrived_at(info: typing.Mapping, now: float) -> float:
+    """Monotonic time [s] at which a message arrived: ``now`` less how long it waited since
+    the middleware received it (``info['received_timestamp']``, system clock ns); ``now``
+    when the middleware gives no receive time. Never later than ``now``."""
+    received_ns = info.get('received_timestamp', 0) if info else 0
+    if not received_ns:
+        return now
+    return now - max(time.time_ns() - received_ns, 0) * 1e-9
 
 
 def main(args=None) -> None:
