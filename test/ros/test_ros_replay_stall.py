@@ -35,8 +35,9 @@ STALL_S = 0.8  # > joint_state_timeout_s 0.5
 class StallRig:
     """The cell on an executor thread; vag_replay spun (or not) by the test."""
 
-    def __init__(self, context):
+    def __init__(self, context, message_info=True):
         import rclpy
+        from vag_ros.ros import replay_node
         robot = load_robot_description()
         self.names = robot.joint_names
         self.cell = rclpy.create_node('stall_cell', context=context)
@@ -48,9 +49,14 @@ class StallRig:
                                                    '/vag/predicted_trajectory', 10)
         self.clients = {n: self.cell.create_client(t, f'/vag_replay/{n}')
                         for n, t in (('arm', SetBool), ('execute', Trigger))}
-        self.replay = ReplayNode(context=context, parameter_overrides=[
-            Parameter('dry_run', value=False),
-            Parameter('controller_mode', value='forward_position')])
+        real = replay_node.passes_message_info
+        replay_node.passes_message_info = lambda: message_info   # False: as Humble's rclpy
+        try:
+            self.replay = ReplayNode(context=context, parameter_overrides=[
+                Parameter('dry_run', value=False),
+                Parameter('controller_mode', value='forward_position')])
+        finally:
+            replay_node.passes_message_info = real
         self.executor = SingleThreadedExecutor(context=context)  # the replay's
         self.executor.add_node(self.replay)
         self.cell_executor = SingleThreadedExecutor(context=context)
@@ -102,9 +108,9 @@ class StallRig:
         self.cell.destroy_node()
 
 
-@pytest.fixture
-def stall_rig(ros_context):
-    rig = StallRig(ros_context)
+@pytest.fixture(params=[True, False], ids=['message info', 'message only (Humble)'])
+def stall_rig(ros_context, request):
+    rig = StallRig(ros_context, message_info=request.param)
     yield rig
     rig.close()
 

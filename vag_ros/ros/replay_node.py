@@ -99,8 +99,10 @@ class ReplayNode(Node):
         self._requests: typing.Dict[int, str] = {}  # episode stamp -> request id
         self.create_subscription(String, REQUEST_RESULT_TOPIC, self._on_request_result, 50)
         self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory, 10)
+        on_joint_state = self._on_joint_state if passes_message_info() else \
+            (lambda msg: self._on_joint_state(msg, None))   # Humble: the message only
         self._joint_sub = self.create_subscription(JointState, cfg.joint_states_topic,
-                                                   self._on_joint_state, JOINT_STATE_DEPTH)
+                                                   on_joint_state, JOINT_STATE_DEPTH)
         self.create_service(SetBool, '~/arm', self._on_arm)
         self.create_service(Trigger, '~/validate', self._on_validate)
         self.create_service(Trigger, '~/execute', self._on_execute)
@@ -242,8 +244,9 @@ class ReplayNode(Node):
 
     # --- inputs -----------------------------------------------------------------------
 
-    def _on_joint_state(self, msg: JointState, info: typing.Mapping) -> None:
-        """A joint state, counted from its arrival (``arrived_at``)."""
+    def _on_joint_state(self, msg: JointState, info: typing.Optional[typing.Mapping]) -> None:
+        """A joint state, counted from its arrival (``arrived_at``; without ``info``, from
+        now)."""
         try:
             positions = joint_state_to_dict(msg)
         except VagError as exc:
@@ -261,7 +264,7 @@ class ReplayNode(Node):
                 taken = sub.handle.take_message(sub.msg_type, sub.raw)  # (msg, info) or None
                 if taken is None:
                     return
-                self._on_joint_state(*taken)
+                self._on_joint_state(*(taken if isinstance(taken, tuple) else (taken, None)))
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         try:
@@ -373,6 +376,13 @@ class ReplayNode(Node):
             self.controller.close()
             self.controller = None
         return super().destroy_node()
+
+
+def passes_message_info() -> bool:
+    """Whether this rclpy hands a two-argument subscription callback the message info
+    (Iron and later; Humble's calls every callback with the message alone)."""
+    from rclpy.subscription import Subscription
+    return hasattr(Subscription, 'CallbackType')
 
 
 def arrived_at(info: typing.Mapping, now: float) -> float:
