@@ -1,6 +1,7 @@
 """Generator node: micro random-weight checkpoint, real rclpy."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -190,8 +191,27 @@ def test_a_joint_state_whose_lengths_disagree_is_not_read(harness):
     names = list(h.node.joint_names)
     h.send_state(STATE, names)
     before = {n: h.node._joints[n][0] for n in names}
-    h.node._on_joint_state(JointState(name=names, position=[float(v) + 1.0 for v in STATE[:6]]))
+    h.node._on_joint_state(JointState(name=names, position=[float(v) + 1.0 for v in STATE[:6]]),
+                           time.monotonic())
     assert {n: h.node._joints[n][0] for n in names} == before
+
+
+def test_a_request_judges_the_frame_and_joints_that_arrived_not_those_processed(harness):
+    """The generator's executor was held (a starved process): the newest frame and joint
+    state it processed are 10 s old, fresher ones wait on their subscriptions. A request
+    takes them first and is admitted (issue 29: it was refused as stale)."""
+    h = harness
+    h.send_frame()
+    frame, received, stamp = h.node._frame
+    h.node._frame = (frame, received - 10.0, stamp)
+    h.node._joints = {n: (v, t - 10.0) for n, (v, t) in h.node._joints.items()}
+    h.frame_pub.publish(numpy_to_image(frame))      # arrive while nothing spins the node
+    h.state_pub.publish(JointState(name=list(h.node.joint_names),
+                                   position=[float(v) + 0.01 for v in STATE]))
+    time.sleep(0.3)
+    assert h.node.submit('touch the red block'), h.rejections()
+    np.testing.assert_allclose(h.node.measured_state()[0], np.add(STATE, 0.01))
+    assert time.monotonic() - h.node._frame[1] < 5.0
 
 
 def test_queue_full_rejected(harness):

@@ -37,7 +37,7 @@ class StallRig:
 
     def __init__(self, context, message_info=True):
         import rclpy
-        from vag_ros.ros import replay_node
+        from vag_ros.ros import arrivals
         robot = load_robot_description()
         self.names = robot.joint_names
         self.cell = rclpy.create_node('stall_cell', context=context)
@@ -49,14 +49,14 @@ class StallRig:
                                                    '/vag/predicted_trajectory', 10)
         self.clients = {n: self.cell.create_client(t, f'/vag_replay/{n}')
                         for n, t in (('arm', SetBool), ('execute', Trigger))}
-        real = replay_node.passes_message_info
-        replay_node.passes_message_info = lambda: message_info   # False: as Humble's rclpy
+        real = arrivals.passes_message_info
+        arrivals.passes_message_info = lambda: message_info   # False: as Humble's rclpy
         try:
             self.replay = ReplayNode(context=context, parameter_overrides=[
                 Parameter('dry_run', value=False),
                 Parameter('controller_mode', value='forward_position')])
         finally:
-            replay_node.passes_message_info = real
+            arrivals.passes_message_info = real
         self.executor = SingleThreadedExecutor(context=context)  # the replay's
         self.executor.add_node(self.replay)
         self.cell_executor = SingleThreadedExecutor(context=context)
@@ -131,7 +131,7 @@ def test_a_silence_during_a_stall_still_stops_as_stale(stall_rig):
 
 
 def test_a_joint_state_counts_from_its_arrival_never_from_the_future():
-    from vag_ros.ros.replay_node import arrived_at
+    from vag_ros.ros.arrivals import arrived_at
     now, wall = 100.0, time.time_ns()
     assert arrived_at({'received_timestamp': 0}, now) == now  # no receive time: now
     assert arrived_at({}, now) == now

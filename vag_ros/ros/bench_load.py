@@ -61,11 +61,12 @@ def take_arrivals():
             arrived.append(time.monotonic_ns() - waited)
 
 @functools.wraps(on_joint_state)
-def logged(self, msg, *info):
-    received = info[0].get('received_timestamp', 0) if info and info[0] else 0
+def logged(self, msg, arrived):  # arrived: monotonic s of its arrival in the middleware
+    mono, wall = time.monotonic_ns(), time.time_ns()
+    received = wall - max(mono - int(arrived * 1e9), 0)  # the same instant, system clock
     stamp = msg.header.stamp.sec * 1000000000 + msg.header.stamp.nanosec
-    heard.append((time.monotonic_ns(), time.time_ns(), stamp, received))
-    return on_joint_state(self, msg, *info)
+    heard.append((mono, wall, stamp, received))
+    return on_joint_state(self, msg, arrived)
 
 @functools.wraps(judge)
 def judged(self, now):  # the age the state machine judges, and what had arrived by then

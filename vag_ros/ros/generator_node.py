@@ -21,6 +21,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vag_ros.episodes import topics as tp
 from vag_ros.errors import ConfigError, VagError
+from vag_ros.ros.arrivals import subscribe_with_arrival, take_waiting
 from vag_ros.ros.configs import describe, EXTRA_PARAMETERS, GeneratorNodeConfig
 from vag_ros.image_decoding import image_to_numpy
 from vag_ros.ros.conversions import arrays_to_trajectory, joint_state_to_dict, numpy_to_image
@@ -65,6 +66,7 @@ class GeneratorNode(LifecycleNode):
         self._seeds = itertools.count()
         self._request_numbers = itertools.count(1)
         self._subs = []
+        self._arrivals = []   # (subscription, callback(msg, arrived s)): taken before a request
         # per-request results, also while inactive (rejections must reach the client)
         self.result_pub = self.create_publisher(String, REQUEST_RESULT_TOPIC, 50)
         self.status.publish('unconfigured')
@@ -83,12 +85,16 @@ class GeneratorNode(LifecycleNode):
         self.video_pub = self.create_lifecycle_publisher(Image, tp.PREDICTED_VIDEO_TOPIC, 100)
         self.trajectory_pub = self.create_lifecycle_publisher(
             JointTrajectory, tp.PREDICTED_TRAJECTORY_TOPIC, 10)
-        self._subs = [
-            self.create_subscription(Image, cfg.frame_topic, self._on_frame, 1),
-            self.create_subscription(String, tp.INSTRUCTION_TOPIC, self._on_instruction, 10)]
+        # frames and joint states count from their arrival; a request first takes those
+        # still waiting for the executor (vag_ros.ros.arrivals)
+        self._arrivals = [(subscribe_with_arrival(self, Image, cfg.frame_topic,
+                                                  self._on_frame, 1), self._on_frame)]
         if self.needs_state:
-            self._subs.append(self.create_subscription(
-                JointState, cfg.joint_states_topic, self._on_joint_state, 10))
+            self._arrivals.append((subscribe_with_arrival(
+                self, JointState, cfg.joint_states_topic, self._on_joint_state),
+                self._on_joint_state))
+        self._subs = [sub for sub, _ in self._arrivals] + [
+            self.create_subscription(String, tp.INSTRUCTION_TOPIC, self._on_instruction, 10)]
         self._queue = queue.Queue(maxsize=cfg.queue_size + 1)
         self._worker = threading.Thread(target=self._work, name='vag_generator', daemon=True)
         self._worker.start()
@@ -151,7 +157,7 @@ class GeneratorNode(LifecycleNode):
             self._worker = None
         for sub in self._subs:
             self.destroy_subscription(sub)
-        self._subs = []
+        self._subs, self._arrivals = [], []
         for name in ('video_pub', 'trajectory_pub'):
             if hasattr(self, name):
                 self.destroy_lifecycle_publisher(getattr(self, name))
@@ -167,16 +173,15 @@ class GeneratorNode(LifecycleNode):
         return bool(config is not None and config.mode != 'video_only'
                     and config.action.state_conditioning)
 
-    def _on_joint_state(self, msg: JointState) -> None:
+    def _on_joint_state(self, msg: JointState, arrived: float) -> None:
         try:  # names and positions of unequal length: which value is whose is unknown
             positions = joint_state_to_dict(msg)
         except VagError:
             return
-        now = time.monotonic()
         wanted = set(self.joint_names)
         for name, position in positions.items():
             if name in wanted and np.isfinite(position):  # NaN: left out, so it goes stale
-                self._joints[name] = (float(position), now)
+                self._joints[name] = (float(position), arrived)
 
     def measured_state(self) -> typing.Tuple[typing.Optional[np.ndarray], str]:
         """(D,) newest joints in the model's order, or None and why (missing or stale)."""
@@ -194,14 +199,14 @@ class GeneratorNode(LifecycleNode):
                           f'max_joint_state_age_s {cfg.max_joint_state_age_s} s (stale)')
         return np.array([self._joints[n][0] for n in self.joint_names]), ''
 
-    def _on_frame(self, msg: Image) -> None:
+    def _on_frame(self, msg: Image, arrived: float) -> None:
         try:
             frame = image_to_numpy(msg, 'rgb8')  # (H, W, 3)
         except VagError as exc:
             self.status.warn('frame rejected', f'camera frame rejected: {exc}')
             return
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        self._frame = (frame, time.monotonic(), stamp_ns)
+        self._frame = (frame, arrived, stamp_ns)
 
     def _result(self, request_id: str, state: str, reason: str = '', **fields) -> None:
         """One step of a request's life on /vag/request_result."""
@@ -227,6 +232,8 @@ class GeneratorNode(LifecycleNode):
     def submit(self, instruction: str, request_id: str = '') -> typing.Optional[str]:
         """Admit one request; its episode id, or None (the reason goes to the results)."""
         request_id = request_id or self._new_request_id()
+        for subscription, callback in self._arrivals:
+            take_waiting(subscription, callback)   # judge what arrived, not what was taken
         reason = self._admission_problem(instruction)
         state = None
         if not reason and self.needs_state:

@@ -52,6 +52,7 @@ from vag_ros.robot.replay_events import ERROR, Outcome, Report, SendStop, StartM
 from vag_ros.robot.replay_state import ReplayStateMachine
 from vag_ros.robot.safety_config import describe_joint_limits, limits_in_force, \
     load_safety_config
+from vag_ros.ros.arrivals import subscribe_with_arrival, take_waiting
 from vag_ros.ros.configs import ReplayNodeConfig
 from vag_ros.ros.controller_interfaces import make_controller_interface
 from vag_ros.ros.conversions import joint_state_to_dict, time_to_ns, trajectory_to_arrays
@@ -62,7 +63,6 @@ from vag_ros.ros.spin import run_node
 from vag_ros.ros.status import StatusPublisher
 
 NODE_NAME = 'vag_replay'
-JOINT_STATE_DEPTH = 10  # the joint-state subscription's queue: the most the tick takes
 
 
 class ReplayNode(Node):
@@ -99,10 +99,8 @@ class ReplayNode(Node):
         self._requests: typing.Dict[int, str] = {}  # episode stamp -> request id
         self.create_subscription(String, REQUEST_RESULT_TOPIC, self._on_request_result, 50)
         self.create_subscription(JointTrajectory, cfg.trajectory_topic, self._on_trajectory, 10)
-        on_joint_state = self._on_joint_state if passes_message_info() else \
-            (lambda msg: self._on_joint_state(msg, None))   # Humble: the message only
-        self._joint_sub = self.create_subscription(JointState, cfg.joint_states_topic,
-                                                   on_joint_state, JOINT_STATE_DEPTH)
+        self._joint_sub = subscribe_with_arrival(self, JointState, cfg.joint_states_topic,
+                                                 self._on_joint_state)
         self.create_service(SetBool, '~/arm', self._on_arm)
         self.create_service(Trigger, '~/validate', self._on_validate)
         self.create_service(Trigger, '~/execute', self._on_execute)
@@ -244,27 +242,15 @@ class ReplayNode(Node):
 
     # --- inputs -----------------------------------------------------------------------
 
-    def _on_joint_state(self, msg: JointState, info: typing.Optional[typing.Mapping]) -> None:
-        """A joint state, counted from its arrival (``arrived_at``; without ``info``, from
-        now)."""
+    def _on_joint_state(self, msg: JointState, arrived: float) -> None:
+        """A joint state, counted from its arrival (``vag_ros.ros.arrivals``)."""
         try:
             positions = joint_state_to_dict(msg)
         except VagError as exc:
             self.status.warn('joint state rejected', str(exc))
             return
-        self.state_machine.joint_state(arrived_at(info, time.monotonic()), positions,
-                                       time_to_ns(msg.header.stamp), msg.name, msg.velocity)
-
-    def _take_waiting_joint_states(self) -> None:
-        """Feed the joint states that arrived but still wait for the executor, oldest first
-        (at most the queue's depth, so a flood cannot hold the tick)."""
-        sub = self._joint_sub
-        with sub.handle:
-            for _ in range(JOINT_STATE_DEPTH):
-                taken = sub.handle.take_message(sub.msg_type, sub.raw)  # (msg, info) or None
-                if taken is None:
-                    return
-                self._on_joint_state(*(taken if isinstance(taken, tuple) else (taken, None)))
+        self.state_machine.joint_state(arrived, positions, time_to_ns(msg.header.stamp),
+                                       msg.name, msg.velocity)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         try:
@@ -334,7 +320,8 @@ class ReplayNode(Node):
             return
         if self._stream_error is not None:
             raise RuntimeError('the command stream failed') from self._stream_error
-        self._take_waiting_joint_states()  # judge on what arrived, not on what was processed
+        take_waiting(self._joint_sub, self._on_joint_state)  # judge what arrived, not what
+        #                                                      the executor got to
         self._decide(self.state_machine.tick)
 
     # --- follow_joint_trajectory ------------------------------------------------------
@@ -376,23 +363,6 @@ class ReplayNode(Node):
             self.controller.close()
             self.controller = None
         return super().destroy_node()
-
-
-def passes_message_info() -> bool:
-    """Whether this rclpy hands a two-argument subscription callback the message info
-    (Iron and later; Humble's calls every callback with the message alone)."""
-    from rclpy.subscription import Subscription
-    return hasattr(Subscription, 'CallbackType')
-
-
-def arrived_at(info: typing.Mapping, now: float) -> float:
-    """Monotonic time [s] at which a message arrived: ``now`` less how long it waited since
-    the middleware received it (``info['received_timestamp']``, system clock ns); ``now``
-    when the middleware gives no receive time. Never later than ``now``."""
-    received_ns = info.get('received_timestamp', 0) if info else 0
-    if not received_ns:
-        return now
-    return now - max(time.time_ns() - received_ns, 0) * 1e-9
 
 
 def main(args=None) -> None:
