@@ -233,7 +233,7 @@ def _load_video_init(init, model_config):
         data = yaml.safe_load(path.read_text()) or {}
         video = from_dict(VideoConfig, data.get('video', {}), 'video')
         text = from_dict(TextConfig, data.get('text', {}), 'text')
-    except (OSError, yaml.YAMLError, ConfigError) as exc:
+    except (OSError, ValueError, yaml.YAMLError, ConfigError) as exc:
         raise TrainError(f'--init-video {init}: cannot read {path}: {exc}') from None
     if data.get('mode') == 'action_no_bridge' or (video, text) != (model_config.video,
                                                                    model_config.text):

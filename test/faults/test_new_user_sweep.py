@@ -1,0 +1,70 @@
+"""Issue 29, tried again as a new user would: each class of fault a sweep of new bad inputs
+found is refused with one line naming the file or option and the fix, exit code 2, no
+traceback, and nothing wrong or half-written left behind. Real bags, real checkpoint
+files, real file systems; one test per class, its cases examples of the class."""
+
+from pathlib import Path
+import shutil
+
+from lab_bags import lab_bags  # noqa: I100
+from vag_ros.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT = ROOT / 'checkpoints' / 'tiny_demo'
+URDF = ROOT / 'config' / 'robot' / 'vag_arm.urdf'
+
+
+def refused(capsys, argv, *words) -> str:
+    """Run ``vag-ros argv``: exit 2 and one line on stderr holding ``words``; that line."""
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    for word in words:
+        assert str(word) in err, err
+    return err
+
+
+def checkpoint_copy(folder: Path) -> Path:
+    """The committed checkpoint's own files (no baselines, no eval), copied to damage."""
+    folder.mkdir(parents=True)
+    for name in ('SHA256SUMS', 'config.yaml', 'model.safetensors', 'robot.urdf'):
+        shutil.copy2(CHECKPOINT / name, folder / name)
+    return folder
+
+
+def test_text_files_that_are_not_utf8_empty_or_cut_are_named(tmp_path, capsys):
+    """A bag's metadata.yaml, a checkpoint's SHA256SUMS, config.yaml or robot.urdf, a
+    --urdf that is not UTF-8, is a folder, is empty or is cut short (was: a
+    UnicodeDecodeError or IsADirectoryError traceback, or a repr such as
+    TypeError("'NoneType' object is not subscriptable") / <yaml.error.Mark object>)."""
+    bags = lab_bags(tmp_path / 'bags', 1)
+    meta = bags / 'session0_ep000' / 'metadata.yaml'
+    text = meta.read_bytes()
+    args = ['first-frames', '--episodes', bags, '--out', tmp_path / 'frames']
+    for content, words in ((b'x: \xe9\n', ('metadata.yaml', 'not UTF-8')),
+                           (b'', ('metadata.yaml', 'the file is empty', 'reindex')),
+                           (text[:200], ('metadata.yaml', 'not valid YAML', 'at line'))):
+        meta.write_bytes(content)
+        err = refused(capsys, args, *words)
+        assert 'Mark object' not in err and 'NoneType' not in err
+    assert not (tmp_path / 'frames').exists()
+
+    generate = ['generate', '--episode', ROOT / 'test' / 'no_such_bag', '--instruction',
+                'pick up the red block', '--out', tmp_path / 'gen']
+    sums = checkpoint_copy(tmp_path / 'sums')
+    (sums / 'SHA256SUMS').write_bytes(b'\xff\xfe garbage\n')
+    refused(capsys, generate + ['--checkpoint', sums], 'SHA256SUMS', 'not UTF-8')
+    config = checkpoint_copy(tmp_path / 'config')
+    (config / 'config.yaml').write_bytes(b'mode: \xe9\n')
+    lines = (config / 'SHA256SUMS').read_text().splitlines()
+    (config / 'SHA256SUMS').write_text(''.join(f'{line}\n' for line in lines
+                                               if not line.endswith('config.yaml')))
+    refused(capsys, generate + ['--checkpoint', config], 'config.yaml', 'not UTF-8')
+    latin = tmp_path / 'arm.urdf'
+    latin.write_bytes(URDF.read_bytes().replace(b'vag_arm', b'vag_\xe9arm', 1))
+    for urdf, words in ((latin, ('arm.urdf', 'not UTF-8')), (tmp_path, ('Is a directory',))):
+        refused(capsys, generate + ['--checkpoint', CHECKPOINT, '--urdf', urdf], *words)
+    none = checkpoint_copy(tmp_path / 'nosums')
+    (none / 'SHA256SUMS').unlink()
+    refused(capsys, generate + ['--checkpoint', none], 'has no SHA256SUMS')
+    assert not (tmp_path / 'gen').exists()
