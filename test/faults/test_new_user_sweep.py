@@ -68,3 +68,23 @@ def test_text_files_that_are_not_utf8_empty_or_cut_are_named(tmp_path, capsys):
     (none / 'SHA256SUMS').unlink()
     refused(capsys, generate + ['--checkpoint', none], 'has no SHA256SUMS')
     assert not (tmp_path / 'gen').exists()
+
+
+def test_withhold_actions_refuses_a_keep_list_that_names_nothing(tmp_path, capsys):
+    """--keep a folder that holds no bag (the first-frames PNG folder, a typo'd parent) or
+    an empty name list (was: exit 0, every action withheld, 0 kept, as if --keep were
+    absent); nothing written."""
+    bags = lab_bags(tmp_path / 'bags', 2)
+    pictures = tmp_path / 'pictures'
+    pictures.mkdir()
+    (pictures / 'a.png').write_bytes(b'')
+    empty = tmp_path / 'keep.txt'
+    empty.write_text('\n \n')
+    out = tmp_path / 'marked'
+    for keep, words in ((pictures, ('no episode bag', '--keep')),
+                        (empty, ('names no bag', 'keep.txt'))):
+        refused(capsys, ['withhold-actions', '--episodes', bags, '--out', out, '--keep', keep],
+                *words)
+        assert not out.exists()
+    assert main(['withhold-actions', '--episodes', str(bags), '--out', str(out), '--keep',
+                 str(bags)]) == 0
