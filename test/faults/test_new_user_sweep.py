@@ -6,6 +6,8 @@ files, real file systems; one test per class, its cases examples of the class.""
 from pathlib import Path
 import shutil
 
+import pytest
+
 from lab_bags import lab_bags  # noqa: I100
 from vag_ros.cli import main
 
@@ -15,10 +17,17 @@ URDF = ROOT / 'config' / 'robot' / 'vag_arm.urdf'
 
 
 def refused(capsys, argv, *words) -> str:
-    """Run ``vag-ros argv``: exit 2 and one line on stderr holding ``words``; that line."""
-    assert main([str(a) for a in argv]) == 2
+    """Run ``vag-ros argv``: exit 2 and one error line on stderr (after argparse's usage)
+    holding ``words``; that line."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:   # argparse: usage, then the error line
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err
-    assert 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    assert 'Traceback' not in err, err
+    err = err.strip().splitlines()[-1]
+    assert err.startswith('vag-ros ') and ': error: ' in err, err
     for word in words:
         assert str(word) in err, err
     return err
@@ -88,3 +97,33 @@ def test_withhold_actions_refuses_a_keep_list_that_names_nothing(tmp_path, capsy
         assert not out.exists()
     assert main(['withhold-actions', '--episodes', str(bags), '--out', str(out), '--keep',
                  str(bags)]) == 0
+
+
+@pytest.mark.parametrize('argv, words', [
+    (['bench', 'storage', '--quality', '1000'], ('--quality', '1 to 100')),
+    (['bench', 'storage', '--width', '1000000', '--height', '1000000'], ('--width', '8192')),
+    (['bench', 'storage', '--frames', '100000000', '--width', '640'], ('--frames', 'memory')),
+    (['bench', 'ingest', '--width', '100000', '--height', '100000'], ('--width', '8192')),
+    (['bench', 'generation', '--preset', 'tiny', '--threads', '100000'], ('--threads', 'CPUs')),
+    (['synthesize', '--checkpoint', CHECKPOINT, '--label-video',
+      CHECKPOINT / 'baselines' / 'inverse_dynamics', '--label-smoothing', '0'], ('positive',)),
+    (['synthesize', '--checkpoint', CHECKPOINT, '--label-video',
+      CHECKPOINT / 'baselines' / 'inverse_dynamics', '--label-smoothing', '41'],
+     ('--label-smoothing 41', 'video.frames')),
+    (['synthesize', '--checkpoint', CHECKPOINT, '--label-smoothing', '5'],
+     ('--label-smoothing', 'give --label-video')),
+    (['eval-policy', '--checkpoint', CHECKPOINT, '--episodes', '1', '--closed-loop',
+      '--execute', '100000'], ('--execute 100000', 'action.horizon')),
+])
+def test_a_numeric_option_out_of_its_range_is_refused_before_work(
+        argv, words, tmp_path, capsys):
+    """Values the commands took and crashed on or misreported (was: a MemoryError
+    traceback for a 1000000 px camera, SIGSEGV for 100000 torch threads, exit 0 with
+    JPEG quality 1000, label smoothing 0 or past the clip, --label-smoothing silently
+    ignored without --label-video, and an eval JSON that says 100000 targets were executed
+    per 40-target chunk); nothing is written."""
+    out = tmp_path / 'out'
+    extra = {'synthesize': ['--out', out, '--scenes', '1', '--quiet'],
+             'eval-policy': ['--json', out / 'eval.json', '--quiet']}.get(argv[0], [])
+    refused(capsys, argv + extra, *words)
+    assert not out.exists()

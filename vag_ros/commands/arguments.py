@@ -82,6 +82,44 @@ def bounded(limit: int, what: str):
 
 episode_count = bounded(MAX_EPISODES, 'episodes')
 sampling_steps = bounded(MAX_SAMPLING_STEPS, 'sampling steps')
+MAX_CAMERA_SIDE = 8192  # px: an 8K camera's width; more is a typo (and no memory holds it)
+
+
+def camera_side(text: str) -> int:
+    """A camera width or height in pixels: 1 to MAX_CAMERA_SIDE."""
+    value = positive(text)
+    if value > MAX_CAMERA_SIDE:
+        raise argparse.ArgumentTypeError(
+            f'{value} px is more than the {MAX_CAMERA_SIDE} px a camera side may have')
+    return value
+
+
+def jpeg_quality(text: str) -> int:
+    """A JPEG quality: 1 (smallest) to 100 (best), as PIL and image_transport take it."""
+    value = positive(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f'expected a JPEG quality of 1 to 100, got {value}')
+    return value
+
+
+def thread_count(text: str) -> int:
+    """CPU threads: 0 (the library's default) up to this machine's CPU count."""
+    import os
+    value, cpus = non_negative(text), os.cpu_count() or 1
+    if value > cpus:
+        raise argparse.ArgumentTypeError(
+            f'{value} threads: this machine has {cpus} CPUs; give 1 to {cpus} (0: the '
+            'library default)')
+    return value
+
+
+def odd_frames(text: str) -> int:
+    """A centred window in frames: an odd integer >= 1 (1: none)."""
+    value = positive(text)
+    if value % 2 == 0:
+        raise argparse.ArgumentTypeError(f'expected an odd number of frames (1: none), got '
+                                         f'{value}')
+    return value
 
 
 def add_sampling_steps_argument(parser: argparse.ArgumentParser) -> None:

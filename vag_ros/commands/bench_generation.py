@@ -12,7 +12,7 @@ import argparse
 
 from vag_ros.commands.arguments import (add_sampling_steps_argument, non_negative,
                                         non_negative_float, positive, positive_float,
-                                        torch_device)
+                                        thread_count, torch_device)
 
 HELP = 'benchmark torch / torch.compile / onnxruntime / TensorRT on one model'
 BENCH_BACKENDS = ('torch', 'torch-compile', 'onnxruntime', 'tensorrt')
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--step-calls', type=positive, default=3,
                         help='timed step calls per backend and round')
     add_sampling_steps_argument(parser)
-    parser.add_argument('--threads', type=non_negative, default=0,
+    parser.add_argument('--threads', type=thread_count, default=0,
                         help='CPU threads for torch and onnxruntime (0: library default)')
     parser.add_argument('--image', default=None, help='first frame (default: seeded noise)')
     parser.add_argument('--instruction', default='pick up the red block')

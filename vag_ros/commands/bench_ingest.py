@@ -7,7 +7,7 @@ messages and episode frames per second, and the child's peak resident memory.
 
 import argparse
 
-from vag_ros.commands.arguments import keyword_defaults, positive, positive_float
+from vag_ros.commands.arguments import camera_side, keyword_defaults, positive_float
 
 HELP = 'measure vag-ros ingest throughput and peak memory on a synthetic recording'
 
@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = keyword_defaults(write_synthetic_bag)
     parser.add_argument('--minutes', type=positive_float, default=d['minutes'],
                         help='length of the recording (default %(default)s)')
-    parser.add_argument('--width', type=positive, default=d['width'],
+    parser.add_argument('--width', type=camera_side, default=d['width'],
                         help='camera width [px] (default %(default)s)')
-    parser.add_argument('--height', type=positive, default=d['height'],
+    parser.add_argument('--height', type=camera_side, default=d['height'],
                         help='camera height [px] (default %(default)s)')
     parser.add_argument('--out', default=None,
                         help='work folder (default: a temporary one, removed after)')
