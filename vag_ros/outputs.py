@@ -28,6 +28,25 @@ def check_name(name: str, what: str = 'name') -> str:
     return name
 
 
+def check_not_dangling(path: Path, what: str) -> None:
+    """OutputError if ``path`` is a symbolic link that leads nowhere: to a missing target
+    (nothing can be created through it) or round a loop of links."""
+    if path.is_symlink() and not path.exists():
+        real_path(path, what)   # a loop: said so
+        raise OutputError(f'{what} {path} is a symbolic link to {os.readlink(path)}, which '
+                          'does not exist; give a real folder, or create its target first')
+
+
+def real_path(path: typing.Union[str, Path], what: str) -> Path:
+    """``path`` with its links resolved; OutputError naming ``what`` on a link loop (a link
+    that points, through others, back at itself: nothing can be read or written there)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):   # pathlib: 'Symlink loop from ...'; ELOOP
+        raise OutputError(f'{what} {path}: a loop of symbolic links (it points back at '
+                          'itself); give the real path') from None
+
+
 def writable_folder(path: typing.Union[str, Path], what: str = 'output folder',
                     create: bool = True) -> Path:
     """Create ``path`` if needed and prove it takes a file; OutputError saying why not.
@@ -36,6 +55,7 @@ def writable_folder(path: typing.Union[str, Path], what: str = 'output folder',
     that exists, must be writable (checked with os.access).
     """
     out = Path(path)
+    check_not_dangling(out, what)
     if out.exists() and not out.is_dir():
         raise OutputError(f'{what} {out} exists and is not a folder')
     if not create:
@@ -62,6 +82,7 @@ def writable_file(path: typing.Union[str, Path], what: str = 'output file',
                   create: bool = True) -> Path:
     """A file path whose folder can be written and that is not a folder itself."""
     path = Path(path)
+    check_not_dangling(path, what)
     if path.is_dir():
         raise OutputError(f'{what} {path} is a folder')
     writable_folder(path.parent, f'folder of the {what}', create)
@@ -131,6 +152,7 @@ def deferred_signals():
 def check_new_folder(path: typing.Union[str, Path], what: str = '--out') -> Path:
     """``path`` if it is absent or an empty folder, else OutputError (nothing is written)."""
     out = Path(path)
+    check_not_dangling(out, what)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputError(f'{what} {out} exists and is not empty; refusing to write into it '
                           '(choose a new folder)')

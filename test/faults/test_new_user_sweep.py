@@ -16,6 +16,15 @@ CHECKPOINT = ROOT / 'checkpoints' / 'tiny_demo'
 URDF = ROOT / 'config' / 'robot' / 'vag_arm.urdf'
 
 
+@pytest.fixture(scope='module')
+def sim_bags(tmp_path_factory) -> Path:
+    """Two episode bags of the embedded world (its arm, as the checkpoint's)."""
+    out = tmp_path_factory.mktemp('sim') / 'bags'
+    assert main(['sim-record', '--episodes', '2', '--seed', '1000', '--out', str(out),
+                 '--quiet']) == 0
+    return out
+
+
 def refused(capsys, argv, *words) -> str:
     """Run ``vag-ros argv``: exit 2 and one error line on stderr (after argparse's usage)
     holding ``words``; that line."""
@@ -127,3 +136,30 @@ def test_a_numeric_option_out_of_its_range_is_refused_before_work(
              'eval-policy': ['--json', out / 'eval.json', '--quiet']}.get(argv[0], [])
     refused(capsys, argv + extra, *words)
     assert not out.exists()
+
+
+def test_a_symbolic_link_loop_or_a_dead_link_as_a_path_is_named(sim_bags, tmp_path, capsys):
+    """--episodes, a shard, --out or --json that is a loop of links, or --out a link to
+    nothing (was: RuntimeError 'Symlink loop' / FileExistsError / ELOOP tracebacks from
+    export-lerobot, merge-datasets, export, train, eval-policy, generate); nothing made."""
+    bags = lab_bags(tmp_path / 'bags', 2)
+    loop, back, dead = tmp_path / 'loop', tmp_path / 'back', tmp_path / 'dead'
+    loop.symlink_to(back)
+    back.symlink_to(loop)
+    dead.symlink_to(tmp_path / 'nowhere' / 'run')
+    out, train = tmp_path / 'out', ['train', '--config', 'tiny', '--data', sim_bags,
+                                    '--steps', '2', '--out']
+    for argv in (['export-lerobot', '--episodes', loop, '--out', out],
+                 ['export-lerobot', '--episodes', bags, '--out', loop],
+                 ['merge-datasets', loop, '--out', out],
+                 ['export', '--checkpoint', CHECKPOINT, '--out', loop],
+                 train + [loop],
+                 ['eval-policy', '--checkpoint', CHECKPOINT, '--episodes', '1', '--json',
+                  loop]):
+        refused(capsys, argv, 'a loop of symbolic links', loop)
+    for argv in (train + [dead],
+                 ['generate', '--checkpoint', CHECKPOINT, '--image', ROOT / 'no.png',
+                  '--instruction', 'pick', '--out', dead],
+                 ['first-frames', '--episodes', bags, '--out', dead]):
+        refused(capsys, argv, 'symbolic link to', 'does not exist')
+    assert not out.exists() and not (tmp_path / 'nowhere').exists()

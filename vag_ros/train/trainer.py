@@ -21,6 +21,7 @@ from vag_ros.errors import CheckpointError, ConfigError, VagError
 from vag_ros.model.checkpoint import read_codec, save_checkpoint
 from vag_ros.model.config import MODES
 from vag_ros.model.vag import VagModel
+from vag_ros.outputs import writable_folder
 from vag_ros.train import training_state as ts
 from vag_ros.train.dataset import EpisodeDataset, episodes_robot
 from vag_ros.train.ema import Ema
@@ -120,6 +121,7 @@ def check_out_dir(out_dir: Path, resume: bool) -> None:
                          f'--resume to continue the run in it')
     if out_dir.exists() and not out_dir.is_dir():
         raise TrainError(f'{out_dir}: exists and is not a folder')
+    writable_folder(out_dir, '--out folder', create=False)   # a read-only disk, a dead link
 
 
 def _resolve_device(device, local_rank: int) -> torch.device:
