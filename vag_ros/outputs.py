@@ -149,6 +149,44 @@ def deferred_signals():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+@contextlib.contextmanager
+def undone_on_failure(folder: typing.Union[str, Path], names: typing.Iterable[str] = ()):
+    """Make ``folder`` (and its missing parents) for a block that writes ``names`` in it; if
+    the block fails (a full disk, Ctrl-C), the names it created and the folders it made are
+    removed again. Yields the folder."""
+    import shutil
+    folder = Path(folder)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    fresh = [folder / name for name in names if not (folder / name).exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+    except BaseException:
+        for path in fresh:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for empty in made:
+            if empty.is_dir() and not any(empty.iterdir()):
+                empty.rmdir()
+        raise
+
+
+def write_text_atomically(path: typing.Union[str, Path], text: str) -> Path:
+    """Write ``text`` to ``path`` through a hidden file beside it, renamed into place: a full
+    disk or an interrupt leaves the old file or none, never an empty or cut one."""
+    path = Path(path)
+    tmp = path.parent / f'.{path.name}{PARTIAL_MARKER}{os.getpid()}'
+    with undone_on_failure(path.parent, [tmp.name]):
+        try:
+            tmp.write_text(text, encoding='utf-8')
+            os.replace(tmp, path)
+        except OSError as exc:   # a full disk fails at close, where no file name is attached
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+    return path
+
+
 def check_new_folder(path: typing.Union[str, Path], what: str = '--out') -> Path:
     """``path`` if it is absent or an empty folder, else OutputError (nothing is written)."""
     out = Path(path)

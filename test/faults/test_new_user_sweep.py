@@ -3,8 +3,13 @@ found is refused with one line naming the file or option and the fix, exit code 
 traceback, and nothing wrong or half-written left behind. Real bags, real checkpoint
 files, real file systems; one test per class, its cases examples of the class."""
 
+import os
 from pathlib import Path
+import resource
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -163,3 +168,38 @@ def test_a_symbolic_link_loop_or_a_dead_link_as_a_path_is_named(sim_bags, tmp_pa
                  ['first-frames', '--episodes', bags, '--out', dead]):
         refused(capsys, argv, 'symbolic link to', 'does not exist')
     assert not out.exists() and not (tmp_path / 'nowhere').exists()
+
+
+def run_limited(argv, max_file_bytes: int) -> subprocess.CompletedProcess:
+    """vag-ros ``argv`` in a process whose files cannot grow past ``max_file_bytes`` (as
+    on a full disk, writes fail mid-run: EFBIG; no root or small file system needed)."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+    return subprocess.run([sys.executable, '-m', 'vag_ros.cli', *map(str, argv)],
+                          preexec_fn=limit, capture_output=True, text=True,
+                          env=dict(os.environ, OMP_NUM_THREADS='1', SVT_LOG='1'))
+
+
+def test_a_write_the_disk_refuses_mid_run_is_one_line_and_leaves_nothing(sim_bags, tmp_path):
+    """Writes that fail once the work has begun, as on a full disk (was: ENOSPC tracebacks
+    from pyarrow, PyAV and shutil in export-lerobot, merge-datasets, split --copy and
+    first-frames, and from eval-policy a traceback and an empty --json file left behind;
+    generate left its new --out folder): exit 2, one line naming the file and the fix,
+    no output and no hidden partial left."""
+    out = tmp_path / 'out'
+    cases = [(['split', '--episodes', sim_bags, '--held-out', '1', '--copy', '--out', out],
+              100_000, '.mcap'),
+             (['export-lerobot', '--episodes', sim_bags, '--out', out], 20_000, '.mp4'),
+             (['eval-policy', '--checkpoint', CHECKPOINT, '--episodes', '1', '--quiet',
+               '--json', out / 'eval.json'], 100, 'eval.json'),
+             (['generate', '--checkpoint', CHECKPOINT, '--episode', next(sim_bags.iterdir()),
+               '--instruction', 'pick up the red block', '--sampling-steps', '1', '--out',
+               out / 'generated'], 100_000, 'File too large')]
+    for argv, limit, word in cases:
+        result = run_limited(argv, limit)
+        assert result.returncode == 2, result.stderr[-3000:]
+        assert 'Traceback' not in result.stderr, result.stderr[-3000:]
+        line = result.stderr.strip().splitlines()[-1]
+        assert line.startswith(f'vag-ros {argv[0]}: error: ') and word in line, line
+        assert not out.exists() and not list(tmp_path.iterdir()), list(tmp_path.iterdir())

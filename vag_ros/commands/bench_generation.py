@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.engines.export import export_engine
     from vag_ros.engines.manifest import read_manifest
     from vag_ros.errors import EngineError
+    from vag_ros.outputs import writable_file, write_text_atomically
 
+    if args.json:   # checked before the benchmark, not after it
+        writable_file(args.json, '--json', create=False)
     if args.guidance_scale is not None and (
             not args.preset or any(b not in ('torch', 'torch-compile') for b in args.backend)):
         raise EngineError('--guidance-scale sets a --preset\'s sampler for torch and '
@@ -141,8 +144,6 @@ def run(args: argparse.Namespace) -> int:
                         'threads': args.threads, 'guidance_scale': args.guidance_scale}
     print(format_table(report))
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + '\n')
+        path = write_text_atomically(args.json, json.dumps(report, indent=2) + '\n')
         print(f'json: {path}')
     return 0

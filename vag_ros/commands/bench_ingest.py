@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vag_ros.errors import VagError
     from vag_ros.ingest.synthetic import write_synthetic_bag
-    from vag_ros.outputs import check_new_folder, writable_file
+    from vag_ros.outputs import check_new_folder, writable_file, write_text_atomically
     from vag_ros.robot.description import load_robot_description
     if args.json:   # checked before the recording is written, not after the benchmark
         writable_file(args.json, '--json')
@@ -80,5 +80,5 @@ def run(args: argparse.Namespace) -> int:
     for key, value in figures.items():
         print(f'{key:>24}: {value}')
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + '\n')
+        write_text_atomically(args.json, json.dumps(figures, indent=2) + '\n')
     return 0
