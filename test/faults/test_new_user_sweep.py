@@ -185,7 +185,7 @@ def test_a_write_the_disk_refuses_mid_run_is_one_line_and_leaves_nothing(sim_bag
     """Writes that fail once the work has begun, as on a full disk (was: ENOSPC tracebacks
     from pyarrow, PyAV and shutil in export-lerobot, merge-datasets, split --copy and
     first-frames, and from eval-policy a traceback and an empty --json file left behind;
-    generate left its new --out folder): exit 2, one line naming the file and the fix,
+    generate and sim-record left their new --out folder): exit 2, one line naming the file and the fix,
     no output and no hidden partial left."""
     out = tmp_path / 'out'
     cases = [(['split', '--episodes', sim_bags, '--held-out', '1', '--copy', '--out', out],
@@ -195,7 +195,9 @@ def test_a_write_the_disk_refuses_mid_run_is_one_line_and_leaves_nothing(sim_bag
                '--json', out / 'eval.json'], 100, 'eval.json'),
              (['generate', '--checkpoint', CHECKPOINT, '--episode', next(sim_bags.iterdir()),
                '--instruction', 'pick up the red block', '--sampling-steps', '1', '--out',
-               out / 'generated'], 100_000, 'File too large')]
+               out / 'generated'], 100_000, 'File too large'),
+             (['sim-record', '--episodes', '1', '--quiet', '--out', out / 'bags'], 100_000,
+              'File too large')]
     for argv, limit, word in cases:
         result = run_limited(argv, limit)
         assert result.returncode == 2, result.stderr[-3000:]
@@ -203,3 +205,21 @@ def test_a_write_the_disk_refuses_mid_run_is_one_line_and_leaves_nothing(sim_bag
         line = result.stderr.strip().splitlines()[-1]
         assert line.startswith(f'vag-ros {argv[0]}: error: ') and word in line, line
         assert not out.exists() and not list(tmp_path.iterdir()), list(tmp_path.iterdir())
+
+
+def test_messages_say_what_is_wrong_and_do_not_advise_harm(sim_bags, tmp_path, capsys):
+    """A LeRobot data set given as --engine (was: 'export again with vag-ros export --out
+    <the data set> --force'), a synthesis that keeps no episode (was: 'dataset: None')."""
+    data = tmp_path / 'lerobot'
+    assert main(['export-lerobot', '--episodes', str(sim_bags), '--out', str(data)]) == 0
+    capsys.readouterr()
+    err = refused(capsys, ['generate', '--checkpoint', CHECKPOINT, '--backend', 'onnxruntime',
+                           '--engine', data, '--episode', next(sim_bags.iterdir()),
+                           '--instruction', 'pick', '--out', tmp_path / 'gen'],
+                  'not an engine folder', 'vag-ros export')
+    assert '--force' not in err
+    out = tmp_path / 'synth'
+    assert main(['synthesize', '--checkpoint', str(CHECKPOINT), '--out', str(out), '--scenes',
+                 '1', '--quiet', '--keep', 'tracking_error_max<=-1']) == 0
+    printed = capsys.readouterr().out
+    assert 'dataset: none written: no episode was kept' in printed and 'None' not in printed
