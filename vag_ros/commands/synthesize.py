@@ -244,7 +244,9 @@ def run(args: argparse.Namespace) -> int:
         print(f'{rate:.1f} scenes/min; time: {shares}, '
               f'export {100 * summary["export_s"] / total:.0f}%')
     print(f'scores:  {", ".join(summary["table"])}')
-    print(f'dataset: {summary["dataset"]}')
+    print(f'dataset: {summary["dataset"]}' if summary['dataset'] is not None else
+          'dataset: none written: no episode was kept (see the counts above); loosen --keep, '
+          'or look at the scores of the episodes in --out/bags')
     if world_size > 1 and rank == 0:
         print(f'join the shards: vag-ros merge-datasets {args.out}/shard-*-of-'
               f'{world_size:03d}/lerobot --out {args.out}/lerobot')
