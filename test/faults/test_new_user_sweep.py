@@ -185,8 +185,8 @@ def test_a_write_the_disk_refuses_mid_run_is_one_line_and_leaves_nothing(sim_bag
     """Writes that fail once the work has begun, as on a full disk (was: ENOSPC tracebacks
     from pyarrow, PyAV and shutil in export-lerobot, merge-datasets, split --copy and
     first-frames, and from eval-policy a traceback and an empty --json file left behind;
-    generate and sim-record left their new --out folder): exit 2, one line naming the file and the fix,
-    no output and no hidden partial left."""
+    generate and sim-record left their new --out folder): exit 2, one line naming the file
+    and the fix, no output and no hidden partial left."""
     out = tmp_path / 'out'
     cases = [(['split', '--episodes', sim_bags, '--held-out', '1', '--copy', '--out', out],
               100_000, '.mcap'),
