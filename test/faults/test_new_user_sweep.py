@@ -57,7 +57,7 @@ def checkpoint_copy(folder: Path) -> Path:
 
 def test_text_files_that_are_not_utf8_empty_or_cut_are_named(tmp_path, capsys):
     """A bag's metadata.yaml, a checkpoint's SHA256SUMS, config.yaml or robot.urdf, a
-    --urdf that is not UTF-8, is a folder, is empty or is cut short (was: a
+    --urdf or --sim-config that is not UTF-8, is a folder, is empty or is cut short (was: a
     UnicodeDecodeError or IsADirectoryError traceback, or a repr such as
     TypeError("'NoneType' object is not subscriptable") / <yaml.error.Mark object>)."""
     bags = lab_bags(tmp_path / 'bags', 1)
@@ -87,10 +87,13 @@ def test_text_files_that_are_not_utf8_empty_or_cut_are_named(tmp_path, capsys):
     latin.write_bytes(URDF.read_bytes().replace(b'vag_arm', b'vag_\xe9arm', 1))
     for urdf, words in ((latin, ('arm.urdf', 'not UTF-8')), (tmp_path, ('Is a directory',))):
         refused(capsys, generate + ['--checkpoint', CHECKPOINT, '--urdf', urdf], *words)
+    refused(capsys, ['synthesize', '--checkpoint', CHECKPOINT, '--out', tmp_path / 'synth',
+                     '--scenes', '1', '--sim-config', tmp_path], 'cannot read config file',
+            'Is a directory')
     none = checkpoint_copy(tmp_path / 'nosums')
     (none / 'SHA256SUMS').unlink()
     refused(capsys, generate + ['--checkpoint', none], 'has no SHA256SUMS')
-    assert not (tmp_path / 'gen').exists()
+    assert not (tmp_path / 'gen').exists() and not (tmp_path / 'synth').exists()
 
 
 def test_withhold_actions_refuses_a_keep_list_that_names_nothing(tmp_path, capsys):
@@ -126,18 +129,23 @@ def test_withhold_actions_refuses_a_keep_list_that_names_nothing(tmp_path, capsy
      ('--label-smoothing 41', 'video.frames')),
     (['synthesize', '--checkpoint', CHECKPOINT, '--label-smoothing', '5'],
      ('--label-smoothing', 'give --label-video')),
+    (['train-decoder', '--checkpoint', CHECKPOINT, '--data', ROOT, '--width', '100000'],
+     ('--width', '4096')),
+    (['train-inverse-dynamics', '--data', ROOT, '--height', '100000'], ('--height', '1024')),
+    (['train-inverse-dynamics', '--data', ROOT, '--lr', 'inf'], ('--lr', 'finite')),
     (['eval-policy', '--checkpoint', CHECKPOINT, '--episodes', '1', '--closed-loop',
       '--execute', '100000'], ('--execute 100000', 'action.horizon')),
 ])
 def test_a_numeric_option_out_of_its_range_is_refused_before_work(
         argv, words, tmp_path, capsys):
     """Values the commands took and crashed on or misreported (was: a MemoryError
-    traceback for a 1000000 px camera, SIGSEGV for 100000 torch threads, exit 0 with
-    JPEG quality 1000, label smoothing 0 or past the clip, --label-smoothing silently
-    ignored without --label-video, and an eval JSON that says 100000 targets were executed
-    per 40-target chunk); nothing is written."""
+    traceback for a 1000000 px camera or 100000 refiner channels, SIGSEGV for 100000
+    torch threads, exit 0 with JPEG quality 1000 or --lr inf, label smoothing 0 or past the
+    clip, --label-smoothing silently ignored without --label-video, and an eval JSON that
+    says 100000 targets were executed per 40-target chunk); nothing is written."""
     out = tmp_path / 'out'
     extra = {'synthesize': ['--out', out, '--scenes', '1', '--quiet'],
+             'train-decoder': ['--out', out], 'train-inverse-dynamics': ['--out', out],
              'eval-policy': ['--json', out / 'eval.json', '--quiet']}.get(argv[0], [])
     refused(capsys, argv + extra, *words)
     assert not out.exists()
@@ -223,3 +231,13 @@ def test_messages_say_what_is_wrong_and_do_not_advise_harm(sim_bags, tmp_path, c
                  '1', '--quiet', '--keep', 'tracking_error_max<=-1']) == 0
     printed = capsys.readouterr().out
     assert 'dataset: none written: no episode was kept' in printed and 'None' not in printed
+
+
+def test_a_training_that_diverges_saves_no_model(sim_bags, tmp_path, capsys):
+    """train-inverse-dynamics whose loss turns NaN (was: exit 0, a model of NaN weights
+    saved, 'loss=nan' in a progress bar): refused naming the step and --lr, nothing saved,
+    as train and train-decoder refuse it."""
+    out = tmp_path / 'inverse_dynamics'
+    refused(capsys, ['train-inverse-dynamics', '--data', sim_bags, '--out', out, '--steps',
+                     '2', '--lr', '1e30', '--quiet'], 'diverged at step', 'lower --lr')
+    assert not out.exists()

@@ -82,16 +82,24 @@ def bounded(limit: int, what: str):
 
 episode_count = bounded(MAX_EPISODES, 'episodes')
 sampling_steps = bounded(MAX_SAMPLING_STEPS, 'sampling steps')
-MAX_CAMERA_SIDE = 8192  # px: an 8K camera's width; more is a typo (and no memory holds it)
 
 
-def camera_side(text: str) -> int:
-    """A camera width or height in pixels: 1 to MAX_CAMERA_SIDE."""
-    value = positive(text)
-    if value > MAX_CAMERA_SIDE:
-        raise argparse.ArgumentTypeError(
-            f'{value} px is more than the {MAX_CAMERA_SIDE} px a camera side may have')
-    return value
+def at_most(limit: int, what: str):
+    """An argparse type: a positive integer of at most ``limit``, ``what`` naming the limit
+    (a size past it is a typo, and no memory would hold it)."""
+    def parse(text: str) -> int:
+        value = positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f'{value} is more than the {limit} {what}')
+        return value
+    parse.__name__ = what.split()[0]
+    return parse
+
+
+MAX_CAMERA_SIDE = 8192  # px: an 8K camera's width
+camera_side = at_most(MAX_CAMERA_SIDE, 'px a camera side may have')
+network_width = at_most(4096, 'channels a layer of these small networks may have')
+frame_side = at_most(1024, 'px a side of the frames the model reads may have')
 
 
 def jpeg_quality(text: str) -> int:
