@@ -168,8 +168,9 @@ def undone_on_failure(folder: typing.Union[str, Path], names: typing.Iterable[st
             else:
                 path.unlink(missing_ok=True)
         for empty in made:
-            if empty.is_dir() and not any(empty.iterdir()):
-                empty.rmdir()
+            with contextlib.suppress(OSError):   # the error that got here is the one to tell
+                if empty.is_dir() and not any(empty.iterdir()):
+                    empty.rmdir()
         raise
 
 

@@ -65,7 +65,7 @@ def test_text_files_that_are_not_utf8_empty_or_cut_are_named(tmp_path, capsys):
     text = meta.read_bytes()
     args = ['first-frames', '--episodes', bags, '--out', tmp_path / 'frames']
     for content, words in ((b'x: \xe9\n', ('metadata.yaml', 'not UTF-8')),
-                           (b'', ('metadata.yaml', 'the file is empty', 'reindex')),
+                           (b'', ('metadata.yaml is empty', 'reindex')),
                            (text[:200], ('metadata.yaml', 'not valid YAML', 'at line'))):
         meta.write_bytes(content)
         err = refused(capsys, args, *words)

@@ -63,13 +63,15 @@ def _bag_info(path: Path) -> dict:
         data = yaml.safe_load(read_utf8(meta_file, 'bag metadata', EpisodeError))
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
-        raise EpisodeError(f'{meta_file} is not valid YAML ({getattr(exc, "problem", exc)}'
+        raise EpisodeError(f'{path}: not a rosbag2 bag: {meta_file} is not valid YAML ('
+                           f'{getattr(exc, "problem", exc)}'
                            + (f' at line {mark.line + 1}' if mark else '') + '): truncated '
                            'or edited; restore it (ros2 bag reindex rebuilds it)') from None
     if not isinstance(data, dict) or 'rosbag2_bagfile_information' not in data:
-        raise EpisodeError(f'{meta_file}: no rosbag2_bagfile_information ('
-                           + ('the file is empty' if data is None else 'not a rosbag2 '
-                              'metadata file') + '); restore it (ros2 bag reindex rebuilds it)')
+        raise EpisodeError(f'{path}: not a rosbag2 bag: {meta_file} '
+                           + ('is empty' if data is None else
+                              'has no rosbag2_bagfile_information')
+                           + '; restore it (ros2 bag reindex rebuilds it)')
     try:
         info = data['rosbag2_bagfile_information']
         files = [path / Path(f).name for f in info['relative_file_paths']]
