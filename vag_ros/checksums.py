@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 import typing
 
-from vag_ros.errors import CheckpointError
+from vag_ros.errors import CheckpointError, read_utf8
 
 SUMS = 'SHA256SUMS'
 
@@ -31,7 +31,8 @@ def read_checksums(folder: typing.Union[str, Path]) -> typing.Dict[str, str]:
     if not path.is_file():
         return {}
     sums = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_utf8(path, 'checksum list', CheckpointError)
+                                  .splitlines(), 1):
         if not line.strip():
             continue
         digest, _, name = line.partition('  ')

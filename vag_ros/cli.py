@@ -1,6 +1,8 @@
 """The ``vag-ros`` command: one subcommand per job, each a thin shell over the core."""
 
 import argparse
+import errno
+import os
 import signal
 import sys
 import typing
@@ -10,6 +12,14 @@ from vag_ros.errors import VagError
 
 # subcommand -> module in vag_ros.commands (HELP, add_arguments, run)
 TERMINATING = (signal.SIGTERM, signal.SIGHUP)  # handled as Ctrl-C (KeyboardInterrupt)
+# the disk refused a write mid-run (no check before the work can rule these out): one line,
+# as bad input, with the fix; the staged outputs are already removed by then
+DISK_REFUSED = {
+    errno.ENOSPC: 'free space on that disk, or write the output to another one',
+    errno.EDQUOT: 'free space in your quota, or write the output to another disk',
+    errno.EROFS: 'the disk is read-only: write the output to another one',
+    errno.EFBIG: 'the file outgrew the file size limit (ulimit -f) or the file system\'s: '
+                 'raise it, or write the output to another disk'}
 COMMANDS = {
     'sim-record': 'sim_record',
     'ingest': 'ingest',
@@ -54,6 +64,14 @@ def main(argv: typing.Optional[typing.Sequence[str]] = None) -> int:
         return args.run(args)
     except VagError as exc:
         print(f'vag-ros {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in DISK_REFUSED:
+            raise
+        written = exc.filename2 or exc.filename   # a copy's source is filename, its target 2
+        where = f'cannot write {written}' if written else 'cannot write the output'
+        print(f'vag-ros {args.command}: error: {where}: {os.strerror(exc.errno)}; '
+              f'{DISK_REFUSED[exc.errno]}, and run again', file=sys.stderr)
         return 2
     except Terminated as exc:
         print(f'vag-ros {args.command}: terminated ({signal.Signals(exc.signum).name})',

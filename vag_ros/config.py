@@ -72,6 +72,8 @@ def load_yaml(path: typing.Union[str, Path]) -> dict:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f'config file not found: {path}') from None
+    except OSError as exc:   # a folder, a file it may not read
+        raise ConfigError(f'cannot read config file {path}: {exc.strerror}') from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f'config file {path} is not UTF-8 text ({exc.reason} at byte '
                           f'{exc.start}): save it as UTF-8') from None

@@ -31,3 +31,17 @@ class EngineError(VagError):
 
 class ConversionError(VagError, ValueError):
     """A message does not hold what its fields claim (encoding, size, step, lengths)."""
+
+
+def read_utf8(path, what: str, error: type = VagError) -> str:
+    """The text of ``path``; ``error`` naming it as ``what`` when it cannot be read or is
+    not UTF-8 (a file saved in another encoding, or binary)."""
+    from pathlib import Path
+    path = Path(path)
+    try:
+        return path.read_text(encoding='utf-8')
+    except UnicodeDecodeError as exc:
+        raise error(f'{path} ({what}) is not UTF-8 text ({exc.reason} at byte {exc.start}): '
+                    'restore it or save it as UTF-8') from None
+    except OSError as exc:
+        raise error(f'cannot read {path} ({what}): {exc.strerror or exc}') from None

@@ -28,6 +28,25 @@ def check_name(name: str, what: str = 'name') -> str:
     return name
 
 
+def check_not_dangling(path: Path, what: str) -> None:
+    """OutputError if ``path`` is a symbolic link that leads nowhere: to a missing target
+    (nothing can be created through it) or round a loop of links."""
+    if path.is_symlink() and not path.exists():
+        real_path(path, what)   # a loop: said so
+        raise OutputError(f'{what} {path} is a symbolic link to {os.readlink(path)}, which '
+                          'does not exist; give a real folder, or create its target first')
+
+
+def real_path(path: typing.Union[str, Path], what: str) -> Path:
+    """``path`` with its links resolved; OutputError naming ``what`` on a link loop (a link
+    that points, through others, back at itself: nothing can be read or written there)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):   # pathlib: 'Symlink loop from ...'; ELOOP
+        raise OutputError(f'{what} {path}: a loop of symbolic links (it points back at '
+                          'itself); give the real path') from None
+
+
 def writable_folder(path: typing.Union[str, Path], what: str = 'output folder',
                     create: bool = True) -> Path:
     """Create ``path`` if needed and prove it takes a file; OutputError saying why not.
@@ -36,6 +55,7 @@ def writable_folder(path: typing.Union[str, Path], what: str = 'output folder',
     that exists, must be writable (checked with os.access).
     """
     out = Path(path)
+    check_not_dangling(out, what)
     if out.exists() and not out.is_dir():
         raise OutputError(f'{what} {out} exists and is not a folder')
     if not create:
@@ -62,6 +82,7 @@ def writable_file(path: typing.Union[str, Path], what: str = 'output file',
                   create: bool = True) -> Path:
     """A file path whose folder can be written and that is not a folder itself."""
     path = Path(path)
+    check_not_dangling(path, what)
     if path.is_dir():
         raise OutputError(f'{what} {path} is a folder')
     writable_folder(path.parent, f'folder of the {what}', create)
@@ -128,9 +149,49 @@ def deferred_signals():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+@contextlib.contextmanager
+def undone_on_failure(folder: typing.Union[str, Path], names: typing.Iterable[str] = ()):
+    """Make ``folder`` (and its missing parents) for a block that writes ``names`` in it; if
+    the block fails (a full disk, Ctrl-C), the names it created and the folders it made are
+    removed again. Yields the folder."""
+    import shutil
+    folder = Path(folder)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    fresh = [folder / name for name in names if not (folder / name).exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+    except BaseException:
+        for path in fresh:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for empty in made:
+            with contextlib.suppress(OSError):   # the error that got here is the one to tell
+                if empty.is_dir() and not any(empty.iterdir()):
+                    empty.rmdir()
+        raise
+
+
+def write_text_atomically(path: typing.Union[str, Path], text: str) -> Path:
+    """Write ``text`` to ``path`` through a hidden file beside it, renamed into place: a full
+    disk or an interrupt leaves the old file or none, never an empty or cut one."""
+    path = Path(path)
+    tmp = path.parent / f'.{path.name}{PARTIAL_MARKER}{os.getpid()}'
+    with undone_on_failure(path.parent, [tmp.name]):
+        try:
+            tmp.write_text(text, encoding='utf-8')
+            os.replace(tmp, path)
+        except OSError as exc:   # a full disk fails at close, where no file name is attached
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+    return path
+
+
 def check_new_folder(path: typing.Union[str, Path], what: str = '--out') -> Path:
     """``path`` if it is absent or an empty folder, else OutputError (nothing is written)."""
     out = Path(path)
+    check_not_dangling(out, what)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputError(f'{what} {out} exists and is not empty; refusing to write into it '
                           '(choose a new folder)')

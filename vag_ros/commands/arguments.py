@@ -84,6 +84,52 @@ episode_count = bounded(MAX_EPISODES, 'episodes')
 sampling_steps = bounded(MAX_SAMPLING_STEPS, 'sampling steps')
 
 
+def at_most(limit: int, what: str):
+    """An argparse type: a positive integer of at most ``limit``, ``what`` naming the limit
+    (a size past it is a typo, and no memory would hold it)."""
+    def parse(text: str) -> int:
+        value = positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f'{value} is more than the {limit} {what}')
+        return value
+    parse.__name__ = what.split()[0]
+    return parse
+
+
+MAX_CAMERA_SIDE = 8192  # px: an 8K camera's width
+camera_side = at_most(MAX_CAMERA_SIDE, 'px a camera side may have')
+network_width = at_most(4096, 'channels a layer of these small networks may have')
+frame_side = at_most(1024, 'px a side of the frames the model reads may have')
+
+
+def jpeg_quality(text: str) -> int:
+    """A JPEG quality: 1 (smallest) to 100 (best), as PIL and image_transport take it."""
+    value = positive(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f'expected a JPEG quality of 1 to 100, got {value}')
+    return value
+
+
+def thread_count(text: str) -> int:
+    """CPU threads: 0 (the library's default) up to this machine's CPU count."""
+    import os
+    value, cpus = non_negative(text), os.cpu_count() or 1
+    if value > cpus:
+        raise argparse.ArgumentTypeError(
+            f'{value} threads: this machine has {cpus} CPUs; give 1 to {cpus} (0: the '
+            'library default)')
+    return value
+
+
+def odd_frames(text: str) -> int:
+    """A centred window in frames: an odd integer >= 1 (1: none)."""
+    value = positive(text)
+    if value % 2 == 0:
+        raise argparse.ArgumentTypeError(f'expected an odd number of frames (1: none), got '
+                                         f'{value}')
+    return value
+
+
 def add_sampling_steps_argument(parser: argparse.ArgumentParser) -> None:
     """--sampling-steps: denoising (flow) steps per generation, not optimizer steps (the
     training commands' --steps); --steps is its older spelling."""

@@ -12,7 +12,7 @@ import argparse
 
 from vag_ros.commands.arguments import (add_sampling_steps_argument, non_negative,
                                         non_negative_float, positive, positive_float,
-                                        torch_device)
+                                        thread_count, torch_device)
 
 HELP = 'benchmark torch / torch.compile / onnxruntime / TensorRT on one model'
 BENCH_BACKENDS = ('torch', 'torch-compile', 'onnxruntime', 'tensorrt')
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--step-calls', type=positive, default=3,
                         help='timed step calls per backend and round')
     add_sampling_steps_argument(parser)
-    parser.add_argument('--threads', type=non_negative, default=0,
+    parser.add_argument('--threads', type=thread_count, default=0,
                         help='CPU threads for torch and onnxruntime (0: library default)')
     parser.add_argument('--image', default=None, help='first frame (default: seeded noise)')
     parser.add_argument('--instruction', default='pick up the red block')
@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.engines.export import export_engine
     from vag_ros.engines.manifest import read_manifest
     from vag_ros.errors import EngineError
+    from vag_ros.outputs import writable_file, write_text_atomically
 
+    if args.json:   # checked before the benchmark, not after it
+        writable_file(args.json, '--json', create=False)
     if args.guidance_scale is not None and (
             not args.preset or any(b not in ('torch', 'torch-compile') for b in args.backend)):
         raise EngineError('--guidance-scale sets a --preset\'s sampler for torch and '
@@ -141,8 +144,6 @@ def run(args: argparse.Namespace) -> int:
                         'threads': args.threads, 'guidance_scale': args.guidance_scale}
     print(format_table(report))
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + '\n')
+        path = write_text_atomically(args.json, json.dumps(report, indent=2) + '\n')
         print(f'json: {path}')
     return 0

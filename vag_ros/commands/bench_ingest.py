@@ -7,7 +7,7 @@ messages and episode frames per second, and the child's peak resident memory.
 
 import argparse
 
-from vag_ros.commands.arguments import keyword_defaults, positive, positive_float
+from vag_ros.commands.arguments import camera_side, keyword_defaults, positive_float
 
 HELP = 'measure vag-ros ingest throughput and peak memory on a synthetic recording'
 
@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = keyword_defaults(write_synthetic_bag)
     parser.add_argument('--minutes', type=positive_float, default=d['minutes'],
                         help='length of the recording (default %(default)s)')
-    parser.add_argument('--width', type=positive, default=d['width'],
+    parser.add_argument('--width', type=camera_side, default=d['width'],
                         help='camera width [px] (default %(default)s)')
-    parser.add_argument('--height', type=positive, default=d['height'],
+    parser.add_argument('--height', type=camera_side, default=d['height'],
                         help='camera height [px] (default %(default)s)')
     parser.add_argument('--out', default=None,
                         help='work folder (default: a temporary one, removed after)')
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vag_ros.errors import VagError
     from vag_ros.ingest.synthetic import write_synthetic_bag
-    from vag_ros.outputs import check_new_folder, writable_file
+    from vag_ros.outputs import check_new_folder, writable_file, write_text_atomically
     from vag_ros.robot.description import load_robot_description
     if args.json:   # checked before the recording is written, not after the benchmark
         writable_file(args.json, '--json')
@@ -80,5 +80,5 @@ def run(args: argparse.Namespace) -> int:
     for key, value in figures.items():
         print(f'{key:>24}: {value}')
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + '\n')
+        write_text_atomically(args.json, json.dumps(figures, indent=2) + '\n')
     return 0

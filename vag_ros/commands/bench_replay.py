@@ -34,10 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
+    from vag_ros.outputs import writable_file, write_text_atomically
     from vag_ros.ros.bench_replay import run_once
 
+    if args.json:   # checked before the benchmark, not after it
+        writable_file(args.json, '--json', create=False)
     rows = []
     for repeat in range(args.repeats):
         for rate in args.rates:
@@ -50,8 +52,6 @@ def run(args: argparse.Namespace) -> int:
                   f'jitter p99 {row["jitter_p99_ms"]:.2f} ms; max acceleration step '
                   f'{row["max_acceleration_step"]:.3f} rad/s^2', flush=True)
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({'runs': rows}, indent=2) + '\n')
+        path = write_text_atomically(args.json, json.dumps({'runs': rows}, indent=2) + '\n')
         print(f'json: {path}')
     return 0

@@ -8,7 +8,7 @@ median write time with their ratios to raw (all measured side by side in this ru
 
 import argparse
 
-from vag_ros.commands.arguments import keyword_defaults, positive
+from vag_ros.commands.arguments import camera_side, jpeg_quality, keyword_defaults, positive
 
 HELP = 'measure bag size and write time of raw, downscaled and compressed camera storage'
 
@@ -17,12 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vag_ros.episodes.camera_storage import storage_bench
     parser.add_argument('--frames', type=positive, default=121,
                         help='camera frames per bag (default 121: a 4 s motion at 30 Hz)')
-    parser.add_argument('--width', type=positive, default=640, help='camera width [px]')
-    parser.add_argument('--height', type=positive, default=480, help='camera height [px]')
+    parser.add_argument('--width', type=camera_side, default=640, help='camera width [px]')
+    parser.add_argument('--height', type=camera_side, default=480, help='camera height [px]')
     parser.add_argument('--repeats', type=positive,
                         default=keyword_defaults(storage_bench)['repeats'],
                         help='bags per setting (default %(default)s)')
-    parser.add_argument('--quality', type=positive, default=90, help='JPEG quality')
+    parser.add_argument('--quality', type=jpeg_quality, default=90,
+                        help='JPEG quality, 1 to 100 (default %(default)s)')
 
 
 def camera_frames(count: int, width: int, height: int):
@@ -44,6 +45,12 @@ def camera_frames(count: int, width: int, height: int):
 
 def run(args: argparse.Namespace) -> int:
     from vag_ros.episodes.camera_storage import storage_bench
+    from vag_ros.errors import VagError
+    size, free = args.frames * args.width * args.height * 3, available_memory()
+    if size > free // 2:   # the frames, and each bag's copy of them as it is written
+        raise VagError(f'--frames {args.frames} of {args.width}x{args.height}: {size / 1e9:.1f} '
+                       f'GB of frames, and {free / 1e9:.1f} GB of memory is available; give '
+                       'fewer frames or a smaller camera')
     frames = camera_frames(args.frames, args.width, args.height)
     half = args.width // 2
     settings = [{'storage': 'raw'}, {'storage': 'raw', 'max_width': half},
@@ -60,3 +67,16 @@ def run(args: argparse.Namespace) -> int:
               f'{row["megabytes"]:>9.2f} {row["write_s"]:>9.3f} {row["size_ratio"]:>7.3f} '
               f'{row["time_ratio"]:>7.2f}')
     return 0
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable), else all of it."""
+    import os
+    try:
+        with open('/proc/meminfo') as info:
+            for line in info:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vag_ros.errors import EpisodeError
-    from vag_ros.outputs import writable_folder
+    from vag_ros.outputs import real_path, writable_folder
     from vag_ros.synth.export import dataset_writer, export_folder, read_exported
 
     make_writer = dataset_writer(args.format, args.openpi_action_horizon)
@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise EpisodeError(f'{out} already exists; pass --overwrite to replace it')
     writable_folder(out.parent, 'folder of --out')
-    for given in (args.episodes, args.generated):
-        if given and Path(given).resolve().is_relative_to(out.resolve()):
+    for given, what in ((args.episodes, '--episodes'), (args.generated, '--generated')):
+        if given and real_path(given, what).is_relative_to(real_path(out, '--out')):
             raise EpisodeError(f'--out {out} holds the input {given}; export elsewhere')
     root = export_folder(Path(args.episodes), out, args.generated and Path(args.generated),
                          args.codec, args.overwrite, args.fps, make_writer)

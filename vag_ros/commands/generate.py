@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.episodes.episode import Episode, EpisodeMetadata
     from vag_ros.errors import EpisodeError, VagError
     from vag_ros.model.checkpoint import checkpoint_robot, read_config
-    from vag_ros.outputs import check_name, writable_folder
+    from vag_ros.outputs import check_name, undone_on_failure, writable_folder
     from vag_ros import media
 
     check_backend_arguments(args)
@@ -109,14 +109,15 @@ def run(args: argparse.Namespace) -> int:
                'backend': args.backend,
                **({'engine': str(Path(args.engine).resolve())} if args.engine else {})})
     episode = Episode(frames=video, joints=joints, actions=joints.copy(), metadata=metadata)
-    out.mkdir(parents=True, exist_ok=True)
-    bag = write_episode(episode, out, name=name)
-    gif = media.write_gif(video, out / f'{name}.gif', result.fps)
-    png = media.plot_action_curves({'generated': joints}, out / f'{name}_actions.png',
-                                   result.fps, robot.joint_names,
-                                   f'"{args.instruction}" (seed {args.seed})')
-    mp4_ok, why = media.mp4_support()
-    mp4 = media.write_mp4(video, out / f'{name}.mp4', result.fps) if mp4_ok else None
+    files = [name, f'{name}.gif', f'{name}_actions.png', f'{name}.mp4']
+    with undone_on_failure(out, files):   # a full disk, Ctrl-C: none of these files stay
+        bag = write_episode(episode, out, name=name)
+        gif = media.write_gif(video, out / files[1], result.fps)
+        png = media.plot_action_curves({'generated': joints}, out / files[2], result.fps,
+                                       robot.joint_names,
+                                       f'"{args.instruction}" (seed {args.seed})')
+        mp4_ok, why = media.mp4_support()
+        mp4 = media.write_mp4(video, out / files[3], result.fps) if mp4_ok else None
     print(f'backend: {label}')
     print(f'bag:     {bag}')
     print(f'gif:     {gif}')

@@ -22,11 +22,13 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.datasets.lerobot_reader import read_dataset
     from vag_ros.datasets.merge import merge_datasets
     from vag_ros.errors import EpisodeError
+    from vag_ros.outputs import real_path
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise EpisodeError(f'{out} already exists; pass --overwrite to replace it')
-    inside = [s for s in args.shards if Path(s).resolve().is_relative_to(out.resolve())]
+    inside = [s for s in args.shards
+              if real_path(s, 'data set').is_relative_to(real_path(out, '--out'))]
     if inside:
         raise EpisodeError(f'--out {out} holds the shard {inside[0]}; write the merge elsewhere')
     root = merge_datasets([Path(s) for s in args.shards], out, args.overwrite)

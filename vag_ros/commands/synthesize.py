@@ -20,10 +20,11 @@ vag-ros merge-datasets (v3.0 sets: --format v2.1 is refused under torchrun).
 import argparse
 
 from vag_ros.commands.arguments import add_codec_argument, add_format_arguments, \
-    add_sampling_steps_argument, episode_count, seed
+    add_sampling_steps_argument, episode_count, odd_frames, seed
 from vag_ros.commands.generate import add_backend_arguments, add_guidance_argument
 
 HELP = 'generate, validate, replay and score episodes into a LeRobot data set'
+DEFAULT_LABEL_SMOOTHING = 3  # frames: unsmoothed frame-wise readings jitter past the limits
 DEFAULT_SEED = 200000  # above eval's held-out seeds (100000...) and training's (below)
 
 
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'the generated video with this inverse-dynamics model (e.g. '
                              'CHECKPOINT/baselines/inverse_dynamics) instead of taking the '
                              'action branch\'s; a data baseline for VAG\'s own joints')
-    parser.add_argument('--label-smoothing', type=int, default=3, metavar='FRAMES',
+    parser.add_argument('--label-smoothing', type=odd_frames, default=None, metavar='FRAMES',
                         help='--label-video: centred moving average of the read joints over '
                              'FRAMES (odd; 1: none). Default 3: unsmoothed frame-wise '
                              'readings jitter past the safety limits (1 of 30 scenes valid, '
@@ -122,6 +123,22 @@ def _scene_source(args, robot):
         'sim_config': repr(config)}
 
 
+def check_label_smoothing(args: argparse.Namespace, frames: int) -> None:
+    """--label-smoothing only with --label-video (default 3 there), over at most the
+    generated clip's ``frames``."""
+    from vag_ros.errors import VagError
+    if args.label_video is None:
+        if args.label_smoothing is not None:
+            raise VagError('--label-smoothing smooths the joints --label-video reads off the '
+                           'video: give --label-video too, or leave --label-smoothing out')
+        return
+    args.label_smoothing = args.label_smoothing or DEFAULT_LABEL_SMOOTHING
+    if args.label_smoothing > frames:
+        raise VagError(f'--label-smoothing {args.label_smoothing}: more frames than the '
+                       f'{frames} of a generated clip (video.frames); give an odd number '
+                       f'up to {frames - 1 + frames % 2}')
+
+
 def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
@@ -158,8 +175,9 @@ def run(args: argparse.Namespace) -> int:
         modes, why = ('joint', 'action_no_bridge'), 'world scenes need generated joints'
     else:                              # a lab's frames: the generated episode is the data
         modes, why = ('joint',), 'first frames need video and joints; use a joint checkpoint'
-    check_checkpoint_fits(read_config(args.checkpoint), args.checkpoint, robot,
-                          robot.lower, modes, why)
+    config = read_config(args.checkpoint)
+    check_checkpoint_fits(config, args.checkpoint, robot, robot.lower, modes, why)
+    check_label_smoothing(args, config.video.frames)
     sums = check_checkpoint_files(args.checkpoint) / SUMS   # its sha256: the run's identity
     rank, world_size = synth.dist_info()
     make_writer = dataset_writer(args.format, args.openpi_action_horizon)
@@ -226,7 +244,9 @@ def run(args: argparse.Namespace) -> int:
         print(f'{rate:.1f} scenes/min; time: {shares}, '
               f'export {100 * summary["export_s"] / total:.0f}%')
     print(f'scores:  {", ".join(summary["table"])}')
-    print(f'dataset: {summary["dataset"]}')
+    print(f'dataset: {summary["dataset"]}' if summary['dataset'] is not None else
+          'dataset: none written: no episode was kept (see the counts above); loosen --keep, '
+          'or look at the scores of the episodes in --out/bags')
     if world_size > 1 and rank == 0:
         print(f'join the shards: vag-ros merge-datasets {args.out}/shard-*-of-'
               f'{world_size:03d}/lerobot --out {args.out}/lerobot')

@@ -2,8 +2,8 @@
 
 import argparse
 
-from vag_ros.commands.arguments import add_config_options, non_negative, positive, \
-    torch_device
+from vag_ros.commands.arguments import add_config_options, network_width, non_negative, \
+    positive, positive_float, torch_device
 
 HELP = ("train a checkpoint's learned video decoder (the PCA codec's refiner) on its own "
         'generated latents; writes a new checkpoint')
@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'episodes': (positive, 'episodes whose first clip is generated'),
         'steps': (positive, 'optimizer steps'),
         'batch_size': (positive, 'frames per step, each from another clip'),
-        'lr': (float, 'AdamW learning rate, cosine to 10%%'),
-        'width': (positive, 'refiner channels'),
+        'lr': (positive_float, 'AdamW learning rate, cosine to 10%%'),
+        'width': (network_width, 'refiner channels'),
         'noise': (float, 'max std of the noise on true latents'),
         'generated_fraction': (float, 'share of each batch from generated latents'),
         'sample_steps': (positive, 'Euler steps when sampling latents'),

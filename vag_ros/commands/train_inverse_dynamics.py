@@ -2,8 +2,8 @@
 
 import argparse
 
-from vag_ros.commands.arguments import add_config_options, non_negative, positive, \
-    torch_device
+from vag_ros.commands.arguments import add_config_options, frame_side, non_negative, \
+    positive, positive_float, torch_device
 
 HELP = "train the two-stage baseline's inverse-dynamics CNN on a folder of episode bags"
 
@@ -15,10 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='output folder (e.g. <checkpoint>/baselines/inverse_dynamics)')
     add_config_options(parser, InverseDynamicsTrainConfig(), {
         'steps': (positive, 'optimizer steps'),
-        'height': (positive, "frame height, the VAG model's"),
-        'width': (positive, "frame width, the VAG model's"),
+        'height': (frame_side, "frame height, the VAG model's"),
+        'width': (frame_side, "frame width, the VAG model's"),
         'batch_size': (positive, 'frames per step'),
-        'lr': (float, 'AdamW learning rate, cosine to 5%%'),
+        'lr': (positive_float, 'AdamW learning rate, cosine to 5%%'),
         'seed': (non_negative, 'seed of the weights, batches and shifts')})
     parser.add_argument('--no-augment', action='store_true', help='no random shifts')
     parser.add_argument('--device', type=torch_device, default='cpu',

@@ -28,13 +28,22 @@ def keep_names(path) -> list:
     from vag_ros.errors import EpisodeError
     path = Path(path)
     if path.is_dir():
-        return [bag.name for bag in list_episode_bags(path)]
+        names = [bag.name for bag in list_episode_bags(path)]
+        if not names:
+            raise EpisodeError(f'--keep {path}: a folder with no episode bag (a folder with '
+                               'metadata.yaml) in it; give the folder of the labelled bags, '
+                               'or leave --keep out to withhold every action')
+        return names
     try:
-        return [line.strip() for line in path.read_text(encoding='utf-8').splitlines()
-                if line.strip()]
+        names = [line.strip() for line in path.read_text(encoding='utf-8').splitlines()
+                 if line.strip()]
     except (OSError, UnicodeDecodeError) as exc:
         raise EpisodeError(f'--keep {path}: neither a folder of bags nor a readable list of '
                            f'names ({exc})') from None
+    if not names:
+        raise EpisodeError(f'--keep {path}: the file names no bag; write one bag name a line, '
+                           'or leave --keep out to withhold every action')
+    return names
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from vag_ros.engines.manifest import (checkpoint_hash, file_entry, FORMAT, Manif
 from vag_ros.engines.text_cache import FILE as TEXT_CACHE, write_text_cache
 from vag_ros.errors import EngineError
 from vag_ros.model.checkpoint import checkpoint_robot, read_config
+from vag_ros.outputs import real_path
 
 FILES = {io.STEP: 'denoise_step.onnx', io.ACTION: 'action_branch.onnx',
          io.ENCODER: 'latent_encoder.onnx', io.DECODER: 'latent_decoder.onnx'}
@@ -135,7 +136,7 @@ def _bytes(entry: dict) -> int:
 def _check_out(out: Path, force: bool, checkpoint: Path) -> None:
     if out.exists() and not out.is_dir():
         raise EngineError(f'--out {out} exists and is not a folder')
-    target, source = out.resolve(), checkpoint.resolve()
+    target, source = real_path(out, '--out'), real_path(checkpoint, '--checkpoint')
     if target == source or target in source.parents:
         raise EngineError(f'--out {out} holds the checkpoint {checkpoint}; choose another '
                           f'--out (e.g. engines/{source.name})')

@@ -144,9 +144,11 @@ def read_manifest(directory: typing.Union[str, Path]) -> Manifest:
                           f'export --checkpoint <dir> --out {directory}')
     path = directory / MANIFEST
     if not path.is_file():
-        raise EngineError(f'{directory}: no {MANIFEST} (not an engine folder, or an export '
-                          f'that did not finish); export again with vag-ros export --out '
-                          f'{directory} --force')
+        if any(directory.iterdir()) and not any(directory.glob('*.onnx')):   # a data set...
+            raise EngineError(f'{directory}: not an engine folder (no {MANIFEST}, no ONNX '
+                              'graphs): give the folder vag-ros export --out wrote')
+        raise EngineError(f'{directory}: no {MANIFEST} (an export that did not finish); '
+                          f'export again with vag-ros export --out {directory} --force')
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

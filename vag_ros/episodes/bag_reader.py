@@ -11,7 +11,7 @@ import yaml
 from vag_ros.episodes import topics as tp
 from vag_ros.episodes.bag_writer import episode_digest, PARTIAL_MARKER, typestore
 from vag_ros.episodes.episode import Episode, EpisodeMetadata
-from vag_ros.errors import EpisodeError
+from vag_ros.errors import EpisodeError, read_utf8
 
 
 PathLike = typing.Union[str, Path]
@@ -60,11 +60,24 @@ def _bag_info(path: Path) -> dict:
     if not meta_file.is_file():
         raise EpisodeError(f'{path}: not a rosbag2 directory (no metadata.yaml)')
     try:
-        info = yaml.safe_load(meta_file.read_text())['rosbag2_bagfile_information']
+        data = yaml.safe_load(read_utf8(meta_file, 'bag metadata', EpisodeError))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        raise EpisodeError(f'{path}: not a rosbag2 bag: {meta_file} is not valid YAML ('
+                           f'{getattr(exc, "problem", exc)}'
+                           + (f' at line {mark.line + 1}' if mark else '') + '): truncated '
+                           'or edited; restore it (ros2 bag reindex rebuilds it)') from None
+    if not isinstance(data, dict) or 'rosbag2_bagfile_information' not in data:
+        raise EpisodeError(f'{path}: not a rosbag2 bag: {meta_file} '
+                           + ('is empty' if data is None else
+                              'has no rosbag2_bagfile_information')
+                           + '; restore it (ros2 bag reindex rebuilds it)')
+    try:
+        info = data['rosbag2_bagfile_information']
         files = [path / Path(f).name for f in info['relative_file_paths']]
         topics = {t['topic_metadata']['name']: t['topic_metadata']['type']
                   for t in info['topics_with_message_count']}
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise EpisodeError(f'{path}: not a rosbag2 bag, bad metadata.yaml: {exc!r}') from exc
     missing_files = [str(f) for f in files if not f.is_file()]
     if missing_files:

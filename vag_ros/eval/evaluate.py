@@ -498,7 +498,5 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
 
 def write_json(results: dict, path: PathLike) -> Path:
     """Strict JSON (no NaN/inf), indented."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, allow_nan=False) + '\n', encoding='utf-8')
-    return path
+    from vag_ros.outputs import write_text_atomically
+    return write_text_atomically(path, json.dumps(results, indent=2, allow_nan=False) + '\n')

@@ -121,6 +121,11 @@ def _vag_plans(checkpoint, sim_config, loop: str, execute, num_steps, device):
         execute = None
     else:
         execute = execute or own or 8
+        if execute > pipe.config.action.horizon:   # the rest would never exist
+            raise ConfigError(f'--execute {execute}: more targets than the '
+                              f'{pipe.config.action.horizon} each predicted chunk holds '
+                              f'({checkpoint}: action.horizon); give 1 to '
+                              f'{pipe.config.action.horizon}')
 
     def episode_plan(scene, spec):
         def plan(frame, joints, k):   # -> (N, D) joint targets

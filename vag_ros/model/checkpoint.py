@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from vag_ros.checksums import read_checksums, SUMS, verify_file, write_checksums
-from vag_ros.errors import CheckpointError, ConfigError
+from vag_ros.errors import CheckpointError, ConfigError, read_utf8
 from vag_ros.model.config import config_from_dict, VagConfig
 from vag_ros.model.normalization import ActionNormalizer
 from vag_ros.model.vag import VagModel
@@ -101,10 +101,13 @@ def checkpoint_robot(directory: typing.Union[str, Path], urdf=None):
         robot = given
     else:
         if not verify_file(path, 'checkpoint robot URDF'):
-            raise CheckpointError(f'{path}: not recorded in {directory / SUMS}; it cannot be '
-                                  'trusted to say which arm the model drives')
+            where = (f'not recorded in {directory / SUMS}' if (directory / SUMS).is_file()
+                     else f'{directory} has no {SUMS} (deleted, or copied without it)')
+            raise CheckpointError(f'{path}: {where}; it cannot be trusted to say which arm the '
+                                  'model drives: restore the checkpoint folder whole')
         try:
-            robot = parse_robot_description(path.read_text(), path)
+            robot = parse_robot_description(
+                read_utf8(path, 'checkpoint robot URDF', CheckpointError), path)
         except ConfigError as exc:
             raise CheckpointError(f'{path}: {exc}') from None
         if given is not None:
@@ -129,7 +132,7 @@ def read_config(directory: typing.Union[str, Path]) -> VagConfig:
         raise CheckpointError(f'checkpoint config missing: {path}')
     verify_file(path, 'checkpoint config')
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_utf8(path, 'checkpoint config', CheckpointError))
         return config_from_dict(data or {})
     except yaml.YAMLError as exc:
         raise CheckpointError(f'checkpoint config {path} is not valid YAML: {exc}') from None

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from vag_ros.errors import ConfigError
+from vag_ros.errors import ConfigError, read_utf8
 from vag_ros.resources import share_path
 
 
@@ -195,11 +195,9 @@ def parse_robot_description(text: str, path: typing.Optional[Path] = None) -> Ro
 def load_robot_description(path: typing.Union[str, Path, None] = None) -> RobotDescription:
     """Read the URDF at ``path`` (default: the package's vag_arm.urdf)."""
     path = Path(path) if path is not None else share_path(DEFAULT_URDF)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f'URDF not found: {path}') from None
-    return parse_robot_description(text, path)
+    if not path.exists():
+        raise ConfigError(f'URDF not found: {path}')
+    return parse_robot_description(read_utf8(path, 'URDF', ConfigError), path)
 
 
 def check_same_robot(expected: RobotDescription, given: RobotDescription,

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from vag_ros.episodes.bag_writer import write_episode
 from vag_ros.errors import EpisodeError, SimError
-from vag_ros.outputs import writable_folder
+from vag_ros.outputs import undone_on_failure, writable_folder
 from vag_ros.sim.config import load_sim_config
 from vag_ros.sim.world import TASK_FAMILIES, World
 
@@ -51,17 +51,12 @@ def task_schedule(task: str, episodes: int, seed: int) -> typing.List[typing.Tup
     return [(families[k % len(families)], seed + k) for k in range(episodes)]
 
 
-def prepare_output(out_dir: typing.Union[str, Path]) -> Path:
-    """Create ``out_dir`` if needed; OutputError when it cannot hold bags."""
-    return writable_folder(out_dir)
-
-
 def record_expert_dataset(out_dir, episodes: int, task: str = 'all', seed: int = 0,
                           config_path=None, progress: bool = True,
                           templates: str = 'train') -> RecordSummary:
     """Run the scripted expert for ``episodes`` seeds and write one MCAP bag per episode."""
     schedule = task_schedule(task, episodes, seed)
-    out = prepare_output(out_dir)
+    out = writable_folder(out_dir, create=False)   # made when the first bag is written
     names = [f'{family}_seed{episode_seed:06d}' for family, episode_seed in schedule]
     existing = [name for name in names if (out / name).exists()]
     if existing:
@@ -71,9 +66,11 @@ def record_expert_dataset(out_dir, episodes: int, task: str = 'all', seed: int =
     world = World(load_sim_config(config_path))
     paths, successes = [], {}
     start = time.perf_counter()
-    for (family, episode_seed), name in tqdm(list(zip(schedule, names)), desc='sim-record',
-                                             unit='episode', disable=not progress):
-        episode = world.run_expert(world.make_task(family, episode_seed, templates))
-        paths.append(write_episode(episode, out, name=name))
-        successes.setdefault(family, []).append(bool(episode.metadata.success))
+    with undone_on_failure(out):   # the bags written stay; a folder left empty does not
+        writable_folder(out)
+        for (family, episode_seed), name in tqdm(list(zip(schedule, names)), desc='sim-record',
+                                                 unit='episode', disable=not progress):
+            episode = world.run_expert(world.make_task(family, episode_seed, templates))
+            paths.append(write_episode(episode, out, name=name))
+            successes.setdefault(family, []).append(bool(episode.metadata.success))
     return RecordSummary(paths, successes, time.perf_counter() - start, episodes)

@@ -22,7 +22,7 @@ from vag_ros.errors import ConfigError
 from vag_ros.model import action_space
 from vag_ros.model.codecs import PcaCodec
 from vag_ros.model.pipeline import VagPipeline
-from vag_ros.outputs import OutputError, writable_folder
+from vag_ros.outputs import OutputError, real_path, writable_folder
 from vag_ros.eval import metrics
 from vag_ros.train.dataset import check_one_setup, read_training_episode
 from vag_ros.train.train_config import DecoderTrainConfig
@@ -147,7 +147,7 @@ def train_decoder(checkpoint: PathLike, data_dir: PathLike, out_dir: PathLike,
         raise EpisodeError(f'{data_dir}: {len(bags)} episode bags; the decoder stage needs '
                            'two or more (training and validation)')
     metas = check_one_setup(bags)
-    if Path(out_dir).resolve() == Path(checkpoint).resolve():
+    if real_path(out_dir, '--out') == real_path(checkpoint, '--checkpoint'):
         raise OutputError(f'--out {out_dir} is the input checkpoint: give a new folder (the '
                           'input stays as it is)')
     robot = checkpoint_robot(checkpoint)   # carried over unchanged

@@ -2,6 +2,7 @@
 on real episode frames and their *measured* joints, resized to the VAG model's resolution."""
 
 import dataclasses
+import math
 from pathlib import Path
 import time
 import typing
@@ -107,7 +108,7 @@ def train_inverse_dynamics(data_dir: PathLike, out_dir: PathLike,
     n = len(data.frames)
     loss_value = float('nan')
     bar = tqdm(range(steps), desc='inverse dynamics', unit='step', disable=not progress)
-    for _ in bar:
+    for step in bar:
         idx = torch.randint(0, n, (min(batch_size, n),), generator=generator)
         x = frames_to_input(data.frames[idx.numpy()])  # (B, 3, H, W)
         if augment:
@@ -119,6 +120,9 @@ def train_inverse_dynamics(data_dir: PathLike, out_dir: PathLike,
         optim.step()
         sched.step()
         loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):   # nothing worth saving: the weights are NaN too
+            raise ConfigError(f'inverse-dynamics training diverged at step {step + 1} (loss '
+                              f'{loss_value}); lower --lr (it was {lr:g})')
         bar.set_postfix(loss=f'{loss_value:.4f}', refresh=False)
     check = np.random.default_rng(seed).permutation(n)[:1024]
     pred = model.predict(data.frames[check])  # (n', D)

@@ -21,6 +21,7 @@ from vag_ros.errors import CheckpointError, ConfigError, VagError
 from vag_ros.model.checkpoint import read_codec, save_checkpoint
 from vag_ros.model.config import MODES
 from vag_ros.model.vag import VagModel
+from vag_ros.outputs import writable_folder
 from vag_ros.train import training_state as ts
 from vag_ros.train.dataset import EpisodeDataset, episodes_robot
 from vag_ros.train.ema import Ema
@@ -120,6 +121,7 @@ def check_out_dir(out_dir: Path, resume: bool) -> None:
                          f'--resume to continue the run in it')
     if out_dir.exists() and not out_dir.is_dir():
         raise TrainError(f'{out_dir}: exists and is not a folder')
+    writable_folder(out_dir, '--out folder', create=False)   # a read-only disk, a dead link
 
 
 def _resolve_device(device, local_rank: int) -> torch.device:
@@ -233,7 +235,7 @@ def _load_video_init(init, model_config):
         data = yaml.safe_load(path.read_text()) or {}
         video = from_dict(VideoConfig, data.get('video', {}), 'video')
         text = from_dict(TextConfig, data.get('text', {}), 'text')
-    except (OSError, yaml.YAMLError, ConfigError) as exc:
+    except (OSError, ValueError, yaml.YAMLError, ConfigError) as exc:
         raise TrainError(f'--init-video {init}: cannot read {path}: {exc}') from None
     if data.get('mode') == 'action_no_bridge' or (video, text) != (model_config.video,
                                                                    model_config.text):
