@@ -189,6 +189,28 @@ def test_sqlite3_bag_with_compressed_camera_and_instruction_topic(tmp_path, robo
     assert abs(int(np.median(episode.frames[..., 2])) - 200) <= 3      # JPEG, still RGB
 
 
+def test_video_only_episodes_train_the_video_branch_and_no_action(tmp_path, robot):
+    """ingest --video-only: the episodes are marked as withheld-actions episodes, which
+    training reads with their actions masked (NaN), as withhold-actions marks them."""
+    from vag_ros.model.config import load_model_config
+    from vag_ros.train.dataset import actions_withheld, read_training_episode
+    bag = tmp_path / 'failed_run'
+    write_teleop_bag(bag, plugin=StoragePlugin.SQLITE3, compressed=True, size=(96, 72),
+                     gap=None, instruction='topic', camera_topic='/wrist_camera/image_raw')
+    out = tmp_path / 'episodes'
+    assert main(['ingest', '--contract', str(ROOT / 'config/contracts/gripper_topic.yaml'),
+                 '--bags', str(bag), '--out', str(out), '--quiet', '--video-only']) == 0
+    episode = read_episode(out / 'failed_run_ep000')
+    assert actions_withheld(episode.metadata) and episode.frames.shape[1:] == (72, 96, 3)
+    assert np.isfinite(episode.actions).all()       # the bag's commands are kept as they were
+    prepared = read_training_episode(load_model_config('tiny'), out / 'failed_run_ep000')
+    assert np.isnan(prepared.actions).all()         # ...and train no action
+    labelled = tmp_path / 'labelled'
+    assert main(['ingest', '--contract', str(ROOT / 'config/contracts/gripper_topic.yaml'),
+                 '--bags', str(bag), '--out', str(labelled), '--quiet']) == 0
+    assert not actions_withheld(read_episode(labelled / 'failed_run_ep000').metadata)
+
+
 def test_two_episodes_in_one_bag_split_at_an_idle_stretch_instruction_by_flag(tmp_path,
                                                                               robot):
     bag = tmp_path / 'session3'

@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="your robot's URDF (default: the bags' /robot_description, as "
                              "robot_state_publisher publishes it; neither: refused, never "
                              "guessed). Its joint names and the file go into every episode")
+    parser.add_argument('--video-only', action='store_true',
+                        help="the episodes' video trains VAG's video branch, their actions "
+                             'train nothing (failed or unlabelled runs: the action-free '
+                             'regime; as vag-ros withhold-actions marks them)')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
 
 
@@ -72,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                              joint_states_topic=args.joint_states_topic,
                              instruction_topic=args.instruction_topic,
                              instruction=args.instruction, fps=args.fps)
-    summary = ingest(bags, contract, robot, args.out, progress=not args.quiet)
+    summary = ingest(bags, contract, robot, args.out, progress=not args.quiet,
+                     video_only=args.video_only)
     for bag in summary['bags']:
         samples = bag['samples']
         print(f'{bag["bag"]}: {len(bag["episodes"])} episode(s), '

@@ -17,6 +17,7 @@ import numpy as np
 
 from vag_ros.episodes.bag_writer import write_episode_frames
 from vag_ros.episodes.episode import EpisodeMetadata
+from vag_ros.episodes.withhold import WITHHELD
 from vag_ros.errors import EpisodeError
 from vag_ros.ingest.contract import TopicContract
 from vag_ros.ingest.streams import asof, camera_frames_in_order, read_streams, Stream
@@ -269,8 +270,9 @@ def check_within_limits(values: np.ndarray, robot, what: str) -> None:
 
 
 def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
-               progress: bool = False) -> dict:
-    """Write the episodes of one bag into ``out_dir``; its quality report."""
+               progress: bool = False, video_only: bool = False) -> dict:
+    """Write the episodes of one bag into ``out_dir``; its quality report. ``video_only``:
+    their actions are withheld from training (``vag_ros.episodes.withhold``)."""
     path = Path(path)
     report: dict = {'bag': str(path), 'episodes': []}
     joint_maps = {s.topic: s.joints for s in contract.state}
@@ -309,7 +311,8 @@ def ingest_bag(path, contract: TopicContract, robot, out_dir: Path,
             instruction=instruction, episode_id=name, robot_urdf=robot.urdf,
             extra={'bag': str(path), 'start_s': float(seg.times[0] * 1e-9),
                    'camera_topic': contract.camera_topic, 'action': contract.action_source,
-                   'instruction_source': origin})
+                   'instruction_source': origin,
+                   **({'actions': WITHHELD} if video_only else {})})
         metadata.validate()
         write_episode_frames(frames, seg.joints, seg.actions, metadata, out_dir, name)
         report['episodes'].append({'name': name, 'frames': len(seg.times),
@@ -336,7 +339,7 @@ def _check_bag_names(bags: typing.Sequence) -> None:
 
 
 def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
-           progress: bool = True) -> dict:
+           progress: bool = True, video_only: bool = False) -> dict:
     """Ingest every bag, all or nothing; writes ``out_dir``/ingest_report.json, returns it.
 
     The episodes are written into a hidden staging folder inside ``out_dir`` (skipped by
@@ -349,7 +352,8 @@ def ingest(bags: typing.Sequence, contract: TopicContract, robot, out_dir,
     out = writable_folder(out_dir, '--out folder')
     stage = staging_folder(out, 'ingest')
     try:
-        reports = [ingest_bag(Path(b), contract, robot, stage, progress) for b in bags]
+        reports = [ingest_bag(Path(b), contract, robot, stage, progress, video_only)
+                   for b in bags]
         names = sorted(p.name for p in stage.iterdir())
         there = [n for n in names if (out / n).exists()]
         if there:
