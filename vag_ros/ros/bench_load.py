@@ -17,6 +17,7 @@ executor takes from, read at the tick). ``stall_s`` blocks the replay's
 executor that long every 2 s of motion (fault injection: what a starved process sees).
 """
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -214,7 +215,8 @@ class BenchError(RuntimeError):
 
 
 def run_load(checkpoint: str, motions: int, out: Path, stall_s: float = 0.0,
-             log: typing.Callable = print, max_requests: int = 0) -> dict:
+             log: typing.Callable = functools.partial(print, flush=True),
+             max_requests: int = 0) -> dict:
     """``motions`` executed motions under the full graph's load; the figures and episodes.
     Logs and bags go under ``out``."""
     from vag_ros.resources import share_path
