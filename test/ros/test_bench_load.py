@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from child_signals import default_signals  # noqa: I100
 from vag_ros.ros.bench_load import classify, figures, gap_stats, gaps_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ def _bench(*args, **kwargs):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
     return subprocess.Popen([sys.executable, '-m', 'vag_ros.cli', 'bench', 'load', *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, **kwargs)
+                            text=True, preexec_fn=default_signals(), **kwargs)
 
 
 def test_gaps_count_only_inside_the_motions():
