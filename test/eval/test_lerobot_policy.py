@@ -13,7 +13,7 @@ import pytest
 
 from vag_ros.cli import main
 from vag_ros.errors import CheckpointError, ConfigError
-from vag_ros.eval.lerobot_policy import LerobotPolicy, lerobot_policy_folder
+from vag_ros.eval.lerobot_policy import check_features, LerobotPolicy, lerobot_policy_folder
 from vag_ros.eval.policy_eval import evaluate_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +54,18 @@ def test_open_loop_and_execute_are_refused_before_anything_loads(tmp_path):
         evaluate_policy(folder, 3, execute=4, progress=False)
     with pytest.raises(CheckpointError, match='not a lerobot policy'):
         LerobotPolicy(tmp_path / 'missing')
+
+
+def test_a_policy_that_reads_what_the_world_cannot_give_is_refused():
+    ours = {'observation.images.camera': None, 'observation.state': None}
+    check_features('p', ours, {'action': None})
+    with pytest.raises(ConfigError, match='export-lerobot'):   # a synthesize data set's
+        check_features('p', dict(ours, **{'observation.images.generated': None}),
+                       {'action': None})
+    with pytest.raises(ConfigError, match='a vag_ros data set gives'):
+        check_features('p', {'observation.state': None}, {'action': None})
+    with pytest.raises(ConfigError, match='a vag_ros data set gives'):
+        check_features('p', ours, {})
 
 
 @pytest.mark.skipif(HAS_LEROBOT, reason='lerobot is installed here')

@@ -49,6 +49,23 @@ def _trained_joint_names(folder: Path) -> typing.Optional[typing.List[str]]:
         return None
 
 
+def check_features(folder, inputs: typing.Mapping, outputs: typing.Mapping) -> None:
+    """ConfigError unless the policy reads the world's camera and state, and nothing else
+    the world cannot give, and writes actions."""
+    missing = [k for k in (CAMERA_KEY, STATE_KEY) if k not in inputs]
+    if missing or ACTION_KEY not in outputs:
+        raise ConfigError(f'{folder}: the policy reads {sorted(inputs)} and writes '
+                          f'{sorted(outputs)}; a vag_ros data set gives {CAMERA_KEY}, '
+                          f'{STATE_KEY} and {ACTION_KEY}')
+    extra = sorted(set(inputs) - {CAMERA_KEY, STATE_KEY})
+    if extra:
+        raise ConfigError(
+            f'{folder}: the policy also reads {extra}, which the world does not give (the '
+            'data set vag-ros synthesize writes carries VAG\'s video as '
+            'observation.images.generated); train it on vag-ros export-lerobot of the '
+            "synthesized episodes' bags, which holds the camera alone")
+
+
 class LerobotPolicy:
     """A lerobot policy checkpoint as a step-by-step controller of the embedded world."""
 
@@ -71,11 +88,7 @@ class LerobotPolicy:
         self.config = PreTrainedConfig.from_pretrained(folder)
         self.config.device = device
         features = self.config.input_features
-        missing = [k for k in (CAMERA_KEY, STATE_KEY) if k not in features]
-        if missing or ACTION_KEY not in self.config.output_features:
-            raise ConfigError(f'{folder}: the policy reads {sorted(features)} and writes '
-                              f'{sorted(self.config.output_features)}; a vag_ros data set '
-                              f'gives {CAMERA_KEY}, {STATE_KEY} and {ACTION_KEY}')
+        check_features(folder, features, self.config.output_features)
         self.image_shape = tuple(features[CAMERA_KEY].shape)       # (3, H, W)
         self.dof = int(features[STATE_KEY].shape[0])
         self.joint_names = _trained_joint_names(folder)
