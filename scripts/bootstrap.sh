@@ -33,8 +33,12 @@ else
   # CPU torch first: a range that 2.13.0 satisfies then installs nothing heavier.
   $pip 'torch==2.13.0'
 fi
-$pip -r requirements/ros-pypi.txt
-$pip -e ".[$extras]"
+constraints=()
+if [[ ",$EXTRAS," == *",lerobot,"* ]]; then
+  constraints=(-c requirements/lerobot-constraints.txt)   # the environment as resolved
+fi
+$pip -r requirements/ros-pypi.txt "${constraints[@]}"
+$pip -e ".[$extras]" "${constraints[@]}"
 rm -f "$VENV"/.vag_ros-installed-*
 touch "$stamp"
 echo "bootstrap: $VENV ready"
