@@ -27,7 +27,7 @@ test: bootstrap
 lint: bootstrap
 	$(VENV)/bin/ament_flake8 --config setup.cfg vag_ros test launch setup.py
 
-## lerobot 0.4.4 in its own environment beside .venv (torch 2.10; about 7 GB, 7 min here):
+## lerobot 0.4.4 in its own environment beside .venv (torch 2.10; 9.2 GB, 4 min here):
 ## lerobot-train on vag_ros data sets, vag-ros eval-policy of its policies, the lerobot tests.
 lerobot:
 	@VAG_VENV=.venv-lerobot VAG_EXTRAS=lerobot bash scripts/bootstrap.sh
