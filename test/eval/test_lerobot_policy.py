@@ -80,11 +80,12 @@ def test_without_lerobot_the_message_names_the_extra(tmp_path, capsys):
 
 @pytest.fixture(scope='module')
 def act_policy(tmp_path_factory):
-    """ACT trained for 2 steps by lerobot-train on 3 expert episodes exported by vag-ros."""
+    """ACT trained for 2 steps by lerobot-train on a tiny synthesized set: 2 scenes that
+    vag-ros synthesize generated and replayed, exported by vag-ros export-lerobot."""
     tmp = tmp_path_factory.mktemp('lerobot')
-    assert main(['sim-record', '--episodes', '3', '--seed', '1000', '--out',
-                 str(tmp / 'bags'), '--quiet']) == 0
-    assert main(['export-lerobot', '--episodes', str(tmp / 'bags'), '--out',
+    assert main(['synthesize', '--checkpoint', str(ROOT / 'checkpoints' / 'tiny_demo'),
+                 '--scenes', '2', '--out', str(tmp / 'synth'), '--quiet']) == 0
+    assert main(['export-lerobot', '--episodes', str(tmp / 'synth' / 'bags'), '--out',
                  str(tmp / 'data')]) == 0
     out = tmp / 'act'
     subprocess.run([str(Path(sys.executable).parent / 'lerobot-train'),
