@@ -11,6 +11,7 @@ closed loop as lerobot runs it (``vag_ros.eval.lerobot_policy``). Rates carry Wi
 intervals, overall and per task family.
 """
 
+import dataclasses
 from pathlib import Path
 import time
 import typing
@@ -64,25 +65,22 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
     if loop not in ('auto', 'open', 'closed'):
         raise ConfigError(f"loop={loop!r}: expected 'auto', 'open' or 'closed'")
     if lerobot_policy_folder(checkpoint) is not None:
-        episode_plan, describe = _lerobot_plans(checkpoint, loop, execute, device)
-        execute = 1
+        plans = _lerobot_plans(checkpoint, loop, execute, device)
     else:
-        episode_plan, describe, execute = _vag_plans(checkpoint, sim_config, loop, execute,
-                                                     num_steps, device)
+        plans = _vag_plans(checkpoint, sim_config, loop, execute, num_steps, device)
+    execute = plans.execute
     world = World(sim_config)
     scenes = WorldScenes(world)
     records = []
     start = time.perf_counter()
     try:
-        check = getattr(episode_plan, 'check_world', None)
-        if check:
-            check(world)
+        plans.check_world(world)
         for spec in tqdm(specs, desc='eval-policy', unit='episode', disable=not progress):
             scene = scenes.load(spec)
             record = {'task': spec.family, 'seed': spec.seed,
                       'instruction': scene.instruction}
             try:
-                plan = episode_plan(scene, spec)
+                plan = plans.for_episode(scene, spec)
                 if execute is None:   # open loop: one plan from the first frame, replayed
                     actions = plan(scene.first_frame, scene.state, 0)   # (T, D)
                     success = replay_and_score(world, scene.task, actions).success
@@ -90,7 +88,7 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
                     rollout = rollout_closed_loop(world, plan, execute,
                                                   sim_config.episode_steps)
                     success = rollout['success']
-                    record[getattr(episode_plan, 'calls', 'chunks')] = rollout['chunks']
+                    record[plans.calls] = rollout['chunks']
             except SimError:  # NaN joints and the like: a failed episode
                 success = False
             records.append({**record, 'success': success})
@@ -101,14 +99,26 @@ def evaluate_policy(checkpoint: typing.Union[str, Path], episodes: int,
     overall = metrics.rate([r['success'] for r in records])
     return {'checkpoint': str(checkpoint), 'episodes': len(records),
             'seed_start': seed_start, 'replay_success': overall,
-            'loop': describe,
+            'loop': plans.describe,
             'per_task': per_task, 'seconds': time.perf_counter() - start,
             'per_episode': records}
 
 
-def _vag_plans(checkpoint, sim_config, loop: str, execute, num_steps, device):
-    """(scene, spec) -> plan of a vag_ros checkpoint, its description and the targets
-    executed per chunk (None: open loop)."""
+@dataclasses.dataclass(frozen=True)
+class Plans:
+    """How one policy plans the episodes: ``for_episode(scene, spec)`` -> ``plan(frame,
+    joints, k)`` -> (N, D) joint targets, of which ``execute`` are executed per call (None:
+    open loop, one plan replayed whole)."""
+
+    for_episode: typing.Callable
+    describe: str
+    execute: typing.Optional[int]
+    check_world: typing.Callable = lambda world: None   # ConfigError if it cannot run there
+    calls: str = 'chunks'   # what a plan call is, in the per-episode records
+
+
+def _vag_plans(checkpoint, sim_config, loop: str, execute, num_steps, device) -> Plans:
+    """The plans of a vag_ros checkpoint."""
     from vag_ros.errors import ConfigError
     from vag_ros.eval.evaluate import check_world_robot
     from vag_ros.model.pipeline import VagPipeline
@@ -135,12 +145,11 @@ def _vag_plans(checkpoint, sim_config, loop: str, execute, num_steps, device):
         return plan
     describe = 'open loop' if execute is None else \
         f'closed loop, {execute} targets executed per chunk'
-    return episode_plan, describe, execute
+    return Plans(episode_plan, describe, execute)
 
 
-def _lerobot_plans(checkpoint, loop: str, execute, device):
-    """(scene, spec) -> plan of a lerobot policy (one target per frame, as lerobot runs
-    it) and its description; the plan carries ``check_world``."""
+def _lerobot_plans(checkpoint, loop: str, execute, device) -> Plans:
+    """The plans of a lerobot policy: one target per frame, as lerobot runs it."""
     from vag_ros.errors import ConfigError
     from vag_ros.eval.lerobot_policy import LerobotPolicy
     if loop == 'open':
@@ -154,6 +163,5 @@ def _lerobot_plans(checkpoint, loop: str, execute, device):
     def episode_plan(scene, spec):
         policy.reset()
         return lambda frame, joints, k: policy.act(frame, joints, scene.instruction)[None]
-    episode_plan.check_world = policy.check_world
-    episode_plan.calls = 'select_action_calls'   # one per frame; chunks are lerobot's own
-    return episode_plan, policy.describe()
+    return Plans(episode_plan, policy.describe(), 1, policy.check_world,
+                 'select_action_calls')   # one per frame; chunks are lerobot's own
