@@ -40,7 +40,9 @@ import rclpy
 from sensor_msgs.msg import JointState
 from vag_ros.robot.replay_state import ReplayStateMachine as Machine
 from vag_ros.ros import replay_node
+from vag_ros.ros.arrivals import take_waiting
 Node = replay_node.ReplayNode
+WITNESS_DEPTH = 200
 heard, ticks, arrived = [], [], []
 stall_s, stalled, witness = float(os.environ['VAG_BENCH_STALL_S']), [0.0], []
 on_joint_state, tick, init = Node._on_joint_state, Node._tick, Node.__init__
@@ -49,17 +51,10 @@ judge = Machine.tick
 def witnessed(self, *args, **kwargs):  # a subscription no executor takes: DDS arrivals
     init(self, *args, **kwargs)
     witness.append(rclpy.create_node('vag_bench_witness').create_subscription(
-        JointState, self.config.joint_states_topic, lambda msg: None, 200))
+        JointState, self.config.joint_states_topic, lambda msg: None, WITNESS_DEPTH))
 
 def take_arrivals():
-    sub = witness[0]
-    with sub.handle:
-        while True:
-            taken = sub.handle.take_message(sub.msg_type, False)
-            if taken is None:
-                return
-            waited = time.time_ns() - taken[1]['received_timestamp']
-            arrived.append(time.monotonic_ns() - waited)
+    take_waiting(witness[0], lambda msg, at: arrived.append(int(at * 1e9)), WITNESS_DEPTH)
 
 @functools.wraps(on_joint_state)
 def logged(self, msg, arrived):  # arrived: monotonic s of its arrival in the middleware
