@@ -44,6 +44,13 @@ class TrainConfig:
     # "... using the arm"; vag_ros/train/instruction_context.py). 0 = off.
     instruction_context: float = 0.0
     instruction_variants: int = 4
+    # Few-step distillation (vag_ros/train/distillation.py): > 0 trains a student of --init
+    # (the teacher) that samples in this many steps, the checkpoint's sampler.num_steps.
+    # The teacher runs teacher_steps (a multiple) teacher_draws times on every window.
+    distill_steps: int = 0
+    distill_method: str = 'trajectory'   # or 'reflow'
+    teacher_steps: int = 40
+    teacher_draws: int = 1
 
     def validate(self) -> 'TrainConfig':
         for name in ('steps', 'batch_size', 'log_every', 'save_every'):
@@ -67,6 +74,14 @@ class TrainConfig:
                 self.instruction_variants, 'must be >= 1')
         require(self.observation_lr_scale > 0, 'observation_lr_scale',
                 self.observation_lr_scale, 'must be > 0')
+        require(self.distill_steps >= 0, 'distill_steps', self.distill_steps, 'must be >= 0')
+        require(self.distill_method in ('trajectory', 'reflow'), 'distill_method',
+                self.distill_method, "must be 'trajectory' or 'reflow'")
+        require(self.teacher_draws >= 1, 'teacher_draws', self.teacher_draws, 'must be >= 1')
+        require(not self.distill_steps or (self.teacher_steps >= self.distill_steps
+                                           and self.teacher_steps % self.distill_steps == 0),
+                'teacher_steps', self.teacher_steps,
+                f'must be a multiple of distill_steps={self.distill_steps}')
         return self
 
     def to_dict(self) -> dict:

@@ -47,12 +47,17 @@ class TrainResult:
 class _LossModule(nn.Module):
     """Wrap training_loss as forward so DistributedDataParallel can sync gradients."""
 
-    def __init__(self, model: VagModel):
+    def __init__(self, model: VagModel, distill_method: typing.Optional[str] = None):
         super().__init__()
         self.model = model
+        self.distill_method = distill_method
 
     def forward(self, latents, text_emb, text_mask, actions, frames, states, generator=None,
                 observation_only: bool = False):
+        if self.distill_method is not None:  # latents, actions: the teacher's grid states
+            from vag_ros.train.distillation import distillation_loss
+            return distillation_loss(self.model, latents, actions, text_emb, text_mask,
+                                     frames, states, self.distill_method, generator)
         if observation_only:  # the encoder's warm-up: no DiT, no U-Net
             from vag_ros.model.vag import Observation
             features = self.model.observe(Observation(frames, text_emb, text_mask, states))
@@ -96,7 +101,11 @@ def _dist_info() -> typing.Tuple[int, int, int]:
 # what a training run writes into its folder (and nothing else)
 RUN_FILES = ('model.safetensors', 'model.safetensors.tmp', 'config.yaml', 'robot.urdf',
              'SHA256SUMS', 'SHA256SUMS.tmp', 'loss_log.jsonl', 'training_state.tmp',
-             'training_state.old')
+             'training_state.old', 'teacher_trajectories.safetensors',
+             'teacher_trajectories.safetensors.tmp')
+
+
+REUSABLE = ('teacher_trajectories.safetensors', 'teacher_trajectories.safetensors.tmp')
 
 
 def _only_run_files(out_dir: Path) -> bool:
@@ -105,7 +114,8 @@ def _only_run_files(out_dir: Path) -> bool:
 
 def check_out_dir(out_dir: Path, resume: bool) -> None:
     """Refuse a non-empty folder unless resuming a run; refuse resume without a state."""
-    busy = out_dir.is_dir() and any(out_dir.iterdir())
+    # a distillation killed before its first save keeps its teacher's states for the next try
+    busy = out_dir.is_dir() and any(p.name not in REUSABLE for p in out_dir.iterdir())
     unfinished = busy and not ts.has_state(out_dir) and _only_run_files(out_dir)
     if unfinished:
         raise TrainError(
@@ -266,6 +276,10 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     if init_video is not None and token:
         raise ConfigError('--init-video: with video.observation_token the video branch reads '
                           'the observation encoder; start from the whole model (--init)')
+    teacher_config = model_config
+    if cfg.distill_steps:
+        _check_distillation(cfg, model_config, init, resume, world)
+        model_config = student_config(model_config, cfg.distill_steps)
     state = ts.read_training_state(out_dir) if resume else None
     normalizer = start = video_start = None
     init_codec = None
@@ -275,7 +289,7 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         from vag_ros.model.normalization import ActionNormalizer
         normalizer = ActionNormalizer.from_dict(state[1]['normalizer'])
     elif init is not None:
-        start, init_codec = _load_init(init, model_config)
+        start, init_codec = _load_init(init, teacher_config)
         normalizer = start.normalizer
     elif init_video is not None:
         video_start, init_codec = _load_video_init(init_video, model_config)
@@ -291,6 +305,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
                                      device=dev, window_stride=cfg.window_stride)
     normalizer, codec = dataset.normalizer, dataset.codec
     variants = _instruction_variants(model_config, cfg, dataset)
+    if cfg.distill_steps:
+        dataset = _teacher_trajectories(cfg, dataset, start, out_dir, progress and main, dev)
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     model = VagModel(model_config).to(dev)
@@ -306,6 +322,10 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
             model.observation.requires_grad_(False)
         if model.video.plan_start is not None:  # and so does the plan it reads (plan_dim)
             model.waypoints.requires_grad_(False)
+    if cfg.distill_steps:  # the observation is data: only the velocity field changes
+        for part in (model.observation, model.waypoints):
+            if part is not None:
+                part.requires_grad_(False)
     ema = Ema(model, cfg.ema_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr,
@@ -314,7 +334,8 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
     if state is not None:
         step = ts.restore_training_state(state[0], state[1], model, optimizer, ema)
         state = None
-    loss_module: nn.Module = _LossModule(model)
+    loss_module: nn.Module = _LossModule(model, cfg.distill_method if cfg.distill_steps
+                                         else None)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         loss_module = DistributedDataParallel(
@@ -398,6 +419,53 @@ def _train(model_config, cfg, data_dir, out_dir: Path, resume: bool, progress: b
         dist.barrier()  # the checkpoint is complete before any rank returns
     elapsed = time.time() - t_start
     return TrainResult(out_dir, step, last_loss, elapsed / max(1, step - first))
+
+
+def student_config(teacher_config, steps: int):
+    """The distilled model's config: the teacher's, sampling in ``steps`` steps without
+    guidance (a guided teacher's guidance is distilled into the student's velocity)."""
+    return dataclasses.replace(teacher_config, sampler=dataclasses.replace(
+        teacher_config.sampler, num_steps=steps, guidance_scale=1.0))
+
+
+def _check_distillation(cfg, model_config, init, resume: bool, world: int) -> None:
+    """ConfigError unless a distillation run can start as configured."""
+    if model_config.mode != 'joint':
+        raise ConfigError(f'distill_steps: distils a joint model (mode {model_config.mode!r})')
+    if init is None and not resume:
+        raise ConfigError('distill_steps: give the teacher as --init (a trained joint '
+                          'checkpoint; pass its config.yaml as --config)')
+    if world > 1:
+        raise ConfigError('distill_steps: distillation runs in one process (no torchrun)')
+    for name in ('freeze_video', 'observation_warmup_steps', 'instruction_context'):
+        if getattr(cfg, name):
+            raise ConfigError(f'distill_steps: {name} must be off (the student keeps the '
+                              f'teacher\'s observation encoder and instructions)')
+
+
+def _teacher_trajectories(cfg, dataset, start, out_dir: Path, progress: bool, dev):
+    """The teacher's grid states on ``dataset``: read from ``out_dir`` (a resumed run),
+    else generated by the --init checkpoint and saved there first."""
+    from vag_ros.train.distillation import TeacherTrajectories, TRAJECTORIES
+    path = out_dir / TRAJECTORIES
+    if path.is_file():
+        try:
+            return TeacherTrajectories.load(path, dataset, cfg.distill_steps)
+        except ValueError as exc:
+            raise TrainError(str(exc)) from None
+    if start is None:
+        raise TrainError(f'{out_dir}: --resume of a distillation without its {TRAJECTORIES}; '
+                         f'start it again with --init <teacher>')
+    teacher = start.model.to(dev).eval()
+    trajectories = TeacherTrajectories.generate(
+        teacher, dataset, cfg.teacher_steps, cfg.distill_steps, cfg.teacher_draws, cfg.seed,
+        progress=progress, device=dev)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        trajectories.save(path)
+    except OSError as exc:
+        raise TrainError(f'{path}: cannot write the teacher trajectories: {exc}') from None
+    return trajectories
 
 
 def _param_groups(model: VagModel, cfg) -> typing.List[dict]:
