@@ -75,7 +75,7 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
                             'timings'}
     assert results['episodes'] == 2 and results['seeds'] == [100000, 100001]
     assert set(results['per_task']) == {'touch', 'push'}
-    assert set(results['methods']) == set(METHODS)
+    assert set(results['methods']) == set(METHODS) - {'teacher'}  # no --teacher given
     for name, values in results['methods'].items():
         assert set(values) >= set(METRICS)
         assert values['action_ed'] >= 0.0
@@ -135,9 +135,24 @@ def test_evaluate_is_deterministic(cli_results, checkpoint):
                      progress=False)
     assert again['seeds'] == [100000]
     first = results['per_episode'][0]['methods']
-    for name in METHODS:
+    assert set(first) == set(again['per_episode'][0]['methods']) == set(METHODS) - {'teacher'}
+    for name in first:
         for key, value in again['per_episode'][0]['methods'][name].items():
             assert value == first[name][key], (name, key)
+
+
+def test_the_teacher_row_runs_the_same_scenes_at_its_own_steps(checkpoint):
+    """A checkpoint against itself: same steps, same rows; fewer steps for VAG differ."""
+    same = evaluate(checkpoint, 1, tasks='push', sim_config=SimConfig(**SIM), progress=False,
+                    teacher_dir=checkpoint)
+    rows = same['per_episode'][0]['methods']
+    assert rows['teacher'] == rows['vag']
+    fewer = evaluate(checkpoint, 1, tasks='push', sim_config=SimConfig(**SIM), progress=False,
+                     teacher_dir=checkpoint, num_steps=1)
+    assert (fewer['config']['vag_steps'], fewer['config']['teacher_steps']) == (1, 2)
+    rows_fewer = fewer['per_episode'][0]['methods']
+    assert rows_fewer['teacher'] == rows['teacher']
+    assert rows_fewer['vag']['action_ed'] != rows['vag']['action_ed']
 
 
 def test_missing_baselines_and_mismatched_lengths_fail_clearly(checkpoint, tmp_path, capsys):

@@ -4,7 +4,7 @@ seeds, with wrong-target, counterfactual and held-out-template figures."""
 import argparse
 
 from vag_ros.commands.arguments import add_sampling_steps_argument, episode_count, \
-    keyword_defaults, non_negative, torch_device
+    keyword_defaults, non_negative, positive, torch_device
 
 HELP = 'evaluate a VAG checkpoint and its baselines on held-out seeds of the embedded world'
 
@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--video-only', default=None,
                         help="video-only checkpoint for the two-stage baseline (default: the "
                              "joint checkpoint's own video)")
+    parser.add_argument('--teacher', default=None,
+                        help='the checkpoint a few-step --checkpoint was distilled from: '
+                             'scored on the same scenes at its own sampler steps')
+    parser.add_argument('--teacher-steps', type=positive, default=None,
+                        help="the teacher's denoising steps (default its sampler's), e.g. "
+                             'the same checkpoint at 35 against --sampling-steps 4')
     parser.add_argument('--sim-config', default=None,
                         help='SimConfig YAML (default config/sim.yaml)')
     add_sampling_steps_argument(parser)
@@ -69,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         num_steps=args.steps, plot_episodes=args.plots, progress=not args.quiet,
         device=args.device, scene_blind_dir=args.scene_blind,
         held_out_every=args.held_out_every, counterfactual=not args.no_counterfactual,
-        paired_templates=not args.no_template_pairs)
+        paired_templates=not args.no_template_pairs, teacher_dir=args.teacher,
+        teacher_steps=args.teacher_steps)
     write_json(results, json_path)
     print(method_table(results['methods']))
     t = results['timings']

@@ -40,7 +40,7 @@ from vag_ros.eval import metrics
 from vag_ros.eval.replay import replay_and_score
 
 DEFAULT_SEED_START = 100000  # training data uses seeds below this
-METHODS = ('vag', 'two_stage', 'no_bridge', 'scene_blind')
+METHODS = ('vag', 'teacher', 'two_stage', 'no_bridge', 'scene_blind')
 RATES = ('action_sr', 'replay_success', 'wrong_target', 'counterfactual')
 METRICS = ('action_ed', *RATES, 'consistency_psnr', 'video_psnr', 'video_ssim',
            'start_error')
@@ -292,7 +292,9 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
              progress: bool = True, device='cpu',
              scene_blind_dir: typing.Optional[PathLike] = None,
              held_out_every: int = 2, counterfactual: bool = True,
-             paired_templates: bool = True) -> dict:
+             paired_templates: bool = True,
+             teacher_dir: typing.Optional[PathLike] = None,
+             teacher_steps: typing.Optional[int] = None) -> dict:
     """Score every method on ``episodes`` held-out seeds; the results dict.
 
     ``sim_config``: a SimConfig, a YAML path or None (config/sim.yaml); its episode_steps
@@ -301,6 +303,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     uses a held-out instruction template when ``held_out_every`` divides k + 1 (0: never);
     with ``paired_templates`` VAG also runs each of those scenes with a training template,
     so the template effect is measured on the same scenes (``template_pairs``).
+    ``teacher_dir``: the checkpoint a few-step VAG was distilled from, scored on the same
+    scenes at ``teacher_steps`` (default its own sampler steps; row ``teacher``).
     """
     from tqdm import tqdm
     from vag_ros.model.action_space import anchor_start
@@ -337,6 +341,11 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     vag = _load_pipeline(checkpoint_dir, ('joint',), 'VAG checkpoint', device)
     no_bridge = _load_pipeline(nb_dir, ('action_no_bridge',), 'no-bridge baseline', device,
                                vag)
+    teacher = None
+    if teacher_dir is not None:
+        check_world_robot(sim_config, ((Path(teacher_dir), 'teacher checkpoint'),))
+        teacher = _load_pipeline(Path(teacher_dir), ('joint',), 'teacher checkpoint', device,
+                                 vag)
     video_only = None
     if video_only_dir is not None:
         video_only = _load_pipeline(Path(video_only_dir), ('video_only', 'joint'),
@@ -347,6 +356,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     steps, dof = sim_config.episode_steps, world.dof
     _check_lengths(vag, 'VAG checkpoint', steps, dof)
     _check_lengths(no_bridge, 'no-bridge baseline', steps, dof)
+    if teacher is not None:
+        _check_lengths(teacher, 'teacher checkpoint', steps, dof)
     if video_only is not None:
         _check_lengths(video_only, 'video-only checkpoint', steps, dof, actions=False)
     names = tuple(inverse.config.joint_names)
@@ -380,8 +391,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
             targets = _Targets(world.robot, task)
             totals['expert'] += time.perf_counter() - t0
 
-            def run(pipe, text):
-                return pipe.generate(first, text, seed, num_steps, state=state)
+            def run(pipe, text, steps=num_steps):
+                return pipe.generate(first, text, seed, steps, state=state)
 
             t0 = time.perf_counter()
             gen = run(vag, task.instruction)
@@ -389,6 +400,13 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
             outputs = {'vag': _Method(gen.actions, gen.video, time.perf_counter() - t0,
                                       None if gen_cf is None else gen_cf.actions,
                                       gen.raw_start_error)}
+            if teacher is not None:  # at its own steps: the row the student is read against
+                t0 = time.perf_counter()
+                gen_t = run(teacher, task.instruction, teacher_steps)
+                outputs['teacher'] = _Method(
+                    gen_t.actions, gen_t.video, time.perf_counter() - t0,
+                    run(teacher, counter_text, teacher_steps).actions if other else None,
+                    gen_t.raw_start_error)
             pair = None
             if split == 'held_out' and paired_templates:
                 t0 = time.perf_counter()
@@ -483,6 +501,11 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                    'video_only': None if video_only_dir is None else str(video_only_dir),
                    'two_stage_video': two_stage_video, 'tasks': tasks,
                    'seed_start': seed_start, 'num_steps': num_steps,
+                   'vag_steps': vag.config.sampler.num_steps if num_steps is None
+                   else num_steps,
+                   'teacher': None if teacher is None else str(teacher_dir),
+                   'teacher_steps': None if teacher is None
+                   else teacher_steps or teacher.config.sampler.num_steps,
                    'resolution': [height, width], 'episode_steps': steps,
                    'success_tolerance': metrics.SUCCESS_TOLERANCE,
                    'held_out_every': held_out_every, 'anchor_steps': anchor,

@@ -9,6 +9,7 @@ from vag_ros.media import plot_action_curves
 
 METHOD_LABELS = {
     'vag': 'VAG (joint)',
+    'teacher': 'teacher (VAG it was distilled from, own steps)',
     'two_stage': 'two-stage (video -> inverse dynamics)',
     'no_bridge': 'no bridge (action only)',
     'scene_blind': 'scene-blind (task mean motion)',
@@ -87,6 +88,10 @@ def render_report(results: typing.Mapping[str, typing.Any]) -> str:
         f'(training data uses seeds < 100000), tasks: {info.get("tasks", "all")}.', '',
         method_table(results['methods']), '',
     ]
+    if info.get('teacher'):
+        parts += [f'VAG samples in {info.get("vag_steps")} steps; the teacher row is '
+                  f'{info["teacher"]} at its own {info.get("teacher_steps")} steps, on the '
+                  f'same scenes and seeds.', '']
     note = info.get('two_stage_video')
     if note:
         parts += [f'Two-stage video: {note}', '']
