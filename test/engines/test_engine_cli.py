@@ -66,3 +66,34 @@ def test_bench_refusals(checkpoint, capsys):
     assert 'tensorrt needs built plans' in capsys.readouterr().err
     assert main(['bench', 'generation', '--preset', 'tiny', '--backend', 'onnxruntime']) == 2
     assert 'pass --engine' in capsys.readouterr().err
+
+
+def test_bench_reference_runs_a_second_checkpoint_at_its_own_steps(checkpoint, tmp_path,
+                                                                   capsys):
+    """A few-step model against its teacher: same backends, same rounds, own steps."""
+    import dataclasses
+
+    from engine_helpers import micro_config, save_micro_checkpoint
+    config = micro_config()
+    teacher = save_micro_checkpoint(tmp_path / 'teacher', dataclasses.replace(
+        config, sampler=dataclasses.replace(config.sampler, num_steps=6)))
+    report_path = tmp_path / 'bench.json'
+    assert main(['bench', 'generation', '--checkpoint', str(checkpoint), '--reference',
+                 str(teacher), '--backend', 'torch,onnxruntime', '--rounds', '1', '--warmup',
+                 '0', '--step-calls', '1', '--threads', '1', '--json', str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    rows = report['backends']
+    assert list(rows) == ['torch', 'onnxruntime', 'torch (reference)',
+                          'onnxruntime (reference)']
+    assert [r['num_steps'] for r in rows.values()] == [3, 3, 6, 6]
+    assert rows['torch']['episode_time_vs_torch'] == 1.0
+    assert rows['torch (reference)']['episode_time_vs_torch'] > 0
+    assert '| torch (reference) |' in capsys.readouterr().out
+    # the same checkpoint as its own reference at another step count
+    assert main(['bench', 'generation', '--checkpoint', str(checkpoint), '--reference',
+                 str(checkpoint), '--reference-steps', '5', '--backend', 'torch', '--rounds',
+                 '1', '--warmup', '0', '--step-calls', '1', '--json', str(report_path)]) == 0
+    rows = json.loads(report_path.read_text())['backends']
+    assert [r['num_steps'] for r in rows.values()] == [3, 5]
+    assert main(['bench', 'generation', '--preset', 'tiny', '--reference', str(teacher)]) == 2
+    assert '--reference compares two checkpoints' in capsys.readouterr().err

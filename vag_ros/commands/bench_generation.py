@@ -5,7 +5,8 @@ the table and the JSON report medians: step latency, the action branch + bridge 
 the step, episode latency split into text / encode / denoise loop / decode, peak memory
 and, where FLOPs can be counted, achieved TFLOP/s (against the GPU's bf16 peak on a GPU).
 With --checkpoint and no --engine, onnxruntime runs a float32 engine exported to a
-temporary folder first.
+temporary folder first. --reference adds the same backends of a second checkpoint (e.g. the
+35-step teacher of a few-step model), each at its own sampler steps, in the same rounds.
 """
 
 import argparse
@@ -31,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--checkpoint', help='joint VAG checkpoint folder')
     source.add_argument('--preset', help='model preset with random weights (tiny, small, paper)')
+    parser.add_argument('--reference', default=None,
+                        help='a second checkpoint, benchmarked with the same backends in the '
+                             'same rounds (rows "<backend> (reference)"), e.g. the teacher of '
+                             'a distilled --checkpoint')
+    parser.add_argument('--reference-steps', type=positive, default=None,
+                        help="the --reference's denoising steps (default its sampler's)")
     parser.add_argument('--backend', type=_backends, default=['torch', 'onnxruntime'],
                         help=f'comma-separated, from {", ".join(BENCH_BACKENDS)} (default '
                         'torch,onnxruntime)')
@@ -88,46 +95,56 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     engines = [b for b in args.backend if b in ('onnxruntime', 'tensorrt')]
+    if args.reference and (not args.checkpoint or args.engine):
+        raise EngineError('--reference compares two checkpoints: give --checkpoint (and no '
+                          '--engine: both export their own)')
     if engines and not args.engine and not args.checkpoint:
         raise EngineError(f'backends {engines} run an engine folder: pass --engine, or '
                           f'--checkpoint to export one on the fly')
     with tempfile.TemporaryDirectory(prefix='vag-bench-') as tmp:
-        engine = args.engine
-        if engines and engine is None:
-            if 'tensorrt' in engines:
-                raise EngineError('tensorrt needs built plans: vag-ros export, vag-ros '
-                                  'build-engine, then --engine <folder>')
-            engine = str(Path(tmp) / 'engine')
-            print(f'exporting {args.checkpoint} to a temporary float32 engine for onnxruntime')
-            export_engine(args.checkpoint, engine, log=lambda m: None)
-        cfg = 'auto'
-        if engine is not None:
-            cfg = 'on' if read_manifest(engine).contract.cfg else 'off'
         import diffusers  # noqa: F401  libraries first, so loaded_mb is the pipeline's own
         if 'onnxruntime' in args.backend:
             import onnxruntime  # noqa: F401
         pipelines, loaded_mb = {}, {}
-        for backend in args.backend:
-            compile = backend == 'torch-compile'
-            device = args.device
-            if backend == 'tensorrt' and not device.startswith('cuda'):
-                device = 'cuda'
-            measured = device if torch.cuda.is_available() else 'cpu'  # else the load fails
-            before = memory_in_use_mb(measured)
-            if backend in ('torch', 'torch-compile'):
-                if args.checkpoint:
-                    pipe = pipeline_from_checkpoint(args.checkpoint, device=args.device,
-                                                    dtype=args.dtype, cfg=cfg, compile=compile)
+        sources = [(args.checkpoint, args.engine, '')]
+        if args.reference:
+            sources.append((args.reference, None, ' (reference)'))
+        steps = {}
+        for k, (checkpoint, engine, suffix) in enumerate(sources):
+            if engines and engine is None:
+                if 'tensorrt' in engines:
+                    raise EngineError('tensorrt needs built plans: vag-ros export, vag-ros '
+                                      'build-engine, then --engine <folder>')
+                engine = str(Path(tmp) / f'engine{k}')
+                print(f'exporting {checkpoint} to a temporary float32 engine for onnxruntime')
+                export_engine(checkpoint, engine, log=lambda m: None)
+            cfg = 'auto'
+            if engine is not None:
+                cfg = 'on' if read_manifest(engine).contract.cfg else 'off'
+            for backend in args.backend:
+                compile = backend == 'torch-compile'
+                device = args.device
+                if backend == 'tensorrt' and not device.startswith('cuda'):
+                    device = 'cuda'
+                measured = device if torch.cuda.is_available() else 'cpu'  # else the load fails
+                before = memory_in_use_mb(measured)
+                if backend in ('torch', 'torch-compile'):
+                    if checkpoint:
+                        pipe = pipeline_from_checkpoint(checkpoint, device=args.device,
+                                                        dtype=args.dtype, cfg=cfg,
+                                                        compile=compile)
+                    else:
+                        pipe = preset_pipeline(args.preset, device=args.device,
+                                               dtype=args.dtype, compile=compile,
+                                               seed=args.seed,
+                                               guidance_scale=args.guidance_scale)
                 else:
-                    pipe = preset_pipeline(args.preset, device=args.device, dtype=args.dtype,
-                                           compile=compile, seed=args.seed,
-                                           guidance_scale=args.guidance_scale)
-            else:
-                pipe = load_pipeline(backend, args.checkpoint, engine, device,
-                                     precision=args.precision, threads=args.threads,
-                                     graphs=io.GRAPHS)
-            pipelines[backend] = pipe
-            loaded_mb[backend] = memory_in_use_mb(measured) - before
+                    pipe = load_pipeline(backend, checkpoint, engine, device,
+                                         precision=args.precision, threads=args.threads,
+                                         graphs=io.GRAPHS)
+                pipelines[backend + suffix] = pipe
+                steps[backend + suffix] = args.reference_steps if suffix else args.steps
+                loaded_mb[backend + suffix] = memory_in_use_mb(measured) - before
         vc = next(iter(pipelines.values())).config.video
         if args.image:
             from vag_ros.media import load_image
@@ -137,11 +154,13 @@ def run(args: argparse.Namespace) -> int:
             frame = rng.integers(0, 256, (vc.height, vc.width, 3), dtype=np.uint8)
         report = run_bench(pipelines, frame, args.instruction, rounds=args.rounds,
                            warmup=args.warmup, step_calls=args.step_calls,
-                           num_steps=args.steps, seed=args.seed, peak_tflops=args.peak_tflops,
+                           num_steps=steps, seed=args.seed, peak_tflops=args.peak_tflops,
                            loaded_mb=loaded_mb)
-    report['source'] = {'checkpoint': args.checkpoint, 'preset': args.preset,
+    report['source'] = {'checkpoint': args.checkpoint, 'reference': args.reference,
+                        'preset': args.preset,
                         'engine': args.engine, 'device': args.device, 'dtype': args.dtype,
-                        'threads': args.threads, 'guidance_scale': args.guidance_scale}
+                        'threads': args.threads, 'guidance_scale': args.guidance_scale,
+                        'reference_steps': args.reference_steps}
     print(format_table(report))
     if args.json:
         path = write_text_atomically(args.json, json.dumps(report, indent=2) + '\n')

@@ -184,13 +184,15 @@ class _Case:
 
 def run_bench(pipelines: typing.Mapping[str, typing.Any], frame: np.ndarray,
               instruction: str, *, rounds: int = 5, warmup: int = 1, step_calls: int = 3,
-              num_steps: typing.Optional[int] = None, seed: int = 0,
+              num_steps: typing.Union[int, None, typing.Mapping[str, typing.Optional[int]]]
+              = None, seed: int = 0,
               peak_tflops: typing.Optional[float] = None,
               loaded_mb: typing.Optional[typing.Mapping[str, float]] = None,
               log: typing.Callable[[str], None] = print) -> dict:
     """Measure every pipeline, interleaved; -> a JSON-ready report.
 
     ``loaded_mb``: memory each pipeline added when it was loaded, measured by the caller.
+    ``num_steps``: denoising steps of every pipeline, or per label (None: its sampler's).
     """
     labels = list(pipelines)
     cases = {k: _Case(p, frame, instruction, seed) for k, p in pipelines.items()}
@@ -220,7 +222,8 @@ def run_bench(pipelines: typing.Mapping[str, typing.Any], frame: np.ndarray,
         for label in order:
             pipe = pipelines[label]
             with PeakMemory(pipe.device) as mem:
-                result = pipe.generate(frame, instruction, seed=seed, num_steps=num_steps,
+                result = pipe.generate(frame, instruction, seed=seed,
+                                       num_steps=_steps_of(num_steps, label),
                                        state=bench_state(pipe.config))
             if keep:
                 episodes[label].append(result.timings)
@@ -232,6 +235,13 @@ def run_bench(pipelines: typing.Mapping[str, typing.Any], frame: np.ndarray,
     for label in labels:
         report['backends'][label]['loaded_mb'] = (loaded_mb or {}).get(label)
     return report
+
+
+def _steps_of(num_steps, label: str) -> typing.Optional[int]:
+    """The steps ``label`` runs at: one count for all, or the mapping's."""
+    if isinstance(num_steps, typing.Mapping):
+        return num_steps.get(label)
+    return num_steps
 
 
 def machine() -> dict:
@@ -269,7 +279,7 @@ def _report(pipelines, labels, steps, actions, episodes, memory, flops, rounds, 
                      'frames': cfg.video.frames, 'size': [cfg.video.height, cfg.video.width],
                      'action': [cfg.action.horizon, cfg.action.dim], 'cfg': first.contract.cfg,
                      'dtype': first.contract.dtype,
-                     'num_steps': num_steps or cfg.sampler.num_steps,
+                     'num_steps': _steps_of(num_steps, labels[0]) or cfg.sampler.num_steps,
                      'step_gflop': flops / 1e9 if flops else None},
            'settings': {'rounds': rounds, 'warmup_rounds': warmup, 'step_calls': step_calls,
                         'order': 'rotated every round', 'statistic': 'median'},
@@ -280,7 +290,9 @@ def _report(pipelines, labels, steps, actions, episodes, memory, flops, rounds, 
         action = _stats(actions[label], 1e3)
         stages = {k: statistics.median(e[k] for e in episodes[label])
                   for k in ('text', 'encode', 'denoise', 'decode', 'total')}
-        row = {'runtime': pipe.describe(), 'step_ms': step, 'action_branch_ms': action,
+        row = {'runtime': pipe.describe(),
+               'num_steps': _steps_of(num_steps, label) or pipe.config.sampler.num_steps,
+               'step_ms': step, 'action_branch_ms': action,
                'action_share': action['median'] / step['median'] if action else None,
                'episode_s': _stats([e['total'] for e in episodes[label]]),
                'stages_s': stages,
@@ -296,17 +308,19 @@ def _report(pipelines, labels, steps, actions, episodes, memory, flops, rounds, 
                 row['peak_fraction'] = row['tflops'] / peak
         out['backends'][label] = row
     base = out['backends'][labels[0]]['step_ms']['median']
+    base_episode = out['backends'][labels[0]]['episode_s']['median']
     for label in labels:
         row = out['backends'][label]
         row['step_speedup_vs_' + labels[0]] = base / row['step_ms']['median']
+        row['episode_time_vs_' + labels[0]] = row['episode_s']['median'] / base_episode
     return out
 
 
 def format_table(report: dict) -> str:
     """Markdown table of a report."""
-    lines = ['| backend | runtime | step ms | action+bridge share | episode s | text / encode / '
-             'denoise / decode s | loaded + episode peak MB | TFLOP/s |',
-             '| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |']
+    lines = ['| backend | runtime | step ms | action+bridge share | steps | episode s | text / '
+             'encode / denoise / decode s | loaded + episode peak MB | TFLOP/s |',
+             '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |']
     for label, row in report['backends'].items():
         s = row['stages_s']
         share = f'{row["action_share"]:.1%}' if row['action_share'] is not None else '-'
@@ -318,6 +332,7 @@ def format_table(report: dict) -> str:
             f'{row["episode_peak_mb"]:.0f}'
         lines.append(
             f'| {label} | {row["runtime"]} | {row["step_ms"]["median"]:.2f} | {share} | '
+            f'{row.get("num_steps", "-")} | '
             f'{row["episode_s"]["median"]:.3f} | {s["text"]:.3f} / {s["encode"]:.3f} / '
             f'{s["denoise"]:.3f} / {s["decode"]:.3f} | {memory} | {tflops} |')
     return '\n'.join(lines)
