@@ -119,5 +119,21 @@ def test_distillation_refusals(tmp_path, bag_dir, dataset):
     out = tmp_path / 'student'
     out.mkdir()
     other.save(out / TRAJECTORIES)
-    with pytest.raises(trainer.TrainError, match='remove it'):
+    with pytest.raises(ValueError, match='step count'):
+        TeacherTrajectories.load(out / TRAJECTORIES, dataset, 2)
+    with pytest.raises(trainer.TrainError, match='made with other .*teacher_steps'):
         trainer.train(micro_config(), cfg, bag_dir, out, progress=False, init=teacher)
+    # a run killed before its first save keeps its teacher states: the next start reuses
+    # them when teacher and settings are the same, and refuses them when not
+    (out / TRAJECTORIES).unlink()
+    trainer.train(micro_config(), cfg, bag_dir, out, progress=False, init=teacher)
+    again = tmp_path / 'again'
+    again.mkdir()
+    (again / TRAJECTORIES).write_bytes((out / TRAJECTORIES).read_bytes())
+    trainer.train(micro_config(), cfg, bag_dir, again, progress=False, init=teacher)
+    other_seed = tmp_path / 'other_seed'
+    other_seed.mkdir()
+    (other_seed / TRAJECTORIES).write_bytes((out / TRAJECTORIES).read_bytes())
+    with pytest.raises(trainer.TrainError, match='seed'):
+        trainer.train(micro_config(), dataclasses.replace(cfg, seed=1), bag_dir, other_seed,
+                      progress=False, init=teacher)

@@ -117,29 +117,41 @@ class TeacherTrajectories:
             actions.append(a.cpu())
         return cls(base, order, torch.cat(videos), torch.cat(actions))
 
-    def save(self, path) -> None:
-        """Safetensors file of the items (written beside, then renamed: never half a file)."""
+    def save(self, path, made_by: typing.Optional[typing.Mapping[str, str]] = None) -> None:
+        """Safetensors file of the items (written beside, then renamed: never half a file);
+        ``made_by``: what made them (teacher, steps, draws, seed), kept as its metadata."""
         from pathlib import Path
 
         from safetensors.torch import save_file
         path = Path(path)
         tmp = path.with_name(path.name + '.tmp')
         save_file({'windows': self.windows.contiguous(), 'videos': self.videos.contiguous(),
-                   'actions': self.actions.contiguous()}, str(tmp))
+                   'actions': self.actions.contiguous()}, str(tmp),
+                  metadata=dict(made_by or {}))
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path, base, student_steps: int) -> 'TeacherTrajectories':
-        """Items saved by ``save`` for the windows of ``base``; ValueError if they do not fit."""
-        from safetensors import SafetensorError
+    def load(cls, path, base, student_steps: int,
+             made_by: typing.Optional[typing.Mapping[str, str]] = None
+             ) -> 'TeacherTrajectories':
+        """Items saved by ``save`` for the windows of ``base`` (and, given ``made_by``, by
+        the same teacher and settings); ValueError if they do not fit."""
+        from safetensors import safe_open, SafetensorError
         from safetensors.torch import load_file
         try:
             tensors = load_file(str(path))
             windows, videos, actions = (tensors['windows'], tensors['videos'],
                                         tensors['actions'])
+            with safe_open(str(path), 'pt') as f:
+                saved_by = f.metadata() or {}
         except (OSError, SafetensorError, KeyError) as exc:
             raise ValueError(f'{path}: not a teacher trajectories file ({exc}); remove it to '
                              f'generate it again') from None
+        differ = sorted(k for k, v in (made_by or {}).items() if saved_by.get(k) != v)
+        if differ:
+            raise ValueError(f'{path}: made with other {", ".join(differ)} than this run '
+                             f'({", ".join(f"{k}={saved_by.get(k)}" for k in differ)}); '
+                             f'remove it to generate it again')
         if (videos.shape[1] != student_steps + 1 or len(windows) == 0
                 or int(windows.max()) >= len(base)):
             raise ValueError(f'{path}: made for another data set or step count (states '
