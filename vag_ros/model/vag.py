@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from vag_ros.model import flow
-from vag_ros.model.sampler import SynchronizedEuler
+from vag_ros.model.sampler import StepFunction, SynchronizedEuler
 from vag_ros.model.action_unet import ActionUNet
 from vag_ros.model.bridge import bridge
 from vag_ros.model.observation import ObservationEncoder
@@ -271,10 +271,18 @@ class VagModel(nn.Module):
         """
         sampler = SynchronizedEuler(self.config)
         num_steps, guidance = sampler.settings(num_steps, guidance_scale)
-        if null_emb is None:
-            null_emb = torch.zeros_like(observation.text_emb)
         x, a = sampler.noise(first_latent, generator, self.video is not None,
                              self.action is not None)
+        step = self.step_function(first_latent, observation, guidance, null_emb)
+        return sampler.run(step, x, a, num_steps, callback)
+
+    def step_function(self, first_latent: torch.Tensor, observation: Observation,
+                      guidance: float, null_emb: typing.Optional[torch.Tensor] = None
+                      ) -> StepFunction:
+        """The synchronized step of one episode's condition, for ``SynchronizedEuler.run``:
+        (x_t, a_t, t) -> (v_video or None, v_action or None)."""
+        if null_emb is None:
+            null_emb = torch.zeros_like(observation.text_emb)
         # the observation is data: its features are computed once, not at every step
         features = self.observe(observation) if self.action is not None else None
         null_features = None
@@ -289,7 +297,7 @@ class VagModel(nn.Module):
             def step(x_t, a_t, t):
                 return self.step(x_t, a_t, t, first_latent, observation, null_emb, guidance,
                                  features, null_features)
-        return sampler.run(step, x, a, num_steps, callback)
+        return step
 
     def parameter_counts(self) -> typing.Dict[str, int]:
         """Parameters per branch."""

@@ -21,6 +21,7 @@ import torch
 
 from vag_ros.model import flow
 from vag_ros.model.sampler import SynchronizedEuler
+from vag_ros.model.vag import Observation
 
 METHODS = ('trajectory', 'reflow')
 TRAJECTORIES = 'teacher_trajectories.safetensors'
@@ -48,21 +49,15 @@ def teacher_states(model, first_latent: torch.Tensor, observation, teacher_steps
     sampler = SynchronizedEuler(model.config)
     _, guidance = sampler.settings()
     x, a = sampler.noise(first_latent, generator)
-    features = model.observe(observation)
-    null_emb = torch.zeros_like(observation.text_emb)
-    null_features = None
-    if model.video_reads_observation and guidance != 1.0:
-        null_features = model.null_features(observation, null_emb)
-    videos, actions = [], []
+    teacher_step = model.step_function(first_latent, observation, guidance)
+    videos, actions, calls = [], [], [0]
 
-    def step(x_t, a_t, t):
-        if len(videos) * ratio == step.calls:
+    def step(x_t, a_t, t):  # the teacher's step, keeping its inputs at the student's times
+        if calls[0] % ratio == 0:
             videos.append(x_t)
             actions.append(a_t)
-        step.calls += 1
-        return model.step(x_t, a_t, t, first_latent, observation, null_emb, guidance,
-                          features, null_features)
-    step.calls = 0
+        calls[0] += 1
+        return teacher_step(x_t, a_t, t)
     x, a = sampler.run(step, x, a, teacher_steps)
     videos.append(x)
     actions.append(a)
@@ -99,7 +94,6 @@ class TeacherTrajectories:
                  device='cpu') -> 'TeacherTrajectories':
         """Run ``teacher`` (a VagModel, eval mode) ``draws`` times on every window of
         ``base`` (an EpisodeDataset), each draw with its own noise."""
-        from vag_ros.model.vag import Observation
         n = len(base)
         order = torch.arange(n).repeat(draws)  # (N * draws,) window of each item
         videos, actions = [], []
@@ -171,9 +165,9 @@ def distillation_loss(model, videos: torch.Tensor, actions: torch.Tensor,
     videos (B, K + 1, C, T', H, W), actions (B, K + 1, T, D) from ``TeacherTrajectories``
     -> dict(loss, video_loss, action_loss, t), as ``VagModel.training_loss``.
     """
-    from vag_ros.model.vag import Observation
     if method not in METHODS:
         raise ValueError(f'distillation method {method!r}: must be one of {list(METHODS)}')
+    lc = model.config.loss
     b, states_k = videos.shape[0], videos.shape[1] - 1
     rows = torch.arange(b)
     first = videos[:, 0, :, :1]  # (B, C, 1, H, W): the clean first latent rides in every state
@@ -186,7 +180,6 @@ def distillation_loss(model, videos: torch.Tensor, actions: torch.Tensor,
         target_v = (x_t - videos[rows, k + 1]) / dt.reshape(b, 1, 1, 1, 1)
         target_a = (a_t - actions[rows, k + 1]) / dt.reshape(b, 1, 1)
     else:
-        lc = model.config.loss
         t = flow.sample_timesteps(b, generator, lc.timestep_sampling, lc.logit_mean,
                                   lc.logit_std).to(videos.device)
         noise, sample = videos[:, 0], videos[:, -1]
@@ -203,6 +196,5 @@ def distillation_loss(model, videos: torch.Tensor, actions: torch.Tensor,
     frame_mask[:, :, 0] = 0.0  # the given frame is no prediction
     video_loss = flow.mse(v, target_v, frame_mask)
     action_loss = flow.mse(va, target_a)
-    lc = model.config.loss
     return {'loss': lc.video_weight * video_loss + lc.action_weight * action_loss,
             'video_loss': video_loss, 'action_loss': action_loss, 't': t}
