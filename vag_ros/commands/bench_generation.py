@@ -106,11 +106,12 @@ def run(args: argparse.Namespace) -> int:
         if 'onnxruntime' in args.backend:
             import onnxruntime  # noqa: F401
         pipelines, loaded_mb = {}, {}
-        sources = [(args.checkpoint, args.engine, '')]
+        # (checkpoint, engine, label suffix, steps)
+        sources = [(args.checkpoint, args.engine, '', args.steps)]
         if args.reference:
-            sources.append((args.reference, None, ' (reference)'))
+            sources.append((args.reference, None, ' (reference)', args.reference_steps))
         steps = {}
-        for k, (checkpoint, engine, suffix) in enumerate(sources):
+        for k, (checkpoint, engine, suffix, num_steps) in enumerate(sources):
             if engines and engine is None:
                 if 'tensorrt' in engines:
                     raise EngineError('tensorrt needs built plans: vag-ros export, vag-ros '
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                                          precision=args.precision, threads=args.threads,
                                          graphs=io.GRAPHS)
                 pipelines[backend + suffix] = pipe
-                steps[backend + suffix] = args.reference_steps if suffix else args.steps
+                steps[backend + suffix] = num_steps
                 loaded_mb[backend + suffix] = memory_in_use_mb(measured) - before
         vc = next(iter(pipelines.values())).config.video
         if args.image:
