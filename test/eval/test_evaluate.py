@@ -80,6 +80,9 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
         assert set(values) >= set(METRICS)
         assert values['action_ed'] >= 0.0
         for key in ('action_sr', 'replay_success', 'wrong_target', 'counterfactual'):
+            if name == 'two_stage_true_video' and key == 'counterfactual':
+                assert values[key] is None   # no true video of the other block's episode
+                continue
             assert 0.0 <= values[key] <= 1.0
             low, high = values[key + '_interval']
             assert 0.0 <= low <= values[key] <= high <= 1.0
@@ -87,13 +90,16 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
         # every method starts from the measured state (anchored), to float precision
         assert values['start_error'] <= 1e-5, name
         assert len(values['first_step_error']) == len(values['last_step_error']) == 7
-        if name in ('no_bridge', 'scene_blind'):
+        if name in ('no_bridge', 'scene_blind', 'two_stage_true_video'):
             assert values['consistency_psnr'] is None and values['video_psnr'] is None
-            assert values['video_ssim'] is None
+            assert values['video_ssim'] is None and values['arm_psnr'] is None
         else:
             assert 0.0 < values['video_psnr'] <= 100.0
             assert 0.0 < values['consistency_psnr'] <= 100.0
             assert -1.0 <= values['video_ssim'] <= 1.0
+            assert 0.0 < values['arm_psnr'] <= 100.0 and -1.0 <= values['arm_ssim'] <= 1.0
+            assert 0.0 < values['target_block_psnr'] <= 100.0
+            assert values['arm_sharpness'] > 0.0 and values['video_sharpness'] > 0.0
     # two_stage reads the joint checkpoint's own video
     assert results['methods']['two_stage']['video_psnr'] == \
         results['methods']['vag']['video_psnr']
@@ -123,7 +129,13 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
     assert (out / results['plots'][0]).stat().st_size > 1000
     assert json.loads((out / 'eval.json').read_text())['seeds'] == results['seeds']
     refs = results['video_references']
-    assert set(refs) == {'held_first_frame_psnr', 'held_first_frame_ssim', 'codec_psnr'}
+    assert set(refs) == {'held_first_frame_psnr', 'held_first_frame_ssim', 'codec_psnr',
+                         'held_first_frame_arm_psnr', 'codec_arm_psnr'}
+    # the reader's ceiling reads the true frames: no video of its own, no counterfactual
+    ceiling = results['per_episode'][0]['methods']['two_stage_true_video']
+    assert ceiling['counterfactual'] is None and ceiling['video_psnr'] is None
+    assert 'The video where it matters' in report and 'arm PSNR' in report
+    assert "the reader's ceiling" in report and 'On the arm: held first frame' in report
     assert refs['held_first_frame_psnr'] == pytest.approx(np.mean(
         [r['video_references']['held_first_frame_psnr'] for r in results['per_episode']]))
     assert 'first frame held still' in report
@@ -259,19 +271,22 @@ def test_a_replay_that_the_world_refuses_scores_as_a_noted_failure():
     eval goes on. The expert's plan still succeeds through the same path."""
     from vag_ros.sim.world import World
     from vag_ros.eval.evaluate import _Method, _replay_success, _score, _Targets
+    from vag_ros.eval.regions import expert_regions
     world = World(SimConfig(**SIM))
     try:
         task = world.make_task('touch', 3)
         expert = world.run_expert(task)
+        regions = expert_regions(world, task, expert.actions, SIM['height'], SIM['width'])
         bad = np.full_like(expert.actions, np.nan)  # (T, D)
         assert not _replay_success(world, task, bad)
         row, _ = _score(world, task, _Method(bad, None, 0.0), expert.frames, expert.actions,
-                        expert.joints[0], _Targets(world.robot, task), None)
+                        expert.joints[0], _Targets(world.robot, task), None, regions)
         assert row['replay_success'] is False and row['replay_error']
         good, _ = _score(world, task, _Method(expert.actions, expert.frames, 0.0),
                          expert.frames, expert.actions, expert.joints[0],
-                         _Targets(world.robot, task), None)
+                         _Targets(world.robot, task), None, regions)
         assert 'replay_error' not in good and good['consistency_psnr'] is not None
+        assert good['arm_psnr'] == 100.0 and good['arm_sharpness'] == 1.0
         assert _replay_success(world, task, expert.actions) == good['replay_success']
     finally:
         world.close()

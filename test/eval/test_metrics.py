@@ -91,3 +91,44 @@ def test_nearest_object_step_and_start_errors():
     assert metrics.start_error(gt, [0.1, -0.25]) == pytest.approx(0.05)
     with pytest.raises(metrics.MetricError):
         metrics.start_error(gt, [0.0, 0.0, 0.0])
+
+
+def test_region_psnr_and_ssim_read_only_the_region():
+    a = _video(shape=(2, 32, 32, 3))
+    b = a.copy()
+    b[:, :, :16] = 0                      # the left half ruined
+    left = np.zeros((2, 32, 32))
+    left[:, :, :16] = 1.0
+    right = 1.0 - left
+    assert metrics.region_psnr(a, b, right) == metrics.PSNR_CAP
+    assert metrics.region_psnr(a, b, left) < metrics.psnr(a, b)  # the error is all there
+    # weights are shares: doubling them changes nothing; an empty region is undefined
+    assert metrics.region_psnr(a, b, 2 * left) == pytest.approx(metrics.region_psnr(a, b, left))
+    assert metrics.region_psnr(a, b, np.zeros((2, 32, 32))) is None
+    assert metrics.region_ssim(a, b, right[:, :, :]) < 1.0  # windows near the edge see it
+    far = np.zeros((2, 32, 32))
+    far[:, :, 22:] = 1.0                  # centres 6+ px from the damage (the 11-px window)
+    assert metrics.region_ssim(a, b, far) == pytest.approx(1.0)
+    edge = np.zeros((2, 32, 32))
+    edge[:, :, 28:] = 1.0                 # no window is centred this close to the border
+    assert metrics.region_ssim(a, b, edge) is None
+    assert metrics.region_ssim(a, b, left) < 0.2
+    with pytest.raises(metrics.MetricError, match='weights of shape'):
+        metrics.region_psnr(a, b, left[0])
+    with pytest.raises(metrics.MetricError, match='finite'):
+        metrics.region_psnr(a, b, -left)
+
+
+def test_sharpness_falls_when_a_video_is_blurred():
+    a = _video(shape=(2, 32, 32, 3))
+    assert metrics.sharpness(a, a) == pytest.approx(1.0)
+    blurred = ((a[:, :-1, :-1].astype(int) + a[:, 1:, 1:] + a[:, 1:, :-1] + a[:, :-1, 1:])
+               // 4).astype(np.uint8)
+    blurred = np.pad(blurred, ((0, 0), (0, 1), (0, 1), (0, 0)), mode='edge')
+    assert metrics.sharpness(blurred, a) < 0.6
+    flat = np.full_like(a, 40)
+    assert metrics.sharpness(a, flat) is None and metrics.sharpness(flat, a) == 0.0
+    half = np.zeros((2, 32, 32))
+    half[:, :, :8] = 1.0
+    assert metrics.sharpness(a, a, half) == pytest.approx(1.0)
+    assert metrics.gradient_energy(a, np.zeros((2, 32, 32))) is None

@@ -13,6 +13,8 @@ Methods:
   The video is the joint checkpoint's own: its bridge is detached, so the video branch gets
   exactly the gradients a video-only model would (proved in test/model); a separate
   ``video_only_dir`` replaces it when given.
+- ``two_stage_true_video``: the same inverse-dynamics reader on the ground-truth frames:
+  the ceiling of the two-stage row, what a perfect video would give the reader.
 - ``no_bridge``: the action-only checkpoint (mode ``action_no_bridge``), no video.
 - ``scene_blind``: each task family's mean training motion from the measured state; it
   ignores the image and the named object, so a method that does not beat it does not use
@@ -37,13 +39,17 @@ import numpy as np
 
 from vag_ros.errors import CheckpointError, ConfigError
 from vag_ros.eval import metrics
+from vag_ros.eval.regions import expert_regions
 from vag_ros.eval.replay import replay_and_score
 
 DEFAULT_SEED_START = 100000  # training data uses seeds below this
-METHODS = ('vag', 'teacher', 'two_stage', 'no_bridge', 'scene_blind')
+METHODS = ('vag', 'teacher', 'two_stage', 'two_stage_true_video', 'no_bridge',
+           'scene_blind')
+VIDEO_REGION_METRICS = ('arm_psnr', 'arm_ssim', 'target_block_psnr', 'arm_sharpness',
+                        'video_sharpness')
 RATES = ('action_sr', 'replay_success', 'wrong_target', 'counterfactual')
 METRICS = ('action_ed', *RATES, 'consistency_psnr', 'video_psnr', 'video_ssim',
-           'start_error')
+           *VIDEO_REGION_METRICS, 'start_error')
 NO_BRIDGE_SUBDIR = Path('baselines') / 'no_bridge'
 INVERSE_DYNAMICS_SUBDIR = Path('baselines') / 'inverse_dynamics'
 SCENE_BLIND_SUBDIR = Path('baselines') / 'scene_blind'
@@ -137,6 +143,21 @@ def _rate(rows, key: str) -> dict:
     return metrics.rate([r[key] for r in rows if r.get(key) is not None])
 
 
+def region_video_metrics(video: np.ndarray, gt_frames: np.ndarray,
+                         regions: typing.Mapping[str, np.ndarray]) -> dict:
+    """The video against the truth where it matters, on the predicted frames (1..T-1; the
+    first is the camera frame it was given): PSNR and SSIM on the arm's pixels, PSNR on the
+    named block's, and the sharpness (gradient energy over the truth's) on the arm and on
+    the whole frame. ``regions``: expert_regions' weights (T, h, w)."""
+    made, true = video[1:], gt_frames[1:]
+    arm, block = regions['arm'][1:], regions['target_block'][1:]
+    return {'arm_psnr': _finite(metrics.region_psnr(made, true, arm)),
+            'arm_ssim': _finite(metrics.region_ssim(made, true, arm)),
+            'target_block_psnr': _finite(metrics.region_psnr(made, true, block)),
+            'arm_sharpness': _finite(metrics.sharpness(made, true, arm)),
+            'video_sharpness': _finite(metrics.sharpness(made, true))}
+
+
 def reference_videos(codec, gt_frames: np.ndarray, device='cpu'
                      ) -> typing.Tuple[np.ndarray, np.ndarray]:
     """What the video metrics are read against: the first frame held still for the whole
@@ -154,12 +175,20 @@ def reference_videos(codec, gt_frames: np.ndarray, device='cpu'
     return held, rebuilt
 
 
-def video_references(codec, gt_frames: np.ndarray, device='cpu') -> dict:
-    """The reference videos' PSNR (and the held frame's SSIM) against the ground truth."""
+def video_references(codec, gt_frames: np.ndarray, device='cpu',
+                     regions: typing.Optional[typing.Mapping[str, np.ndarray]] = None
+                     ) -> dict:
+    """The reference videos' PSNR (and the held frame's SSIM) against the ground truth;
+    with ``regions`` also on the arm's pixels of the predicted frames."""
     held, rebuilt = reference_videos(codec, gt_frames, device)
-    return {'held_first_frame_psnr': metrics.psnr(held, gt_frames),
-            'held_first_frame_ssim': _finite(metrics.ssim(held, gt_frames)),
-            'codec_psnr': metrics.psnr(rebuilt, gt_frames)}
+    out = {'held_first_frame_psnr': metrics.psnr(held, gt_frames),
+           'held_first_frame_ssim': _finite(metrics.ssim(held, gt_frames)),
+           'codec_psnr': metrics.psnr(rebuilt, gt_frames)}
+    if regions is not None:
+        for name, video in (('held_first_frame', held), ('codec', rebuilt)):
+            out[f'{name}_arm_psnr'] = region_video_metrics(video, gt_frames,
+                                                           regions)['arm_psnr']
+    return out
 
 
 def aggregate_references(records: typing.Sequence[dict]) -> dict:
@@ -184,8 +213,8 @@ def aggregate(records: typing.Sequence[dict]) -> typing.Dict[str, dict]:
             means[key] = rate['rate']
             means[key + '_interval'] = rate['interval']
             means[key + '_count'] = [rate['successes'], rate['n']]
-        for key in ('consistency_psnr', 'video_psnr', 'video_ssim'):
-            means[key] = _mean(r[key] for r in rows)
+        for key in ('consistency_psnr', 'video_psnr', 'video_ssim', *VIDEO_REGION_METRICS):
+            means[key] = _mean(r.get(key) for r in rows)
         starts = [r['start_error'] for r in rows if r.get('start_error') is not None]
         means['start_error'] = _finite(max(starts)) if starts else None
         for key in ('first_step_error', 'last_step_error', 'raw_start_error'):
@@ -254,8 +283,8 @@ def template_pairs(records: typing.Sequence[dict]) -> typing.Optional[dict]:
 
 
 def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndarray,
-           state: np.ndarray, targets: _Targets,
-           counter_colour: typing.Optional[str]) -> typing.Tuple[dict, float]:
+           state: np.ndarray, targets: _Targets, counter_colour: typing.Optional[str],
+           regions: typing.Mapping[str, np.ndarray]) -> typing.Tuple[dict, float]:
     """Metrics of one method on one episode, and the replay time."""
     first, last = metrics.step_errors(out.actions, gt_actions)
     row = {'action_ed': _finite(metrics.action_ed(out.actions, gt_actions)),
@@ -280,6 +309,7 @@ def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndar
     if out.video is not None:
         row['video_psnr'] = metrics.psnr(out.video, gt_frames)
         row['video_ssim'] = _finite(metrics.ssim(out.video, gt_frames))
+        row.update(region_video_metrics(out.video, gt_frames, regions))
     return row, replay_s
 
 
@@ -389,6 +419,7 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
             other = task.colours[1] if counterfactual and len(task.colours) > 1 else None
             counter_text = instruction_naming(task, other, sim_config) if other else None
             targets = _Targets(world.robot, task)
+            regions = expert_regions(world, task, gt_actions, height, width)
             totals['expert'] += time.perf_counter() - t0
 
             def run(pipe, text, steps=num_steps):
@@ -427,6 +458,9 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
             outputs['two_stage'] = _Method(
                 two_stage(video), video, time.perf_counter() - t0,
                 None if video_cf is None else two_stage(video_cf))
+            t0 = time.perf_counter()   # the reader's ceiling: the same reader, the true video
+            outputs['two_stage_true_video'] = _Method(two_stage(gt_frames), None,
+                                                      time.perf_counter() - t0)
             t0 = time.perf_counter()
             nb = run(no_bridge, task.instruction)
             nb_cf = run(no_bridge, counter_text) if other else None
@@ -444,14 +478,14 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                       'counterfactual_target': other,
                       'expert_success': bool(expert.metadata.success), 'methods': {},
                       'video_references': video_references(
-                          vag.codec, gt_frames, vag.device)}
+                          vag.codec, gt_frames, vag.device, regions)}
             if pair is not None:
                 record['training_template_twin'] = pair
             for name, result in outputs.items():
                 totals[name] += result.seconds
                 t0 = time.perf_counter()
                 row, replay_s = _score(world, task, result, gt_frames, gt_actions, state,
-                                       targets, other)
+                                       targets, other, regions)
                 totals['replay'] += replay_s
                 totals['metrics'] += time.perf_counter() - t0 - replay_s
                 record['methods'][name] = row

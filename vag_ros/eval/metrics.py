@@ -8,6 +8,11 @@ Definitions (``DEFINITIONS`` holds the same text for reports):
   ground truth at every step, ``all(|pred - gt| <= tol)``.
 - ``psnr``: ``10 log10(255^2 / MSE)`` with the MSE over the whole clip (all frames, pixels
   and channels); identical clips give ``PSNR_CAP`` (100 dB) so that means stay finite.
+- ``region_psnr`` / ``region_ssim``: the same, over a region of the frame (the arm, a
+  block): each pixel's error (SSIM: each window centre's value) weighted by its share of
+  the region.
+- ``sharpness``: the mean squared spatial gradient of a video over the truth's, over the
+  same pixels (1: as sharp as the truth).
 - ``ssim``: Wang et al. (2004) SSIM with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01,
   K2 = 0.03, L = 255, 'valid' filtering (no padding), computed per RGB channel and averaged
   over channels, pixels and frames (float32 torch conv2d). Frames smaller than 11 px use the
@@ -101,11 +106,11 @@ def _gaussian(size: int, sigma: float):
     return g / g.sum()  # (size,)
 
 
-def ssim(a, b, window: int = 11, sigma: float = 1.5) -> float:
-    """Mean SSIM of uint8 videos (T, H, W, 3): per frame and channel, then averaged."""
+def _ssim_maps(a, b, window: int = 11, sigma: float = 1.5):
+    """SSIM maps of uint8 videos (T, H, W, 3): yields ((t, 3, H-k+1, W-k+1) float32 map,
+    frame offset, k) in chunks of 16 frames (bounded memory on long clips)."""
     import torch
     import torch.nn.functional as F
-    a, b = _videos(a, b, 'ssim')
     size = min(window, a.shape[1], a.shape[2])
     size -= (size + 1) % 2  # odd
     g = _gaussian(size, sigma)
@@ -116,17 +121,96 @@ def ssim(a, b, window: int = 11, sigma: float = 1.5) -> float:
         return F.conv2d(F.conv2d(x, kh, groups=3), kw, groups=3)
 
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    values = []
-    for start in range(0, len(a), 16):  # bounded memory on long clips
+    for start in range(0, len(a), 16):
         x = torch.from_numpy(a[start:start + 16]).permute(0, 3, 1, 2).float()
         y = torch.from_numpy(b[start:start + 16]).permute(0, 3, 1, 2).float()
         mx, my = blur(x), blur(y)
         sxx = blur(x * x) - mx * mx
         syy = blur(y * y) - my * my
         sxy = blur(x * y) - mx * my
-        s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-        values.append(s.mean(dim=(1, 2, 3)))  # (t,) per frame
+        yield (((2 * mx * my + c1) * (2 * sxy + c2))
+               / ((mx * mx + my * my + c1) * (sxx + syy + c2))), start, size
+
+
+def ssim(a, b, window: int = 11, sigma: float = 1.5) -> float:
+    """Mean SSIM of uint8 videos (T, H, W, 3): per frame and channel, then averaged."""
+    import torch
+    a, b = _videos(a, b, 'ssim')
+    values = [m.mean(dim=(1, 2, 3)) for m, _, _ in _ssim_maps(a, b, window, sigma)]  # (t,)
     return float(torch.cat(values).mean())
+
+
+def _weights(a: np.ndarray, weights, name: str) -> np.ndarray:
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != a.shape[:3]:
+        raise MetricError(f'{name}: expected weights of shape {a.shape[:3]} (T, H, W), got '
+                          f'{weights.shape}')
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise MetricError(f'{name}: weights must be finite and >= 0')
+    return weights
+
+
+def region_psnr(a, b, weights, cap: typing.Optional[float] = PSNR_CAP
+                ) -> typing.Optional[float]:
+    """PSNR [dB] of uint8 videos (T, H, W, 3) over a region: the squared error weighted by
+    ``weights`` (T, H, W) >= 0 (a pixel's share of the region, e.g. the area fraction of
+    the arm in it); None when the region is empty."""
+    a, b = _videos(a, b, 'region_psnr')
+    weights = _weights(a, weights, 'region_psnr')
+    total = float(weights.sum())
+    if total <= 0.0:
+        return None
+    squared = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean(axis=-1)  # (T, H, W)
+    mse = float((squared * weights).sum() / total)
+    value = float('inf') if mse == 0.0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    return float(value if cap is None else min(value, cap))
+
+
+def region_ssim(a, b, weights, window: int = 11, sigma: float = 1.5
+                ) -> typing.Optional[float]:
+    """SSIM of uint8 videos (T, H, W, 3) averaged over a region: the SSIM map (as ``ssim``,
+    'valid' filtering) weighted by ``weights`` (T, H, W) at each window's centre; None
+    when the region has no window centre."""
+    a, b = _videos(a, b, 'region_ssim')
+    weights = _weights(a, weights, 'region_ssim')
+    total = weighted = 0.0
+    for ssim_map, start, size in _ssim_maps(a, b, window, sigma):
+        t, _, h, w = ssim_map.shape
+        half = size // 2
+        wt = weights[start:start + t, half:half + h, half:half + w]   # (t, h', w') centres
+        weighted += float((ssim_map.mean(dim=1).double().numpy() * wt).sum())
+        total += float(wt.sum())
+    return weighted / total if total > 0.0 else None
+
+
+def gradient_energy(video, weights=None) -> typing.Optional[float]:
+    """Mean squared spatial gradient of a uint8 video (T, H, W, 3): forward differences
+    along x and y, channels averaged, weighted by ``weights`` (T, H, W) when given (None:
+    all pixels); None when the weights are all zero. A blurred video has less of it."""
+    video = np.asarray(video)
+    if video.dtype != np.uint8 or video.ndim != 4 or video.shape[-1] != 3:
+        raise MetricError(f'gradient_energy: expected a (T, H, W, 3) uint8 video, got '
+                          f'{video.shape} {video.dtype}')
+    x = video.astype(np.float64)
+    energy = np.zeros(video.shape[:3])
+    energy[:, :, :-1] += ((x[:, :, 1:] - x[:, :, :-1]) ** 2).mean(axis=-1)
+    energy[:, :-1, :] += ((x[:, 1:] - x[:, :-1]) ** 2).mean(axis=-1)   # (T, H, W)
+    if weights is None:
+        return float(energy.mean())
+    weights = _weights(video, weights, 'gradient_energy')
+    total = float(weights.sum())
+    return float((energy * weights).sum() / total) if total > 0.0 else None
+
+
+def sharpness(video, truth, weights=None) -> typing.Optional[float]:
+    """``video``'s gradient energy over ``truth``'s (1: as sharp as the truth, below 1:
+    blurred), over the same ``weights``; None when either is undefined or the truth is
+    flat."""
+    _videos(video, truth, 'sharpness')
+    made, true = gradient_energy(video, weights), gradient_energy(truth, weights)
+    if made is None or true is None or true <= 0.0:
+        return None
+    return made / true
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96

@@ -11,6 +11,7 @@ METHOD_LABELS = {
     'vag': 'VAG (joint)',
     'teacher': 'teacher (VAG it was distilled from, own steps)',
     'two_stage': 'two-stage (video -> inverse dynamics)',
+    'two_stage_true_video': 'two-stage on the true video (the reader\'s ceiling)',
     'no_bridge': 'no bridge (action only)',
     'scene_blind': 'scene-blind (task mean motion)',
 }
@@ -24,6 +25,14 @@ COLUMNS = (  # (key, header, format)
     ('consistency_psnr', 'consistency PSNR [dB] ↑', '{:.2f}'),
     ('video_psnr', 'video PSNR [dB] ↑', '{:.2f}'),
     ('video_ssim', 'video SSIM ↑', '{:.3f}'),
+)
+VIDEO_COLUMNS = (  # the video where it matters, on the predicted frames
+    ('video_psnr', 'whole-frame PSNR [dB] ↑', '{:.2f}'),
+    ('arm_psnr', 'arm PSNR [dB] ↑', '{:.2f}'),
+    ('arm_ssim', 'arm SSIM ↑', '{:.3f}'),
+    ('target_block_psnr', 'named block PSNR [dB] ↑', '{:.2f}'),
+    ('arm_sharpness', 'arm sharpness (1 = truth)', '{:.2f}'),
+    ('video_sharpness', 'whole-frame sharpness (1 = truth)', '{:.2f}'),
 )
 INTERVALS = ('replay_success',)  # rates whose interval is printed in the main table
 
@@ -52,12 +61,13 @@ def _outcome(rate: typing.Mapping[str, typing.Any]) -> str:
             + (f' [{low:.0%}, {high:.0%}]' if low is not None else ''))
 
 
-def method_table(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]]) -> str:
+def method_table(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]],
+                 columns=COLUMNS) -> str:
     """Markdown table: one row per method, one column per metric."""
-    lines = ['| method | ' + ' | '.join(c[1] for c in COLUMNS) + ' |',
-             '| --- |' + ' ---: |' * len(COLUMNS)]
+    lines = ['| method | ' + ' | '.join(c[1] for c in columns) + ' |',
+             '| --- |' + ' ---: |' * len(columns)]
     for name, values in methods.items():
-        cells = [_rate_cell(values, key, fmt) for key, _, fmt in COLUMNS]
+        cells = [_rate_cell(values, key, fmt) for key, _, fmt in columns]
         lines.append(f'| {METHOD_LABELS.get(name, name)} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -77,6 +87,24 @@ def joint_error_table(methods: typing.Mapping[str, typing.Mapping[str, typing.An
     return '\n'.join(lines)
 
 
+def video_table(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]]) -> str:
+    """Markdown table of the video metrics of the methods that make a video."""
+    return method_table({k: v for k, v in methods.items() if v.get('video_psnr') is not None},
+                        VIDEO_COLUMNS)
+
+
+def reader_line(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]]
+                ) -> typing.Optional[str]:
+    """The inverse-dynamics reader on the generated video against on the true video."""
+    made, true = methods.get('two_stage'), methods.get('two_stage_true_video')
+    if not made or not true or not true.get('replay_success'):
+        return None
+    ratio = made['replay_success'] / true['replay_success']
+    return (f'The inverse-dynamics reader on the generated video: replay success '
+            f'{_rate_cell(made, "replay_success", "{:.0%}")}; on the true video (its '
+            f'ceiling): {_rate_cell(true, "replay_success", "{:.0%}")}; ratio {ratio:.2f}.')
+
+
 def render_report(results: typing.Mapping[str, typing.Any]) -> str:
     """The whole report as markdown."""
     info = results.get('config', {})
@@ -92,6 +120,15 @@ def render_report(results: typing.Mapping[str, typing.Any]) -> str:
         parts += [f'VAG samples in {info.get("vag_steps")} steps; the teacher row is '
                   f'{info["teacher"]} at its own {info.get("teacher_steps")} steps, on the '
                   f'same scenes and seeds.', '']
+    if any(v.get('video_psnr') is not None for v in results['methods'].values()):
+        parts += ['## The video where it matters', '',
+                  'On the predicted frames (1..T-1): the arm\'s and the named block\'s pixels '
+                  'in the ground truth (the simulator\'s segmentation, as each pixel\'s share '
+                  'of the region), and the gradient energy against the truth\'s.', '',
+                  video_table(results['methods']), '']
+        reader = reader_line(results['methods'])
+        if reader:
+            parts += [reader, '']
     note = info.get('two_stage_video')
     if note:
         parts += [f'Two-stage video: {note}', '']
@@ -101,7 +138,11 @@ def render_report(results: typing.Mapping[str, typing.Any]) -> str:
                   f'frame held still for the whole clip, PSNR '
                   f'{_cell(refs.get("held_first_frame_psnr"), "{:.2f}")} dB, SSIM '
                   f'{_cell(refs.get("held_first_frame_ssim"), "{:.3f}")}; the codec\'s own '
-                  f'reconstruction, PSNR {_cell(refs.get("codec_psnr"), "{:.2f}")} dB.', '']
+                  f'reconstruction, PSNR {_cell(refs.get("codec_psnr"), "{:.2f}")} dB.'
+                  + (f' On the arm: held first frame '
+                     f'{_cell(refs.get("held_first_frame_arm_psnr"), "{:.2f}")} dB, codec '
+                     f'{_cell(refs.get("codec_arm_psnr"), "{:.2f}")} dB.'
+                     if 'codec_arm_psnr' in refs else ''), '']
     expert = results.get('expert_success')
     if expert is not None:
         parts += [f'Scripted expert (ground truth) replay success: {expert:.0%}.', '']
@@ -121,6 +162,8 @@ def render_report(results: typing.Mapping[str, typing.Any]) -> str:
     for family, per in results.get('per_task', {}).items():
         parts += [f'## {family} ({per.get("episodes", 0)} episodes)', '',
                   method_table(per['methods']), '']
+        if any(v.get('video_psnr') is not None for v in per['methods'].values()):
+            parts += [video_table(per['methods']), '']
     names = info.get('joint_names')
     if names:
         parts += ['## Per-joint error at the first and last step', '',

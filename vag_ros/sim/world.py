@@ -34,6 +34,7 @@ class ReplayResult:
     joints: np.ndarray  # (T, D) measured joint positions at each frame
     success: bool
     outcome: Outcome
+    segments: typing.Optional[np.ndarray] = None  # (T, H, W) int32 geom id, -1: none
 
 
 def make_task(family: str, seed: int, config: typing.Optional[SimConfig] = None,
@@ -104,6 +105,25 @@ class World:
 
     def render(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB from the configured camera."""
+        renderer = self._camera_renderer()
+        renderer.update_scene(self.data, camera=self.config.camera)
+        return renderer.render().copy()
+
+    def render_segments(self) -> np.ndarray:
+        """(H, W) int32: the geom seen at each pixel of the configured camera, -1 where no
+        geom is (the sky); the arm's geoms are ``scene.arm_geoms``, the blocks'
+        ``scene.block_geoms``."""
+        renderer = self._camera_renderer()
+        renderer.enable_segmentation_rendering()
+        try:
+            renderer.update_scene(self.data, camera=self.config.camera)
+            seen = renderer.render()  # (H, W, 2): object id, object type
+        finally:
+            renderer.disable_segmentation_rendering()
+        return np.where(seen[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM), seen[..., 0],
+                        -1).astype(np.int32)
+
+    def _camera_renderer(self):
         if self._renderer is None:
             try:
                 self._renderer = mujoco.Renderer(
@@ -113,8 +133,7 @@ class World:
                     f'cannot render ({exc}); headless machines need MUJOCO_GL=egl (or '
                     f'osmesa) in the environment before mujoco is first imported, or '
                     f'render=False') from None
-        self._renderer.update_scene(self.data, camera=self.config.camera)
-        return self._renderer.render().copy()
+        return self._renderer
 
     def step(self, action: np.ndarray) -> None:
         """Hold joint targets ``action`` (D,) for one frame period."""
@@ -154,27 +173,32 @@ class World:
                        metadata=metadata)
 
     def replay(self, task: Task, actions, initial_joints=None,
-               render: bool = True) -> ReplayResult:
-        """Execute joint targets ``actions`` (T, D) from ``task``'s initial state."""
+               render: bool = True, segments: bool = False) -> ReplayResult:
+        """Execute joint targets ``actions`` (T, D) from ``task``'s initial state; with
+        ``segments`` the result also holds each frame's geom segmentation."""
         actions = self.check_actions(actions)
         self.reset(task, initial_joints)
-        return self._run(actions, render)
+        return self._run(actions, render, segments)
 
-    def _run(self, actions: np.ndarray, render: bool) -> ReplayResult:
+    def _run(self, actions: np.ndarray, render: bool, segments: bool = False) -> ReplayResult:
         steps = len(actions)
         if render:
             frames = np.zeros((steps, self.config.height, self.config.width, 3), np.uint8)
         else:
             frames = np.zeros((steps, 0, 0, 3), np.uint8)
         joints = np.zeros((steps, self.dof))  # (T, D)
+        seen = np.full((steps, self.config.height, self.config.width), -1, np.int32) \
+            if segments else None
         for t in range(steps):
             joints[t] = self.joints()
             if render:
                 frames[t] = self.render()
+            if segments:
+                seen[t] = self.render_segments()
             self.step(actions[t])
         success = self.success()
         return ReplayResult(frames=frames, joints=joints, success=success,
-                            outcome=self._outcome)
+                            outcome=self._outcome, segments=seen)
 
     def _check_joints(self, joints) -> np.ndarray:
         try:

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The action-free regime (issue 27, item 3): VAG's video branch trains on 900 expert videos
+# whose actions are withheld except for 50, both branches on those 50; the no-bridge
+# (action-only) model trains on the same 50 labelled episodes. One eval scores both on the
+# same held-out scenes (seeds from 100000).
+#
+#   bash scripts/action_free_experiment.sh [ROOT]      # default runs/action_free
+#
+# Resumable: a finished stage (its model.safetensors and no training_state left behind at
+# the last step) is skipped; a killed training stage continues with --resume. Threads:
+# THREADS (default 1 per process; the VAG chain and the no-bridge run side by side).
+# Scale: STAGE1_STEPS (default 6000 joint steps x 8), LABELLED (default 50), VIDEOS (900).
+set -euo pipefail
+ROOT=${1:-runs/action_free}
+VAG=${VAG:-.venv/bin/vag-ros}
+THREADS=${THREADS:-1}
+LABELLED=${LABELLED:-50}
+VIDEOS=${VIDEOS:-900}
+STAGE1_STEPS=${STAGE1_STEPS:-6000}
+EPISODES=${EPISODES:-99}
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+mkdir -p "$ROOT"
+log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$ROOT/commands.log"; }
+run() { log "$*"; "$@"; }
+
+# 1. Data: VIDEOS expert episodes (seeds 1000..), two recorders at once.
+if [ ! -f "$ROOT/data/.done" ]; then
+    rm -rf "$ROOT/data"
+    half=$((VIDEOS / 2))
+    run "$VAG" sim-record --episodes "$half" --out "$ROOT/data/all" --seed 1000 --quiet &
+    run "$VAG" sim-record --episodes $((VIDEOS - half)) --out "$ROOT/data/all" \
+        --seed $((1000 + half)) --quiet
+    wait
+    # The labelled ones: the first LABELLED seeds (the families cycle, so about a third each).
+    mkdir -p "$ROOT/data/labelled"
+    ls "$ROOT/data/all" | awk -F_seed '{print $2, $0}' | sort | head -n "$LABELLED" \
+        | cut -d' ' -f2 > "$ROOT/data/labelled.txt"
+    while read -r name; do cp -al "$ROOT/data/all/$name" "$ROOT/data/labelled/$name"; done \
+        < "$ROOT/data/labelled.txt"
+    run "$VAG" withhold-actions --episodes "$ROOT/data/all" --keep "$ROOT/data/labelled.txt" \
+        --out "$ROOT/data/mixed"
+    touch "$ROOT/data/.done"
+fi
+
+finished() { [ -f "$1/model.safetensors" ] && [ -f "$1/.done" ]; }
+train() {  # train OUT ARGS...: fresh, resumed, or skipped when finished
+    local out=$1; shift
+    if finished "$out"; then log "done already: $out"; return; fi
+    if [ -d "$out/training_state" ]; then run "$VAG" train "$@" --out "$out" --resume --quiet
+    else rm -rf "$out"; run "$VAG" train "$@" --out "$out" --quiet; fi
+    touch "$out/.done"
+}
+
+M="--config config/model_tiny_token.yaml"
+vag_chain() {
+    # stage 0: the pixel encoder alone (waypoint loss: labelled windows only)
+    train "$ROOT/vag0" $M --data "$ROOT/data/mixed" --train-config config/train_tiny_encoder.yaml \
+        --seed 2
+    # stage 1: both branches; the video loss on all 900, the action loss on the 50
+    train "$ROOT/vag1" $M --data "$ROOT/data/mixed" --init "$ROOT/vag0" --steps "$STAGE1_STEPS"
+    # stage 2: the action branch on the labelled episodes, video branch and encoder frozen
+    train "$ROOT/vag" $M --data "$ROOT/data/mixed" --init "$ROOT/vag1" \
+        --train-config config/train_tiny_token_action.yaml
+}
+no_bridge() {
+    train "$ROOT/no_bridge" $M --data "$ROOT/data/labelled" --mode action_no_bridge \
+        --train-config config/train_tiny_no_bridge.yaml
+}
+vag_chain > "$ROOT/vag_chain.log" 2>&1 &
+chain=$!
+no_bridge > "$ROOT/no_bridge.log" 2>&1
+wait $chain
+
+# 3. One eval: VAG (50 labelled + 900 videos) and the no-bridge (50 labelled), same scenes.
+if [ ! -f "$ROOT/eval/eval.json" ]; then
+    OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 run "$VAG" eval --checkpoint "$ROOT/vag" \
+        --no-bridge "$ROOT/no_bridge" \
+        --inverse-dynamics checkpoints/tiny_demo/baselines/inverse_dynamics \
+        --scene-blind checkpoints/tiny_demo/baselines/scene_blind \
+        --episodes "$EPISODES" --out "$ROOT/eval"
+fi
+log "report: $ROOT/eval/report.md"
