@@ -77,6 +77,6 @@ if [ ! -f "$ROOT/eval/eval.json" ]; then
         --no-bridge "$ROOT/no_bridge" \
         --inverse-dynamics checkpoints/tiny_demo/baselines/inverse_dynamics \
         --scene-blind checkpoints/tiny_demo/baselines/scene_blind \
-        --episodes "$EPISODES" --out "$ROOT/eval"
+        --episodes "$EPISODES" --json "$ROOT/eval/eval.json"
 fi
 log "report: $ROOT/eval/report.md"

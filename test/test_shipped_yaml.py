@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from vag_ros.eval.phrasings import load_phrasings
 from vag_ros.ingest.contract import load_contract
 from vag_ros.model.config import load_model_config
 from vag_ros.robot.description import load_robot_description
@@ -42,6 +43,7 @@ LOADERS = {
     'train_tiny_token_action.yaml': load_train_config,
     'model_policy.yaml': load_model_config, 'train_policy.yaml': load_train_config,
     'train_policy_2k.yaml': load_train_config,
+    'eval_phrasings.yaml': load_phrasings,
     'contracts/default.yaml': _contract, 'contracts/gripper_topic.yaml': _contract,
     'contracts/commands_idle_split.yaml': _contract,
 }

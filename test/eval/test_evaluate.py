@@ -136,6 +136,20 @@ def test_eval_cli_writes_json_report_and_plots(cli_results):
     assert ceiling['counterfactual'] is None and ceiling['video_psnr'] is None
     assert 'The video where it matters' in report and 'arm PSNR' in report
     assert "the reader's ceiling" in report and 'On the arm: held first frame' in report
+    # each scene ran again in a held-out phrasing and with typos: paired, per task
+    for record in results['per_episode']:
+        said = record['phrasings']
+        assert set(said) == {'phrasing', 'typos'}
+        assert said['phrasing']['instruction'] != record['instruction']
+        assert said['typos']['instruction'] != record['instruction']
+    pairs = results['phrasing_pairs']
+    assert set(pairs['typos']) == {'all', 'touch', 'push'}
+    assert pairs['phrasing']['all']['episodes'] == 2
+    assert pairs['phrasing']['all']['phrasing']['successes'] == sum(
+        r['phrasings']['phrasing']['replay_success'] for r in results['per_episode'])
+    assert pairs['typos']['touch']['templated']['successes'] == int(
+        results['per_episode'][0]['methods']['vag']['replay_success'])
+    assert 'Instructions as people say them' in report
     assert refs['held_first_frame_psnr'] == pytest.approx(np.mean(
         [r['video_references']['held_first_frame_psnr'] for r in results['per_episode']]))
     assert 'first frame held still' in report

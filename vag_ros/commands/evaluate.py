@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-template-pairs', action='store_true',
                         help='skip running each held-out-template scene again with a '
                              'training template (the paired template comparison)')
+    parser.add_argument('--no-phrasings', action='store_true',
+                        help='skip running each scene again in a held-out phrasing and with '
+                             'typos (the phrasing comparison)')
+    parser.add_argument('--phrasings', default=None,
+                        help='held-out phrasing set YAML (default config/eval_phrasings.yaml)')
     parser.add_argument('--video-only', default=None,
                         help="video-only checkpoint for the two-stage baseline (default: the "
                              "joint checkpoint's own video)")
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, scene_blind_dir=args.scene_blind,
         held_out_every=args.held_out_every, counterfactual=not args.no_counterfactual,
         paired_templates=not args.no_template_pairs, teacher_dir=args.teacher,
-        teacher_steps=args.teacher_steps)
+        teacher_steps=args.teacher_steps, phrasings=not args.no_phrasings,
+        phrasings_file=args.phrasings)
     write_json(results, json_path)
     print(method_table(results['methods']))
     t = results['timings']

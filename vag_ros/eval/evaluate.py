@@ -282,6 +282,32 @@ def template_pairs(records: typing.Sequence[dict]) -> typing.Optional[dict]:
             'only_held_out_template_succeeded': sum(a and not b for a, b in pairs)}
 
 
+def phrasing_pairs(records: typing.Sequence[dict]) -> typing.Optional[dict]:
+    """VAG's replay success and wrong target on each scene's own (templated) instruction
+    against a held-out phrasing and against typos of it, on the same scenes: per kind,
+    overall and per task family; None when no episode ran them."""
+    from vag_ros.eval.phrasings import KINDS
+    rows = [r for r in records if r.get('phrasings')]
+    if not rows:
+        return None
+    out = {}
+    for kind in KINDS:
+        groups = {'all': rows}
+        groups.update({f: [r for r in rows if r['task'] == f]
+                       for f in dict.fromkeys(r['task'] for r in rows)})
+        out[kind] = {}
+        for name, group in groups.items():
+            own = [r['methods']['vag']['replay_success'] for r in group]
+            said = [r['phrasings'][kind]['replay_success'] for r in group]
+            out[kind][name] = {
+                'episodes': len(group), 'templated': metrics.rate(own),
+                kind: metrics.rate(said),
+                'wrong_target': metrics.rate([r['phrasings'][kind]['wrong_target']
+                                              for r in group]),
+                'difference': (sum(said) - sum(own)) / len(group)}
+    return out
+
+
 def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndarray,
            state: np.ndarray, targets: _Targets, counter_colour: typing.Optional[str],
            regions: typing.Mapping[str, np.ndarray]) -> typing.Tuple[dict, float]:
@@ -324,7 +350,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
              held_out_every: int = 2, counterfactual: bool = True,
              paired_templates: bool = True,
              teacher_dir: typing.Optional[PathLike] = None,
-             teacher_steps: typing.Optional[int] = None) -> dict:
+             teacher_steps: typing.Optional[int] = None, phrasings: bool = True,
+             phrasings_file: typing.Optional[PathLike] = None) -> dict:
     """Score every method on ``episodes`` held-out seeds; the results dict.
 
     ``sim_config``: a SimConfig, a YAML path or None (config/sim.yaml); its episode_steps
@@ -335,6 +362,9 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     so the template effect is measured on the same scenes (``template_pairs``).
     ``teacher_dir``: the checkpoint a few-step VAG was distilled from, scored on the same
     scenes at ``teacher_steps`` (default its own sampler steps; row ``teacher``).
+    With ``phrasings`` VAG also runs each scene with a held-out phrasing and with typos in
+    its instruction (``phrasings_file``, default config/eval_phrasings.yaml;
+    ``phrasing_pairs``).
     """
     from tqdm import tqdm
     from vag_ros.model.action_space import anchor_start
@@ -382,6 +412,10 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                                     'video-only checkpoint', device, vag)
     inverse = InverseDynamicsModel.load(id_dir, device)
     scene_blind = SceneBlindBaseline.load(sb_dir)
+    phrasing_set = None
+    if phrasings:
+        from vag_ros.eval.phrasings import load_phrasings, scene_variants
+        phrasing_set = load_phrasings(phrasings_file)
     world = World(sim_config)
     steps, dof = sim_config.episode_steps, world.dof
     _check_lengths(vag, 'VAG checkpoint', steps, dof)
@@ -402,7 +436,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     load_s = time.perf_counter() - t_load
 
     records, plots = [], []
-    totals = {k: 0.0 for k in ('expert', *METHODS, 'replay', 'metrics', 'template_twin')}
+    totals = {k: 0.0 for k in ('expert', *METHODS, 'replay', 'metrics', 'template_twin',
+                               'phrasings')}
     start = time.perf_counter()
     try:
         for k, (family, seed) in enumerate(tqdm(schedule, desc='eval', unit='episode',
@@ -446,6 +481,16 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                         'replay_success': _replay_success(
                             world, twin, run(vag, twin.instruction).actions)}
                 totals['template_twin'] += time.perf_counter() - t0
+            said = None
+            if phrasing_set is not None:   # the same scene as people might say it
+                t0 = time.perf_counter()
+                said = {}
+                for kind, text in scene_variants(task, phrasing_set).items():
+                    actions = run(vag, text).actions
+                    said[kind] = {'instruction': text,
+                                  'replay_success': _replay_success(world, task, actions),
+                                  'wrong_target': targets.nearest(actions) != task.target}
+                totals['phrasings'] += time.perf_counter() - t0
             t0 = time.perf_counter()
             video = gen.video if video_only is None else run(video_only, task.instruction).video
             video_cf = None if gen_cf is None else gen_cf.video
@@ -481,6 +526,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                           vag.codec, gt_frames, vag.device, regions)}
             if pair is not None:
                 record['training_template_twin'] = pair
+            if said is not None:
+                record['phrasings'] = said
             for name, result in outputs.items():
                 totals[name] += result.seconds
                 t0 = time.perf_counter()
@@ -525,6 +572,7 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
         'per_task': per_task,
         'per_template_split': per_split,
         'template_pairs': template_pairs(records),
+        'phrasing_pairs': phrasing_pairs(records),
         'episodes': n,
         'seeds': [r['seed'] for r in records],
         'expert_success': _mean(float(r['expert_success']) for r in records),

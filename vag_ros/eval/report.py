@@ -105,6 +105,24 @@ def reader_line(methods: typing.Mapping[str, typing.Mapping[str, typing.Any]]
             f'ceiling): {_rate_cell(true, "replay_success", "{:.0%}")}; ratio {ratio:.2f}.')
 
 
+def phrasing_table(pairs: typing.Mapping[str, typing.Any]) -> str:
+    """Markdown table: per task, VAG's replay success on the scenes' own instructions
+    against a held-out phrasing and typos of the same scenes."""
+    kinds = list(pairs)
+    lines = ['| task | episodes | templated | ' + ' | '.join(
+                 f'{k} | {k} − templated | {k} wrong target' for k in kinds) + ' |',
+             '| --- | ---: | ---: |' + ' ---: | ---: | ---: |' * len(kinds)]
+    for name in pairs[kinds[0]]:
+        first = pairs[kinds[0]][name]
+        cells = [str(first['episodes']), _outcome(first['templated'])]
+        for kind in kinds:
+            row = pairs[kind][name]
+            cells += [_outcome(row[kind]), f'{row["difference"] * 100:+.0f} pts',
+                      _outcome(row['wrong_target'])]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def render_report(results: typing.Mapping[str, typing.Any]) -> str:
     """The whole report as markdown."""
     info = results.get('config', {})
@@ -159,6 +177,13 @@ def render_report(results: typing.Mapping[str, typing.Any]) -> str:
                   f'({pairs["difference"] * 100:+.0f} points; only the training template '
                   f'succeeded in {pairs["only_training_template_succeeded"]}, only the '
                   f'held-out one in {pairs["only_held_out_template_succeeded"]}).', '']
+    said = results.get('phrasing_pairs')
+    if said:
+        parts += ['## Instructions as people say them', '',
+                  "VAG's replay success on the same scenes: each scene's own instruction "
+                  '(templated), a held-out phrasing (verbs, direction phrases and word '
+                  'orders no template uses; config/eval_phrasings.yaml) and the own '
+                  'instruction with typos.', '', phrasing_table(said), '']
     for family, per in results.get('per_task', {}).items():
         parts += [f'## {family} ({per.get("episodes", 0)} episodes)', '',
                   method_table(per['methods']), '']

@@ -1,0 +1,109 @@
+"""Instructions as people say them: the held-out phrasing set (config/eval_phrasings.yaml)
+and character typos, for evaluation only. No training path reads them."""
+
+import dataclasses
+import string
+import typing
+
+import numpy as np
+
+from vag_ros.errors import ConfigError
+
+PHRASINGS_FILE = 'config/eval_phrasings.yaml'
+KINDS = ('phrasing', 'typos')     # the two variants of a scene's instruction eval scores
+KEYBOARD_ROWS = ('qwertyuiop', 'asdfghjkl', 'zxcvbnm')
+
+
+@dataclasses.dataclass(frozen=True)
+class PhrasingSet:
+    """Held-out templates per family, direction phrases per push direction, typo rules."""
+
+    templates: typing.Mapping[str, typing.Tuple[str, ...]]
+    directions: typing.Mapping[str, typing.Tuple[str, ...]]
+    verbs: typing.Tuple[str, ...]
+    typo_edits: int = 2
+    typo_min_word: int = 4
+
+
+def load_phrasings(path=None) -> PhrasingSet:
+    """The phrasing set at ``path`` (default the package's); ConfigError on a bad file."""
+    import yaml
+    from vag_ros.resources import share_path
+    from vag_ros.sim.tasks import DIRECTIONS, TASK_FAMILIES
+    path = share_path(PHRASINGS_FILE) if path is None else path
+    try:
+        raw = yaml.safe_load(open(path, encoding='utf-8'))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f'phrasing set {path}: {exc}') from None
+    if not isinstance(raw, dict) or not {'templates', 'directions', 'verbs'} <= set(raw):
+        raise ConfigError(f'phrasing set {path}: needs templates, directions and verbs')
+    templates = {f: tuple(raw['templates'].get(f) or ()) for f in TASK_FAMILIES}
+    for family, texts in templates.items():
+        needed = ('{colour}', '{noun}') + (('{direction}',) if family == 'push' else ())
+        if not texts or any(not all(n in t for n in needed) for t in texts):
+            raise ConfigError(f'phrasing set {path}: every {family} template needs '
+                              f'{" ".join(needed)}')
+    directions = {d: tuple(raw['directions'].get(d) or ()) for d in DIRECTIONS}
+    if not all(directions.values()):
+        raise ConfigError(f'phrasing set {path}: a phrase for each of {list(DIRECTIONS)}')
+    typos = raw.get('typos') or {}
+    return PhrasingSet(templates, directions, tuple(raw['verbs']),
+                       int(typos.get('edits', 2)), int(typos.get('min_word', 4)))
+
+
+def held_out_phrasing(task, phrasings: PhrasingSet, colour: typing.Optional[str] = None
+                      ) -> str:
+    """``task`` (naming ``colour``, default its target) in a held-out phrasing, drawn from
+    the task's seed: the same scene always gets the same wording."""
+    from vag_ros.sim.tasks import COLOUR_WORDS, NOUNS, TASK_FAMILIES
+    rng = np.random.default_rng([TASK_FAMILIES.index(task.family), task.seed, 28])
+    templates = phrasings.templates[task.family]
+    words = COLOUR_WORDS[colour or task.target]
+    phrases = phrasings.directions.get(task.direction, ('',))
+    return templates[int(rng.integers(len(templates)))].format(
+        colour=words[int(rng.integers(len(words)))], noun=NOUNS[int(rng.integers(len(NOUNS)))],
+        direction=phrases[int(rng.integers(len(phrases)))])
+
+
+def _neighbour(letter: str, rng) -> str:
+    for row in KEYBOARD_ROWS:
+        k = row.find(letter.lower())
+        if k >= 0:
+            near = [row[j] for j in (k - 1, k + 1) if 0 <= j < len(row)]
+            return near[int(rng.integers(len(near)))]
+    return letter
+
+
+def with_typos(text: str, seed: typing.Sequence[int], edits: int = 2, min_word: int = 4) -> str:
+    """``text`` with ``edits`` character slips, each in a different word of at least
+    ``min_word`` letters (swap two neighbours, drop one, double one, or a neighbouring
+    key), seeded; a text without such words comes back unchanged."""
+    rng = np.random.default_rng(list(seed))
+    words = text.split(' ')
+    long = [k for k, w in enumerate(words)
+            if sum(c in string.ascii_letters for c in w) >= min_word]
+    for k in rng.permutation(long)[:edits]:
+        word = words[k]
+        letters = [i for i, c in enumerate(word) if c in string.ascii_letters]
+        i = letters[int(rng.integers(1, len(letters) - 1))]   # never the first or the last
+        kind = int(rng.integers(4))
+        if kind == 0 and word[i + 1] in string.ascii_letters:
+            word = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        elif kind == 1:
+            word = word[:i] + word[i + 1:]
+        elif kind == 2:
+            word = word[:i] + word[i] + word[i:]
+        else:
+            word = word[:i] + _neighbour(word[i], rng) + word[i + 1:]
+        words[k] = word
+    return ' '.join(words)
+
+
+def scene_variants(task, phrasings: PhrasingSet) -> typing.Dict[str, str]:
+    """{'phrasing': a held-out phrasing of the scene, 'typos': the scene's own instruction
+    with typos}: the wordings eval scores against the templated one on the same scene."""
+    from vag_ros.sim.tasks import TASK_FAMILIES
+    return {'phrasing': held_out_phrasing(task, phrasings),
+            'typos': with_typos(task.instruction, (TASK_FAMILIES.index(task.family),
+                                                   task.seed, 29),
+                                phrasings.typo_edits, phrasings.typo_min_word)}
