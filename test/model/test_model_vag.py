@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from vag_ros.errors import ConfigError
 from vag_ros.model.vag import VagModel
 
 
@@ -159,3 +160,35 @@ def test_observation_attends_to_the_pixels_the_instruction_names(model, config):
         enc.query.bias.copy_(torch.cat([blue - red] * enc.heads) * 20)
         at = enc.attend(frame, red_text)[0][0, 0].view(h, w)
         assert at[24:28, 4:8].sum() > 0.5
+
+
+def test_motion_weighting_weighs_where_the_latents_move(config, make_batch, observe):
+    """motion_weight 0: the plain loss (first frame masked). Above 0: a position counts more
+    the further its latent moved from the first frame's; the first frame still counts 0."""
+    import dataclasses
+    torch.manual_seed(0)
+    plain = VagModel(config)
+    lat = make_batch(config)[0]                       # (B, C, T', H, W)
+    still = plain.video_loss_weights(lat)
+    assert still.shape == (1, 1, lat.shape[2], 1, 1)
+    assert still[0, 0, 0].item() == 0.0 and torch.all(still[0, 0, 1:] == 1.0)
+    moving = lat.clone()
+    moving[:, :, 1:] = moving[:, :, :1]               # nothing moves ...
+    moving[:, :, 2:, 0, 0] += 3.0                     # ... but one corner from frame 2 on
+    weighted = dataclasses.replace(config, loss=dataclasses.replace(config.loss,
+                                                                    motion_weight=2.0))
+    torch.manual_seed(0)
+    model = VagModel(weighted)
+    model.load_state_dict(plain.state_dict())
+    residual = weighted.video.codec.residual
+    w = model.video_loss_weights(moving if not residual else moving - moving[:, :, :1])
+    assert torch.all(w[:, :, 0] == 0.0)
+    assert torch.all(w[:, 0, 2:, 0, 0] > 1.5) and torch.all(w[:, 0, 1] == 1.0)
+    assert torch.all(w[:, 0, 2:, 1:, 1:] == 1.0)
+    # the losses differ only through the weights: the same seed, the same noise
+    batch = make_batch(config)
+    a = _loss(plain, config, batch, observe, 3)['video_loss']
+    b = _loss(model, weighted, batch, observe, 3)['video_loss']
+    assert not torch.allclose(a, b)
+    with pytest.raises(ConfigError, match='motion_weight'):
+        dataclasses.replace(weighted.loss, motion_weight=-1.0).validate()

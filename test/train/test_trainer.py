@@ -158,6 +158,11 @@ def test_init_and_freeze_video_train_the_action_branch_only(tmp_path, bag_dir, d
     with pytest.raises(trainer.TrainError, match='model config differs'):
         trainer.train(micro_config('action_no_bridge'), one, bag_dir, tmp_path / 'x',
                       progress=False, init=first)
+    # ... but another training objective (loss) from the same weights is a fine-tune
+    cfg = micro_config()
+    weighted = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, motion_weight=1.0))
+    trainer.train(weighted, one, bag_dir, tmp_path / 'weighted', progress=False, init=first)
+    assert load_checkpoint(tmp_path / 'weighted').config.loss.motion_weight == 1.0
     from vag_ros.errors import ConfigError
     with pytest.raises(ConfigError, match='freeze_video'):
         trainer.train(micro_config(), frozen, bag_dir, tmp_path / 'y', progress=False,

@@ -3,6 +3,7 @@ seeds, with wrong-target, counterfactual and held-out-template figures."""
 
 import argparse
 
+from vag_ros.commands.generate import add_guidance_argument
 from vag_ros.commands.arguments import add_sampling_steps_argument, episode_count, \
     keyword_defaults, non_negative, positive, torch_device
 
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--sim-config', default=None,
                         help='SimConfig YAML (default config/sim.yaml)')
     add_sampling_steps_argument(parser)
+    add_guidance_argument(parser)
     parser.add_argument('--plots', type=non_negative, default=d['plot_episodes'],
                         help='episodes to draw action curves for (default %(default)s)')
     parser.add_argument('--device', type=torch_device, default='cpu',
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         held_out_every=args.held_out_every, counterfactual=not args.no_counterfactual,
         paired_templates=not args.no_template_pairs, teacher_dir=args.teacher,
         teacher_steps=args.teacher_steps, phrasings=not args.no_phrasings,
-        phrasings_file=args.phrasings)
+        phrasings_file=args.phrasings, guidance_scale=args.guidance_scale)
     write_json(results, json_path)
     print(method_table(results['methods']))
     t = results['timings']

@@ -351,7 +351,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
              paired_templates: bool = True,
              teacher_dir: typing.Optional[PathLike] = None,
              teacher_steps: typing.Optional[int] = None, phrasings: bool = True,
-             phrasings_file: typing.Optional[PathLike] = None) -> dict:
+             phrasings_file: typing.Optional[PathLike] = None,
+             guidance_scale: typing.Optional[float] = None) -> dict:
     """Score every method on ``episodes`` held-out seeds; the results dict.
 
     ``sim_config``: a SimConfig, a YAML path or None (config/sim.yaml); its episode_steps
@@ -364,7 +365,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
     scenes at ``teacher_steps`` (default its own sampler steps; row ``teacher``).
     With ``phrasings`` VAG also runs each scene with a held-out phrasing and with typos in
     its instruction (``phrasings_file``, default config/eval_phrasings.yaml;
-    ``phrasing_pairs``).
+    ``phrasing_pairs``). ``guidance_scale``: VAG's classifier-free guidance (default its
+    sampler's), a sampling choice to measure.
     """
     from tqdm import tqdm
     from vag_ros.model.action_space import anchor_start
@@ -458,7 +460,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
             totals['expert'] += time.perf_counter() - t0
 
             def run(pipe, text, steps=num_steps):
-                return pipe.generate(first, text, seed, steps, state=state)
+                guidance = guidance_scale if pipe is vag else None
+                return pipe.generate(first, text, seed, steps, guidance, state=state)
 
             t0 = time.perf_counter()
             gen = run(vag, task.instruction)
@@ -583,6 +586,8 @@ def evaluate(checkpoint_dir: PathLike, episodes: int,
                    'video_only': None if video_only_dir is None else str(video_only_dir),
                    'two_stage_video': two_stage_video, 'tasks': tasks,
                    'seed_start': seed_start, 'num_steps': num_steps,
+                   'vag_guidance_scale': vag.config.sampler.guidance_scale
+                   if guidance_scale is None else guidance_scale,
                    'vag_steps': vag.config.sampler.num_steps if num_steps is None
                    else num_steps,
                    'teacher': None if teacher is None else str(teacher_dir),

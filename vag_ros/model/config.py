@@ -271,6 +271,7 @@ class LossConfig:
     text_dropout: float = 0.1
     video_weight: float = 1.0
     action_weight: float = 1.0
+    motion_weight: float = 0.0   # video loss weight 1 + this x (latent motion / its mean)
 
     def validate(self, where: str = 'loss') -> None:
         require(self.timestep_sampling in ('uniform', 'logit_normal'),
@@ -282,6 +283,8 @@ class LossConfig:
         require(self.video_weight >= 0, f'{where}.video_weight', self.video_weight,
                 'must be >= 0')
         require(self.action_weight >= 0, f'{where}.action_weight', self.action_weight,
+                'must be >= 0')
+        require(self.motion_weight >= 0, f'{where}.motion_weight', self.motion_weight,
                 'must be >= 0')
 
 

@@ -182,9 +182,7 @@ class VagModel(nn.Module):
         v = self.video(x_t, t, first, text_emb,
                        features.detach() if self.video_reads_observation else None,
                        self.plan(features))
-        frame_mask = torch.ones(1, 1, latents.shape[2], 1, 1, device=dev)
-        frame_mask[:, :, 0] = 0.0  # no loss on the given frame
-        video_loss = flow.flow_loss(v, latents, noise, frame_mask)
+        video_loss = flow.flow_loss(v, latents, noise, self.video_loss_weights(latents))
         out = {'video_loss': video_loss, 't': t}
         action_loss = torch.zeros((), device=dev)
         if self.action is not None:
@@ -196,6 +194,22 @@ class VagModel(nn.Module):
         out['action_loss'] = action_loss
         out['loss'] = lc.video_weight * video_loss + lc.action_weight * action_loss
         return out
+
+    def video_loss_weights(self, latents: torch.Tensor) -> torch.Tensor:
+        """Per-position weights of the video flow loss: 0 on the given first frame, 1
+        elsewhere, plus ``loss.motion_weight`` x the latent's motion from the first frame
+        (channel mean of |z_k - z_0|; a residual codec's latents are that difference)
+        over its batch mean, so that where the arm moves counts more than the still
+        table. latents (B, C, T', H, W) -> (1 or B, 1, T', 1 or H, 1 or W)."""
+        mask = torch.ones(1, 1, latents.shape[2], 1, 1, device=latents.device)
+        mask[:, :, 0] = 0.0  # no loss on the given frame
+        alpha = self.config.loss.motion_weight
+        if alpha <= 0 or latents.shape[2] < 2:
+            return mask
+        moved = latents if self.config.video.codec.residual else latents - latents[:, :, :1]
+        motion = moved.abs().mean(dim=1, keepdim=True) * mask   # (B, 1, T', H, W)
+        scale = motion[:, :, 1:].mean().clamp_min(1e-6)
+        return mask * (1.0 + alpha * motion / scale)
 
     def _action_loss(self, z0: typing.Optional[torch.Tensor], observation: Observation,
                      actions_norm: torch.Tensor, t: torch.Tensor,

@@ -204,11 +204,15 @@ def train(model_config, train_config, data_dir: typing.Union[str, Path],
 
 
 def _load_init(init, model_config):
-    """The checkpoint a run starts from; TrainError unless its model config is this one."""
+    """The checkpoint a run starts from; TrainError unless its model config is this one
+    (the training objective, ``loss``, may differ: it shapes no weight)."""
     from vag_ros.model.checkpoint import checkpoint_codec, load_checkpoint
     ckpt = load_checkpoint(init)
-    if ckpt.config.to_dict() != model_config.to_dict():
-        field, theirs, ours = first_difference(ckpt.config.to_dict(), model_config.to_dict())
+    theirs_all, ours_all = ckpt.config.to_dict(), model_config.to_dict()
+    theirs_all.pop('loss', None)
+    ours_all.pop('loss', None)
+    if theirs_all != ours_all:
+        field, theirs, ours = first_difference(theirs_all, ours_all)
         hint = (' (a checkpoint after `vag-ros train-decoder`: start from the one before it, '
                 'or pass its config.yaml as --config and run train-decoder again after)'
                 if field == 'video.codec.refiner_width' else '')
