@@ -37,7 +37,7 @@ EOF
     if [ ! -f "$tuned/.done" ]; then
         if [ -d "$tuned/training_state" ]; then resume=--resume; else rm -rf "$tuned"; resume=; fi
         run "$VAG" train --config "$config" --data "$DATA" --init "$BASE" --out "$tuned" \
-            --train-config config/train_tiny_context.yaml --steps "$STEPS" --quiet $resume
+            --train-config config/train_tiny_finetune.yaml --steps "$STEPS" --quiet $resume
         touch "$tuned/.done"
     fi
     vag="$ROOT/vag_motion$w"

@@ -36,6 +36,7 @@ LOADERS = {
     'train_tiny.yaml': load_train_config, 'train_tiny_action.yaml': load_train_config,
     'train_tiny_action_more.yaml': load_train_config,
     'train_tiny_context.yaml': load_train_config,
+    'train_tiny_finetune.yaml': load_train_config,
     'train_tiny_distill.yaml': load_train_config,
     'train_tiny_no_bridge.yaml': load_train_config,
     'model_tiny_token.yaml': load_model_config, 'model_tiny_plan.yaml': load_model_config,

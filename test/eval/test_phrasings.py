@@ -7,12 +7,12 @@ import pytest
 import yaml
 
 from vag_ros.errors import ConfigError
-from vag_ros.eval.phrasings import (held_out_phrasing, load_phrasings, scene_variants,
-                                    with_typos)
+from vag_ros.eval.phrasings import held_out_phrasing, load_phrasings, scene_variants
 from vag_ros.sim.tasks import (DIRECTION_PHRASES, HELD_OUT_TEMPLATES, TASK_FAMILIES,
                                TEMPLATES)
 from vag_ros.sim.world import make_task
 from vag_ros.train import instruction_context
+from vag_ros.typos import with_typos
 
 
 def _words(text: str) -> set:

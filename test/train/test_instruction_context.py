@@ -101,6 +101,24 @@ def test_train_config_checks_the_context_fields():
         train_config_from_dict({'instruction_context': 1.5})
     with pytest.raises(ConfigError, match='instruction_variants'):
         train_config_from_dict({'instruction_variants': 0})
+    with pytest.raises(ConfigError, match='set instruction_context > 0'):
+        train_config_from_dict({'instruction_typos': 0.5})
+    with pytest.raises(ConfigError, match='instruction_typos'):
+        train_config_from_dict({'instruction_context': 0.5, 'instruction_typos': 2.0})
+
+
+def test_a_share_of_the_variants_carry_typos_and_keep_the_words_otherwise(minilm):
+    instructions = [BASE[0], BASE[1]]
+    plain = InstructionVariants(instructions, minilm, 40, 1.0, seed=3)
+    slipped = InstructionVariants(instructions, minilm, 40, 1.0, seed=3, typos=0.5)
+    clean = [t for t in slipped.texts if any(b in t for b in BASE)]
+    assert len(plain.texts) == len(slipped.texts) == 80
+    assert all(any(b in t for b in BASE) for t in plain.texts)
+    assert 20 <= len(slipped.texts) - len(clean) <= 60        # about half carry a slip
+    from vag_ros.train.instruction_context import PREFIXES, SUFFIXES
+    known = {w for t in BASE + PREFIXES + SUFFIXES for w in t.split(' ')}
+    for text in set(slipped.texts) - set(clean):   # at most two words slipped, no more
+        assert 1 <= sum(w not in known for w in text.split(' ')) <= 2, text
 
 
 def test_training_reads_the_wrapped_instructions(tmp_path, bag_dir, train_config):
@@ -108,12 +126,14 @@ def test_training_reads_the_wrapped_instructions(tmp_path, bag_dir, train_config
     with it on agree (the swap is drawn from the step's seed)."""
     cfg = dataclasses.replace(train_config, steps=2, save_every=2)
     on = dataclasses.replace(cfg, instruction_context=1.0, instruction_variants=2)
+    slips = dataclasses.replace(on, instruction_typos=1.0)
     runs = {}
-    for name, c in (('off', cfg), ('on', on), ('on_again', on)):
+    for name, c in (('off', cfg), ('on', on), ('on_again', on), ('typos', slips)):
         trainer.train(minilm_config(), c, bag_dir, tmp_path / name, progress=False)
         runs[name] = read_weights(tmp_path / name)[0]
     assert all(torch.equal(runs['on'][k], runs['on_again'][k]) for k in runs['on'])
     assert any(not torch.equal(runs['on'][k], runs['off'][k]) for k in runs['on'])
+    assert any(not torch.equal(runs['on'][k], runs['typos'][k]) for k in runs['on'])
 
 
 def test_resume_draws_the_same_swaps_as_a_straight_run(tmp_path, bag_dir, train_config):

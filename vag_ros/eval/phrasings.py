@@ -2,16 +2,15 @@
 and character typos, for evaluation only. No training path reads them."""
 
 import dataclasses
-import string
 import typing
 
 import numpy as np
 
 from vag_ros.errors import ConfigError
+from vag_ros.typos import with_typos
 
 PHRASINGS_FILE = 'config/eval_phrasings.yaml'
 KINDS = ('phrasing', 'typos')     # the two variants of a scene's instruction eval scores
-KEYBOARD_ROWS = ('qwertyuiop', 'asdfghjkl', 'zxcvbnm')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,40 +62,6 @@ def held_out_phrasing(task, phrasings: PhrasingSet, colour: typing.Optional[str]
     return templates[int(rng.integers(len(templates)))].format(
         colour=words[int(rng.integers(len(words)))], noun=NOUNS[int(rng.integers(len(NOUNS)))],
         direction=phrases[int(rng.integers(len(phrases)))])
-
-
-def _neighbour(letter: str, rng) -> str:
-    for row in KEYBOARD_ROWS:
-        k = row.find(letter.lower())
-        if k >= 0:
-            near = [row[j] for j in (k - 1, k + 1) if 0 <= j < len(row)]
-            return near[int(rng.integers(len(near)))]
-    return letter
-
-
-def with_typos(text: str, seed: typing.Sequence[int], edits: int = 2, min_word: int = 4) -> str:
-    """``text`` with ``edits`` character slips, each in a different word of at least
-    ``min_word`` letters (swap two neighbours, drop one, double one, or a neighbouring
-    key), seeded; a text without such words comes back unchanged."""
-    rng = np.random.default_rng(list(seed))
-    words = text.split(' ')
-    long = [k for k, w in enumerate(words)
-            if sum(c in string.ascii_letters for c in w) >= min_word]
-    for k in rng.permutation(long)[:edits]:
-        word = words[k]
-        letters = [i for i, c in enumerate(word) if c in string.ascii_letters]
-        i = letters[int(rng.integers(1, len(letters) - 1))]   # never the first or the last
-        kind = int(rng.integers(4))
-        if kind == 0 and word[i + 1] in string.ascii_letters:
-            word = word[:i] + word[i + 1] + word[i] + word[i + 2:]
-        elif kind == 1:
-            word = word[:i] + word[i + 1:]
-        elif kind == 2:
-            word = word[:i] + word[i] + word[i:]
-        else:
-            word = word[:i] + _neighbour(word[i], rng) + word[i + 1:]
-        words[k] = word
-    return ' '.join(words)
 
 
 def scene_variants(task, phrasings: PhrasingSet) -> typing.Dict[str, str]:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from vag_ros.errors import ConfigError
+from vag_ros.typos import with_typos
 
 PREFIXES = (
     'please', 'now', 'next,', 'okay,', 'robot,', 'go ahead and', 'can you', 'I need you to',
@@ -51,14 +52,15 @@ def with_context(instruction: str, rng: np.random.Generator) -> str:
 
 
 class InstructionVariants:
-    """``count`` context variants of each distinct instruction, encoded once.
+    """``count`` context variants of each distinct instruction, encoded once; a share
+    ``typos`` of them also carry character slips.
 
     ``pick`` swaps a batch's text embeddings for a random variant with probability
     ``probability`` per item, drawn from the step's generator (so ``resume`` repeats it).
     """
 
     def __init__(self, instructions: typing.Sequence[str], text_encoder, count: int,
-                 probability: float, seed: int = 0):
+                 probability: float, seed: int = 0, typos: float = 0.0):
         unique = sorted(set(instructions))
         limit, width = text_encoder.max_length, text_encoder.embed_dim
         size = len(unique) * count * limit * width * 4
@@ -73,6 +75,8 @@ class InstructionVariants:
         for base in unique:
             for _ in range(count):
                 text = with_context(base, rng)
+                if typos > 0 and rng.random() < typos:  # a slip or two, as people type
+                    text = with_typos(text, rng.integers(1 << 31, size=2).tolist())
                 tokens = text_encoder.token_count(text)
                 if tokens is not None and tokens > limit:  # the model would read it cut off
                     text, self.too_long = base, self.too_long + 1

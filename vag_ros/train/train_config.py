@@ -44,6 +44,9 @@ class TrainConfig:
     # "... using the arm"; vag_ros/train/instruction_context.py). 0 = off.
     instruction_context: float = 0.0
     instruction_variants: int = 4
+    # Share of those variants that also carry typos (vag_ros/typos.py: two character slips
+    # in words of 4+ letters). Needs instruction_context > 0. 0 = off.
+    instruction_typos: float = 0.0
     # Few-step distillation (vag_ros/train/distillation.py): > 0 trains a student of --init
     # (the teacher) that samples in this many steps, the checkpoint's sampler.num_steps.
     # The teacher runs teacher_steps (a multiple) teacher_draws times on every window.
@@ -72,6 +75,11 @@ class TrainConfig:
                 self.instruction_context, 'must be in [0, 1]')
         require(self.instruction_variants >= 1, 'instruction_variants',
                 self.instruction_variants, 'must be >= 1')
+        require(0 <= self.instruction_typos <= 1, 'instruction_typos',
+                self.instruction_typos, 'must be in [0, 1]')
+        require(self.instruction_typos == 0 or self.instruction_context > 0,
+                'instruction_typos', self.instruction_typos,
+                'applies to the instruction variants: set instruction_context > 0 too')
         require(self.observation_lr_scale > 0, 'observation_lr_scale',
                 self.observation_lr_scale, 'must be > 0')
         require(self.distill_steps >= 0, 'distill_steps', self.distill_steps, 'must be >= 0')

@@ -563,7 +563,8 @@ def _instruction_variants(model_config, cfg, dataset):
     from vag_ros.model.text import build_text_encoder
     from vag_ros.train.instruction_context import InstructionVariants
     variants = InstructionVariants(instructions, build_text_encoder(model_config.text),
-                                   cfg.instruction_variants, cfg.instruction_context, cfg.seed)
+                                   cfg.instruction_variants, cfg.instruction_context, cfg.seed,
+                                   cfg.instruction_typos)
     if variants.too_long:
         warnings.warn(f'instruction_context: {variants.too_long} of {len(variants.texts)} '
                       f'wrapped instructions exceed text.max_length='
