@@ -53,13 +53,14 @@ train() {  # train OUT ARGS...: fresh, resumed, or skipped when finished
 
 M="--config config/model_tiny_token.yaml"
 vag_chain() {
-    # stage 0: the pixel encoder alone (waypoint loss: labelled windows only)
-    train "$ROOT/vag0" $M --data "$ROOT/data/mixed" --train-config config/train_tiny_encoder.yaml \
-        --seed 2
+    # stage 0: the pixel encoder alone (waypoint loss): it reads the labelled episodes only
+    # (on the mixed folder 94% of its batches would be windows without actions)
+    train "$ROOT/vag0" $M --data "$ROOT/data/labelled" \
+        --train-config config/train_tiny_encoder.yaml --seed 2
     # stage 1: both branches; the video loss on all 900, the action loss on the 50
     train "$ROOT/vag1" $M --data "$ROOT/data/mixed" --init "$ROOT/vag0" --steps "$STAGE1_STEPS"
     # stage 2: the action branch on the labelled episodes, video branch and encoder frozen
-    train "$ROOT/vag" $M --data "$ROOT/data/mixed" --init "$ROOT/vag1" \
+    train "$ROOT/vag" $M --data "$ROOT/data/labelled" --init "$ROOT/vag1" \
         --train-config config/train_tiny_token_action.yaml
 }
 no_bridge() {
