@@ -107,6 +107,17 @@ def test_refuses_non_empty_out_dir_and_bad_resume(tmp_path, bag_dir, dataset, tr
     with pytest.raises(CheckpointError, match='mode'):
         trainer.train(micro_config(), one, bag_dir, done, mode='video_only', resume=True,
                       progress=False, dataset=dataset)
+    # a run saved before a model config field existed resumes (the field takes its default)
+    state = done / 'training_state' / 'state.json'
+    meta = json.loads(state.read_text())
+    del meta['model_config']['loss']['motion_weight']
+    state.write_text(json.dumps(meta))
+    from vag_ros.checksums import write_checksums
+    write_checksums(state.parent, ['state.json'])
+    two = dataclasses.replace(train_config, steps=2)
+    trainer.train(micro_config(), two, bag_dir, done, resume=True, progress=False,
+                  dataset=dataset)
+    assert json.loads(state.read_text())['step'] == 2
 
 
 @pytest.mark.parametrize('mode', ['video_only', 'action_no_bridge'])

@@ -574,7 +574,12 @@ def _instruction_variants(model_config, cfg, dataset):
 
 def _check_resume(meta: dict, model_config, cfg) -> None:
     """Refuse to resume with a different model, mode or optimization (steps may grow)."""
-    if meta.get('model_config') != model_config.to_dict():
+    from vag_ros.model.config import config_from_dict
+    try:  # read back, so a field added since the run was saved takes its default
+        saved_model = config_from_dict(meta.get('model_config') or {}, '').to_dict()
+    except (ConfigError, TypeError, ValueError):
+        saved_model = meta.get('model_config')
+    if saved_model != model_config.to_dict():
         raise CheckpointError('resume: the model config (or --mode) differs from the run '
                               f'being resumed (mode was {meta.get("mode")!r})')
     # a run saved before a field existed ran with its default
