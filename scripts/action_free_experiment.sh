@@ -6,10 +6,13 @@
 #
 #   bash scripts/action_free_experiment.sh [ROOT]      # default runs/action_free
 #
-# Resumable: a finished stage (its model.safetensors and no training_state left behind at
-# the last step) is skipped; a killed training stage continues with --resume. Threads:
-# THREADS (default 1 per process; the VAG chain and the no-bridge run side by side).
-# Scale: STAGE1_STEPS (default 6000 joint steps x 8), LABELLED (default 50), VIDEOS (900).
+# Resumable: a stage is done when its folder holds .done with the command that made it;
+# a stage whose command changed is refused (delete its folder to redo it); a killed training
+# continues with --resume. Threads: THREADS (default 1 per process; the VAG chain and the
+# no-bridge run side by side). Scale: STAGE1_STEPS (default 6000 joint steps x 8),
+# LABELLED (default 50), VIDEOS (default 900). The eval's two-stage reader and scene-blind
+# rows are tiny_demo's baselines (trained on 900 labelled episodes): read only VAG against
+# the no-bridge here.
 set -euo pipefail
 ROOT=${1:-runs/action_free}
 VAG=${VAG:-.venv/bin/vag-ros}
@@ -20,6 +23,7 @@ STAGE1_STEPS=${STAGE1_STEPS:-6000}
 EPISODES=${EPISODES:-99}
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 mkdir -p "$ROOT"
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT   # no orphan keeps writing a stage
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$ROOT/commands.log"; }
 run() { log "$*"; "$@"; }
 
@@ -28,13 +32,15 @@ if [ ! -f "$ROOT/data/.done" ]; then
     rm -rf "$ROOT/data"
     half=$((VIDEOS / 2))
     run "$VAG" sim-record --episodes "$half" --out "$ROOT/data/all" --seed 1000 --quiet &
+    recorder=$!
     run "$VAG" sim-record --episodes $((VIDEOS - half)) --out "$ROOT/data/all" \
         --seed $((1000 + half)) --quiet
-    wait
+    wait "$recorder"
     # The labelled ones: the first LABELLED seeds (the families cycle, so about a third each).
     mkdir -p "$ROOT/data/labelled"
-    ls "$ROOT/data/all" | awk -F_seed '{print $2, $0}' | sort | head -n "$LABELLED" \
-        | cut -d' ' -f2 > "$ROOT/data/labelled.txt"
+    ls "$ROOT/data/all" | awk -F_seed '{print $2, $0}' | sort > "$ROOT/data/by_seed.txt"
+    awk -v n="$LABELLED" 'NR <= n {print $2}' "$ROOT/data/by_seed.txt" \
+        > "$ROOT/data/labelled.txt"
     while read -r name; do cp -al "$ROOT/data/all/$name" "$ROOT/data/labelled/$name"; done \
         < "$ROOT/data/labelled.txt"
     run "$VAG" withhold-actions --episodes "$ROOT/data/all" --keep "$ROOT/data/labelled.txt" \
@@ -42,13 +48,19 @@ if [ ! -f "$ROOT/data/.done" ]; then
     touch "$ROOT/data/.done"
 fi
 
-finished() { [ -f "$1/model.safetensors" ] && [ -f "$1/.done" ]; }
-train() {  # train OUT ARGS...: fresh, resumed, or skipped when finished
+train() {  # train OUT ARGS...: fresh, resumed, or skipped when done with the same command
     local out=$1; shift
-    if finished "$out"; then log "done already: $out"; return; fi
-    if [ -d "$out/training_state" ]; then run "$VAG" train "$@" --out "$out" --resume --quiet
+    local command="train $*"
+    if [ -f "$out/.done" ]; then
+        if [ "$(cat "$out/.done")" != "$command" ]; then
+            log "refused: $out was made by another command: $(cat "$out/.done")"; exit 1
+        fi
+        log "done already: $out"; return
+    fi
+    if compgen -G "$out/training_state*" > /dev/null; then
+        run "$VAG" train "$@" --out "$out" --resume --quiet
     else rm -rf "$out"; run "$VAG" train "$@" --out "$out" --quiet; fi
-    touch "$out/.done"
+    echo "$command" > "$out/.done"
 }
 
 M="--config config/model_tiny_token.yaml"
@@ -70,14 +82,15 @@ no_bridge() {
 vag_chain > "$ROOT/vag_chain.log" 2>&1 &
 chain=$!
 no_bridge > "$ROOT/no_bridge.log" 2>&1
-wait $chain
+wait "$chain"
 
 # 3. One eval: VAG (50 labelled + 900 videos) and the no-bridge (50 labelled), same scenes.
 if [ ! -f "$ROOT/eval/eval.json" ]; then
+    mkdir -p "$ROOT/eval"
     OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 run "$VAG" eval --checkpoint "$ROOT/vag" \
         --no-bridge "$ROOT/no_bridge" \
         --inverse-dynamics checkpoints/tiny_demo/baselines/inverse_dynamics \
-        --scene-blind checkpoints/tiny_demo/baselines/scene_blind \
-        --episodes "$EPISODES" --json "$ROOT/eval/eval.json"
+        --scene-blind checkpoints/tiny_demo/baselines/scene_blind --no-phrasings \
+        --episodes "$EPISODES" --json "$ROOT/eval/eval.json" --quiet
 fi
 log "report: $ROOT/eval/report.md"

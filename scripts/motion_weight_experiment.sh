@@ -7,9 +7,11 @@
 #   bash scripts/motion_weight_experiment.sh DATA [ROOT]
 #
 # DATA: the demo's training episodes (vag-ros sim-record, seeds 1000-1899; see
-# docs/checkpoint_tiny_demo.md). ROOT: default runs/motion_weight. Resumable: a finished
-# stage is skipped, a killed training continues with --resume. Env: WEIGHTS (default "0 2"),
-# STEPS (joint fine-tune steps, default 2000), EPISODES (eval, default 99), THREADS (1).
+# docs/checkpoint_tiny_demo.md). ROOT: default runs/motion_weight. Resumable: a stage is
+# done when its folder holds .done with the command that made it (another command is
+# refused: delete the folder to redo it); a killed training continues with --resume.
+# Env: WEIGHTS (default "0 2"), STEPS (joint fine-tune steps, default 2000), EPISODES (eval,
+# default 99), THREADS (1).
 set -euo pipefail
 DATA=${1:?usage: motion_weight_experiment.sh DATA [ROOT]}
 ROOT=${2:-runs/motion_weight}
@@ -24,6 +26,12 @@ export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 mkdir -p "$ROOT"
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$ROOT/commands.log"; }
 run() { log "$*"; "$@"; }
+done_as() {  # done_as DIR COMMAND...: 0 when DIR was made by COMMAND, exit if by another
+    local dir=$1; shift
+    [ -f "$dir/.done" ] || return 1
+    [ "$(cat "$dir/.done")" = "$*" ] && return 0
+    log "refused: $dir was made by another command: $(cat "$dir/.done")"; exit 1
+}
 
 for w in $WEIGHTS; do
     config="$ROOT/model_motion$w.yaml"   # the demo's model config, its loss.motion_weight = w
@@ -34,17 +42,20 @@ config.setdefault('loss', {})['motion_weight'] = float(sys.argv[3])
 open(sys.argv[2], 'w').write(yaml.safe_dump(config, sort_keys=False))
 EOF
     tuned="$ROOT/tuned_motion$w"
-    if [ ! -f "$tuned/.done" ]; then
-        if [ -d "$tuned/training_state" ]; then resume=--resume; else rm -rf "$tuned"; resume=; fi
-        run "$VAG" train --config "$config" --data "$DATA" --init "$BASE" --out "$tuned" \
-            --train-config config/train_tiny_finetune.yaml --steps "$STEPS" --quiet $resume
-        touch "$tuned/.done"
+    train=(train --config "$config" --data "$DATA" --init "$BASE" --out "$tuned"
+           --train-config config/train_tiny_finetune.yaml --steps "$STEPS")
+    if ! done_as "$tuned" "${train[@]}"; then
+        if compgen -G "$tuned/training_state*" > /dev/null; then resume=(--resume)
+        else rm -rf "$tuned"; resume=(); fi
+        run "$VAG" "${train[@]}" --quiet "${resume[@]}"
+        echo "${train[*]}" > "$tuned/.done"
     fi
     vag="$ROOT/vag_motion$w"
-    if [ ! -f "$vag/.done" ]; then
+    decoder=(train-decoder --checkpoint "$tuned" --data "$DATA" --out "$vag")
+    if ! done_as "$vag" "${decoder[@]}"; then
         rm -rf "$vag"
-        run "$VAG" train-decoder --checkpoint "$tuned" --data "$DATA" --out "$vag" --quiet
-        touch "$vag/.done"
+        run "$VAG" "${decoder[@]}" --quiet
+        echo "${decoder[*]}" > "$vag/.done"
     fi
     if [ ! -f "$ROOT/eval_motion$w/eval.json" ]; then
         mkdir -p "$ROOT/eval_motion$w"

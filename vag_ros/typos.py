@@ -31,9 +31,9 @@ def with_typos(text: str, seed: typing.Sequence[int], edits: int = 2, min_word: 
         letters = [i for i, c in enumerate(word) if c in string.ascii_letters]
         i = letters[int(rng.integers(1, len(letters) - 1))]   # never the first or the last
         kind = int(rng.integers(4))
-        if kind == 0 and word[i + 1] in string.ascii_letters:
+        if kind == 0 and word[i + 1] in string.ascii_letters and word[i + 1] != word[i]:
             word = word[:i] + word[i + 1] + word[i] + word[i + 2:]
-        elif kind == 1:
+        elif kind <= 1:   # a drop (also where a swap would change nothing)
             word = word[:i] + word[i + 1:]
         elif kind == 2:
             word = word[:i] + word[i] + word[i:]

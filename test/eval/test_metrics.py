@@ -113,6 +113,15 @@ def test_region_psnr_and_ssim_read_only_the_region():
     edge[:, :, 28:] = 1.0                 # no window is centred this close to the border
     assert metrics.region_ssim(a, b, edge) is None
     assert metrics.region_ssim(a, b, left) < 0.2
+    # one pixel's weight: the SSIM of the 11x11 window centred on it, across the chunks of
+    # 16 frames that the maps are computed in
+    clip_a, clip_b = _video(2, (20, 32, 32, 3)), _video(3, (20, 32, 32, 3))
+    for t, y, x in ((0, 5, 5), (15, 20, 9), (16, 26, 26), (19, 11, 17)):
+        one = np.zeros((20, 32, 32))
+        one[t, y, x] = 1.0
+        patch = (slice(t, t + 1), slice(y - 5, y + 6), slice(x - 5, x + 6))
+        assert metrics.region_ssim(clip_a, clip_b, one) == pytest.approx(
+            metrics.ssim(clip_a[patch], clip_b[patch]), abs=1e-5)
     with pytest.raises(metrics.MetricError, match='weights of shape'):
         metrics.region_psnr(a, b, left[0])
     with pytest.raises(metrics.MetricError, match='finite'):

@@ -63,6 +63,10 @@ def test_typos_are_small_seeded_edits_of_long_words():
     for a, b in changed:
         assert len(a) >= 4 and abs(len(a) - len(b)) <= 1 and a[0] == b[0]
     assert with_typos('go to the box', (1,), edits=3, min_word=4) == 'go to the box'
+    # a word of doubled letters still gets its slip: every seed edits both words
+    for seed in range(300):
+        slipped = with_typos('green yellow', (seed,), edits=2, min_word=4).split(' ')
+        assert slipped[0] != 'green' and slipped[1] != 'yellow', seed
 
 
 def test_a_broken_set_is_refused(tmp_path):
@@ -76,3 +80,9 @@ def test_a_broken_set_is_refused(tmp_path):
     path.write_text('templates: [')
     with pytest.raises(ConfigError, match='phrasing set'):
         load_phrasings(path)
+    for bad in (dict(good, templates=['touch the {colour} {noun}']), dict(good, verbs='press'),
+                dict(good, templates=dict(good['templates'],
+                                          touch=['touch the {colour} {noun} {distance}']))):
+        path.write_text(yaml.safe_dump(bad))
+        with pytest.raises(ConfigError, match='phrasing set'):
+            load_phrasings(path)

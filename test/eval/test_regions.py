@@ -5,7 +5,7 @@ import numpy as np
 from vag_ros.sim.config import SimConfig
 from vag_ros.sim.world import World
 from vag_ros.eval.evaluate import region_video_metrics
-from vag_ros.eval.regions import expert_regions, region_weights
+from vag_ros.eval.regions import expert_regions, moving_arm_geoms, region_weights
 
 
 def test_region_weights_are_area_shares():
@@ -39,8 +39,14 @@ def test_segments_show_the_arm_and_the_named_block_where_the_frames_do():
         assert set(regions) == {'arm', 'target_block'}
         assert regions['arm'].shape == (12, 32, 32)
         assert 0.0 <= regions['arm'].min() and regions['arm'].max() <= 1.0
-        # the arm moves, so its region changes over the episode
+        # the arm moves, so its region changes over the episode, and it keeps the pixels the
+        # arm started on; the fixed base is not in it
         assert not np.array_equal(regions['arm'][0], regions['arm'][-1])
+        assert np.all(regions['arm'] >= regions['arm'][:1] - 1e-6)
+        moving = moving_arm_geoms(world)
+        base = world.model.body('base_link').id
+        assert moving and set(moving) < set(scene.arm_geoms)
+        assert all(world.model.geom_bodyid[g] != base for g in moving)
     finally:
         world.close()
 

@@ -20,6 +20,10 @@ from vag_ros.train.latent_cache import CachedEpisodeDataset, MANIFEST
 from vag_ros.train.train_config import train_config_from_dict
 
 BASE = ('push the red cube left', 'pick up the green block')
+# InstructionVariants([BASE[0]], minilm, 3, 0.5, seed=7).texts at 7733f39, before typos
+PINNED_VARIANTS = ['using the gripper, push the red cube left for me',
+                   'your task: push the red cube left thanks',
+                   'okay, push the red cube left please']
 
 
 @pytest.fixture(scope='module')
@@ -105,6 +109,12 @@ def test_train_config_checks_the_context_fields():
         train_config_from_dict({'instruction_typos': 0.5})
     with pytest.raises(ConfigError, match='instruction_typos'):
         train_config_from_dict({'instruction_context': 0.5, 'instruction_typos': 2.0})
+
+
+def test_the_variants_without_typos_are_drawn_as_before_typos_existed(minilm):
+    """Pinned texts: runs made before instruction_typos draw the same variants."""
+    assert InstructionVariants([BASE[0]], minilm, 3, 0.5, seed=7, typos=0.0).texts == \
+        PINNED_VARIANTS
 
 
 def test_a_share_of_the_variants_carry_typos_and_keep_the_words_otherwise(minilm):

@@ -45,8 +45,8 @@ from vag_ros.eval.replay import replay_and_score
 DEFAULT_SEED_START = 100000  # training data uses seeds below this
 METHODS = ('vag', 'teacher', 'two_stage', 'two_stage_true_video', 'no_bridge',
            'scene_blind')
-VIDEO_REGION_METRICS = ('arm_psnr', 'arm_ssim', 'target_block_psnr', 'arm_sharpness',
-                        'video_sharpness')
+VIDEO_REGION_METRICS = ('predicted_psnr', 'arm_psnr', 'arm_ssim', 'target_block_psnr',
+                        'arm_sharpness', 'video_sharpness')
 RATES = ('action_sr', 'replay_success', 'wrong_target', 'counterfactual')
 METRICS = ('action_ed', *RATES, 'consistency_psnr', 'video_psnr', 'video_ssim',
            *VIDEO_REGION_METRICS, 'start_error')
@@ -146,12 +146,14 @@ def _rate(rows, key: str) -> dict:
 def region_video_metrics(video: np.ndarray, gt_frames: np.ndarray,
                          regions: typing.Mapping[str, np.ndarray]) -> dict:
     """The video against the truth where it matters, on the predicted frames (1..T-1; the
-    first is the camera frame it was given): PSNR and SSIM on the arm's pixels, PSNR on the
-    named block's, and the sharpness (gradient energy over the truth's) on the arm and on
-    the whole frame. ``regions``: expert_regions' weights (T, h, w)."""
+    first is the camera frame it was given): PSNR over the whole frame, PSNR and SSIM on the
+    arm's pixels, PSNR on the named block's, and the sharpness (gradient energy over the
+    truth's) on the arm and on the whole frame. ``regions``: expert_regions' weights
+    (T, h, w)."""
     made, true = video[1:], gt_frames[1:]
     arm, block = regions['arm'][1:], regions['target_block'][1:]
-    return {'arm_psnr': _finite(metrics.region_psnr(made, true, arm)),
+    return {'predicted_psnr': metrics.psnr(made, true),
+            'arm_psnr': _finite(metrics.region_psnr(made, true, arm)),
             'arm_ssim': _finite(metrics.region_ssim(made, true, arm)),
             'target_block_psnr': _finite(metrics.region_psnr(made, true, block)),
             'arm_sharpness': _finite(metrics.sharpness(made, true, arm)),
@@ -318,6 +320,7 @@ def _score(world, task, out: _Method, gt_frames: np.ndarray, gt_actions: np.ndar
            'replay_success': False, 'consistency_psnr': None, 'video_psnr': None,
            'video_ssim': None, 'first_step_error': first, 'last_step_error': last,
            'start_error': _finite(metrics.start_error(out.actions, state)),
+           **{key: None for key in VIDEO_REGION_METRICS},
            'raw_start_error': None if out.raw_start_error is None else
            [float(v) for v in out.raw_start_error]}
     row['end_nearest'] = targets.nearest(out.actions)

@@ -12,7 +12,7 @@ Definitions (``DEFINITIONS`` holds the same text for reports):
   block): each pixel's error (SSIM: each window centre's value) weighted by its share of
   the region.
 - ``sharpness``: the mean squared spatial gradient of a video over the truth's, over the
-  same pixels (1: as sharp as the truth).
+  same pixels (1: as sharp as the truth, below 1 blurred, above 1 noise or artefacts).
 - ``ssim``: Wang et al. (2004) SSIM with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01,
   K2 = 0.03, L = 255, 'valid' filtering (no padding), computed per RGB channel and averaged
   over channels, pixels and frames (float32 torch conv2d). Frames smaller than 11 px use the
@@ -40,6 +40,17 @@ DEFINITIONS = {
     'video_psnr': f'PSNR [dB] of the generated video against the ground-truth frames, MSE '
                   f'over the whole clip, capped at {PSNR_CAP}',
     'video_ssim': 'mean over frames of Gaussian-window (11, sigma 1.5) SSIM per RGB channel',
+    'predicted_psnr': 'video PSNR [dB] over the predicted frames 1..T-1 only (frame 0 is the '
+                      'camera frame the model was given)',
+    'arm_psnr / arm_ssim': "PSNR / SSIM on the predicted frames over the arm's pixels in the "
+                           'ground truth: its moving links at frame t or at frame 0 (the '
+                           "simulator's segmentation, each pixel weighted by its share)",
+    'target_block_psnr': "PSNR on the predicted frames over the named block's pixels in the "
+                         'ground truth',
+    'arm_sharpness / video_sharpness': "mean squared spatial gradient of the predicted frames "
+                                       "over the truth's, on the arm's pixels / the whole "
+                                       'frame: 1 = as sharp, below 1 blurred, above 1 noise '
+                                       'or artefacts',
     'wrong_target': 'fraction of episodes whose final end effector (FK of the last point) is '
                     'nearer, in the table plane, to another block than the named one',
     'counterfactual': 'same scene and wording, the instruction names another block: fraction '

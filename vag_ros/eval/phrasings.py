@@ -36,12 +36,23 @@ def load_phrasings(path=None) -> PhrasingSet:
         raise ConfigError(f'phrasing set {path}: {exc}') from None
     if not isinstance(raw, dict) or not {'templates', 'directions', 'verbs'} <= set(raw):
         raise ConfigError(f'phrasing set {path}: needs templates, directions and verbs')
+    if not all(isinstance(raw[k], dict) for k in ('templates', 'directions')) or \
+            not isinstance(raw['verbs'], list):
+        raise ConfigError(f'phrasing set {path}: templates and directions are mappings, '
+                          'verbs a list')
     templates = {f: tuple(raw['templates'].get(f) or ()) for f in TASK_FAMILIES}
     for family, texts in templates.items():
         needed = ('{colour}', '{noun}') + (('{direction}',) if family == 'push' else ())
-        if not texts or any(not all(n in t for n in needed) for t in texts):
+        if not texts or any(not isinstance(t, str) or not all(n in t for n in needed)
+                            for t in texts):
             raise ConfigError(f'phrasing set {path}: every {family} template needs '
                               f'{" ".join(needed)}')
+        for text in texts:
+            try:
+                text.format(colour='c', noun='n', direction='d')
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(f'phrasing set {path}: template {text!r}: only {{colour}}, '
+                                  f'{{noun}} and {{direction}} are filled ({exc})') from None
     directions = {d: tuple(raw['directions'].get(d) or ()) for d in DIRECTIONS}
     if not all(directions.values()):
         raise ConfigError(f'phrasing set {path}: a phrase for each of {list(DIRECTIONS)}')

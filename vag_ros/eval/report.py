@@ -27,7 +27,7 @@ COLUMNS = (  # (key, header, format)
     ('video_ssim', 'video SSIM ↑', '{:.3f}'),
 )
 VIDEO_COLUMNS = (  # the video where it matters, on the predicted frames
-    ('video_psnr', 'whole-frame PSNR [dB] ↑', '{:.2f}'),
+    ('predicted_psnr', 'whole-frame PSNR [dB] ↑', '{:.2f}'),
     ('arm_psnr', 'arm PSNR [dB] ↑', '{:.2f}'),
     ('arm_ssim', 'arm SSIM ↑', '{:.3f}'),
     ('target_block_psnr', 'named block PSNR [dB] ↑', '{:.2f}'),
