@@ -200,7 +200,8 @@ class VagModel(nn.Module):
         elsewhere, plus ``loss.motion_weight`` x the latent's motion from the first frame
         (channel mean of |z_k - z_0|; a residual codec's latents are that difference,
         scaled per channel to unit RMS) over its batch mean, so that where the arm moves
-        counts more than the still table. latents (B, C, T', H, W) -> (1 or B, 1, T', 1 or H, 1 or W)."""
+        counts more than the still table.
+        latents (B, C, T', H, W) -> (1 or B, 1, T', 1 or H, 1 or W)."""
         mask = torch.ones(1, 1, latents.shape[2], 1, 1, device=latents.device)
         mask[:, :, 0] = 0.0  # no loss on the given frame
         alpha = self.config.loss.motion_weight
