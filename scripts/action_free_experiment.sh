@@ -91,6 +91,6 @@ if [ ! -f "$ROOT/eval/eval.json" ]; then
         --no-bridge "$ROOT/no_bridge" \
         --inverse-dynamics checkpoints/tiny_demo/baselines/inverse_dynamics \
         --scene-blind checkpoints/tiny_demo/baselines/scene_blind --no-phrasings \
-        --episodes "$EPISODES" --json "$ROOT/eval/eval.json" --quiet
+        --no-template-pairs --episodes "$EPISODES" --json "$ROOT/eval/eval.json" --quiet
 fi
 log "report: $ROOT/eval/report.md"
