@@ -2,7 +2,8 @@
 # Loss weighting on moving latents (issue 28, item 2): the committed demo checkpoint
 # fine-tuned jointly for the same steps with loss.motion_weight 0 (the control: just more
 # training) and W, each followed by its learned decoder stage, then both evaluated on the
-# same held-out scenes (arm PSNR/SSIM, sharpness, the reader, replay success).
+# same held-out scenes (arm PSNR/SSIM, sharpness, the reader, replay success, and the
+# held-out phrasings and typos: both arms train with typo variants, instruction_typos).
 #
 #   bash scripts/motion_weight_experiment.sh DATA [ROOT]
 #
@@ -61,7 +62,7 @@ EOF
         mkdir -p "$ROOT/eval_motion$w"
         run "$VAG" eval --checkpoint "$vag" --no-bridge "$BASE/baselines/no_bridge" \
             --inverse-dynamics "$BASE/baselines/inverse_dynamics" \
-            --scene-blind "$BASE/baselines/scene_blind" --episodes "$EPISODES" --no-phrasings \
+            --scene-blind "$BASE/baselines/scene_blind" --episodes "$EPISODES" \
             --json "$ROOT/eval_motion$w/eval.json" --quiet
     fi
 done
