@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'vag_ros'
 # lowest first; a module may import its own layer's and lower layers' modules
 LAYERS = (
     ('errors', 'checksums', 'config', 'resources', 'outputs', 'media', 'frame_geometry',
-     'image_decoding'),
+     'image_decoding', 'typos'),
     ('robot',),
     ('episodes', 'datasets'),
     ('sim', 'model'),
