@@ -65,14 +65,10 @@ def held_out_phrasing(task, phrasings: PhrasingSet, colour: typing.Optional[str]
                       ) -> str:
     """``task`` (naming ``colour``, default its target) in a held-out phrasing, drawn from
     the task's seed: the same scene always gets the same wording."""
-    from vag_ros.sim.tasks import COLOUR_WORDS, NOUNS, TASK_FAMILIES
+    from vag_ros.sim.tasks import fill_template, TASK_FAMILIES
     rng = np.random.default_rng([TASK_FAMILIES.index(task.family), task.seed, 28])
-    templates = phrasings.templates[task.family]
-    words = COLOUR_WORDS[colour or task.target]
-    phrases = phrasings.directions.get(task.direction, ('',))
-    return templates[int(rng.integers(len(templates)))].format(
-        colour=words[int(rng.integers(len(words)))], noun=NOUNS[int(rng.integers(len(NOUNS)))],
-        direction=phrases[int(rng.integers(len(phrases)))])
+    return fill_template(phrasings.templates[task.family], colour or task.target,
+                         task.direction, rng, phrasings.directions)
 
 
 def scene_variants(task, phrasings: PhrasingSet) -> typing.Dict[str, str]:

@@ -35,6 +35,14 @@ def noise_estimate(x_t: torch.Tensor, velocity: torch.Tensor, t: torch.Tensor) -
     return x_t + (1.0 - _expand(t, x_t)) * velocity
 
 
+def predicted_frames_mask(frames: int, device=None) -> torch.Tensor:
+    """(1, 1, frames, 1, 1): 0 on the first latent frame (the given camera frame, no
+    prediction), 1 on the others; the video losses' mask."""
+    mask = torch.ones(1, 1, frames, 1, 1, device=device)
+    mask[:, :, 0] = 0.0
+    return mask
+
+
 def mse(pred: torch.Tensor, target: torch.Tensor,
         mask: typing.Optional[torch.Tensor] = None) -> torch.Tensor:
     """Mean squared error, optionally over the elements where ``mask`` (broadcastable) is 1."""

@@ -202,8 +202,7 @@ class VagModel(nn.Module):
         scaled per channel to unit RMS) over its batch mean, so that where the arm moves
         counts more than the still table.
         latents (B, C, T', H, W) -> (1 or B, 1, T', 1 or H, 1 or W)."""
-        mask = torch.ones(1, 1, latents.shape[2], 1, 1, device=latents.device)
-        mask[:, :, 0] = 0.0  # no loss on the given frame
+        mask = flow.predicted_frames_mask(latents.shape[2], latents.device)
         alpha = self.config.loss.motion_weight
         if alpha <= 0 or latents.shape[2] < 2:
             return mask

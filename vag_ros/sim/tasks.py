@@ -102,10 +102,18 @@ def templates_of(family: str, split: str = 'train') -> typing.Tuple[str, ...]:
 def phrase_instruction(family: str, colour: str, direction: str, rng,
                        split: str = 'train', distance: int = 8) -> str:
     """One instruction for ``family`` naming the ``colour`` block, drawn with ``rng``."""
-    templates = templates_of(family, split)
+    return fill_template(templates_of(family, split), colour, direction, rng,
+                         DIRECTION_PHRASES, distance)
+
+
+def fill_template(templates: typing.Sequence[str], colour: str, direction: str, rng,
+                  direction_phrases: typing.Mapping[str, typing.Sequence[str]],
+                  distance: int = 8) -> str:
+    """One of ``templates`` filled for the ``colour`` block and ``direction``, drawn with
+    ``rng`` (template, colour word, noun, then direction phrase)."""
     template = templates[int(rng.integers(len(templates)))]
     words = COLOUR_WORDS[colour]
-    phrases = DIRECTION_PHRASES.get(direction, ('',))
+    phrases = direction_phrases.get(direction, ('',))
     return template.format(
         colour=words[int(rng.integers(len(words)))],
         noun=NOUNS[int(rng.integers(len(NOUNS)))],

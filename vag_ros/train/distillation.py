@@ -192,9 +192,8 @@ def distillation_loss(model, videos: torch.Tensor, actions: torch.Tensor,
         features = model.observe(observation)
     v, va = model.step(x_t, a_t, t, first, observation, torch.zeros_like(text_emb), 1.0,
                        features)
-    frame_mask = torch.ones(1, 1, videos.shape[3], 1, 1, device=videos.device)
-    frame_mask[:, :, 0] = 0.0  # the given frame is no prediction
-    video_loss = flow.mse(v, target_v, frame_mask)
+    video_loss = flow.mse(v, target_v, flow.predicted_frames_mask(videos.shape[3],
+                                                                  videos.device))
     action_loss = flow.mse(va, target_a)
     return {'loss': lc.video_weight * video_loss + lc.action_weight * action_loss,
             'video_loss': video_loss, 'action_loss': action_loss, 't': t}
