@@ -4,6 +4,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vag_ros.ros import graph
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_runs_the_flow_and_writes_bags_pngs_and_summary(ros_context, micro_checkpoint,
                                                              tmp_path, capsys):
     from rosbags.rosbag2 import Reader
-    from vag_ros.ros.demo import DemoTimeouts, run_demo, summary_table
+    from vag_ros.ros.demo import DemoTimeouts, generation_line, run_demo, summary_table
     from vag_ros.engines.engine_cache import ensure_engine
     timeouts = dataclasses.replace(DemoTimeouts(), generation=120.0, preview=0.3)
     # the demo's default: onnxruntime on an engine exported from the checkpoint
@@ -29,6 +30,10 @@ def test_demo_runs_the_flow_and_writes_bags_pngs_and_summary(ros_context, micro_
     assert [r.task for r in rows] == ['touch', 'push']
     for row in rows:
         assert row.generation_s is not None and row.generation_s > 0
+        stages = row.generation_stages_s   # where the generation time went
+        assert {'text', 'encode', 'denoise', 'decode'} <= set(stages)
+        assert all(v >= 0 for v in stages.values())
+        assert sum(stages.values()) <= row.generation_s + 1e-6
         assert row.trajectory in ('accepted', 'rejected')
         assert row.trajectory == 'accepted' or row.reason  # a rejection says why
         assert Path(row.png).is_file() and Path(row.png).stat().st_size > 1000
@@ -42,6 +47,9 @@ def test_demo_runs_the_flow_and_writes_bags_pngs_and_summary(ros_context, micro_
             assert counts['/joint_states'] > 0 and counts['/camera/image_raw'] > 0
     table = summary_table(rows)
     assert 'instruction' in table and rows[0].instruction[:40] in table
+    line = generation_line(rows)
+    median = float(np.median([r.generation_s for r in rows]))
+    assert f'median {median:.3f} s over 2 episode(s)' in line and 'denoise' in line
     saved = json.loads((tmp_path / 'summary.json').read_text())
     assert [s['bag'] for s in saved['episodes']] == [r.bag for r in rows]
     # no safety file given: the demo's own

@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     from vag_ros.eval.evaluate import check_world_robot
     check_world_robot(load_sim_config(None), ((checkpoint, '--checkpoint'),))  # the world's arm
     out = Path(args.out or f'runs/demo-{time.strftime("%Y%m%d-%H%M%S")}')
-    from vag_ros.ros.demo import DEFAULT_TASK_SEED, DemoTimeouts, run_demo, settings_text, \
-        summary_table
+    from vag_ros.ros.demo import DEFAULT_TASK_SEED, DemoTimeouts, generation_line, run_demo, \
+        settings_text, summary_table
     timeouts = dataclasses.replace(DemoTimeouts(), generation=float(args.generation_timeout))
     generator = {'backend': args.backend}
     if args.backend == 'onnxruntime':
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     rows = summary.episodes
     print(settings_text(summary.settings))
     print(summary_table(rows))
+    print(generation_line(rows))
     for row in rows:
         print(f'preview {row.index}: {row.png}')
     for row in rows:

@@ -66,6 +66,7 @@ class DemoEpisode:
     task_seed: int
     instruction: str
     generation_s: typing.Optional[float] = None
+    generation_stages_s: typing.Dict[str, float] = dataclasses.field(default_factory=dict)
     overhead_s: typing.Optional[float] = None   # first frame out - instruction - generation
     trajectory: str = 'none'                    # accepted | rejected | none
     reason: str = ''
@@ -339,7 +340,9 @@ class Demo:
         result = _wait(lambda: next((m for m in obs.trajectories
                                      if time_to_ns(m.header.stamp) == stamp), None),
                        t.validation, 'the generated trajectory')
-        row.generation_s = float(outcome.details['timings']['total'])
+        timings = outcome.details['timings']   # text, encode, denoise, decode, total [s]
+        row.generation_s = float(timings['total'])
+        row.generation_stages_s = {k: float(v) for k, v in timings.items() if k != 'total'}
         mine = [(rx, f) for rx, f in obs.predicted if time_to_ns(f.header.stamp) >= stamp]
         if mine:
             row.overhead_s = mine[0][0] - sent - row.generation_s
@@ -466,6 +469,19 @@ def write_preview_png(path, predicted, executed, names, times, positions, measur
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format='png')
     return path
+
+
+def generation_line(rows: typing.Sequence[DemoEpisode]) -> str:
+    """The generation time's median over the episodes and its stages' medians."""
+    timed = [r for r in rows if r.generation_s is not None]
+    if not timed:
+        return 'generation: no episode was generated'
+    stages = [k for k in ('text', 'encode', 'denoise', 'decode')
+              if all(k in r.generation_stages_s for r in timed)]
+    split = ', '.join(f'{k} {np.median([r.generation_stages_s[k] for r in timed]):.3f}'
+                      for k in stages)
+    return (f'generation: median {np.median([r.generation_s for r in timed]):.3f} s over '
+            f'{len(timed)} episode(s)' + (f' (stage medians, s: {split})' if split else ''))
 
 
 def summary_table(rows: typing.Sequence[DemoEpisode]) -> str:
