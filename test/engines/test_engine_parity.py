@@ -116,19 +116,20 @@ def test_cached_instructions_need_no_text_model(engine, checkpoint):
 
 
 @pytest.mark.parametrize('spinning', [False, True])
-def test_thread_pool_spinning_is_a_session_setting(engine, spinning):
-    """Off unless asked (idle pools starve the next session and the ROS executor); the same
-    outputs either way."""
+def test_thread_pool_spinning_is_a_session_setting(engine, checkpoint, spinning):
+    """Off unless asked (idle pools take the cores the text encoder, the next session and the
+    ROS executor need), as open_engine builds the sessions; the same outputs either way."""
+    options = {} if not spinning else {'spinning': True}
+    pipe = open_engine(engine, 'onnxruntime', checkpoint=checkpoint, threads=2, **options)
+    for graph, runtime in pipe.runtimes.items():
+        entry = runtime.session.get_session_options().get_session_config_entry(
+            'session.intra_op.allow_spinning')
+        assert entry == ('1' if spinning else '0'), graph
     manifest = read_manifest(engine)
     contract = manifest.contract.graphs[io.STEP]
-    options = {} if not spinning else {'spinning': True}
-    runtime = OnnxRuntimeRuntime(manifest.graph_file(io.STEP), contract, threads=2, **options)
-    entry = runtime.session.get_session_options().get_session_config_entry(
-        'session.intra_op.allow_spinning')
-    assert entry == ('1' if spinning else '0')
     feeds = sample_inputs(contract, seed=3)
     reference = OnnxRuntimeRuntime(manifest.graph_file(io.STEP), contract, threads=1)
-    got, want = runtime.infer(feeds), reference.infer(feeds)
+    got, want = pipe.runtimes[io.STEP].infer(feeds), reference.infer(feeds)
     for name in want:
         assert float((got[name] - want[name]).abs().max()) <= 1e-5 * (
             1 + float(want[name].abs().max()))

@@ -260,3 +260,19 @@ def test_the_demo_runs_and_reports_the_lab_s_safety_file_and_controller(
     joint1 = settings['joints']['joint1']
     assert joint1['start_tolerance'] == 0.02 and joint1['velocity'] > 0
     assert 'limits in force' in out and 'start tolerance 0.020 rad' in out
+
+
+def test_generation_line_takes_medians_over_generated_episodes_only():
+    from vag_ros.ros.demo import DemoEpisode, generation_line
+    stages = {'text': 0.02, 'encode': 0.001, 'denoise': 0.1, 'decode': 0.05}
+    rows = [DemoEpisode(0, 'touch', 1, 'a', generation_s=0.2, generation_stages_s=stages),
+            DemoEpisode(1, 'push', 2, 'b', generation_s=0.4,
+                        generation_stages_s={**stages, 'denoise': 0.3}),
+            DemoEpisode(2, 'pick', 3, 'c')]   # generation failed: no time, no stages
+    line = generation_line(rows)
+    assert 'median 0.300 s over 2 episode(s)' in line
+    assert 'denoise 0.200' in line and 'text 0.020' in line
+    # a stage one episode lacks is left out, not averaged over the others
+    rows[1].generation_stages_s = {k: v for k, v in stages.items() if k != 'decode'}
+    assert 'decode' not in generation_line(rows) and 'denoise' in generation_line(rows)
+    assert generation_line([rows[2]]) == 'generation: no episode was generated'

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sampling_steps_argument(parser)
     parser.add_argument('--threads', type=thread_count, default=0,
                         help='CPU threads for torch and onnxruntime (0: library default)')
+    parser.add_argument('--ort-spinning', action='store_true',
+                        help="let onnxruntime's idle intra-op threads busy-wait (off by "
+                             'default)')
     parser.add_argument('--image', default=None, help='first frame (default: seeded noise)')
     parser.add_argument('--instruction', default='pick up the red block')
     parser.add_argument('--seed', type=non_negative, default=0)
@@ -142,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     pipe = load_pipeline(backend, checkpoint, engine, device,
                                          precision=args.precision, threads=args.threads,
-                                         graphs=io.GRAPHS)
+                                         graphs=io.GRAPHS, spinning=args.ort_spinning)
                 pipelines[backend + suffix] = pipe
                 steps[backend + suffix] = num_steps
                 loaded_mb[backend + suffix] = memory_in_use_mb(measured) - before
@@ -160,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     report['source'] = {'checkpoint': args.checkpoint, 'reference': args.reference,
                         'preset': args.preset,
                         'engine': args.engine, 'device': args.device, 'dtype': args.dtype,
-                        'threads': args.threads, 'guidance_scale': args.guidance_scale,
+                        'threads': args.threads, 'ort_spinning': args.ort_spinning,
+                        'guidance_scale': args.guidance_scale,
                         'reference_steps': args.reference_steps}
     print(format_table(report))
     if args.json:

@@ -151,12 +151,13 @@ def open_engine(engine_dir: typing.Union[str, Path, None], backend: str = 'onnxr
                 checkpoint: typing.Union[str, Path, None] = None, device=None,
                 precision: typing.Optional[str] = None, threads: int = 0,
                 compile: bool = False, cuda_graph: bool = True, strict_text: bool = False,
-                resize: bool = True, graphs: typing.Sequence[str] = RUN_GRAPHS
-                ) -> EnginePipeline:
+                resize: bool = True, graphs: typing.Sequence[str] = RUN_GRAPHS,
+                spinning: bool = False) -> EnginePipeline:
     """Load an engine folder for ``backend``, refusing any mismatch with a way to fix it.
 
     onnxruntime and tensorrt run the folder's graphs (``checkpoint``, when given, must be the
     one it was exported from); torch runs the checkpoint's modules (``checkpoint`` needed).
+    ``threads`` and ``spinning``: onnxruntime's intra-op pools (see OnnxRuntimeRuntime).
     """
     check_backend(backend)
     if backend == 'torch':
@@ -182,7 +183,7 @@ def open_engine(engine_dir: typing.Union[str, Path, None], backend: str = 'onnxr
         for g in graphs:
             runtimes[g] = create_runtime('onnxruntime', contract.graphs[g],
                                          path=manifest.graph_file(g), device=device or 'cpu',
-                                         threads=threads)
+                                         threads=threads, spinning=spinning)
     else:
         from vag_ros.engines.tensorrt_support import gpu_info, import_tensorrt
         trt = import_tensorrt()

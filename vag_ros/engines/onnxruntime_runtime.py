@@ -39,10 +39,9 @@ class OnnxRuntimeRuntime(Runtime):
 
     ``threads``: intra-op threads (0: onnxruntime's choice, one per physical core).
     ``spinning``: let idle intra-op threads busy-wait for the next operator. Off by default:
-    an engine is four sessions, each with its own thread pool, run one after another beside
-    the ROS executor; pools that spin after their run take the cores the next session and
-    the other nodes need (2-core CPU, 4-step checkpoint, 2 threads: an episode 0.31 s
-    spinning, 0.18 s not; docs/few_step.md).
+    an engine runs one session per graph, each with its own pool, beside torch work (the text
+    encoder, the sampler) and the ROS executor; pools that spin take the cores those need
+    (measured in docs/few_step.md, ``scripts/ort_spinning_check.py``).
     """
 
     backend = 'onnxruntime'
